@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { SatelliteError, errnoCode } from '../lib/errors.ts';
+import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.ts';
+import { deepFreeze, validate } from './validate.ts';
+
+export type { SatelliteConfig } from './satellite-schema.ts';
+
+/** Exit status for bad configuration (EX_CONFIG); the systemd unit does not restart on it. */
+export const EXIT_CONFIG = 78;
+
+export interface LoadOptions {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Effective config = embedded defaults < file < environment. Relative paths in the file are
+ * resolved against the file's directory, so a config works wherever it is started from.
+ */
+export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<SatelliteConfig> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.SATELLITE_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (file) raw = await readJsonFile(file);
+  const config = validate<SatelliteConfig>(satelliteConfigSchema, applyEnv(raw, env), file ? `config ${file}` : 'config');
+  const base = file ? dirname(resolve(file)) : process.cwd();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  config.dataDir = abs(config.dataDir);
+  if (config.registry.tls) config.registry.tls = { cert: abs(config.registry.tls.cert), key: abs(config.registry.tls.key) };
+  if (config.registry.auth) config.registry.auth = { ...config.registry.auth, htpasswd: abs(config.registry.auth.htpasswd) };
+  return deepFreeze(config);
+}
+
+async function readJsonFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new SatelliteError('CONFIG_INVALID', `cannot read config ${file}: ${errnoCode(err) ?? String(err)}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new SatelliteError('CONFIG_INVALID', `config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new SatelliteError('CONFIG_INVALID', `config ${file} must be a JSON object`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** SATELLITE_DATA_DIR, SATELLITE_LISTEN (host:port), SATELLITE_LOG_LEVEL override the file. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  if (env.SATELLITE_DATA_DIR) out.dataDir = env.SATELLITE_DATA_DIR;
+  if (env.SATELLITE_LOG_LEVEL) out.log = { ...(out.log as object), level: env.SATELLITE_LOG_LEVEL };
+  if (env.SATELLITE_LISTEN) {
+    const m = /^(.+):(\d+)$/.exec(env.SATELLITE_LISTEN);
+    if (!m) throw new SatelliteError('CONFIG_INVALID', `SATELLITE_LISTEN must be host:port, got ${env.SATELLITE_LISTEN}`);
+    const registry = { ...(out.registry as object) } as Record<string, unknown>;
+    registry.listen = { host: m[1], port: Number(m[2]) };
+    out.registry = registry;
+  }
+  return out;
+}

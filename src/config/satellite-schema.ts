@@ -1,0 +1,87 @@
+/** JSON Schema of the satellite's config file. Defaults suit a 1 GB board. */
+export const satelliteConfigSchema = {
+  $id: 'satellite-config',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dataDir: { type: 'string', minLength: 1, default: './data' },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+      },
+    },
+    registry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        listen: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            host: { type: 'string', minLength: 1, default: '0.0.0.0' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 8585 },
+          },
+        },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: {
+            cert: { type: 'string', minLength: 1 },
+            key: { type: 'string', minLength: 1 },
+          },
+        },
+        auth: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['htpasswd'],
+          properties: {
+            htpasswd: { type: 'string', minLength: 1 },
+            realm: { type: 'string', minLength: 1, default: 'harbor-satellite' },
+          },
+        },
+        maxConcurrentRequests: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
+        maxManifestBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 4194304 },
+        /** Requests idle (no bytes either way) longer than this are dropped. */
+        idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+        headersTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
+      },
+    },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        gcGraceSeconds: { type: 'integer', minimum: 0, default: 3600 },
+        uploadTtlSeconds: { type: 'integer', minimum: 60, default: 86400 },
+        readChunkBytes: { type: 'integer', minimum: 4096, maximum: 16777216, default: 262144 },
+        indexMapSizeBytes: { type: 'integer', minimum: 1048576 },
+      },
+    },
+  },
+} as const;
+
+export interface SatelliteConfig {
+  dataDir: string;
+  log: { level: string };
+  registry: {
+    listen: { host: string; port: number };
+    tls?: { cert: string; key: string };
+    auth?: { htpasswd: string; realm: string };
+    maxConcurrentRequests: number;
+    maxManifestBytes: number;
+    idleTimeoutSeconds: number;
+    headersTimeoutSeconds: number;
+  };
+  store: {
+    gcGraceSeconds: number;
+    uploadTtlSeconds: number;
+    readChunkBytes: number;
+    indexMapSizeBytes?: number;
+  };
+}

@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.ts';
+
+export interface RegistryLimits {
+  maxManifestBytes: number;
+}
+
+/** The store operations the registry needs: nothing about LMDB or files. */
+export type RegistryStore = Pick<
+  Store,
+  | 'statBlob'
+  | 'openBlob'
+  | 'ingestBlob'
+  | 'mountBlob'
+  | 'unlinkBlob'
+  | 'hasBlob'
+  | 'createUpload'
+  | 'getUpload'
+  | 'appendUpload'
+  | 'finishUpload'
+  | 'cancelUpload'
+  | 'getManifest'
+  | 'putManifest'
+  | 'deleteManifest'
+  | 'deleteTag'
+  | 'repositoryExists'
+  | 'listTags'
+  | 'listRepositories'
+  | 'listReferrers'
+  | 'pin'
+>;
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Repository name, validated. */
+  name: string;
+  /** Tag, digest or upload id from the path, unvalidated. */
+  ref: string;
+  store: RegistryStore;
+  limits: RegistryLimits;
+  log: Logger;
+  /** Aborted when the client goes away before the response is complete. */
+  signal: AbortSignal;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;

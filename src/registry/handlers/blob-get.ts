@@ -1,0 +1,50 @@
+import { pipeline } from 'node:stream/promises';
+import { parseDigest } from '../../lib/digest.ts';
+import { registryError } from '../errors.ts';
+import { parseRange } from '../range.ts';
+import type { Handler } from '../context.ts';
+
+/** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
+export const getBlob: Handler = async ({ req, res, name, ref, store, signal }) => {
+  const digest = parseDigest(ref).digest;
+  const info = store.statBlob(name, digest);
+  if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${name}`);
+  const etag = `"${digest}"`;
+  const common = {
+    'Docker-Content-Digest': digest,
+    ETag: etag,
+    'Accept-Ranges': 'bytes',
+    // Content-addressed: the bytes behind this URL never change.
+    'Cache-Control': 'max-age=31536000, immutable',
+  };
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, common);
+    res.end();
+    return;
+  }
+  const range = parseRange(req.headers.range, info.size);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...common, 'Content-Range': `bytes */${info.size}`, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  const status = range ? 206 : 200;
+  const length = range ? range.end - range.start + 1 : info.size;
+  res.writeHead(status, {
+    ...common,
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': length,
+    ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${info.size}` } : {}),
+  });
+  if (req.method === 'HEAD' || length === 0) {
+    res.end();
+    return;
+  }
+  // The file may be swept by GC while we stream: an open descriptor keeps its bytes readable.
+  const release = store.pin(digest);
+  try {
+    await pipeline(store.openBlob(digest, range), res, { signal });
+  } finally {
+    release();
+  }
+};

@@ -1,0 +1,38 @@
+import { parseDigest } from '../../lib/digest.ts';
+import { isRepositoryName } from '../../oci/names.ts';
+import { contentLength, hasBody } from '../http.ts';
+import type { Handler } from '../context.ts';
+import { sendBlobCreated, sendUploadStatus } from './upload-common.ts';
+
+/**
+ * dist-spec end-4a/4b/11: POST /v2/<name>/blobs/uploads/
+ * ?mount=<digest>&from=<repo>: link an existing blob (falls back to an upload session if we lack it);
+ * ?digest=<digest> with a body: monolithic upload; otherwise open a session.
+ */
+export const startUpload: Handler = async ({ req, res, url, name, store, signal }) => {
+  const mount = url.searchParams.get('mount');
+  if (mount !== null) {
+    const digest = parseDigest(mount).digest;
+    const from = url.searchParams.get('from');
+    // Content is shared store-wide; `from` only has to name a valid repository when given.
+    if (from === null || isRepositoryName(from)) {
+      const mounted = await store.mountBlob(name, digest);
+      if (mounted) {
+        req.resume();
+        sendBlobCreated(res, name, digest);
+        return;
+      }
+    }
+  }
+  const digestParam = url.searchParams.get('digest');
+  if (digestParam !== null && mount === null) {
+    const digest = parseDigest(digestParam).digest;
+    const size = contentLength(req);
+    await store.ingestBlob(req, { digest, ...(size !== undefined ? { size } : {}) }, { repo: name, signal });
+    sendBlobCreated(res, name, digest);
+    return;
+  }
+  if (hasBody(req)) req.resume();
+  const upload = await store.createUpload(name);
+  sendUploadStatus(res, 202, name, upload.id, 0);
+};

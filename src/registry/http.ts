@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SatelliteError } from '../lib/errors.ts';
+import { registryError } from './errors.ts';
+
+/** Reads a small body (manifests, never blobs) under a hard cap: 413 as soon as it is exceeded. */
+export async function readCappedBody(req: IncomingMessage, cap: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > cap) {
+    req.resume();
+    throw registryError('MANIFEST_TOO_LARGE', `manifest exceeds ${cap} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > cap) {
+      req.resume();
+      throw registryError('MANIFEST_TOO_LARGE', `manifest exceeds ${cap} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string | number> = {}): void {
+  res.writeHead(status, { 'Content-Length': 0, ...headers });
+  res.end();
+}
+
+/** dist-spec pagination parameters: n (page size) and last (exclusive lower bound). */
+export function pageParams(url: URL, maxN = 10000): { n?: number; last?: string } {
+  const out: { n?: number; last?: string } = {};
+  const n = url.searchParams.get('n');
+  if (n !== null) {
+    if (!/^\d+$/.test(n)) throw new SatelliteError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got ${n.slice(0, 20)}`);
+    out.n = Math.min(Number(n), maxN);
+  }
+  const last = url.searchParams.get('last');
+  if (last !== null) out.last = last;
+  return out;
+}
+
+/** True when the request says it carries a body (Content-Length > 0 or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return Number(len) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+export function contentLength(req: IncomingMessage): number | undefined {
+  const len = req.headers['content-length'];
+  if (len === undefined || !/^\d+$/.test(len)) return undefined;
+  return Number(len);
+}

@@ -1,0 +1,3 @@
+export { RegistryServer, type RegistryServerConfig } from './server.ts';
+export { HtpasswdAuth } from './auth.ts';
+export type { RegistryStore } from './context.ts';

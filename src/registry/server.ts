@@ -1,0 +1,202 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { SatelliteError } from '../lib/errors.ts';
+import { isRepositoryName } from '../oci/names.ts';
+import type { HtpasswdAuth } from './auth.ts';
+import type { Handler, RegistryStore, RequestContext } from './context.ts';
+import { isServerFault, registryError, sendError } from './errors.ts';
+import { matchRoute, type RouteName } from './routes.ts';
+import { getBase } from './handlers/base.ts';
+import { getCatalog } from './handlers/catalog.ts';
+import { getManifest } from './handlers/manifest-get.ts';
+import { putManifest } from './handlers/manifest-put.ts';
+import { deleteManifest } from './handlers/manifest-delete.ts';
+import { getBlob } from './handlers/blob-get.ts';
+import { deleteBlob } from './handlers/blob-delete.ts';
+import { startUpload } from './handlers/upload-start.ts';
+import { patchUpload } from './handlers/upload-patch.ts';
+import { putUpload } from './handlers/upload-put.ts';
+import { cancelUpload, getUploadStatus } from './handlers/upload-status.ts';
+import { listTags } from './handlers/tags-list.ts';
+import { getReferrers } from './handlers/referrers.ts';
+
+export interface RegistryServerConfig {
+  listen: { host: string; port: number };
+  tls?: { cert: string; key: string } | undefined;
+  maxConcurrentRequests: number;
+  maxManifestBytes: number;
+  idleTimeoutSeconds: number;
+  headersTimeoutSeconds: number;
+}
+
+const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
+  base: { GET: getBase, HEAD: getBase },
+  catalog: { GET: getCatalog },
+  manifest: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  blob: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob },
+  uploadStart: { POST: startUpload },
+  upload: { GET: getUploadStatus, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload },
+  tags: { GET: listTags },
+  referrers: { GET: getReferrers },
+};
+
+/** The OCI Distribution API over node:http(s), serving from a store. */
+export class RegistryServer {
+  readonly #config: RegistryServerConfig;
+  readonly #store: RegistryStore;
+  readonly #log: Logger;
+  readonly #auth: HtpasswdAuth | undefined;
+  #server: Server | undefined;
+  #active = 0;
+  #seq = 0;
+  #draining = false;
+
+  constructor(opts: { config: RegistryServerConfig; store: RegistryStore; log: Logger; auth?: HtpasswdAuth | undefined }) {
+    this.#config = opts.config;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#auth = opts.auth;
+  }
+
+  async start(): Promise<AddressInfo> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
+    let server: Server;
+    if (this.#config.tls) {
+      const [cert, key] = await Promise.all([readTlsFile(this.#config.tls.cert, 'cert'), readTlsFile(this.#config.tls.key, 'key')]);
+      server = createHttpsServer({ cert, key }, handler);
+    } else {
+      server = createHttpServer(handler);
+    }
+    server.headersTimeout = this.#config.headersTimeoutSeconds * 1000;
+    // Uploads and large pulls may take long; idleness, not duration, is what we cut.
+    server.requestTimeout = 0;
+    server.keepAliveTimeout = 5000;
+    server.setTimeout(this.#config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
+    server.maxHeadersCount = 100;
+    this.#server = server;
+    server.listen(this.#config.listen.port, this.#config.listen.host);
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        throw new SatelliteError('LISTEN_FAILED', `cannot listen on ${this.#config.listen.host}:${this.#config.listen.port}: ${(err as Error).message}`, { cause: err });
+      }),
+    ]);
+    const address = server.address() as AddressInfo;
+    this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
+    return address;
+  }
+
+  /** Stops accepting, answers 503 to new requests on open connections, waits for in-flight ones. */
+  async close(deadlineMs = 10_000): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    await closed;
+    clearTimeout(timer);
+    this.#server = undefined;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const reqId = ++this.#seq;
+    const log = this.#log;
+    let bytes = 0;
+    const write = res.write;
+    // Counting through the socket would include headers; count body bytes by wrapping write/end.
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      if (chunk) bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length;
+      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as ServerResponse['write'];
+    res.once('close', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info(
+        { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
+        'request',
+      );
+    });
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+
+    if (this.#draining) {
+      req.resume();
+      sendError(res, registryError('UNAVAILABLE', 'satellite is shutting down'), { Connection: 'close', 'Retry-After': '5' });
+      return;
+    }
+    if (this.#active >= this.#config.maxConcurrentRequests) {
+      req.resume();
+      sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests'), { 'Retry-After': '1' });
+      return;
+    }
+    this.#active++;
+    const controller = new AbortController();
+    res.once('close', () => {
+      this.#active--;
+      if (!res.writableFinished) controller.abort();
+    });
+    try {
+      if (this.#auth) {
+        const user = await this.#auth.authenticate(req);
+        if (!user) {
+          req.resume();
+          sendError(res, registryError('UNAUTHORIZED', 'authentication required'), { 'WWW-Authenticate': this.#auth.challenge() });
+          return;
+        }
+      }
+      await this.#route(req, res, reqId, controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      if (isServerFault(err)) log.error({ err, reqId, method: req.method, path: req.url }, 'request failed');
+      else log.debug({ err, reqId }, 'request rejected');
+      sendError(res, err);
+    }
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://registry.invalid');
+    const match = matchRoute(url.pathname);
+    if (!match) {
+      req.resume();
+      throw registryError('ROUTE_UNKNOWN', `no such endpoint: ${url.pathname.slice(0, 200)}`);
+    }
+    const handler = HANDLERS[match.route][req.method ?? ''];
+    if (!handler) {
+      req.resume();
+      throw registryError('METHOD_UNKNOWN', `${req.method} is not supported on this endpoint`);
+    }
+    const name = match.name ?? '';
+    if (match.name !== undefined && !isRepositoryName(name)) {
+      req.resume();
+      throw registryError('NAME_INVALID', `invalid repository name: ${name.slice(0, 300)}`);
+    }
+    const ctx: RequestContext = {
+      req,
+      res,
+      url,
+      name,
+      ref: match.ref ?? '',
+      store: this.#store,
+      limits: { maxManifestBytes: this.#config.maxManifestBytes },
+      log: log(this.#log, reqId),
+      signal,
+    };
+    await handler(ctx);
+  }
+}
+
+function log(parent: Logger, reqId: number): Logger {
+  return parent.child({ reqId });
+}
+
+async function readTlsFile(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new SatelliteError('CONFIG_INVALID', `registry.tls.${what}: cannot read ${path}`, { cause: err });
+  }
+}

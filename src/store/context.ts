@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { KeyedMutex } from '../lib/keyed-mutex.ts';
+import type { IndexDb } from './index-db.ts';
+import type { Layout } from './layout.ts';
+
+export interface StoreConfig {
+  dataDir: string;
+  /** Blobs and links younger than this are never collected (covers push between blob and manifest). */
+  gcGraceSeconds: number;
+  /** Upload sessions idle longer than this are purged. */
+  uploadTtlSeconds: number;
+  /** LMDB map size; grows on demand but a generous start avoids resizes. */
+  indexMapSizeBytes?: number;
+  /** Read buffer per blob stream: bounds memory per client. */
+  readChunkBytes: number;
+}
+
+/** What the store's parts share. */
+export interface StoreContext {
+  config: StoreConfig;
+  log: Logger;
+  db: IndexDb;
+  layout: Layout;
+  /** Serialises commit and collection of one digest. */
+  digestLocks: KeyedMutex;
+  /** Digests in use by in-flight work (downloads, pulls) that GC must not touch: digest -> count. */
+  pins: Map<string, number>;
+}

@@ -1,0 +1,87 @@
+import { unlinkIfExists } from '../lib/fs-atomic.ts';
+import type { StoreContext } from './context.ts';
+
+export interface GcResult {
+  manifestsRemoved: number;
+  blobsRemoved: number;
+  bytesFreed: number;
+  linksRemoved: number;
+}
+
+/**
+ * Mark and sweep. Roots: manifests linked to a repository (tagged or not) and their index children;
+ * blob links younger than the grace period (a push in progress); pinned digests (in-flight work).
+ * Everything else is swept: manifest records, stale blob links, then blob records and files.
+ */
+export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
+  const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0 };
+  const liveManifests = markManifests(ctx);
+  const liveBlobs = new Set<string>();
+  for (const digest of liveManifests) {
+    for (const b of ctx.db.manifests.get(digest)?.blobs ?? []) liveBlobs.add(b);
+  }
+
+  const graceEdge = Date.now() - ctx.config.gcGraceSeconds * 1000;
+  const deadManifests: string[] = [];
+  for (const digest of ctx.db.manifests.getKeys()) {
+    if (!liveManifests.has(digest) && !ctx.pins.has(digest)) deadManifests.push(digest);
+  }
+  const staleLinks: Array<[string, string]> = [];
+  for (const { key, value } of ctx.db.repoBlobs.getRange()) {
+    if (value >= graceEdge) liveBlobs.add(key[1]);
+    // A link no manifest of the repository explains is only kept while young.
+    else if (!liveBlobs.has(key[1])) staleLinks.push(key);
+  }
+
+  await ctx.db.root.transaction(() => {
+    for (const digest of deadManifests) {
+      ctx.db.manifests.remove(digest);
+      ctx.db.manifestData.remove(digest);
+      result.manifestsRemoved++;
+    }
+    for (const key of staleLinks) {
+      if (!liveBlobs.has(key[1])) {
+        ctx.db.repoBlobs.remove(key);
+        result.linksRemoved++;
+      }
+    }
+  });
+
+  const removed = await ctx.db.root.transaction(() => {
+    // Recomputed inside the transaction: links made since marking keep their blobs.
+    const linked = new Set<string>();
+    for (const key of ctx.db.repoBlobs.getKeys()) linked.add(key[1]);
+    const gone: Array<{ digest: string; size: number }> = [];
+    for (const { key: digest, value: rec } of ctx.db.blobs.getRange()) {
+      if (liveBlobs.has(digest) || linked.has(digest) || ctx.pins.has(digest) || rec.createdAt >= graceEdge) continue;
+      ctx.db.blobs.remove(digest);
+      gone.push({ digest, size: rec.size });
+    }
+    return gone;
+  });
+  for (const { digest, size } of removed) {
+    await ctx.digestLocks.run(digest, async () => {
+      // Index first, file second: a crash in between leaves an orphan file, never a dangling entry.
+      // A commit that re-added the digest meanwhile owns the file again.
+      if (ctx.db.blobs.get(digest)) return;
+      await unlinkIfExists(ctx.layout.blobPath(digest));
+      result.blobsRemoved++;
+      result.bytesFreed += size;
+    });
+  }
+  ctx.log.info(result, 'garbage collection finished');
+  return result;
+}
+
+function markManifests(ctx: StoreContext): Set<string> {
+  const live = new Set<string>();
+  const stack: string[] = [];
+  for (const key of ctx.db.repoManifests.getKeys()) stack.push(key[1]);
+  while (stack.length > 0) {
+    const digest = stack.pop()!;
+    if (live.has(digest)) continue;
+    live.add(digest);
+    for (const child of ctx.db.manifests.get(digest)?.children ?? []) stack.push(child);
+  }
+  return live;
+}

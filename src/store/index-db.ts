@@ -1,0 +1,81 @@
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+export interface BlobRecord {
+  size: number;
+  createdAt: number;
+}
+
+export interface ManifestRecord {
+  mediaType: string;
+  size: number;
+  /** config + layer digests (image manifests) */
+  blobs: string[];
+  /** child manifest digests (indexes) */
+  children: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  createdAt: number;
+}
+
+export interface ReferrerRecord {
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface UploadRecord {
+  repo: string;
+  offset: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
+/** The LMDB environment and its named databases. Only store/ touches it. */
+export interface IndexDb {
+  root: RootDatabase;
+  /** digest -> size, for every blob file committed */
+  blobs: Database<BlobRecord, string>;
+  /** [repo, digest] -> linkedAt */
+  repoBlobs: Database<number, [string, string]>;
+  /** digest -> parsed facts about a manifest */
+  manifests: Database<ManifestRecord, string>;
+  /** digest -> raw manifest bytes (capped, so they live in the index, written with their record) */
+  manifestData: Database<Buffer, string>;
+  /** [repo, digest] -> linkedAt */
+  repoManifests: Database<number, [string, string]>;
+  /** [repo, tag] -> digest */
+  tags: Database<string, [string, string]>;
+  /** [repo, subject digest, referrer digest] -> descriptor facts */
+  referrers: Database<ReferrerRecord, [string, string, string]>;
+  /** upload id -> session */
+  uploads: Database<UploadRecord, string>;
+  /** repo -> createdAt */
+  repos: Database<number, string>;
+}
+
+export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
+  const root = open({ path, compression: false, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
+  return {
+    root,
+    blobs: root.openDB<BlobRecord, string>({ name: 'blobs' }),
+    repoBlobs: root.openDB<number, [string, string]>({ name: 'repo-blobs' }),
+    manifests: root.openDB<ManifestRecord, string>({ name: 'manifests' }),
+    manifestData: root.openDB<Buffer, string>({ name: 'manifest-data', encoding: 'binary' }),
+    repoManifests: root.openDB<number, [string, string]>({ name: 'repo-manifests' }),
+    tags: root.openDB<string, [string, string]>({ name: 'tags' }),
+    referrers: root.openDB<ReferrerRecord, [string, string, string]>({ name: 'referrers' }),
+    uploads: root.openDB<UploadRecord, string>({ name: 'uploads' }),
+    repos: root.openDB<number, string>({ name: 'repos' }),
+  };
+}
+
+/**
+ * Range bounds for every key that starts with the given string components. Keys here are arrays
+ * of strings, ordered element-wise, so [...p, ''] is the first and [..., last + '\0'] is past the end.
+ */
+export function prefixRange(prefix: string[]): { start: string[]; end: string[] } {
+  const last = prefix[prefix.length - 1] ?? '';
+  return { start: [...prefix, ''], end: [...prefix.slice(0, -1), `${last}\u0000`] };
+}

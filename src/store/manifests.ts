@@ -1,0 +1,175 @@
+import { digestOf, isDigest, parseDigest } from '../lib/digest.ts';
+import { effectiveArtifactType, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
+import { linkBlobInTxn } from './blobs.ts';
+import type { StoreContext } from './context.ts';
+import { StoreErrorCode, storeError } from './errors.ts';
+import type { ManifestRecord, ReferrerRecord } from './index-db.ts';
+import { prefixRange } from './index-db.ts';
+
+export interface StoredManifest {
+  digest: string;
+  record: ManifestRecord;
+  content: Buffer;
+}
+
+export interface PutManifestOptions {
+  /** An index may list platforms this store filtered out (sync with a platform filter). */
+  allowMissingChildren?: boolean;
+}
+
+/** Resolves a tag or digest inside one repository. */
+export function resolveManifest(ctx: StoreContext, repo: string, reference: string): string | undefined {
+  if (isDigest(reference)) return ctx.db.repoManifests.get([repo, reference]) === undefined ? undefined : reference;
+  return ctx.db.tags.get([repo, reference]);
+}
+
+export function getManifest(ctx: StoreContext, repo: string, reference: string): StoredManifest | undefined {
+  const digest = resolveManifest(ctx, repo, reference);
+  if (!digest) return undefined;
+  const record = ctx.db.manifests.get(digest);
+  const content = ctx.db.manifestData.get(digest);
+  if (!record || !content) return undefined;
+  return { digest, record, content };
+}
+
+/**
+ * Stores a manifest and, when reference is a tag, points the tag at it, in one transaction that
+ * first checks every referenced blob (and child manifest) is present: a manifest is never visible
+ * with something missing underneath.
+ */
+export async function putManifest(
+  ctx: StoreContext,
+  repo: string,
+  reference: string,
+  content: Buffer,
+  contentType: string | undefined,
+  opts: PutManifestOptions = {},
+): Promise<{ digest: string; parsed: ParsedManifest }> {
+  const byDigest = isDigest(reference);
+  const digest = digestOf(content, byDigest ? parseDigest(reference).algorithm : 'sha256');
+  if (byDigest && digest !== reference) {
+    throw storeError(StoreErrorCode.digestInvalid, `manifest digest ${digest} does not match ${reference}`);
+  }
+  const parsed = parseManifest(content, contentType);
+  const record: ManifestRecord = {
+    mediaType: parsed.mediaType,
+    size: content.length,
+    blobs: parsed.blobs.map((d) => d.digest),
+    children: parsed.manifests.map((d) => d.digest),
+    createdAt: Date.now(),
+    ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+    ...(effectiveArtifactType(parsed) !== undefined ? { artifactType: effectiveArtifactType(parsed)! } : {}),
+    ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+  };
+  await ctx.db.root.transaction(() => {
+    const missing = parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
+    if (!opts.allowMissingChildren) {
+      for (const child of parsed.manifests) {
+        if (ctx.db.repoManifests.get([repo, child.digest]) === undefined) missing.push(child.digest);
+      }
+    }
+    if (missing.length > 0) {
+      throw storeError(StoreErrorCode.manifestBlobUnknown, `manifest references unknown content: ${missing.join(', ')}`, {
+        missing,
+      });
+    }
+    const now = Date.now();
+    for (const d of parsed.blobs) linkBlobInTxn(ctx, repo, d.digest, now);
+    if (!ctx.db.manifests.get(digest)) {
+      ctx.db.manifests.put(digest, record);
+      ctx.db.manifestData.put(digest, content);
+    }
+    if (ctx.db.repoManifests.get([repo, digest]) === undefined) ctx.db.repoManifests.put([repo, digest], now);
+    if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);
+    if (!byDigest) ctx.db.tags.put([repo, reference], digest);
+    if (parsed.subject) {
+      const ref: ReferrerRecord = { mediaType: parsed.mediaType, size: content.length };
+      if (record.artifactType !== undefined) ref.artifactType = record.artifactType;
+      if (parsed.annotations) ref.annotations = parsed.annotations;
+      ctx.db.referrers.put([repo, parsed.subject.digest, digest], ref);
+    }
+  });
+  return { digest, parsed };
+}
+
+/** Removes a manifest from a repository with every tag pointing at it. */
+export async function deleteManifest(ctx: StoreContext, repo: string, digest: string): Promise<void> {
+  await ctx.db.root.transaction(() => {
+    if (ctx.db.repoManifests.get([repo, digest]) === undefined) {
+      throw storeError(StoreErrorCode.manifestUnknown, `manifest ${digest} is not in ${repo}`);
+    }
+    // distribution 2.8 lets a listed child go and leaves a broken index; keep references intact instead.
+    for (const { key } of ctx.db.repoManifests.getRange(prefixRange([repo]))) {
+      const parent = ctx.db.manifests.get(key[1]);
+      if (parent?.children.includes(digest)) {
+        throw storeError(
+          StoreErrorCode.manifestReferenced,
+          `manifest ${digest} is listed by index ${key[1]} in ${repo}: delete the index first`,
+        );
+      }
+    }
+    ctx.db.repoManifests.remove([repo, digest]);
+    for (const { key, value } of ctx.db.tags.getRange(prefixRange([repo]))) {
+      if (value === digest) ctx.db.tags.remove(key);
+    }
+    const subject = ctx.db.manifests.get(digest)?.subject;
+    if (subject) ctx.db.referrers.remove([repo, subject, digest]);
+  });
+}
+
+/** dist-spec 1.1: DELETE by tag removes only the tag. */
+export async function deleteTag(ctx: StoreContext, repo: string, tag: string): Promise<void> {
+  const removed = await ctx.db.root.transaction(() => {
+    if (ctx.db.tags.get([repo, tag]) === undefined) return false;
+    ctx.db.tags.remove([repo, tag]);
+    return true;
+  });
+  if (!removed) throw storeError(StoreErrorCode.manifestUnknown, `tag ${tag} is not in ${repo}`);
+}
+
+export function repositoryExists(ctx: StoreContext, repo: string): boolean {
+  return ctx.db.repos.get(repo) !== undefined;
+}
+
+/** Lexically ordered tags after `last`, at most n (dist-spec pagination). */
+export function listTags(ctx: StoreContext, repo: string, page: { n?: number; last?: string }): string[] {
+  const range = prefixRange([repo]);
+  const start = page.last !== undefined ? [repo, page.last] : range.start;
+  const out: string[] = [];
+  for (const key of ctx.db.tags.getKeys({ start, end: range.end })) {
+    if (page.last !== undefined && key[1] <= page.last) continue;
+    out.push(key[1]);
+    if (page.n !== undefined && out.length >= page.n) break;
+  }
+  return out;
+}
+
+export function listRepositories(ctx: StoreContext, page: { n?: number; last?: string }): string[] {
+  const out: string[] = [];
+  for (const repo of ctx.db.repos.getKeys(page.last !== undefined ? { start: page.last } : {})) {
+    if (page.last !== undefined && repo <= page.last) continue;
+    out.push(repo);
+    if (page.n !== undefined && out.length >= page.n) break;
+  }
+  return out;
+}
+
+export interface Referrer extends ReferrerRecord {
+  digest: string;
+}
+
+export function listReferrers(ctx: StoreContext, repo: string, subject: string, artifactType?: string): Referrer[] {
+  const out: Referrer[] = [];
+  for (const { key, value } of ctx.db.referrers.getRange(prefixRange([repo, subject]))) {
+    if (artifactType !== undefined && value.artifactType !== artifactType) continue;
+    out.push({ digest: key[2], ...value });
+  }
+  return out;
+}
+
+/** Every tag of a repository with the digest it points at. */
+export function tagsOf(ctx: StoreContext, repo: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { key, value } of ctx.db.tags.getRange(prefixRange([repo]))) out.set(key[1], value);
+  return out;
+}

@@ -1,0 +1,146 @@
+import { mkdir } from 'node:fs/promises';
+import type { ReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import * as blobs from './blobs.ts';
+import type { StoreConfig, StoreContext } from './context.ts';
+import { collectGarbage, type GcResult } from './gc.ts';
+import { openIndexDb } from './index-db.ts';
+import { Layout } from './layout.ts';
+import * as manifests from './manifests.ts';
+import { reconcile, type ReconcileReport } from './reconcile.ts';
+import * as uploads from './uploads.ts';
+
+/**
+ * The content store: blob files plus the LMDB index. The only code that touches both; everything
+ * else sees this class (or the narrower interfaces the registry asks for).
+ */
+export class Store {
+  readonly #ctx: StoreContext;
+  readonly #hashes: uploads.UploadHashes = new Map();
+  #closed = false;
+  readonly reconciled: ReconcileReport;
+
+  private constructor(ctx: StoreContext, reconciled: ReconcileReport) {
+    this.#ctx = ctx;
+    this.reconciled = reconciled;
+  }
+
+  static async open(config: StoreConfig, log: Logger): Promise<Store> {
+    const layout = new Layout(config.dataDir);
+    await mkdir(layout.indexDir, { recursive: true });
+    const db = openIndexDb(layout.indexDir, config.indexMapSizeBytes);
+    const ctx: StoreContext = { config, log, db, layout, digestLocks: new KeyedMutex(), pins: new Map() };
+    const report = await reconcile(ctx);
+    return new Store(ctx, report);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#ctx.db.root.close();
+  }
+
+  // Blobs
+  statBlob(repo: string, digest: string): blobs.BlobInfo | undefined {
+    return blobs.statBlob(this.#ctx, repo, digest);
+  }
+  /** Global presence, regardless of repository. */
+  hasBlob(digest: string): boolean {
+    return this.#ctx.db.blobs.get(digest) !== undefined;
+  }
+  openBlob(digest: string, range?: { start: number; end: number }): ReadStream {
+    return blobs.openBlob(this.#ctx, digest, range);
+  }
+  ingestBlob(source: Readable, expected: blobs.ExpectedBlob, opts?: { repo?: string; signal?: AbortSignal }) {
+    return blobs.ingestBlob(this.#ctx, source, expected, opts);
+  }
+  /** Commits a verified, fsync'ed file produced elsewhere (e.g. a completed download). */
+  commitVerifiedFile(path: string, digest: string, size: number, repo?: string): Promise<void> {
+    return blobs.commitFile(this.#ctx, path, digest, size, repo);
+  }
+  mountBlob(repo: string, digest: string) {
+    return blobs.mountBlob(this.#ctx, repo, digest);
+  }
+  unlinkBlob(repo: string, digest: string) {
+    return blobs.unlinkBlob(this.#ctx, repo, digest);
+  }
+  blobPath(digest: string): string {
+    return this.#ctx.layout.blobPath(digest);
+  }
+
+  // Uploads
+  createUpload(repo: string) {
+    return uploads.createUpload(this.#ctx, repo);
+  }
+  getUpload(repo: string, id: string) {
+    return uploads.getUpload(this.#ctx, repo, id);
+  }
+  appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
+    return uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+  }
+  finishUpload(repo: string, id: string, digest: string) {
+    return uploads.finishUpload(this.#ctx, this.#hashes, repo, id, digest);
+  }
+  cancelUpload(repo: string, id: string) {
+    return uploads.cancelUpload(this.#ctx, this.#hashes, repo, id);
+  }
+
+  // Manifests, tags, repositories
+  getManifest(repo: string, reference: string) {
+    return manifests.getManifest(this.#ctx, repo, reference);
+  }
+  putManifest(repo: string, reference: string, content: Buffer, contentType?: string, opts?: manifests.PutManifestOptions) {
+    return manifests.putManifest(this.#ctx, repo, reference, content, contentType, opts);
+  }
+  deleteManifest(repo: string, digest: string) {
+    return manifests.deleteManifest(this.#ctx, repo, digest);
+  }
+  deleteTag(repo: string, tag: string) {
+    return manifests.deleteTag(this.#ctx, repo, tag);
+  }
+  repositoryExists(repo: string): boolean {
+    return manifests.repositoryExists(this.#ctx, repo);
+  }
+  listTags(repo: string, page: { n?: number; last?: string } = {}) {
+    return manifests.listTags(this.#ctx, repo, page);
+  }
+  tagsOf(repo: string) {
+    return manifests.tagsOf(this.#ctx, repo);
+  }
+  listRepositories(page: { n?: number; last?: string } = {}) {
+    return manifests.listRepositories(this.#ctx, page);
+  }
+  listReferrers(repo: string, subject: string, artifactType?: string) {
+    return manifests.listReferrers(this.#ctx, repo, subject, artifactType);
+  }
+
+  // Lifecycle of content
+  /** Keeps GC away from a digest until the returned function is called. */
+  pin(digest: string): () => void {
+    const pins = this.#ctx.pins;
+    pins.set(digest, (pins.get(digest) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (pins.get(digest) ?? 1) - 1;
+      if (n <= 0) pins.delete(digest);
+      else pins.set(digest, n);
+    };
+  }
+  collectGarbage(): Promise<GcResult> {
+    return collectGarbage(this.#ctx);
+  }
+  /** Bytes of committed blobs (what the disk quota and reports count). */
+  usage(): { blobs: number; bytes: number } {
+    let count = 0;
+    let bytes = 0;
+    for (const { value } of this.#ctx.db.blobs.getRange()) {
+      count++;
+      bytes += value.size;
+    }
+    return { blobs: count, bytes };
+  }
+}
