@@ -72,10 +72,9 @@ export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
 }
 
 /**
- * Range bounds for every key that starts with the given string components. Keys here are arrays
- * of strings, ordered element-wise, so [...p, ''] is the first and [..., last + '\0'] is past the end.
+ * Range bounds for every key that starts with the given string components. Keys are arrays of
+ * strings; '\uffff' sorts after any component we store (names, tags and digests are ASCII).
  */
 export function prefixRange(prefix: string[]): { start: string[]; end: string[] } {
-  const last = prefix[prefix.length - 1] ?? '';
-  return { start: [...prefix, ''], end: [...prefix.slice(0, -1), `${last}\u0000`] };
+  return { start: [...prefix, ''], end: [...prefix, '\uffff'] };
 }

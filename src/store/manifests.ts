@@ -136,6 +136,7 @@ export function listTags(ctx: StoreContext, repo: string, page: { n?: number; la
   const range = prefixRange([repo]);
   const start = page.last !== undefined ? [repo, page.last] : range.start;
   const out: string[] = [];
+  if (page.n === 0) return out;
   for (const key of ctx.db.tags.getKeys({ start, end: range.end })) {
     if (page.last !== undefined && key[1] <= page.last) continue;
     out.push(key[1]);
@@ -146,6 +147,7 @@ export function listTags(ctx: StoreContext, repo: string, page: { n?: number; la
 
 export function listRepositories(ctx: StoreContext, page: { n?: number; last?: string }): string[] {
   const out: string[] = [];
+  if (page.n === 0) return out;
   for (const repo of ctx.db.repos.getKeys(page.last !== undefined ? { start: page.last } : {})) {
     if (page.last !== undefined && repo <= page.last) continue;
     out.push(repo);
