@@ -1,3 +1,4 @@
+import { durableTransaction } from './index-db.ts';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -74,7 +75,7 @@ export async function commitFile(
     const known = ctx.db.blobs.get(digest);
     if (!known || !(await fileHasSize(final, size))) await durableRename(verifiedPath, final);
     const now = Date.now();
-    await ctx.db.root.transaction(() => {
+    await durableTransaction(ctx.db, () => {
       if (!ctx.db.blobs.get(digest)) ctx.db.blobs.put(digest, { size, createdAt: now });
       if (repo !== undefined) linkBlobInTxn(ctx, repo, digest, now);
     });
@@ -113,13 +114,13 @@ export function openBlob(ctx: StoreContext, digest: string, range?: { start: num
 export async function mountBlob(ctx: StoreContext, repo: string, digest: string): Promise<BlobInfo | undefined> {
   const rec = ctx.db.blobs.get(digest);
   if (!rec) return undefined;
-  await ctx.db.root.transaction(() => linkBlobInTxn(ctx, repo, digest, Date.now()));
+  await durableTransaction(ctx.db, () => linkBlobInTxn(ctx, repo, digest, Date.now()));
   return { digest, size: rec.size };
 }
 
 /** dist-spec: DELETE blob removes it from the repository; GC reclaims the file when nothing uses it. */
 export async function unlinkBlob(ctx: StoreContext, repo: string, digest: string): Promise<void> {
-  const removed = await ctx.db.root.transaction(() => {
+  const removed = await durableTransaction(ctx.db, () => {
     if (ctx.db.repoBlobs.get([repo, digest]) === undefined) return false;
     ctx.db.repoBlobs.remove([repo, digest]);
     return true;

@@ -1,3 +1,4 @@
+import { durableTransaction } from './index-db.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
 
@@ -33,7 +34,7 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
     else if (!liveBlobs.has(key[1])) staleLinks.push(key);
   }
 
-  await ctx.db.root.transaction(() => {
+  await durableTransaction(ctx.db, () => {
     for (const digest of deadManifests) {
       ctx.db.manifests.remove(digest);
       ctx.db.manifestData.remove(digest);
@@ -47,7 +48,7 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
     }
   });
 
-  const removed = await ctx.db.root.transaction(() => {
+  const removed = await durableTransaction(ctx.db, () => {
     // Recomputed inside the transaction: links made since marking keep their blobs.
     const linked = new Set<string>();
     for (const key of ctx.db.repoBlobs.getKeys()) linked.add(key[1]);

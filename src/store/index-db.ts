@@ -78,3 +78,14 @@ export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
 export function prefixRange(prefix: string[]): { start: string[]; end: string[] } {
   return { start: [...prefix, ''], end: [...prefix, '\uffff'] };
 }
+
+/**
+ * Runs a write transaction and resolves only once it is flushed to disk. lmdb-js resolves
+ * transactions on commit (overlappingSync); a client acknowledgement, or a file unlink that depends
+ * on the index change, must wait for durability or a power cut could undo it.
+ */
+export async function durableTransaction<T>(db: IndexDb, fn: () => T): Promise<T> {
+  const result = await db.root.transaction(fn);
+  await db.root.flushed;
+  return result;
+}

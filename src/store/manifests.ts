@@ -1,3 +1,4 @@
+import { durableTransaction } from './index-db.ts';
 import { digestOf, isDigest, parseDigest } from '../lib/digest.ts';
 import { effectiveArtifactType, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { linkBlobInTxn } from './blobs.ts';
@@ -61,7 +62,7 @@ export async function putManifest(
     ...(effectiveArtifactType(parsed) !== undefined ? { artifactType: effectiveArtifactType(parsed)! } : {}),
     ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
   };
-  await ctx.db.root.transaction(() => {
+  await durableTransaction(ctx.db, () => {
     const missing = parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
     if (!opts.allowMissingChildren) {
       for (const child of parsed.manifests) {
@@ -94,7 +95,7 @@ export async function putManifest(
 
 /** Removes a manifest from a repository with every tag pointing at it. */
 export async function deleteManifest(ctx: StoreContext, repo: string, digest: string): Promise<void> {
-  await ctx.db.root.transaction(() => {
+  await durableTransaction(ctx.db, () => {
     if (ctx.db.repoManifests.get([repo, digest]) === undefined) {
       throw storeError(StoreErrorCode.manifestUnknown, `manifest ${digest} is not in ${repo}`);
     }
@@ -119,7 +120,7 @@ export async function deleteManifest(ctx: StoreContext, repo: string, digest: st
 
 /** dist-spec 1.1: DELETE by tag removes only the tag. */
 export async function deleteTag(ctx: StoreContext, repo: string, tag: string): Promise<void> {
-  const removed = await ctx.db.root.transaction(() => {
+  const removed = await durableTransaction(ctx.db, () => {
     if (ctx.db.tags.get([repo, tag]) === undefined) return false;
     ctx.db.tags.remove([repo, tag]);
     return true;

@@ -1,3 +1,4 @@
+import { durableTransaction } from './index-db.ts';
 import { readdir, rm, stat, truncate, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
@@ -60,7 +61,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
     const size = await sizeOf(layout.blobPath(digest));
     if (size !== rec.size) {
       ctx.log.warn({ digest, expected: rec.size, found: size ?? null }, 'blob file missing or damaged; dropping index entry');
-      await db.root.transaction(() => db.blobs.remove(digest));
+      await durableTransaction(db, () => db.blobs.remove(digest));
       if (size !== undefined) await rm(layout.blobPath(digest), { force: true });
       report.blobRecordsDropped++;
     }

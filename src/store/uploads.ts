@@ -1,3 +1,4 @@
+import { durableTransaction } from './index-db.ts';
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, truncate } from 'node:fs/promises';
@@ -29,7 +30,7 @@ export async function createUpload(ctx: StoreContext, repo: string): Promise<Upl
   const fh = await open(ctx.layout.uploadPath(id), 'wx');
   await fh.close();
   const now = Date.now();
-  await ctx.db.uploads.put(id, { repo, offset: 0, startedAt: now, updatedAt: now });
+  await durableTransaction(ctx.db, () => ctx.db.uploads.put(id, { repo, offset: 0, startedAt: now, updatedAt: now }));
   return { id, repo, offset: 0 };
 }
 
@@ -83,7 +84,7 @@ export async function appendUpload(
   // What the write stream flushed is on disk; trust the file, bounded by what we counted.
   const size = Math.min((await stat(path)).size, rec.offset + counter.bytes);
   const offset = failure ? size : rec.offset + counter.bytes;
-  await ctx.db.uploads.put(id, { ...rec, offset, updatedAt: Date.now() });
+  await durableTransaction(ctx.db, () => ctx.db.uploads.put(id, { ...rec, offset, updatedAt: Date.now() }));
   if (!failure && running) hashes.set(id, { hash: running.hash, offset });
   if (failure) throw failure;
   if (opts.length !== undefined && counter.bytes !== opts.length) {
@@ -128,7 +129,7 @@ export async function finishUpload(
   const fh = await open(path, 'r+');
   await fh.sync().finally(() => fh.close());
   await commitFile(ctx, path, digest, rec.offset, repo);
-  await ctx.db.uploads.remove(id);
+  await durableTransaction(ctx.db, () => ctx.db.uploads.remove(id));
   await unlinkIfExists(path);
   return { digest, size: rec.offset };
 }
@@ -136,6 +137,6 @@ export async function finishUpload(
 export async function cancelUpload(ctx: StoreContext, hashes: UploadHashes, repo: string, id: string): Promise<void> {
   lookup(ctx, repo, id);
   hashes.delete(id);
-  await ctx.db.uploads.remove(id);
+  await durableTransaction(ctx.db, () => ctx.db.uploads.remove(id));
   await unlinkIfExists(ctx.layout.uploadPath(id));
 }
