@@ -1,0 +1,119 @@
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { defer, type Teardown } from './cleanup.ts';
+import { spawnPeer, waitForLine, type ExitInfo, type PeerProcess } from './process.ts';
+import { makeTempDir } from './tmp.ts';
+
+/** The repository root (the satellite runs with it as cwd). */
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface SatelliteOptions {
+  /** Deep-merged over the defaults (objects merge, arrays and scalars replace). */
+  config?: Record<string, unknown>;
+  /** Reuse a data dir (restart tests); default a temp dir removed after the test. */
+  dataDir?: string;
+  /** Added to the inherited environment. */
+  env?: Record<string, string>;
+  /** Extra CLI arguments after `serve --config FILE`. */
+  args?: string[];
+  /** How long to wait for "registry listening"; default 20 s. */
+  readyTimeoutMs?: number;
+}
+
+/** A satellite process started by spawnSatellite; not necessarily ready. */
+export interface SatelliteProcess {
+  dataDir: string;
+  configFile: string;
+  /** The config as written. */
+  config: Record<string, unknown>;
+  proc: PeerProcess;
+  /** Sends `signal` (default SIGTERM) without escalating; resolves on exit. */
+  kill(signal?: NodeJS.Signals): Promise<ExitInfo>;
+  /** SIGTERM, then SIGKILL after timeoutMs (default 10 s); resolves on exit. */
+  stop(timeoutMs?: number): Promise<ExitInfo>;
+  /** Its output (pino JSON lines), the last 10,000 lines. */
+  logs(): string;
+  /** Resolves with the first output line matching regex (from line `fromLine` on, see proc.nextLine). */
+  waitForLog(regex: RegExp, timeoutMs?: number, fromLine?: number): Promise<RegExpExecArray>;
+}
+
+/** A satellite whose registry is listening. */
+export interface Satellite extends SatelliteProcess {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT, for image references and hosts.toml */
+  host: string;
+  port: number;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; arrays and scalars from `over` replace. Inputs are not modified. */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+/**
+ * Writes the config file and spawns `node src/cli/satellite.ts serve --config FILE` without waiting:
+ * for tests of start-up failures (e.g. exit code 78 on a bad config). Stopped after the test.
+ */
+export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): Promise<SatelliteProcess> {
+  const dataDir = opts.dataDir ?? (await makeTempDir(t, 'hs-satellite-data-'));
+  const configFile = join(await makeTempDir(t, 'hs-satellite-config-'), 'satellite.json');
+  const defaults = {
+    dataDir,
+    log: { level: 'info' },
+    registry: { listen: { host: '127.0.0.1', port: 0 } },
+  };
+  const config = deepMerge(defaults, opts.config ?? {});
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  delete env.NODE_TEST_CONTEXT; // set by `node --test` for its children; not meant for the satellite
+  const proc = spawnPeer(
+    process.execPath,
+    [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'serve', '--config', configFile, ...(opts.args ?? [])],
+    { cwd: REPO_ROOT, env, maxLines: 10_000, name: 'satellite' },
+  );
+  defer(t, () => proc.stop(10_000));
+  return {
+    dataDir,
+    configFile,
+    config,
+    proc,
+    kill: (signal = 'SIGTERM') => proc.kill(signal),
+    stop: (timeoutMs = 10_000) => proc.stop(timeoutMs),
+    logs: () => proc.output(),
+    waitForLog: (regex, timeoutMs = 10_000, fromLine = 0) => waitForLine(proc, regex, timeoutMs, fromLine),
+  };
+}
+
+/**
+ * Starts the satellite as a real process with a JSON config (data dir in a temp dir, registry on
+ * 127.0.0.1 port 0, plus opts.config) and resolves once it logs `"msg":"registry listening"` with
+ * its `"port"`. Stopped after the test.
+ */
+export async function startSatellite(t: Teardown, opts: SatelliteOptions = {}): Promise<Satellite> {
+  const sat = await spawnSatellite(t, opts);
+  const match = await waitForLine(sat.proc, /"msg":"registry listening"/, opts.readyTimeoutMs ?? 20_000);
+  const line = match.input;
+  let port: number | undefined;
+  try {
+    const record = JSON.parse(line) as { port?: unknown };
+    if (typeof record.port === 'number') port = record.port;
+  } catch {
+    // not pure JSON (prefixed?): fall back to the regex below
+  }
+  port ??= Number(/"port":(\d+)/.exec(line)?.[1]);
+  if (!Number.isInteger(port) || port <= 0) {
+    await sat.stop();
+    throw new Error(`satellite said it is listening but gave no port: ${line}`);
+  }
+  return { ...sat, url: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, port };
+}
