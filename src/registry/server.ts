@@ -66,7 +66,8 @@ export class RegistryServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
     let server: Server;
     if (this.#config.tls) {
-      const [cert, key] = await Promise.all([readTlsFile(this.#config.tls.cert, 'cert'), readTlsFile(this.#config.tls.key, 'key')]);
+      const cert = await readTlsFile(this.#config.tls.cert, 'cert');
+      const key = await readTlsFile(this.#config.tls.key, 'key');
       server = createHttpsServer({ cert, key }, handler);
     } else {
       server = createHttpServer(handler);

@@ -14,6 +14,10 @@ export interface SatelliteOptions {
   dataDir?: string;
   /** Added to the inherited environment. */
   env?: Record<string, string>;
+  /** Script to run instead of src/cli/satellite.ts (e.g. the esbuild bundle). */
+  entry?: string;
+  /** Extra node flags before the script. */
+  nodeArgs?: string[];
   /** Extra CLI arguments after `serve --config FILE`. */
   args?: string[];
   /** How long to wait for "registry listening"; default 20 s. */
@@ -78,7 +82,7 @@ export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): 
   delete env.NODE_TEST_CONTEXT; // set by `node --test` for its children; not meant for the satellite
   const proc = spawnPeer(
     process.execPath,
-    [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'serve', '--config', configFile, ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? []), opts.entry ?? join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'serve', '--config', configFile, ...(opts.args ?? [])],
     { cwd: REPO_ROOT, env, maxLines: 10_000, name: 'satellite' },
   );
   defer(t, () => proc.stop(10_000));

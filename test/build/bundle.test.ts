@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startSatellite } from '../helpers/satellite.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { makeImage, sha256 } from '../helpers/fixtures.ts';
+import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
+import { bundle } from '../../build.mjs';
+
+test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
+  const out = await makeTempDir(t, 'hs-bundle-');
+  // The bundle resolves its external native modules from the repository's node_modules.
+  const outdir = join(import.meta.dirname, '..', '..', 'dist', `bundle-test-${process.pid}`);
+  t.after(async () => (await import('node:fs/promises')).rm(outdir, { recursive: true, force: true }));
+  const { outputs } = await bundle(outdir);
+  assert.ok(outputs.some((f: string) => f.endsWith('satellite.mjs')));
+  const sat = await startSatellite(t, { entry: join(outdir, 'satellite.mjs') });
+  const res = await fetch(`${sat.url}/v2/`);
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
+  await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
+  assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+});
