@@ -9,6 +9,7 @@ import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
 import type { Handler, RegistryStore, RequestContext } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
+import { sendJson } from './http.ts';
 import { matchRoute, type RouteName } from './routes.ts';
 import { getBase } from './handlers/base.ts';
 import { getCatalog } from './handlers/catalog.ts';
@@ -50,13 +51,22 @@ export class RegistryServer {
   readonly #store: RegistryStore;
   readonly #log: Logger;
   readonly #auth: HtpasswdAuth | undefined;
+  readonly #status: (() => unknown) | undefined;
   #server: Server | undefined;
   #active = 0;
   #seq = 0;
   #draining = false;
 
-  constructor(opts: { config: RegistryServerConfig; store: RegistryStore; log: Logger; auth?: HtpasswdAuth | undefined }) {
+  constructor(opts: {
+    config: RegistryServerConfig;
+    store: RegistryStore;
+    log: Logger;
+    auth?: HtpasswdAuth | undefined;
+    /** Served as JSON at GET /_satellite/status (the monitoring hook). */
+    status?: () => unknown;
+  }) {
     this.#config = opts.config;
+    this.#status = opts.status;
     this.#store = opts.store;
     this.#log = opts.log;
     this.#auth = opts.auth;
@@ -160,6 +170,11 @@ export class RegistryServer {
 
   async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
+    if (url.pathname === '/_satellite/status' && this.#status && (req.method === 'GET' || req.method === 'HEAD')) {
+      req.resume();
+      sendJson(res, 200, this.#status());
+      return;
+    }
     const match = matchRoute(url.pathname);
     if (!match) {
       req.resume();

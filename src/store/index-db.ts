@@ -25,6 +25,14 @@ export interface ReferrerRecord {
   annotations?: Record<string, string>;
 }
 
+export interface PartialRecord {
+  /** bytes durable in the partial file */
+  offset: number;
+  /** expected full size */
+  size: number;
+  updatedAt: number;
+}
+
 export interface UploadRecord {
   repo: string;
   offset: number;
@@ -53,6 +61,8 @@ export interface IndexDb {
   uploads: Database<UploadRecord, string>;
   /** repo -> createdAt */
   repos: Database<number, string>;
+  /** digest -> progress of a resumable download */
+  partials: Database<PartialRecord, string>;
 }
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
@@ -68,6 +78,7 @@ export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
     referrers: root.openDB<ReferrerRecord, [string, string, string]>({ name: 'referrers' }),
     uploads: root.openDB<UploadRecord, string>({ name: 'uploads' }),
     repos: root.openDB<number, string>({ name: 'repos' }),
+    partials: root.openDB<PartialRecord, string>({ name: 'partials' }),
   };
 }
 

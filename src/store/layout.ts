@@ -11,6 +11,7 @@ export class Layout {
   readonly ingestDir: string;
   readonly uploadsDir: string;
   readonly indexDir: string;
+  readonly partialDir: string;
 
   constructor(root: string) {
     this.root = root;
@@ -18,12 +19,19 @@ export class Layout {
     this.ingestDir = join(root, 'ingest');
     this.uploadsDir = join(root, 'uploads');
     this.indexDir = join(root, 'index');
+    this.partialDir = join(root, 'partial');
   }
 
   /** blobs/<alg>/<first two hex>/<hex> */
   blobPath(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.blobsDir, algorithm, hex.slice(0, 2), hex);
+  }
+
+  /** partial/<alg>-<hex>: one resumable download per digest */
+  partialPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.partialDir, `${algorithm}-${hex}`);
   }
 
   ingestPath(id: string): string {

@@ -33,6 +33,64 @@ export function getManifest(ctx: StoreContext, repo: string, reference: string):
   return { digest, record, content };
 }
 
+interface PreparedManifest {
+  digest: string;
+  content: Buffer;
+  parsed: ParsedManifest;
+  record: ManifestRecord;
+}
+
+/** Parses and digests a manifest outside any transaction (the expensive, failure-prone part). */
+function prepare(content: Buffer, contentType: string | undefined, expectedDigest?: string): PreparedManifest {
+  const digest = digestOf(content, expectedDigest ? parseDigest(expectedDigest).algorithm : 'sha256');
+  if (expectedDigest && digest !== expectedDigest) {
+    throw storeError(StoreErrorCode.digestInvalid, `manifest digest ${digest} does not match ${expectedDigest}`);
+  }
+  const parsed = parseManifest(content, contentType);
+  const artifactType = effectiveArtifactType(parsed);
+  const record: ManifestRecord = {
+    mediaType: parsed.mediaType,
+    size: content.length,
+    blobs: parsed.blobs.map((d) => d.digest),
+    children: parsed.manifests.map((d) => d.digest),
+    createdAt: Date.now(),
+    ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+    ...(artifactType !== undefined ? { artifactType } : {}),
+    ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+  };
+  return { digest, content, parsed, record };
+}
+
+/** Inside a write transaction: checks references, then links the manifest into the repository. */
+function applyInTxn(ctx: StoreContext, repo: string, m: PreparedManifest, opts: PutManifestOptions): void {
+  const { parsed, digest } = m;
+  const missing = parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
+  if (!opts.allowMissingChildren) {
+    for (const child of parsed.manifests) {
+      if (ctx.db.repoManifests.get([repo, child.digest]) === undefined) missing.push(child.digest);
+    }
+  }
+  if (missing.length > 0) {
+    throw storeError(StoreErrorCode.manifestBlobUnknown, `manifest references unknown content: ${missing.join(', ')}`, {
+      missing,
+    });
+  }
+  const now = Date.now();
+  for (const d of parsed.blobs) linkBlobInTxn(ctx, repo, d.digest, now);
+  if (!ctx.db.manifests.get(digest)) {
+    ctx.db.manifests.put(digest, m.record);
+    ctx.db.manifestData.put(digest, m.content);
+  }
+  if (ctx.db.repoManifests.get([repo, digest]) === undefined) ctx.db.repoManifests.put([repo, digest], now);
+  if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);
+  if (parsed.subject) {
+    const ref: ReferrerRecord = { mediaType: parsed.mediaType, size: m.content.length };
+    if (m.record.artifactType !== undefined) ref.artifactType = m.record.artifactType;
+    if (parsed.annotations) ref.annotations = parsed.annotations;
+    ctx.db.referrers.put([repo, parsed.subject.digest, digest], ref);
+  }
+}
+
 /**
  * Stores a manifest and, when reference is a tag, points the tag at it, in one transaction that
  * first checks every referenced blob (and child manifest) is present: a manifest is never visible
@@ -47,50 +105,40 @@ export async function putManifest(
   opts: PutManifestOptions = {},
 ): Promise<{ digest: string; parsed: ParsedManifest }> {
   const byDigest = isDigest(reference);
-  const digest = digestOf(content, byDigest ? parseDigest(reference).algorithm : 'sha256');
-  if (byDigest && digest !== reference) {
-    throw storeError(StoreErrorCode.digestInvalid, `manifest digest ${digest} does not match ${reference}`);
-  }
-  const parsed = parseManifest(content, contentType);
-  const record: ManifestRecord = {
-    mediaType: parsed.mediaType,
-    size: content.length,
-    blobs: parsed.blobs.map((d) => d.digest),
-    children: parsed.manifests.map((d) => d.digest),
-    createdAt: Date.now(),
-    ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
-    ...(effectiveArtifactType(parsed) !== undefined ? { artifactType: effectiveArtifactType(parsed)! } : {}),
-    ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-  };
+  const m = prepare(content, contentType, byDigest ? reference : undefined);
   await durableTransaction(ctx.db, () => {
-    const missing = parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
-    if (!opts.allowMissingChildren) {
-      for (const child of parsed.manifests) {
-        if (ctx.db.repoManifests.get([repo, child.digest]) === undefined) missing.push(child.digest);
-      }
-    }
-    if (missing.length > 0) {
-      throw storeError(StoreErrorCode.manifestBlobUnknown, `manifest references unknown content: ${missing.join(', ')}`, {
-        missing,
-      });
-    }
-    const now = Date.now();
-    for (const d of parsed.blobs) linkBlobInTxn(ctx, repo, d.digest, now);
-    if (!ctx.db.manifests.get(digest)) {
-      ctx.db.manifests.put(digest, record);
-      ctx.db.manifestData.put(digest, content);
-    }
-    if (ctx.db.repoManifests.get([repo, digest]) === undefined) ctx.db.repoManifests.put([repo, digest], now);
-    if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);
-    if (!byDigest) ctx.db.tags.put([repo, reference], digest);
-    if (parsed.subject) {
-      const ref: ReferrerRecord = { mediaType: parsed.mediaType, size: content.length };
-      if (record.artifactType !== undefined) ref.artifactType = record.artifactType;
-      if (parsed.annotations) ref.annotations = parsed.annotations;
-      ctx.db.referrers.put([repo, parsed.subject.digest, digest], ref);
-    }
+    applyInTxn(ctx, repo, m, opts);
+    if (!byDigest) ctx.db.tags.put([repo, reference], m.digest);
   });
-  return { digest, parsed };
+  return { digest: m.digest, parsed: m.parsed };
+}
+
+export interface ImageManifest {
+  content: Buffer;
+  mediaType: string;
+  /** The digest the content must hash to. */
+  digest: string;
+}
+
+/**
+ * Commits an image (its platform manifests, then the index if any, in the given order) and moves
+ * its tags, all in one transaction: the image becomes visible whole or not at all.
+ */
+export async function commitImage(
+  ctx: StoreContext,
+  repo: string,
+  manifests: ImageManifest[],
+  tags: string[],
+  opts: PutManifestOptions = {},
+): Promise<string> {
+  const prepared = manifests.map((m) => prepare(m.content, m.mediaType, m.digest));
+  const top = prepared[prepared.length - 1];
+  if (!top) throw storeError(StoreErrorCode.manifestUnknown, 'an image needs at least one manifest');
+  await durableTransaction(ctx.db, () => {
+    for (const m of prepared) applyInTxn(ctx, repo, m, opts);
+    for (const tag of tags) ctx.db.tags.put([repo, tag], top.digest);
+  });
+  return top.digest;
 }
 
 /** Removes a manifest from a repository with every tag pointing at it. */
@@ -175,4 +223,8 @@ export function tagsOf(ctx: StoreContext, repo: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const { key, value } of ctx.db.tags.getRange(prefixRange([repo]))) out.set(key[1], value);
   return out;
+}
+
+export function manifestsOf(ctx: StoreContext, repo: string): string[] {
+  return [...ctx.db.repoManifests.getKeys(prefixRange([repo]))].map((k) => k[1]);
 }

@@ -29,7 +29,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
     orphanBlobsAdopted: 0,
   };
   const { layout, db } = ctx;
-  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir]) await mkdir(dir, { recursive: true });
+  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir, layout.partialDir]) await mkdir(dir, { recursive: true });
 
   for (const name of await readdir(layout.ingestDir)) {
     await rm(join(layout.ingestDir, name), { force: true, recursive: true });
@@ -53,6 +53,15 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
   for (const name of await readdir(layout.uploadsDir)) {
     if (!isUploadId(name) || !db.uploads.get(name)) {
       await rm(join(layout.uploadsDir, name), { force: true, recursive: true });
+      report.tempFilesRemoved++;
+    }
+  }
+
+  // Partial downloads: keep the ones with a record (beginPartial trims them), drop the rest.
+  const partialNames = new Set([...db.partials.getKeys()].map((d) => d.replace(':', '-')));
+  for (const name of await readdir(layout.partialDir)) {
+    if (!partialNames.has(name)) {
+      await rm(join(layout.partialDir, name), { force: true, recursive: true });
       report.tempFilesRemoved++;
     }
   }

@@ -6,11 +6,13 @@ import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
-import { openIndexDb } from './index-db.ts';
+import { durableTransaction, openIndexDb } from './index-db.ts';
 import { Layout } from './layout.ts';
 import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
 import * as uploads from './uploads.ts';
+import * as partials from './partials.ts';
+import type { Database } from 'lmdb';
 
 /**
  * The content store: blob files plus the LMDB index. The only code that touches both; everything
@@ -114,6 +116,46 @@ export class Store {
   }
   listReferrers(repo: string, subject: string, artifactType?: string) {
     return manifests.listReferrers(this.#ctx, repo, subject, artifactType);
+  }
+
+  commitImage(repo: string, images: manifests.ImageManifest[], tags: string[], opts?: manifests.PutManifestOptions) {
+    return manifests.commitImage(this.#ctx, repo, images, tags, opts);
+  }
+  /** Digests of the manifests linked to a repository. */
+  manifestsOf(repo: string): string[] {
+    return manifests.manifestsOf(this.#ctx, repo);
+  }
+  childrenOf(digest: string): string[] {
+    return this.#ctx.db.manifests.get(digest)?.children ?? [];
+  }
+
+  // Resumable downloads
+  beginPartial(digest: string, size: number) {
+    return partials.beginPartial(this.#ctx, digest, size);
+  }
+  checkpointPartial(digest: string, offset: number) {
+    return partials.checkpointPartial(this.#ctx, digest, offset);
+  }
+  commitPartial(digest: string, size: number, repo?: string) {
+    return partials.commitPartial(this.#ctx, digest, size, repo);
+  }
+  discardPartial(digest: string) {
+    return partials.discardPartial(this.#ctx, digest);
+  }
+  listPartials() {
+    return partials.listPartials(this.#ctx);
+  }
+
+  /**
+   * A named LMDB database in the store's environment for another domain's metadata (sync state,
+   * meters, outbox). Names are prefixed so they can never collide with the store's own.
+   */
+  metaDb<V, K extends import('lmdb').Key = string>(name: string): Database<V, K> {
+    return this.#ctx.db.root.openDB<V, K>({ name: `meta:${name}` });
+  }
+  /** Durable write transaction over metaDb databases. */
+  metaTransaction<T>(fn: () => T): Promise<T> {
+    return durableTransaction(this.#ctx.db, fn);
   }
 
   // Lifecycle of content

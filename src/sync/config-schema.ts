@@ -1,0 +1,59 @@
+/** The `sync` section of the satellite config. */
+export const syncConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    /** A local desired-state file, watched for changes. */
+    desiredStateFile: { type: 'string', minLength: 1 },
+    /** Re-resolve tags and retry failures this often. */
+    intervalSeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 300 },
+    /** Blobs downloaded at once. */
+    concurrency: { type: 'integer', minimum: 1, maximum: 64, default: 3 },
+    /** Sum of all downloads, bytes per second; absent = unlimited. */
+    bandwidthBytesPerSecond: { type: 'integer', minimum: 1024 },
+    /** Cron expressions (5 fields) naming the minutes downloads may run; absent = always. */
+    windows: { type: 'array', items: { type: 'string', minLength: 9 }, maxItems: 32 },
+    windowTimezone: { type: 'string', minLength: 1 },
+    /** What an active download does when its window closes. */
+    windowEnd: { enum: ['finish', 'pause'], default: 'pause' },
+    caps: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        hourBytes: { type: 'integer', minimum: 0 },
+        dayBytes: { type: 'integer', minimum: 0 },
+        monthBytes: { type: 'integer', minimum: 0 },
+      },
+    },
+    checkpointBytes: { type: 'integer', minimum: 65536, default: 4194304 },
+    retry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Attempts in a row without progress before a blob fails for this run. */
+        attempts: { type: 'integer', minimum: 1, maximum: 100, default: 6 },
+        baseMs: { type: 'integer', minimum: 1, default: 500 },
+        maxMs: { type: 'integer', minimum: 1, default: 60000 },
+      },
+    },
+    /** Run garbage collection after images are removed. */
+    gcAfterPrune: { type: 'boolean', default: true },
+  },
+} as const;
+
+export interface SyncConfig {
+  desiredStateFile?: string;
+  intervalSeconds: number;
+  concurrency: number;
+  bandwidthBytesPerSecond?: number;
+  windows?: string[];
+  windowTimezone?: string;
+  windowEnd: 'finish' | 'pause';
+  caps: { hourBytes?: number; dayBytes?: number; monthBytes?: number };
+  checkpointBytes: number;
+  retry: { attempts: number; baseMs: number; maxMs: number };
+  gcAfterPrune: boolean;
+}

@@ -1,0 +1,163 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { parseDigest } from '../lib/digest.ts';
+import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
+import type { RateLimiter } from '../lib/rate-limiter.ts';
+import type { Store } from '../store/index.ts';
+import { SyncErrorCode, syncError } from './errors.ts';
+import type { UpstreamPort } from './upstream-port.ts';
+
+export interface DownloadDeps {
+  store: Store;
+  upstream: UpstreamPort;
+  log: Logger;
+  limiter?: RateLimiter | undefined;
+  /** Returns a reason to hold downloads (window closed, cap reached), checked at start and per chunk. */
+  gate: (phase: 'start' | 'stream') => SatelliteError | undefined;
+  /** Make progress durable every this many bytes. */
+  checkpointBytes: number;
+  /** Attempts in a row that make no progress before giving up on this blob for this run. */
+  attempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export interface DownloadResult {
+  digest: string;
+  size: number;
+  /** Where this call started: > 0 when a partial download from before was resumed. */
+  resumedFrom: number;
+  /** Body bytes received from the upstream by this call. */
+  bytesReceived: number;
+}
+
+/** Exponential backoff with full jitter. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.random() * Math.min(maxMs, baseMs * 2 ** attempt);
+}
+
+/**
+ * Downloads one blob into its partial file, resuming with `Range: bytes=N-` from whatever an
+ * earlier attempt, run or process left durable, and commits it to the store only after the whole
+ * file hashes to the digest. Corrupt bytes are discarded, never stored.
+ */
+export async function downloadBlob(
+  deps: DownloadDeps,
+  repo: string,
+  want: { digest: string; size: number },
+  signal: AbortSignal,
+): Promise<DownloadResult> {
+  const { store, upstream, log } = deps;
+  const { algorithm } = parseDigest(want.digest);
+  const release = store.pin(want.digest);
+  try {
+    const partial = await store.beginPartial(want.digest, want.size);
+    const resumedFrom = partial.offset;
+    let hash = await hashPrefix(partial.path, partial.offset, algorithm);
+    let offset = partial.offset;
+    let bytesReceived = 0;
+    let failures = 0;
+    while (offset < want.size || want.size === 0) {
+      const held = deps.gate('start');
+      if (held) throw held;
+      const before = offset;
+      const fh = await open(partial.path, 'r+');
+      try {
+        const res = await upstream.fetchBlob(repo, want.digest, { offset, signal });
+        if (res.start !== offset) {
+          // The upstream ignored the range (200): start over rather than append the wrong bytes.
+          log.info({ digest: want.digest, offset }, 'upstream does not resume; restarting blob');
+          await fh.truncate(0);
+          offset = 0;
+          hash = createHash(algorithm);
+        }
+        if (res.total !== undefined && res.total !== want.size) {
+          res.body.destroy();
+          throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
+        }
+        let sinceCheckpoint = 0;
+        const sink = new Writable({
+          highWaterMark: 256 * 1024,
+          write: (chunk: Buffer, _enc, cb) => {
+            void (async () => {
+              const held = deps.gate('stream');
+              if (held) throw held;
+              if (offset + chunk.length > want.size) {
+                throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
+              }
+              if (deps.limiter) await deps.limiter.take(chunk.length, signal);
+              await writeFully(fh, chunk, offset);
+              // Hash only what is on disk, so the hash always covers exactly [0, offset).
+              hash.update(chunk);
+              offset += chunk.length;
+              bytesReceived += chunk.length;
+              sinceCheckpoint += chunk.length;
+              if (sinceCheckpoint >= deps.checkpointBytes) {
+                sinceCheckpoint = 0;
+                await fh.sync();
+                await store.checkpointPartial(want.digest, offset);
+              }
+            })().then(() => cb(), cb);
+          },
+        });
+        await pipeline(res.body, sink, { signal });
+        if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
+      } catch (err) {
+        await fh.sync().catch(() => undefined);
+        await store.checkpointPartial(want.digest, offset).catch(() => undefined);
+        if (signal.aborted || isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
+        failures = offset > before ? 0 : failures + 1;
+        if (failures >= deps.attempts) throw err;
+        const wait = backoffMs(failures, deps.backoffBaseMs, deps.backoffMaxMs);
+        log.info({ digest: want.digest, offset, err: (err as Error).message, retryInMs: Math.round(wait) }, 'blob download interrupted; resuming');
+        await sleep(wait, undefined, { signal });
+        continue;
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      if (want.size === 0) break;
+    }
+    const actual = `${algorithm}:${hash.digest('hex')}`;
+    if (actual !== want.digest) {
+      await store.discardPartial(want.digest);
+      throw syncError(SyncErrorCode.blobDigestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
+        expected: want.digest,
+        actual,
+      });
+    }
+    const fh = await open(partial.path, 'r+');
+    await fh.sync().finally(() => fh.close());
+    await store.commitPartial(want.digest, want.size, repo);
+    return { digest: want.digest, size: want.size, resumedFrom, bytesReceived };
+  } finally {
+    release();
+  }
+}
+
+/** Errors that another attempt cannot fix. */
+function isPermanent(err: unknown): boolean {
+  return isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', SyncErrorCode.blobSizeMismatch].includes(err.code);
+}
+
+async function writeFully(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Re-hashes the bytes a previous process left, so the final check covers the whole blob. */
+async function hashPrefix(path: string, length: number, algorithm: string): Promise<Hash> {
+  const hash = createHash(algorithm);
+  if (length === 0) return hash;
+  await pipeline(createReadStream(path, { start: 0, end: length - 1 }), async (source) => {
+    for await (const chunk of source) hash.update(chunk as Buffer);
+  });
+  return hash;
+}

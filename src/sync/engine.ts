@@ -1,0 +1,388 @@
+import type { Database } from 'lmdb';
+import type { Logger } from 'pino';
+import { isDigest } from '../lib/digest.ts';
+import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
+import { Limiter } from '../lib/limiter.ts';
+import { RateLimiter } from '../lib/rate-limiter.ts';
+import type { Store } from '../store/index.ts';
+import type { SyncConfig } from './config-schema.ts';
+import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
+import type { DesiredStateSource } from './desired-state-source.ts';
+import { backoffMs, downloadBlob, type DownloadDeps } from './downloader.ts';
+import { SyncErrorCode, syncError } from './errors.ts';
+import type { ImageState, RunReport } from './image-state.ts';
+import { Meter } from './meter.ts';
+import { planImage, type ImagePlan } from './plan.ts';
+import { pruneRemoved, type SyncedRefs } from './prune.ts';
+import type { UpstreamPort } from './upstream-port.ts';
+import { SyncWindows } from './windows.ts';
+
+export interface UpstreamTarget {
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+export interface SyncEngineOptions {
+  config: SyncConfig;
+  store: Store;
+  log: Logger;
+  /** Builds a client for the upstream the desired state names; meter sees every byte read. */
+  createUpstream: (target: UpstreamTarget, meter: (bytes: number) => void) => UpstreamPort;
+  source?: DesiredStateSource | undefined;
+}
+
+export interface SyncStatus {
+  desiredGeneration: number | null;
+  appliedGeneration: number | null;
+  running: boolean;
+  upstream: { url: string | null; reachable: boolean | null; lastError: string | null };
+  paused: { reason: string; until: string | null } | null;
+  nextRunAt: string | null;
+  lastRun: RunReport | null;
+  images: ImageState[];
+  meters: ReturnType<Meter['usage']>;
+  partials: Array<{ digest: string; offset: number; size: number }>;
+}
+
+/**
+ * Turns "these images should be here" into "they are here, verified". Runs never overlap; a run is
+ * triggered by a new desired state, by the interval, and by retries with backoff after failures.
+ */
+export class SyncEngine {
+  readonly #config: SyncConfig;
+  readonly #store: Store;
+  readonly #log: Logger;
+  readonly #createUpstream: SyncEngineOptions['createUpstream'];
+  readonly #source: DesiredStateSource | undefined;
+  readonly #state: Database<unknown, string>;
+  readonly #images: Database<ImageState, string>;
+  readonly #synced: SyncedRefs;
+  readonly #meter: Meter;
+  readonly #windows: SyncWindows;
+  readonly #rate: RateLimiter | undefined;
+  readonly #abort = new AbortController();
+  #desired: DesiredState | undefined;
+  #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
+  #reachable: boolean | null = null;
+  #upstreamError: string | null = null;
+  #paused: { reason: string; until: Date | null } | null = null;
+  #running: Promise<RunReport> | undefined;
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  #nextRunAt: Date | null = null;
+  #failedRuns = 0;
+  #runBytes = 0;
+  #closed = false;
+
+  constructor(opts: SyncEngineOptions) {
+    this.#config = opts.config;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#createUpstream = opts.createUpstream;
+    this.#source = opts.source;
+    this.#state = opts.store.metaDb<unknown>('sync-state');
+    this.#images = opts.store.metaDb<ImageState>('sync-images');
+    this.#synced = opts.store.metaDb<{ digests: string[] }, [string, string]>('sync-refs');
+    this.#meter = new Meter(opts.store.metaDb<number, [string, string]>('sync-meter'), opts.config.caps);
+    this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
+    this.#rate = opts.config.bandwidthBytesPerSecond ? new RateLimiter(opts.config.bandwidthBytesPerSecond) : undefined;
+  }
+
+  async start(): Promise<void> {
+    this.#desired = this.#state.get('desired') as DesiredState | undefined;
+    if (this.#desired) this.#log.info({ generation: this.#desired.generation }, 'desired state restored');
+    await this.#source?.start({
+      onState: (state) => void this.setDesiredState(state).catch((err) => this.#log.warn({ err }, 'desired state rejected')),
+      onError: (err) => this.#log.error({ err }, 'desired state rejected; keeping the last good one'),
+    });
+    this.#schedule(0);
+  }
+
+  /** Applies a new desired state whole; an older generation than the current one is refused. */
+  async setDesiredState(state: DesiredState): Promise<void> {
+    const current = this.#desired;
+    if (current && state.generation < current.generation) {
+      throw new SatelliteError('DESIRED_STATE_STALE', `generation ${state.generation} is older than ${current.generation}`);
+    }
+    if (current && state.generation === current.generation && JSON.stringify(current) === JSON.stringify(state)) return;
+    await this.#store.metaTransaction(() => this.#state.put('desired', state));
+    this.#desired = state;
+    this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
+    this.trigger();
+  }
+
+  /** Asks for a run as soon as possible (after the current one, if any). */
+  trigger(): void {
+    if (this.#running) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  /** Runs a sync now (or joins the one in progress). */
+  runOnce(): Promise<RunReport> {
+    if (this.#running) return this.#running;
+    clearTimeout(this.#timer);
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+      if (this.#closed) return;
+      if (this.#again) {
+        this.#again = false;
+        this.#schedule(0);
+      }
+    });
+    return this.#running;
+  }
+
+  status(): SyncStatus {
+    const applied = this.#state.get('applied') as { generation: number } | undefined;
+    return {
+      desiredGeneration: this.#desired?.generation ?? null,
+      appliedGeneration: applied?.generation ?? null,
+      running: this.#running !== undefined,
+      upstream: { url: this.#desired?.upstream.url ?? null, reachable: this.#reachable, lastError: this.#upstreamError },
+      paused: this.#paused ? { reason: this.#paused.reason, until: this.#paused.until?.toISOString() ?? null } : null,
+      nextRunAt: this.#nextRunAt?.toISOString() ?? null,
+      lastRun: (this.#state.get('lastRun') as RunReport | undefined) ?? null,
+      images: [...this.#images.getRange()].map((e) => e.value),
+      meters: this.#meter.usage(),
+      partials: this.#store.listPartials(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+    await this.#running?.catch(() => undefined);
+    await this.#source?.close();
+    await this.#meter.flush();
+    await this.#upstream?.client.close();
+    this.#windows.close();
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#nextRunAt = new Date(Date.now() + ms);
+    this.#timer = setTimeout(() => {
+      void this.runOnce().catch((err) => this.#log.error({ err }, 'sync run failed'));
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #client(target: UpstreamTarget): UpstreamPort {
+    const key = JSON.stringify([target.url, target.username ?? '', target.password ?? '']);
+    if (this.#upstream?.key !== key) {
+      void this.#upstream?.client.close();
+      const client = this.#createUpstream(target, (n) => {
+        this.#runBytes += n;
+        this.#meter.add(n);
+      });
+      this.#upstream = { key, url: target.url, client };
+    }
+    return this.#upstream.client;
+  }
+
+  /** Why downloads must wait now, if they must. */
+  #gate = (phase: 'start' | 'stream'): SatelliteError | undefined => {
+    if (this.#closed) return syncError(SyncErrorCode.stopped, 'satellite is stopping');
+    const cap = this.#meter.capReached();
+    if (cap) {
+      this.#paused = { reason: `${cap.period} data cap of ${cap.limit} bytes reached`, until: cap.resetsAt };
+      return syncError(SyncErrorCode.paused, this.#paused.reason, cap);
+    }
+    if (!this.#windows.isOpen() && (phase === 'start' || this.#config.windowEnd === 'pause')) {
+      const ms = this.#windows.msUntilOpen();
+      this.#paused = { reason: 'outside the sync window', until: ms === undefined ? null : new Date(Date.now() + ms) };
+      return syncError(SyncErrorCode.paused, this.#paused.reason);
+    }
+    return undefined;
+  };
+
+  async #run(): Promise<RunReport> {
+    const doc = this.#desired;
+    const startedAt = new Date();
+    this.#runBytes = 0;
+    this.#paused = null;
+    const report: RunReport = {
+      generation: doc?.generation ?? 0,
+      startedAt: startedAt.toISOString(),
+      finishedAt: '',
+      result: 'ok',
+      bytesFromUpstream: 0,
+      blobsFetched: 0,
+      blobsResumed: 0,
+      untagged: 0,
+      manifestsDeleted: 0,
+      gcBytesFreed: 0,
+      errors: [],
+    };
+    if (!doc) return this.#finish(report);
+    const signal = this.#abort.signal;
+    const log = this.#log.child({ generation: doc.generation });
+    const refs = desiredRefs(doc);
+    const upstream = this.#client(doc.upstream);
+
+    try {
+      await upstream.ping(signal);
+      this.#reachable = true;
+      this.#upstreamError = null;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.#reachable = false;
+      this.#upstreamError = (err as Error).message;
+      log.warn({ err: (err as Error).message, upstream: doc.upstream.url }, 'upstream unreachable; serving what is stored');
+      report.errors.push({ code: codeOf(err), message: (err as Error).message });
+    }
+
+    const plans: ImagePlan[] = [];
+    if (this.#reachable) {
+      for (const ref of refs) {
+        try {
+          const plan = await planImage(upstream, this.#store, ref, log, signal);
+          if (plan.upToDate) await this.#setImage(ref, { status: 'ok', digest: plan.digest });
+          else plans.push(plan);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
+          await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
+        }
+      }
+    }
+
+    const blobErrors = await this.#downloadAll(plans, upstream, report, log, signal);
+    const replaced = new Map<string, Set<string>>();
+    for (const plan of plans) {
+      const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
+      if (missing) {
+        const err = blobErrors.get(missing.digest);
+        const paused = err && isSatelliteError(err, SyncErrorCode.paused);
+        await this.#setImage(plan.ref, {
+          status: paused ? 'pending' : 'failed',
+          code: err ? codeOf(err) : 'BLOB_MISSING',
+          reason: err ? err.message : `blob ${missing.digest} not downloaded`,
+        });
+        if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
+        continue;
+      }
+      const { repository, reference } = plan.ref;
+      const previous = this.#synced.get([repository, reference]);
+      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true });
+      const digests = plan.manifests.map((m) => m.digest);
+      await this.#store.metaTransaction(() => this.#synced.put([repository, reference], { digests }));
+      const old = previous?.digests.filter((d) => !digests.includes(d)) ?? [];
+      if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
+      await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
+      log.info({ repository, reference, digest: plan.digest }, 'image synced');
+    }
+
+    await this.#prune(refs, replaced, report, log);
+    return this.#finish(report, doc, refs);
+  }
+
+  async #downloadAll(
+    plans: ImagePlan[],
+    upstream: UpstreamPort,
+    report: RunReport,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<Map<string, Error>> {
+    const needed = new Map<string, { repo: string; size: number }>();
+    for (const plan of plans) {
+      for (const b of plan.blobs) {
+        if (!this.#store.hasBlob(b.digest) && !needed.has(b.digest)) needed.set(b.digest, { repo: plan.ref.repository, size: b.size });
+      }
+    }
+    const errors = new Map<string, Error>();
+    if (needed.size === 0) return errors;
+    const deps: DownloadDeps = {
+      store: this.#store,
+      upstream,
+      log,
+      limiter: this.#rate,
+      gate: this.#gate,
+      checkpointBytes: this.#config.checkpointBytes,
+      attempts: this.#config.retry.attempts,
+      backoffBaseMs: this.#config.retry.baseMs,
+      backoffMaxMs: this.#config.retry.maxMs,
+    };
+    const slots = new Limiter(this.#config.concurrency);
+    await Promise.all(
+      [...needed].map(([digest, { repo, size }]) =>
+        slots.run(async () => {
+          try {
+            const held = this.#gate('start');
+            if (held) throw held;
+            const result = await downloadBlob(deps, repo, { digest, size }, signal);
+            report.blobsFetched++;
+            if (result.resumedFrom > 0) report.blobsResumed++;
+          } catch (err) {
+            if (signal.aborted) return;
+            errors.set(digest, err as Error);
+            if (!isSatelliteError(err, SyncErrorCode.paused)) log.warn({ digest, err: (err as Error).message, code: codeOf(err) }, 'blob download failed');
+          }
+        }),
+      ),
+    );
+    return errors;
+  }
+
+  async #prune(refs: ReturnType<typeof desiredRefs>, replaced: Map<string, Set<string>>, report: RunReport, log: Logger) {
+    const keepRefs = new Set(refs.map(refKey));
+    const keep = new Map<string, Set<string>>();
+    for (const ref of refs) {
+      const rec = this.#synced.get([ref.repository, ref.reference]);
+      const set = keep.get(ref.repository) ?? new Set<string>();
+      for (const d of rec?.digests ?? []) set.add(d);
+      keep.set(ref.repository, set);
+    }
+    const pruned = await pruneRemoved(this.#store, this.#synced, keep, keepRefs, replaced, log);
+    report.untagged = pruned.untagged;
+    report.manifestsDeleted = pruned.manifestsDeleted;
+    for (const { key } of this.#images.getRange()) {
+      if (!keepRefs.has(key)) await this.#store.metaTransaction(() => this.#images.remove(key));
+    }
+    if ((pruned.untagged > 0 || pruned.manifestsDeleted > 0) && this.#config.gcAfterPrune) {
+      report.gcBytesFreed = (await this.#store.collectGarbage()).bytesFreed;
+    }
+  }
+
+  async #finish(report: RunReport, doc?: DesiredState, refs?: ReturnType<typeof desiredRefs>): Promise<RunReport> {
+    await this.#meter.flush();
+    report.finishedAt = new Date().toISOString();
+    report.bytesFromUpstream = this.#runBytes;
+    const allOk = refs?.every((r) => this.#images.get(refKey(r))?.status === 'ok') ?? true;
+    if (doc && allOk && report.errors.length === 0) {
+      await this.#store.metaTransaction(() => this.#state.put('applied', { generation: doc.generation, at: report.finishedAt }));
+    }
+    report.result = allOk && report.errors.length === 0 ? 'ok' : this.#paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
+    await this.#store.metaTransaction(() => this.#state.put('lastRun', report));
+    this.#log.info(
+      { generation: report.generation, result: report.result, bytesFromUpstream: report.bytesFromUpstream, blobsFetched: report.blobsFetched, blobsResumed: report.blobsResumed, errors: report.errors.length },
+      'sync finished',
+    );
+    this.#failedRuns = report.result === 'ok' ? 0 : this.#failedRuns + 1;
+    const interval = this.#config.intervalSeconds * 1000;
+    let next = interval;
+    if (report.result === 'paused' && this.#paused?.until) next = Math.max(1000, this.#paused.until.getTime() - Date.now());
+    else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
+    this.#schedule(next);
+    return report;
+  }
+
+  async #setImage(ref: { repository: string; reference: string }, s: Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>) {
+    const key = refKey(ref);
+    const prev = this.#images.get(key);
+    const now = new Date().toISOString();
+    const next: ImageState = { repository: ref.repository, reference: ref.reference, ...s, updatedAt: now };
+    if (s.status === 'ok') next.lastOkAt = now;
+    else if (prev?.lastOkAt) next.lastOkAt = prev.lastOkAt;
+    // A failed refresh of an image we still hold keeps its digest on record.
+    if (s.status !== 'ok' && prev?.digest && next.digest === undefined) next.digest = prev.digest;
+    await this.#store.metaTransaction(() => this.#images.put(key, next));
+  }
+}
+
+function codeOf(err: unknown): string {
+  return isSatelliteError(err) ? err.code : 'INTERNAL';
+}
