@@ -1,0 +1,140 @@
+import type { Logger } from 'pino';
+import { parseWwwAuthenticate } from './auth-challenge.ts';
+import { readCapped, readErrorBody, type Meter } from './body.ts';
+import { UpstreamErrorCode, upstreamError, type UpstreamErrorDetail } from './errors.ts';
+import { statusError } from './status-errors.ts';
+import { TokenCache } from './token-cache.ts';
+import type { Transport } from './transport.ts';
+import { redactUrl } from './redirects.ts';
+
+const TOKEN_BODY_CAP = 1024 * 1024;
+
+type Scheme =
+  | { kind: 'anonymous' }
+  | { kind: 'basic' }
+  | { kind: 'bearer'; realm: string; service: string | undefined };
+
+/** The credential one request went out with; handed back to `challenged` after a 401. */
+export interface Credential {
+  kind: Scheme['kind'];
+  /** The Authorization header value, if any (never logged). */
+  header?: string;
+  tokenKey?: string;
+  token?: string;
+  /** The token was fetched for this request, not taken from the cache. */
+  fresh?: boolean;
+}
+
+/**
+ * Decides what Authorization to send, learning the scheme from the upstream's challenges:
+ * anonymous until challenged (credentials never go to an upstream that did not ask), then Basic,
+ * or Bearer tokens from the challenge's realm (docker token spec), cached per scope.
+ */
+export class UpstreamAuth {
+  readonly #username: string | undefined;
+  readonly #password: string | undefined;
+  readonly #transport: Transport;
+  readonly #log: Logger;
+  readonly #meter: Meter;
+  readonly #tokens = new TokenCache();
+  #scheme: Scheme = { kind: 'anonymous' };
+
+  constructor(creds: { username?: string; password?: string }, transport: Transport, log: Logger, meter: Meter) {
+    this.#username = creds.username;
+    this.#password = creds.password;
+    this.#transport = transport;
+    this.#log = log;
+    this.#meter = meter;
+  }
+
+  get scheme(): Scheme['kind'] {
+    return this.#scheme.kind;
+  }
+
+  #basic(): string | undefined {
+    if (this.#username === undefined) return undefined;
+    return `Basic ${Buffer.from(`${this.#username}:${this.#password ?? ''}`).toString('base64')}`;
+  }
+
+  /** The credential for a request needing `scope` (undefined for /v2/); may fetch a token. */
+  async credential(scope: string | undefined): Promise<Credential> {
+    const scheme = this.#scheme;
+    if (scheme.kind === 'basic') return { kind: 'basic', header: this.#basic() };
+    if (scheme.kind === 'anonymous') return { kind: 'anonymous' };
+    const key = TokenCache.key(scheme.realm, scheme.service, scope);
+    const { token, fresh } = await this.#tokens.getOrFetch(key, () => this.#fetchToken(scheme.realm, scheme.service, scope));
+    return { kind: 'bearer', header: `Bearer ${token}`, tokenKey: key, token, fresh };
+  }
+
+  /**
+   * After a 401: learns the scheme from WWW-Authenticate and says whether another attempt can
+   * succeed. A refused cached token is dropped and replaced once; a refused fresh token or
+   * refused Basic credentials are final.
+   */
+  challenged(header: string | string[] | undefined, sent: Credential): boolean {
+    const challenges = parseWwwAuthenticate(header);
+    const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    if (bearer) {
+      const realm = bearer.params.realm!;
+      const service = bearer.params.service;
+      const prev = this.#scheme;
+      const changed = prev.kind !== 'bearer' || prev.realm !== realm || prev.service !== service;
+      if (changed) this.#log.debug({ realm, service }, 'upstream uses bearer tokens');
+      this.#scheme = { kind: 'bearer', realm, service };
+      if (sent.kind !== 'bearer') return true;
+      if (sent.tokenKey) this.#tokens.drop(sent.tokenKey, sent.token);
+      return changed || !sent.fresh;
+    }
+    if (challenges.some((c) => c.scheme === 'basic')) {
+      if (this.#username === undefined || sent.kind === 'basic') return false;
+      this.#log.debug('upstream uses basic auth');
+      this.#scheme = { kind: 'basic' };
+      return true;
+    }
+    return false;
+  }
+
+  async #fetchToken(realm: string, service: string | undefined, scope: string | undefined): Promise<{ token: string; expiresInS: number | undefined }> {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      url = new URL('invalid:');
+    }
+    const detail: UpstreamErrorDetail = {};
+    const who = this.#username === undefined ? 'anonymous' : `user ${this.#username}`;
+    const what = `token request to ${redactUrl(url)} (${who}, scope ${scope ?? 'none'})`;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw upstreamError(UpstreamErrorCode.protocol, `upstream challenge names an unusable token realm: ${realm.slice(0, 200)}`, detail);
+    }
+    // docker token spec: GET realm?service=...&scope=...; account names the user for Docker Hub.
+    if (service !== undefined) url.searchParams.set('service', service);
+    if (scope !== undefined) url.searchParams.append('scope', scope);
+    if (this.#username !== undefined) url.searchParams.set('account', this.#username);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const basic = this.#basic();
+    if (basic) headers.authorization = basic;
+    // The token request goes out without the caller's AbortSignal: concurrent requests share it.
+    const res = await this.#transport.send({ url, method: 'GET', headers }, what, detail);
+    if (res.statusCode !== 200) {
+      const info = await readErrorBody(res.body, this.#meter);
+      throw statusError(res.statusCode, res.headers, info, what, detail);
+    }
+    const length = res.headers['content-length'];
+    const body = await readCapped(res.body, length === undefined ? undefined : Number(length), TOKEN_BODY_CAP, this.#meter, what, detail);
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
+    } catch {
+      throw upstreamError(UpstreamErrorCode.protocol, `${what}: the answer is not JSON`, detail);
+    }
+    // docker token spec: `token`, with `access_token` as the OAuth2-compatible alias.
+    const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
+    if (typeof token !== 'string' || !token) {
+      throw upstreamError(UpstreamErrorCode.protocol, `${what}: the answer has no token`, detail);
+    }
+    const expiresInS = typeof parsed.expires_in === 'number' && Number.isFinite(parsed.expires_in) ? parsed.expires_in : undefined;
+    this.#log.debug({ realm: redactUrl(url), scope, expiresInS }, 'upstream token issued');
+    return { token, expiresInS };
+  }
+}

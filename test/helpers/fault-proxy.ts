@@ -1,0 +1,166 @@
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { defer, type Teardown } from './cleanup.ts';
+
+export interface FaultProxyOptions {
+  /** host:port to forward to; must be loopback (tests keep every packet on 127.0.0.1). */
+  target: string;
+  /** Cut (destroy both sides of) a connection once it has forwarded this many bytes target->client. */
+  cutEveryBytes?: number;
+  /** Invert the byte at this position of every connection's target->client stream (0-based, headers included). */
+  flipByteAt?: number;
+}
+
+/**
+ * How pause() takes the link down: 'reset' destroys every connection and resets new ones at once
+ * (the client sees a reset or "other side closed"); 'blackhole' also drops the existing ones but
+ * accepts new ones and never answers (the client's connect succeeds and its header timeout fires).
+ */
+export type PauseMode = 'reset' | 'blackhole';
+
+export interface FaultProxy {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT */
+  host: string;
+  port: number;
+  /** Bytes forwarded target->client, all connections. */
+  bytesFromTarget(): number;
+  /** Bytes forwarded client->target, all connections. */
+  bytesFromClient(): number;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Connections cut by cutEveryBytes so far. */
+  cuts(): number;
+  setCutEveryBytes(n: number | undefined): void;
+  setFlipByteAt(n: number | undefined): void;
+  /** Drops every connection and refuses new ones until resume() (see PauseMode). */
+  pause(mode?: PauseMode): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/**
+ * A TCP proxy on a free 127.0.0.1 port that breaks the target->client direction on purpose:
+ * cuts connections after N bytes, flips a byte, or goes dark. Settings may change at run time and
+ * apply to live connections from their next chunk. Stopped after the test.
+ */
+export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Promise<FaultProxy> {
+  const idx = opts.target.lastIndexOf(':');
+  const targetHost = opts.target.slice(0, idx);
+  const targetPort = Number(opts.target.slice(idx + 1));
+  if (!LOOPBACK.has(targetHost) || !Number.isInteger(targetPort)) {
+    throw new Error(`fault proxy target ${opts.target} is not a loopback host:port`);
+  }
+  let cutEveryBytes = opts.cutEveryBytes;
+  let flipByteAt = opts.flipByteAt;
+  let paused: PauseMode | undefined;
+  let fromTarget = 0;
+  let fromClient = 0;
+  let accepted = 0;
+  let cuts = 0;
+  const live = new Set<Socket>();
+
+  const track = (socket: Socket) => {
+    live.add(socket);
+    socket.once('close', () => live.delete(socket));
+    // A destroyed peer's error is expected here; an unhandled one would crash the test process.
+    socket.on('error', () => {});
+  };
+
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    accepted++;
+    track(client);
+    if (paused === 'reset') {
+      client.resetAndDestroy();
+      return;
+    }
+    if (paused === 'blackhole') {
+      client.pause();
+      return;
+    }
+    const upstream = connect({ host: targetHost, port: targetPort, allowHalfOpen: true });
+    track(upstream);
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.once('close', kill);
+    upstream.once('close', kill);
+
+    client.on('data', (chunk: Buffer) => {
+      fromClient += chunk.length;
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    client.once('end', () => upstream.end());
+
+    let position = 0; // this connection's target->client stream position
+    upstream.on('data', (chunk: Buffer) => {
+      let out = chunk;
+      let cut = false;
+      if (cutEveryBytes !== undefined && position + out.length >= cutEveryBytes) {
+        out = out.subarray(0, Math.max(0, cutEveryBytes - position));
+        cut = true;
+      }
+      if (flipByteAt !== undefined && flipByteAt >= position && flipByteAt < position + out.length) {
+        out = Buffer.from(out); // never modify a buffer the socket may reuse
+        out[flipByteAt - position]! ^= 0xff;
+      }
+      position += out.length;
+      fromTarget += out.length;
+      if (cut) {
+        cuts++;
+        // Write what fits the budget, then drop both sides once it is flushed.
+        client.write(out, () => kill());
+        upstream.pause();
+        setTimeout(kill, 50).unref();
+        return;
+      }
+      if (!client.write(out)) upstream.pause();
+    });
+    client.on('drain', () => upstream.resume());
+    upstream.once('end', () => client.end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  const dropAll = () => {
+    for (const socket of live) socket.destroy();
+  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      dropAll();
+      server.close(() => resolve());
+    });
+  defer(t, stop);
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    port,
+    bytesFromTarget: () => fromTarget,
+    bytesFromClient: () => fromClient,
+    connections: () => accepted,
+    cuts: () => cuts,
+    setCutEveryBytes: (n) => {
+      cutEveryBytes = n;
+    },
+    setFlipByteAt: (n) => {
+      flipByteAt = n;
+    },
+    pause: (mode = 'reset') => {
+      paused = mode;
+      dropAll();
+    },
+    resume: () => {
+      // Blackholed connections never got a target: drop them so their clients fail fast.
+      if (paused === 'blackhole') dropAll();
+      paused = undefined;
+    },
+    stop,
+  };
+}
