@@ -29,6 +29,8 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   config.dataDir = abs(config.dataDir);
   if (config.registry.tls) config.registry.tls = { cert: abs(config.registry.tls.cert), key: abs(config.registry.tls.key) };
   if (config.registry.auth) config.registry.auth = { ...config.registry.auth, htpasswd: abs(config.registry.auth.htpasswd) };
+  if (config.sync.desiredStateFile) config.sync.desiredStateFile = abs(config.sync.desiredStateFile);
+  if (config.upstream.caFile) config.upstream.caFile = abs(config.upstream.caFile);
   return deepFreeze(config);
 }
 

@@ -1,3 +1,9 @@
+import { syncConfigSchema, type SyncConfig } from '../sync/config-schema.ts';
+import { upstreamConfigSchema, type UpstreamConfig } from '../upstream/config-schema.ts';
+
+// Connection settings for upstreams; the URL itself comes from the desired state.
+const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
+
 /** JSON Schema of the satellite's config file. Defaults suit a 1 GB board. */
 export const satelliteConfigSchema = {
   $id: 'satellite-config',
@@ -52,6 +58,14 @@ export const satelliteConfigSchema = {
         headersTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
       },
     },
+    sync: syncConfigSchema,
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: upstreamProperties,
+      dependencies: upstreamConfigSchema.dependencies,
+    },
     store: {
       type: 'object',
       additionalProperties: false,
@@ -78,6 +92,9 @@ export interface SatelliteConfig {
     idleTimeoutSeconds: number;
     headersTimeoutSeconds: number;
   };
+  sync: SyncConfig;
+  /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
+  upstream: Omit<UpstreamConfig, 'url'>;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;

@@ -66,7 +66,8 @@ export interface IndexDb {
 }
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
-  const root = open({ path, compression: false, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
+  // Room for the store's databases and other domains' metadata (sync, control, monitoring).
+  const root = open({ path, compression: false, maxDbs: 64, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
   return {
     root,
     blobs: root.openDB<BlobRecord, string>({ name: 'blobs' }),

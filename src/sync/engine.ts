@@ -240,8 +240,10 @@ export class SyncEngine {
       for (const ref of refs) {
         try {
           const plan = await planImage(upstream, this.#store, ref, log, signal);
-          if (plan.upToDate) await this.#setImage(ref, { status: 'ok', digest: plan.digest });
-          else plans.push(plan);
+          if (plan.upToDate) {
+            await this.#recordSynced(plan);
+            await this.#setImage(ref, { status: 'ok', digest: plan.digest });
+          } else plans.push(plan);
         } catch (err) {
           if (signal.aborted) throw err;
           report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
@@ -266,11 +268,8 @@ export class SyncEngine {
         continue;
       }
       const { repository, reference } = plan.ref;
-      const previous = this.#synced.get([repository, reference]);
       await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true });
-      const digests = plan.manifests.map((m) => m.digest);
-      await this.#store.metaTransaction(() => this.#synced.put([repository, reference], { digests }));
-      const old = previous?.digests.filter((d) => !digests.includes(d)) ?? [];
+      const old = await this.#recordSynced(plan);
       if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
       await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
       log.info({ repository, reference, digest: plan.digest }, 'image synced');
@@ -368,6 +367,17 @@ export class SyncEngine {
     else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
     this.#schedule(next);
     return report;
+  }
+
+  /** Remembers which manifests a reference holds (so prune keeps them); returns the ones it no longer holds. */
+  async #recordSynced(plan: ImagePlan): Promise<string[]> {
+    const key: [string, string] = [plan.ref.repository, plan.ref.reference];
+    const previous = this.#synced.get(key)?.digests ?? [];
+    const digests = plan.manifests.map((m) => m.digest);
+    if (previous.length !== digests.length || previous.some((d, i) => d !== digests[i])) {
+      await this.#store.metaTransaction(() => this.#synced.put(key, { digests }));
+    }
+    return previous.filter((d) => !digests.includes(d));
   }
 
   async #setImage(ref: { repository: string; reference: string }, s: Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>) {
