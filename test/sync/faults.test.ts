@@ -124,8 +124,10 @@ test('data caps and sync windows hold downloads without losing progress', async 
   await closed.stop();
 
   // An hourly cap of 2 MiB: the download pauses at the cap with its progress durable.
+  const restartedAt = Date.now();
   const capped = await startSatellite(t, { dataDir, config: syncConfig(desired, { caps: { hourBytes: 2 * MiB }, checkpointBytes: 256 * 1024 }) });
-  const paused = await waitForStatus(capped, (s) => s.sync.lastRun?.generation === 1 && !s.sync.running);
+  // The last run of the previous process is on record too: wait for this process's own run.
+  const paused = await waitForStatus(capped, (s) => Date.parse(s.sync.lastRun?.startedAt ?? '0') >= restartedAt && !s.sync.running);
   assert.equal(paused.sync.lastRun?.result, 'paused');
   assert.match(paused.sync.paused?.reason ?? '', /hour data cap of 2097152 bytes reached/);
   assert.ok(paused.sync.paused?.until, 'says when downloads resume');
