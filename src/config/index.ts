@@ -1,2 +1,2 @@
 export { loadSatelliteConfig, EXIT_CONFIG, type SatelliteConfig } from './load.ts';
-export { validate, formatErrors, deepFreeze } from './validate.ts';
+export { validate, formatErrors, deepFreeze } from '../lib/validate.ts';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { SatelliteError, errnoCode } from '../lib/errors.ts';
 import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.ts';
-import { deepFreeze, validate } from './validate.ts';
+import { deepFreeze, validate } from '../lib/validate.ts';
 
 export type { SatelliteConfig } from './satellite-schema.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { validate } from '../../src/config/validate.ts';
+import { validate } from '../../src/lib/validate.ts';
 import { isSatelliteError } from '../../src/lib/errors.ts';
 import { parseWwwAuthenticate } from '../../src/upstream/auth-challenge.ts';
 import { parseContentRange, parseUnsatisfiedRange } from '../../src/upstream/content-range.ts';

@@ -1,0 +1,82 @@
+import { validate } from '../lib/validate.ts';
+import { isDigest } from '../lib/digest.ts';
+import { SatelliteError } from '../lib/errors.ts';
+import { isRepositoryName, isTag } from '../oci/names.ts';
+
+/**
+ * What should be on this satellite. Every source (a local file now, Ground Control over MQTT later)
+ * produces this document; it applies whole or not at all.
+ */
+export interface DesiredState {
+  /** Increases with every change; the satellite reports the last one fully applied. */
+  generation: number;
+  upstream: { url: string; username?: string; password?: string };
+  /** Default platform filter, e.g. ["linux/arm64"]; absent = keep every platform. */
+  platforms?: string[];
+  images: DesiredImage[];
+}
+
+export interface DesiredImage {
+  /** Repository on the upstream, e.g. "library/nginx" or "project/app". */
+  repository: string;
+  tags?: string[];
+  /** Pinned digests: kept even when no tag points at them any more. */
+  digests?: string[];
+  /** Overrides the document's platform filter for this image. */
+  platforms?: string[];
+}
+
+const PLATFORM = { type: 'string', pattern: '^[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?$' } as const;
+
+export const desiredStateSchema = {
+  $id: 'desired-state',
+  type: 'object',
+  additionalProperties: false,
+  required: ['generation', 'upstream', 'images'],
+  properties: {
+    generation: { type: 'integer', minimum: 0 },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
+        username: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+      },
+    },
+    platforms: { type: 'array', items: PLATFORM, maxItems: 32 },
+    images: {
+      type: 'array',
+      maxItems: 10000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['repository'],
+        properties: {
+          repository: { type: 'string', minLength: 1, maxLength: 255 },
+          tags: { type: 'array', items: { type: 'string' }, maxItems: 1000 },
+          digests: { type: 'array', items: { type: 'string' }, maxItems: 1000 },
+          platforms: { type: 'array', items: PLATFORM, maxItems: 32 },
+        },
+      },
+    },
+  },
+} as const;
+
+/** Validates a desired-state document; every problem is listed, with the key that has it. */
+export function parseDesiredState(input: unknown, where = 'desired state'): DesiredState {
+  const doc = validate<DesiredState>(desiredStateSchema, input, where, 'DESIRED_STATE_INVALID');
+  const problems: string[] = [];
+  doc.images.forEach((img, i) => {
+    if (!isRepositoryName(img.repository)) problems.push(`/images/${i}/repository: invalid repository name ${img.repository}`);
+    img.tags?.forEach((t, j) => isTag(t) || problems.push(`/images/${i}/tags/${j}: invalid tag ${t}`));
+    img.digests?.forEach((d, j) => isDigest(d) || problems.push(`/images/${i}/digests/${j}: invalid digest ${d}`));
+    if (!img.tags?.length && !img.digests?.length) problems.push(`/images/${i}: needs at least one tag or digest`);
+  });
+  if (problems.length > 0) {
+    throw new SatelliteError('DESIRED_STATE_INVALID', `invalid ${where}:\n  ${problems.join('\n  ')}`, { detail: problems });
+  }
+  return doc;
+}
+

@@ -1,0 +1,209 @@
+import { desiredStateSchema, type DesiredState } from './desired-state.ts';
+
+/**
+ * The JSON payloads of the contract. Every message carries its type, the satellite it is about
+ * (checked against the topic) and a timestamp. Schemas are strict: unknown keys are rejected.
+ */
+const satelliteId = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
+const isoTime = { type: 'string', minLength: 20, maxLength: 40 } as const;
+
+export const COMMAND_NAMES = ['sync-now', 'gc', 'report'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+export interface DesiredMessage {
+  type: 'desired';
+  satelliteId: string;
+  issuedAt: string;
+  state: DesiredState;
+}
+
+export interface CommandMessage {
+  type: 'command';
+  satelliteId: string;
+  /** Unique per command: a redelivered duplicate is recognised and not run twice. */
+  id: string;
+  name: CommandName;
+  issuedAt: string;
+}
+
+export interface ResultMessage {
+  type: 'result';
+  satelliteId: string;
+  commandId: string;
+  name: CommandName;
+  ok: boolean;
+  /** True when the id was seen before: the stored outcome of the first run is repeated. */
+  duplicate: boolean;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+  at: string;
+}
+
+export interface ImageReport {
+  repository: string;
+  reference: string;
+  status: 'ok' | 'pending' | 'failed';
+  digest?: string;
+  code?: string;
+  reason?: string;
+}
+
+export interface StateMessage {
+  type: 'state';
+  satelliteId: string;
+  /** Increases with every report this satellite sends (ordering across reconnects). */
+  seq: number;
+  at: string;
+  version: string;
+  /** Newest desired generation received (the acknowledgement). */
+  desiredGeneration: number | null;
+  /** Newest generation fully applied. */
+  appliedGeneration: number | null;
+  images: ImageReport[];
+  disk: { blobs: number; bytes: number };
+  lastSync: { result: string; finishedAt: string; bytesFromUpstream: number; errors: number } | null;
+  upstream: { reachable: boolean | null; lastError: string | null };
+}
+
+export interface PresenceMessage {
+  type: 'presence';
+  satelliteId: string;
+  online: boolean;
+  at: string;
+  version?: string;
+}
+
+export interface EventMessage {
+  type: 'event';
+  satelliteId: string;
+  level: 'info' | 'warn' | 'error';
+  code: string;
+  message: string;
+  at: string;
+}
+
+export type Message = DesiredMessage | CommandMessage | ResultMessage | StateMessage | PresenceMessage | EventMessage;
+
+export const desiredMessageSchema = {
+  $id: 'msg-desired',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'issuedAt', 'state'],
+  properties: { type: { const: 'desired' }, satelliteId, issuedAt: isoTime, state: desiredStateSchema },
+} as const;
+
+export const commandMessageSchema = {
+  $id: 'msg-command',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'id', 'name', 'issuedAt'],
+  properties: {
+    type: { const: 'command' },
+    satelliteId,
+    id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    name: { enum: COMMAND_NAMES },
+    issuedAt: isoTime,
+  },
+} as const;
+
+export const resultMessageSchema = {
+  $id: 'msg-result',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'commandId', 'name', 'ok', 'duplicate', 'at'],
+  properties: {
+    type: { const: 'result' },
+    satelliteId,
+    commandId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    name: { enum: COMMAND_NAMES },
+    ok: { type: 'boolean' },
+    duplicate: { type: 'boolean' },
+    result: { type: 'object' },
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message'],
+      properties: { code: { type: 'string', maxLength: 100 }, message: { type: 'string', maxLength: 4000 } },
+    },
+    at: isoTime,
+  },
+} as const;
+
+const imageReport = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['repository', 'reference', 'status'],
+  properties: {
+    repository: { type: 'string', maxLength: 255 },
+    reference: { type: 'string', maxLength: 200 },
+    status: { enum: ['ok', 'pending', 'failed'] },
+    digest: { type: 'string', maxLength: 200 },
+    code: { type: 'string', maxLength: 100 },
+    reason: { type: 'string', maxLength: 4000 },
+  },
+} as const;
+
+const nullableInt = { type: ['integer', 'null'], minimum: 0 } as const;
+
+export const stateMessageSchema = {
+  $id: 'msg-state',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'seq', 'at', 'version', 'desiredGeneration', 'appliedGeneration', 'images', 'disk', 'lastSync', 'upstream'],
+  properties: {
+    type: { const: 'state' },
+    satelliteId,
+    seq: { type: 'integer', minimum: 0 },
+    at: isoTime,
+    version: { type: 'string', maxLength: 64 },
+    desiredGeneration: nullableInt,
+    appliedGeneration: nullableInt,
+    images: { type: 'array', items: imageReport, maxItems: 10000 },
+    disk: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['blobs', 'bytes'],
+      properties: { blobs: { type: 'integer', minimum: 0 }, bytes: { type: 'integer', minimum: 0 } },
+    },
+    lastSync: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['result', 'finishedAt', 'bytesFromUpstream', 'errors'],
+      properties: {
+        result: { type: 'string', maxLength: 20 },
+        finishedAt: { type: 'string', maxLength: 40 },
+        bytesFromUpstream: { type: 'integer', minimum: 0 },
+        errors: { type: 'integer', minimum: 0 },
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['reachable', 'lastError'],
+      properties: { reachable: { type: ['boolean', 'null'] }, lastError: { type: ['string', 'null'], maxLength: 4000 } },
+    },
+  },
+} as const;
+
+export const presenceMessageSchema = {
+  $id: 'msg-presence',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'online', 'at'],
+  properties: { type: { const: 'presence' }, satelliteId, online: { type: 'boolean' }, at: isoTime, version: { type: 'string', maxLength: 64 } },
+} as const;
+
+export const eventMessageSchema = {
+  $id: 'msg-event',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'satelliteId', 'level', 'code', 'message', 'at'],
+  properties: {
+    type: { const: 'event' },
+    satelliteId,
+    level: { enum: ['info', 'warn', 'error'] },
+    code: { type: 'string', maxLength: 100 },
+    message: { type: 'string', maxLength: 4000 },
+    at: isoTime,
+  },
+} as const;
