@@ -74,6 +74,7 @@ export class SyncEngine {
   #failedRuns = 0;
   #runBytes = 0;
   #closed = false;
+  readonly #runListeners = new Set<(report: RunReport) => void>();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -110,6 +111,17 @@ export class SyncEngine {
     this.#desired = state;
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
+  }
+
+  /** Called after every run (for state reports); returns an unsubscribe function. */
+  onRun(listener: (report: RunReport) => void): () => void {
+    this.#runListeners.add(listener);
+    return () => this.#runListeners.delete(listener);
+  }
+
+  /** The desired state in force, if any. */
+  get desired(): DesiredState | undefined {
+    return this.#desired;
   }
 
   /** Asks for a run as soon as possible (after the current one, if any). */
@@ -366,6 +378,13 @@ export class SyncEngine {
     if (report.result === 'paused' && this.#paused?.until) next = Math.max(1000, this.#paused.until.getTime() - Date.now());
     else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
     this.#schedule(next);
+    for (const listener of this.#runListeners) {
+      try {
+        listener(report);
+      } catch (err) {
+        this.#log.error({ err }, 'run listener failed');
+      }
+    }
     return report;
   }
 

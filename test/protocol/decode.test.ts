@@ -34,6 +34,6 @@ test('messages decode when valid; malformed, oversized and wrong-satellite messa
     issuedAt: at,
     state: { generation: 2, upstream: { url: 'http://127.0.0.1:5000' }, images: [{ repository: 'a/b', tags: ['v1'] }] },
   };
-  assert.equal(decodeMessage(topic('sat-1', 'desired'), encodeMessage(desired)).message.state.generation, 2);
+  assert.equal(decodeMessage(topic('sat-1', 'desired'), encodeMessage(desired), { channel: 'desired' }).message.state.generation, 2);
   reject(topic('sat-1', 'desired'), JSON.stringify({ ...desired, state: { ...desired.state, generation: 'x' } }), /\/state\/generation: must be integer/);
 });
