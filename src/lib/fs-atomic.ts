@@ -1,4 +1,4 @@
-import { open, rename, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from './errors.ts';
 
@@ -39,6 +39,16 @@ export async function unlinkIfExists(path: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** A file's size, or undefined when it does not exist. */
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
 }

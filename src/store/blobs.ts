@@ -1,12 +1,10 @@
 import { durableTransaction } from './index-db.ts';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, parseDigest, type Algorithm } from '../lib/digest.ts';
-import { durableRename, unlinkIfExists } from '../lib/fs-atomic.ts';
-import { errnoCode } from '../lib/errors.ts';
+import { durableRename, fileSize, unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode, storeError } from './errors.ts';
 
@@ -73,7 +71,7 @@ export async function commitFile(
   await ctx.digestLocks.run(digest, async () => {
     const final = ctx.layout.blobPath(digest);
     const known = ctx.db.blobs.get(digest);
-    if (!known || !(await fileHasSize(final, size))) await durableRename(verifiedPath, final);
+    if (!known || (await fileSize(final)) !== size) await durableRename(verifiedPath, final);
     const now = Date.now();
     await durableTransaction(ctx.db, () => {
       if (!ctx.db.blobs.get(digest)) ctx.db.blobs.put(digest, { size, createdAt: now });
@@ -87,14 +85,6 @@ export function linkBlobInTxn(ctx: StoreContext, repo: string, digest: string, n
   if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);
 }
 
-async function fileHasSize(path: string, size: number): Promise<boolean> {
-  try {
-    return (await stat(path)).size === size;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 /** A blob as seen from one repository: present only if linked there. */
 export function statBlob(ctx: StoreContext, repo: string, digest: string): BlobInfo | undefined {

@@ -1,6 +1,5 @@
-import { open, stat, truncate } from 'node:fs/promises';
-import { unlinkIfExists } from '../lib/fs-atomic.ts';
-import { errnoCode } from '../lib/errors.ts';
+import { open, truncate } from 'node:fs/promises';
+import { fileSize, unlinkIfExists } from '../lib/fs-atomic.ts';
 import { commitFile } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { durableTransaction } from './index-db.ts';
@@ -55,13 +54,4 @@ export async function discardPartial(ctx: StoreContext, digest: string): Promise
 
 export function listPartials(ctx: StoreContext): Array<{ digest: string; offset: number; size: number }> {
   return [...ctx.db.partials.getRange()].map(({ key, value }) => ({ digest: key, offset: value.offset, size: value.size }));
-}
-
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
 }

@@ -1,5 +1,6 @@
 import { durableTransaction } from './index-db.ts';
-import { readdir, rm, stat, truncate, mkdir } from 'node:fs/promises';
+import { readdir, rm, truncate, mkdir } from 'node:fs/promises';
+import { fileSize } from '../lib/fs-atomic.ts';
 import { join } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
 import { isDigest } from '../lib/digest.ts';
@@ -38,7 +39,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
 
   const ttlEdge = Date.now() - ctx.config.uploadTtlSeconds * 1000;
   for (const { key: id, value: rec } of db.uploads.getRange()) {
-    const size = await sizeOf(layout.uploadPath(id));
+    const size = await fileSize(layout.uploadPath(id));
     if (size === undefined || rec.updatedAt < ttlEdge) {
       await db.uploads.remove(id);
       await rm(layout.uploadPath(id), { force: true });
@@ -67,7 +68,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
   }
 
   for (const { key: digest, value: rec } of db.blobs.getRange()) {
-    const size = await sizeOf(layout.blobPath(digest));
+    const size = await fileSize(layout.blobPath(digest));
     if (size !== rec.size) {
       ctx.log.warn({ digest, expected: rec.size, found: size ?? null }, 'blob file missing or damaged; dropping index entry');
       await durableTransaction(db, () => db.blobs.remove(digest));
@@ -88,7 +89,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
         if (db.blobs.get(digest)) continue;
         // Only verified content is ever renamed here, so an orphan is a complete blob: adopt it and
         // let GC decide whether anything needs it.
-        const size = await sizeOf(path);
+        const size = await fileSize(path);
         if (size === undefined) continue;
         await db.blobs.put(digest, { size, createdAt: Date.now() });
         report.orphanBlobsAdopted++;
@@ -99,14 +100,6 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
   return report;
 }
 
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {

@@ -1,12 +1,7 @@
-/** Per-reference sync state, persisted and reported. */
-export interface ImageState {
-  repository: string;
-  reference: string;
-  status: 'ok' | 'pending' | 'failed';
-  /** Digest stored for this reference when ok. */
-  digest?: string;
-  code?: string;
-  reason?: string;
+import type { ImageReport } from '../protocol/messages.ts';
+
+/** Per-reference sync state, persisted; reported over MQTT as its ImageReport part. */
+export interface ImageState extends ImageReport {
   updatedAt: string;
   lastOkAt?: string;
 }
