@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { satelliteConfigSchema } from '../src/config/satellite-schema.ts';
-import { desiredStateSchema } from '../src/sync/desired-state.ts';
+import { desiredStateSchema } from '../src/protocol/desired-state.ts';
 
 export const SCHEMAS: Record<string, object> = {
   'satellite-config.schema.json': satelliteConfigSchema,

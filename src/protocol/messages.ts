@@ -4,6 +4,9 @@ import { desiredStateSchema, type DesiredState } from './desired-state.ts';
  * The JSON payloads of the contract. Every message carries its type, the satellite it is about
  * (checked against the topic) and a timestamp. Schemas are strict: unknown keys are rejected.
  */
+// Embedded without its $id: ajv registers ids globally, and the standalone schema owns that one.
+const { $id: _desiredStateId, ...desiredStateBody } = desiredStateSchema;
+
 const satelliteId = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
 const isoTime = { type: 'string', minLength: 20, maxLength: 40 } as const;
 
@@ -89,7 +92,7 @@ export const desiredMessageSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['type', 'satelliteId', 'issuedAt', 'state'],
-  properties: { type: { const: 'desired' }, satelliteId, issuedAt: isoTime, state: desiredStateSchema },
+  properties: { type: { const: 'desired' }, satelliteId, issuedAt: isoTime, state: desiredStateBody },
 } as const;
 
 export const commandMessageSchema = {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMessage, encodeMessage, topic, parseTopic, fleetFilter, MAX_PAYLOAD_BYTES } from '../../src/protocol/index.ts';
+import { decodeMessage, encodeMessage, topic, parseTopic, fleetFilter, MAX_PAYLOAD_BYTES, parseDesiredState } from '../../src/protocol/index.ts';
 
 const at = new Date().toISOString();
 
@@ -36,4 +36,13 @@ test('messages decode when valid; malformed, oversized and wrong-satellite messa
   };
   assert.equal(decodeMessage(topic('sat-1', 'desired'), encodeMessage(desired), { channel: 'desired' }).message.state.generation, 2);
   reject(topic('sat-1', 'desired'), JSON.stringify({ ...desired, state: { ...desired.state, generation: 'x' } }), /\/state\/generation: must be integer/);
+});
+
+test('desired states validate the same inside a message and standalone, in any order', () => {
+  const state = { generation: 1, upstream: { url: 'http://127.0.0.1:5000' }, images: [{ repository: 'a/b', tags: ['v1'] }] };
+  for (let i = 0; i < 2; i++) {
+    assert.equal(parseDesiredState(state).generation, 1);
+    const msg = { type: 'desired', satelliteId: 's-1', issuedAt: at, state };
+    assert.equal(decodeMessage(topic('s-1', 'desired'), encodeMessage(msg), { channel: 'desired' }).message.state.generation, 1);
+  }
 });

@@ -1,0 +1,157 @@
+import type { Database } from 'lmdb';
+import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
+import { Channel, encodeMessage, topic, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
+import { clip } from './errors.ts';
+import type { Outbox, OutboxItem } from './outbox.ts';
+import type { ControlStore } from './ports.ts';
+
+/** What is remembered per command id (durably): its run state and, once done, its outcome. */
+interface CommandRecord {
+  name: CommandName;
+  status: 'running' | 'done';
+  receivedAt: number;
+  finishedAt?: number;
+  ok?: boolean;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
+export type CommandHandlers = Record<CommandName, () => Promise<Record<string, unknown>>>;
+
+export interface CommandRunnerOptions {
+  satelliteId: string;
+  store: ControlStore;
+  outbox: Outbox;
+  log: Logger;
+  handlers: CommandHandlers;
+  maxIds: number;
+  maxAgeMs: number;
+}
+
+/**
+ * Runs commands one at a time, in arrival order, each id at most once: the id is recorded durably
+ * before the PUBACK, the outcome with the result message in one transaction. A redelivered id is
+ * answered with the stored outcome and `duplicate: true`; ids accepted but not finished when the
+ * process stopped are run again on the next start. The memory is bounded by count and age.
+ */
+export class CommandRunner {
+  readonly #opts: CommandRunnerOptions;
+  readonly #db: Database<CommandRecord, string>;
+  readonly #running = new Map<string, { duplicates: number }>();
+  #tail: Promise<void> = Promise.resolve();
+  #closed = false;
+  #sincePrune = 0;
+
+  constructor(opts: CommandRunnerOptions) {
+    this.#opts = opts;
+    this.#db = opts.store.metaDb<CommandRecord, string>('control-commands');
+  }
+
+  /** Queues the commands a previous process accepted but did not finish. */
+  resume(): void {
+    const unfinished = [...this.#db.getRange()]
+      .filter(({ value }) => value.status === 'running')
+      .sort((a, b) => a.value.receivedAt - b.value.receivedAt);
+    for (const { key, value } of unfinished) {
+      this.#opts.log.info({ commandId: key, name: value.name }, 'running a command left unfinished');
+      this.#queue(key, value.name);
+    }
+    void this.#prune();
+  }
+
+  /**
+   * Takes one command off the wire. Resolves once it is durably accepted (or answered as a
+   * duplicate): the caller acknowledges the PUBLISH then. The run itself happens later.
+   */
+  async accept(cmd: CommandMessage): Promise<void> {
+    const log = this.#opts.log.child({ commandId: cmd.id, command: cmd.name });
+    const seen = this.#db.get(cmd.id);
+    if (seen?.status === 'done') {
+      log.info('duplicate command; repeating its result');
+      await this.#opts.outbox.enqueue(() => [this.#result(cmd.id, seen, true)]);
+      return;
+    }
+    if (seen?.status === 'running') {
+      const run = this.#running.get(cmd.id);
+      if (run) run.duplicates++;
+      log.info('duplicate of a running command; its result will be repeated');
+      return;
+    }
+    await this.#opts.store.metaTransaction(() => this.#db.put(cmd.id, { name: cmd.name, status: 'running', receivedAt: Date.now() }));
+    log.info('command accepted');
+    this.#queue(cmd.id, cmd.name);
+  }
+
+  /** Stops taking new runs; the one in progress finishes (its record stays 'running' if we stop first). */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #queue(id: string, name: CommandName): void {
+    this.#running.set(id, { duplicates: 0 });
+    this.#tail = this.#tail.then(() => this.#run(id, name)).catch((err: unknown) => this.#opts.log.error({ err, commandId: id }, 'command failed'));
+  }
+
+  async #run(id: string, name: CommandName): Promise<void> {
+    if (this.#closed) return;
+    const log = this.#opts.log.child({ commandId: id, command: name });
+    const rec: CommandRecord = { name, status: 'done', receivedAt: this.#db.get(id)?.receivedAt ?? Date.now() };
+    try {
+      rec.result = await this.#opts.handlers[name]();
+      rec.ok = true;
+    } catch (err) {
+      rec.ok = false;
+      rec.error = { code: clip(isSatelliteError(err) ? err.code : 'INTERNAL', 100), message: clip((err as Error).message ?? String(err), 4000) };
+      log.warn({ err }, 'command failed');
+    }
+    rec.finishedAt = Date.now();
+    if (this.#closed) return; // left 'running': run again after the restart
+    const duplicates = this.#running.get(id)?.duplicates ?? 0;
+    await this.#opts.outbox.enqueue(() => {
+      this.#db.put(id, rec);
+      const items = [this.#result(id, rec, false)];
+      for (let i = 0; i < duplicates; i++) items.push(this.#result(id, rec, true));
+      return items;
+    });
+    this.#running.delete(id);
+    log.info({ ok: rec.ok }, 'command finished');
+    if (++this.#sincePrune >= 100) void this.#prune();
+  }
+
+  #result(id: string, rec: CommandRecord, duplicate: boolean): OutboxItem {
+    const message: ResultMessage = {
+      type: 'result',
+      satelliteId: this.#opts.satelliteId,
+      commandId: id,
+      name: rec.name,
+      ok: rec.ok ?? false,
+      duplicate,
+      ...(rec.result ? { result: rec.result } : {}),
+      ...(rec.error ? { error: rec.error } : {}),
+      at: new Date().toISOString(),
+    };
+    return { kind: 'result', topic: topic(this.#opts.satelliteId, Channel.results), payload: encodeMessage(message).toString('utf8'), retain: false };
+  }
+
+  /** Forgets finished ids past the count or age bound, oldest first. */
+  async #prune(): Promise<void> {
+    this.#sincePrune = 0;
+    const edge = Date.now() - this.#opts.maxAgeMs;
+    const done = [...this.#db.getRange()]
+      .filter(({ value }) => value.status === 'done')
+      .map(({ key, value }) => ({ key, at: value.finishedAt ?? value.receivedAt }))
+      .sort((a, b) => a.at - b.at);
+    const excess = Math.max(0, done.length - this.#opts.maxIds);
+    const forget = done.filter((d, i) => i < excess || d.at < edge).map((d) => d.key);
+    if (forget.length === 0) return;
+    try {
+      await this.#opts.store.metaTransaction(() => {
+        for (const key of forget) this.#db.remove(key);
+      });
+      this.#opts.log.debug({ forgotten: forget.length }, 'old command ids forgotten');
+    } catch (err) {
+      this.#opts.log.warn({ err }, 'cannot prune command ids');
+    }
+  }
+}

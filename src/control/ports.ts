@@ -1,0 +1,13 @@
+import type { Store } from '../store/index.ts';
+import type { DesiredState, RunReport, SyncStatus } from '../sync/index.ts';
+
+/** What the control plane needs from the store: its own LMDB databases, GC, and disk usage. */
+export type ControlStore = Pick<Store, 'metaDb' | 'metaTransaction' | 'collectGarbage' | 'usage'>;
+
+/** What the control plane needs from the sync engine (SyncEngine implements it). */
+export interface SyncPort {
+  runOnce(): Promise<RunReport>;
+  status(): SyncStatus;
+  onRun(listener: (report: RunReport) => void): () => void;
+  readonly desired: DesiredState | undefined;
+}
