@@ -59,12 +59,25 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
+  // SIGTERM during start-up (e.g. a first boot still waiting for Ground Control) aborts it.
+  const starting = new AbortController();
+  const abortStart = () => starting.abort();
+  process.once('SIGTERM', abortStart);
+  process.once('SIGINT', abortStart);
   let runtime;
   try {
-    runtime = await startSatellite(config, log);
+    runtime = await startSatellite(config, log, starting.signal);
   } catch (err) {
+    if (starting.signal.aborted) {
+      log.info('stopped during start-up');
+      return 0;
+    }
     log.fatal({ err }, 'satellite failed to start');
-    return isSatelliteError(err, 'CONFIG_INVALID') ? EXIT_CONFIG : 1;
+    // A bad config, a refused registration token or a damaged identity will not fix themselves.
+    return isSatelliteError(err) && ['CONFIG_INVALID', 'REGISTRATION_FAILED', 'IDENTITY_INVALID'].includes(err.code) ? EXIT_CONFIG : 1;
+  } finally {
+    process.off('SIGTERM', abortStart);
+    process.off('SIGINT', abortStart);
   }
   log.info({ version: VERSION, dataDir: config.dataDir }, 'satellite started');
   await new Promise<void>((resolve) => {

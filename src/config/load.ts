@@ -30,6 +30,14 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   if (config.registry.tls) config.registry.tls = { cert: abs(config.registry.tls.cert), key: abs(config.registry.tls.key) };
   if (config.registry.auth) config.registry.auth = { ...config.registry.auth, htpasswd: abs(config.registry.auth.htpasswd) };
   if (config.sync.desiredStateFile) config.sync.desiredStateFile = abs(config.sync.desiredStateFile);
+  if (config.control && config.sync.desiredStateFile) {
+    throw new SatelliteError('CONFIG_INVALID', `invalid ${file ? `config ${file}` : 'config'}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
+  }
+  if (config.control) {
+    const c = config.control;
+    for (const key of ['registrationTokenFile', 'identityFile', 'caFile'] as const) if (c[key]) c[key] = abs(c[key]);
+    if (c.mqtt?.caFile) c.mqtt = { ...c.mqtt, caFile: abs(c.mqtt.caFile) };
+  }
   if (config.upstream.caFile) config.upstream.caFile = abs(config.upstream.caFile);
   return deepFreeze(config);
 }

@@ -1,5 +1,6 @@
 import { syncConfigSchema, type SyncConfig } from '../sync/config-schema.ts';
 import { upstreamConfigSchema, type UpstreamConfig } from '../upstream/config-schema.ts';
+import { controlConfigSchema, type ControlConfig } from '../control/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -59,6 +60,8 @@ export const satelliteConfigSchema = {
       },
     },
     sync: syncConfigSchema,
+    /** The control plane (Ground Control over MQTT); absent = desired state from sync.desiredStateFile. */
+    control: controlConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -93,6 +96,7 @@ export interface SatelliteConfig {
     headersTimeoutSeconds: number;
   };
   sync: SyncConfig;
+  control?: ControlConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   store: {

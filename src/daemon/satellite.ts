@@ -3,20 +3,26 @@ import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
 import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
-import { FileDesiredStateSource, SyncEngine, type UpstreamTarget } from '../sync/index.ts';
-import { UpstreamClient } from '../upstream/index.ts';
+import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
+import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
+import { upstreamFactory } from './upstream-factory.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
   store: Store;
   registry: RegistryServer;
   sync: SyncEngine;
+  control: Control | undefined;
   address: AddressInfo;
   close(): Promise<void>;
 }
 
-export async function startSatellite(config: SatelliteConfig, log: Logger): Promise<SatelliteRuntime> {
+/**
+ * Start order: store (reconciled) -> control identity (registers on first boot) -> sync engine ->
+ * registry -> sync runs -> control connects. Stop order is the reverse.
+ */
+export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
   const store = await Store.open(
     {
       dataDir: config.dataDir,
@@ -27,47 +33,52 @@ export async function startSatellite(config: SatelliteConfig, log: Logger): Prom
     },
     log.child({ module: 'store' }),
   );
-  const upstreamLog = log.child({ module: 'upstream' });
-  const sync = new SyncEngine({
-    config: config.sync,
-    store,
-    log: log.child({ module: 'sync' }),
-    source: config.sync.desiredStateFile ? new FileDesiredStateSource(config.sync.desiredStateFile) : undefined,
-    // Credentials in the desired state win; the config's are the fallback (e.g. a Harbor robot account).
-    createUpstream: (target: UpstreamTarget, meter) =>
-      new UpstreamClient(
-        {
-          ...config.upstream,
-          url: target.url,
-          ...(target.username !== undefined ? { username: target.username, password: target.password ?? '' } : {}),
-        },
-        upstreamLog,
-        { meter },
-      ),
-  });
+  let control: Control | undefined;
+  let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
   try {
+    if (config.control) {
+      control = await createControl({
+        config: config.control,
+        dataDir: config.dataDir,
+        log: log.child({ module: 'control' }),
+        store,
+        version: VERSION,
+        ...(signal ? { signal } : {}),
+      });
+    }
+    const engine = new SyncEngine({
+      config: config.sync,
+      store,
+      log: log.child({ module: 'sync' }),
+      source: control?.source ?? (config.sync.desiredStateFile ? new FileDesiredStateSource(config.sync.desiredStateFile) : undefined),
+      createUpstream: upstreamFactory(config.upstream, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
+    });
+    sync = engine;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
-    registry = new RegistryServer({
+    const server = new RegistryServer({
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
       auth,
-      status: () => ({ version: VERSION, store: store.usage(), sync: sync.status() }),
+      status: () => ({ version: VERSION, store: store.usage(), sync: engine.status(), control: control?.status() ?? null }),
     });
-    const address = await registry.start();
-    await sync.start();
+    registry = server;
+    const address = await server.start();
+    await engine.start();
+    await control?.start(engine);
     let closing: Promise<void> | undefined;
-    const server = registry;
     return {
       store,
       registry: server,
-      sync,
+      sync: engine,
+      control,
       address,
       close() {
         closing ??= (async () => {
           await server.close();
-          await sync.close();
+          await control?.close();
+          await engine.close();
           await store.close();
           log.info('satellite stopped');
         })();
@@ -76,7 +87,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger): Prom
     };
   } catch (err) {
     await registry?.close();
-    await sync.close();
+    await control?.close();
+    await sync?.close();
     await store.close();
     throw err;
   }

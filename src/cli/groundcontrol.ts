@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiCallError, ApiClient, UsageError, runApiCommand } from '../groundcontrol/client.ts';
+import { isSatelliteError } from '../lib/errors.ts';
+import { VERSION } from '../version.ts';
+
+const USAGE = `usage: groundcontrol <command> [options]
+
+server:
+  serve [-c FILE]                          run Ground Control (API + broker or broker link)
+  admin-token create [-c FILE | --data-dir DIR]
+                                           add an admin token and print it (once)
+  mosquitto-acl [--user NAME]              print the Mosquitto ACL for an external broker
+
+API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json for scripts):
+  satellite add NAME [--site S] [--ttl SECONDS]   create; prints its id and registration token
+  satellite ls [--site S]
+  satellite show ID
+  satellite rm ID
+  satellite token ID [--ttl SECONDS]              new registration token (rotates MQTT password)
+  satellite site ID SITE|-                        move to a site (- for none)
+  group apply -f FILE                             create/replace from {name, images, platforms?}
+  group ls | group show NAME | group rm NAME
+  assign GROUP --satellite ID | --site SITE
+  unassign GROUP --satellite ID | --site SITE
+  token create [--site S] [--ttl SECONDS]         registering with it creates a satellite
+  token ls
+  status [--site S]
+  command ID NAME [--wait SECONDS]                NAME: sync-now, gc, report
+  commands ID
+
+options:
+  -c, --config FILE  JSON config (default: $GROUNDCONTROL_CONFIG)
+  -v, --version      print the version
+  -h, --help         this text`;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'data-dir': { type: 'string' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        site: { type: 'string' },
+        satellite: { type: 'string' },
+        ttl: { type: 'string' },
+        file: { type: 'string', short: 'f' },
+        wait: { type: 'string' },
+        user: { type: 'string' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const [command, sub] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (command === 'serve') return serve(values.config);
+  if (command === 'admin-token' && sub === 'create') return adminToken(values.config, values['data-dir']);
+  if (command === 'mosquitto-acl') {
+    const { mosquittoAcl } = await server();
+    process.stdout.write(mosquittoAcl(values.user));
+    return 0;
+  }
+  const url = values.url ?? process.env.GROUNDCONTROL_URL ?? 'http://127.0.0.1:8480';
+  const api = new ApiClient(url, values.token ?? process.env.GROUNDCONTROL_TOKEN);
+  try {
+    return await runApiCommand(api, positionals, { ...values, json: values.json ?? false }, { out: (s) => console.log(s), err: (s) => console.error(s) });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ApiCallError) {
+      console.error(`error ${err.code}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+// The server side (aedes, LMDB, pino) loads only for the commands that need it.
+const server = () => import('../groundcontrol/index.ts');
+
+async function loadConfig(file: string | undefined) {
+  const { loadGroundControlConfig } = await server();
+  try {
+    return await loadGroundControlConfig({ file });
+  } catch (err) {
+    if (isSatelliteError(err, 'CONFIG_INVALID')) {
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function serve(file: string | undefined): Promise<number> {
+  const { EXIT_CONFIG, createGcLogger, startGroundControl } = await server();
+  const config = await loadConfig(file);
+  if (!config) return EXIT_CONFIG;
+  const log = createGcLogger(config.log.level);
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled rejection');
+    process.exit(1);
+  });
+  let runtime;
+  try {
+    runtime = await startGroundControl(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'groundcontrol failed to start');
+    return isSatelliteError(err, 'CONFIG_INVALID') ? EXIT_CONFIG : 1;
+  }
+  log.info({ version: VERSION, dataDir: config.dataDir, apiPort: runtime.apiPort, brokerPort: runtime.brokerPort, publicMqttUrl: runtime.publicMqttUrl }, 'groundcontrol started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      runtime.close().then(
+        () => {
+          log.info('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+async function adminToken(file: string | undefined, dataDir: string | undefined): Promise<number> {
+  const { EXIT_CONFIG, createAdminToken, openGcDb } = await server();
+  let dir = dataDir;
+  if (!dir) {
+    const config = await loadConfig(file);
+    if (!config) return EXIT_CONFIG;
+    dir = config.dataDir;
+  }
+  const db = openGcDb(join(dir, 'db'));
+  try {
+    console.log(await createAdminToken(db, 'cli'));
+  } finally {
+    await db.root.close();
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,42 @@
+import { assign, listAssignments, unassign, type AssignmentTarget } from '../fleet/assignments.ts';
+import { gcError } from '../errors.ts';
+import { SLUG, type ApiHandler } from './context.ts';
+import { validateBody } from './http.ts';
+import { validate } from '../../lib/validate.ts';
+
+const SATELLITE_ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
+
+const targetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['group'],
+  properties: { group: SLUG, satellite: SATELLITE_ID, site: SLUG },
+} as const;
+
+function target(input: { group: string; satellite?: string; site?: string }, where: string): AssignmentTarget {
+  if ((input.satellite === undefined) === (input.site === undefined)) {
+    throw gcError(where === 'query' ? 'QUERY_INVALID' : 'BODY_INVALID', `invalid ${where}:\n  (root): give exactly one of "satellite" or "site"`);
+  }
+  return input.satellite !== undefined ? { group: input.group, satellite: input.satellite } : { group: input.group, site: input.site as string };
+}
+
+/** POST /api/v1/assignments {group, satellite | site} -> 201 {assignment, published} */
+export const postAssignment: ApiHandler = async (r) => {
+  const input = validateBody<{ group: string; satellite?: string; site?: string }>(targetSchema, await r.body());
+  return { status: 201, body: await assign(r.fleet, target(input, 'request body')) };
+};
+
+/** GET /api/v1/assignments[?group=G] -> {assignments} */
+export const getAssignments: ApiHandler = (r) => {
+  const group = r.query.get('group');
+  const all = listAssignments(r.fleet);
+  return { status: 200, body: { assignments: group === null ? all : all.filter((a) => a.group === group) } };
+};
+
+/** DELETE /api/v1/assignments?group=G&satellite=ID | &site=S -> {deleted, published} */
+export const deleteAssignment: ApiHandler = async (r) => {
+  const input = validate<{ group: string; satellite?: string; site?: string }>(targetSchema, Object.fromEntries(r.query), 'query', 'QUERY_INVALID');
+  const t = target(input, 'query');
+  const out = await unassign(r.fleet, t);
+  return { status: 200, body: { deleted: t, ...out } };
+};

@@ -1,0 +1,30 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { FleetContext } from '../fleet/context.ts';
+
+/** What a handler gets: the request, its route parameters and query, the fleet. */
+export interface ApiRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Reads and parses the JSON body (capped). */
+  body(): Promise<unknown>;
+  fleet: FleetContext;
+  log: Logger;
+}
+
+/** A handler answers with a status and a JSON body (or null for 204). */
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;
+
+/** Shared schema pieces for request bodies. */
+export const NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' } as const;
+export const SLUG = { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } as const;
+/** A site, or null for none. */
+export const SLUG_OR_NULL = { type: ['string', 'null'], pattern: SLUG.pattern } as const;
+export const TTL = { type: 'integer', minimum: 1, maximum: 31536000 } as const;

@@ -1,0 +1,10 @@
+import { registerRequestSchema, type RegisterRequest } from '../../protocol/index.ts';
+import { register } from '../fleet/register.ts';
+import type { ApiHandler } from './context.ts';
+import { validateBody } from './http.ts';
+
+/** POST /api/v1/register RegisterRequest -> 200 RegisterResponse. No admin token: the body's token is the credential. */
+export const postRegister: ApiHandler = async (r) => {
+  const input = validateBody<RegisterRequest>(registerRequestSchema, await r.body());
+  return { status: 200, body: await register(r.fleet, input) };
+};

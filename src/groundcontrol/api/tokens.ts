@@ -1,0 +1,46 @@
+import { durable } from '../db/db.ts';
+import { gcError } from '../errors.ts';
+import { listTokens, putRegistrationToken } from '../fleet/tokens.ts';
+import { SLUG, TTL, type ApiHandler } from './context.ts';
+import { validateBody } from './http.ts';
+import { tokenView } from './satellites.ts';
+
+const createSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { site: SLUG, ttlSeconds: TTL },
+} as const;
+
+/** POST /api/v1/tokens {site?, ttlSeconds?} -> 201 {token, tokenId, site, expiresAt}: registering creates a satellite */
+export const postToken: ApiHandler = async (r) => {
+  const input = validateBody<{ site?: string; ttlSeconds?: number }>(createSchema, await r.body());
+  const now = r.fleet.now();
+  const token = await durable(r.fleet.db, () =>
+    putRegistrationToken(r.fleet.db, {
+      satelliteId: null,
+      site: input.site ?? null,
+      ttlSeconds: input.ttlSeconds ?? r.fleet.config.registrationTokenTtlSeconds,
+      now,
+    }),
+  );
+  r.log.info({ tokenId: token.record.id, site: token.record.site }, 'registration token created');
+  return { status: 201, body: tokenView(token) };
+};
+
+/** GET /api/v1/tokens -> {tokens} (no secrets) */
+export const getTokens: ApiHandler = (r) => ({ status: 200, body: { tokens: listTokens(r.fleet.db) } });
+
+/** DELETE /api/v1/tokens/:id -> {deleted}: revokes an unused token */
+export const removeToken: ApiHandler = async (r) => {
+  const id = r.params.id as string;
+  const found = await durable(r.fleet.db, () => {
+    for (const { key, value } of r.fleet.db.tokens.getRange({})) {
+      if (value.id !== id) continue;
+      r.fleet.db.tokens.remove(key);
+      return true;
+    }
+    return false;
+  });
+  if (!found) throw gcError('NOT_FOUND', `no token ${id}`);
+  return { status: 200, body: { deleted: id } };
+};

@@ -1,0 +1,154 @@
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Duplex } from 'node:stream';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import { SatelliteError } from '../../lib/errors.ts';
+import type { ListenConfig } from '../config.ts';
+import type { GcDb } from '../db/db.ts';
+import { sameSecretHash, verifyMosquittoHash } from '../secrets.ts';
+import { mayPublish, mayReceive, maySubscribe, type Principal } from './authorizer.ts';
+import { LmdbPersistence } from './persistence.ts';
+import { PacketLimit } from './packet-limit.ts';
+import { MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
+
+// A payload just over the contract's limit still reaches Ground Control, which rejects and counts
+// it; anything far larger is cut at the socket before it is buffered.
+const MAX_PACKET_BYTES = 2 * MAX_PAYLOAD_BYTES;
+
+// CONNACK return codes of MQTT 3.1.1 [MQTT-3.2.2.3].
+const BAD_USERNAME_OR_PASSWORD = 4;
+const IDENTIFIER_REJECTED = 2;
+
+function authError(message: string, returnCode: number): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+/**
+ * The built-in MQTT broker (aedes) on its own port: satellites log in with their id and the
+ * password from registration (checked against the stored hash), Ground Control's own client with
+ * a per-process secret. Sessions and retained messages live in LMDB (LmdbPersistence).
+ */
+export class EmbeddedBroker {
+  readonly #db: GcDb;
+  readonly #log: Logger;
+  readonly #listen: ListenConfig;
+  readonly #internal: { username: string; password: string };
+  readonly #principals = new WeakMap<Client, Principal>();
+  #aedes: Aedes | undefined;
+  #server: Server | undefined;
+
+  constructor(opts: { db: GcDb; log: Logger; listen: ListenConfig; internal: { username: string; password: string } }) {
+    this.#db = opts.db;
+    this.#log = opts.log;
+    this.#listen = opts.listen;
+    this.#internal = opts.internal;
+  }
+
+  async start(): Promise<AddressInfo> {
+    const options: AedesOptions = {
+      persistence: new LmdbPersistence(this.#db, this.#log),
+      // Satellite ids are up to 63 characters; MQTT 3.1's 23 is too short.
+      maxClientsIdLength: 64,
+      drainTimeout: 30_000,
+      authenticate: (client, username, password, done) => {
+        const principal = this.#authenticate(client, username, password);
+        if (principal instanceof Error) {
+          this.#log.warn({ clientId: client.id, username, reason: principal.message }, 'mqtt login refused');
+          done(principal as Error & { returnCode: never }, false);
+          return;
+        }
+        this.#principals.set(client, principal);
+        done(null, true);
+      },
+      authorizePublish: (client, packet, done) => {
+        const p = client ? this.#principals.get(client) : { kind: 'groundcontrol' as const };
+        if (p && mayPublish(p, packet.topic)) return done(null);
+        this.#log.warn({ clientId: client?.id, topic: packet.topic.slice(0, 300) }, 'mqtt publish refused');
+        done(new Error(`not allowed to publish on ${packet.topic}`));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const p = this.#principals.get(client);
+        if (p && maySubscribe(p, sub.topic)) return done(null, sub);
+        this.#log.warn({ clientId: client.id, topic: sub.topic.slice(0, 300) }, 'mqtt subscribe refused');
+        done(null, null); // SUBACK 0x80 for this filter; the connection stays
+      },
+      authorizeForward: (client, packet) => {
+        const p = this.#principals.get(client);
+        return p && mayReceive(p, packet.topic) ? packet : null;
+      },
+    };
+    const aedes = await Aedes.createBroker(options);
+    this.#aedes = aedes;
+    aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('client', (client) => this.#log.debug({ clientId: client.id }, 'mqtt client connected'));
+    aedes.on('clientDisconnect', (client) => this.#log.debug({ clientId: client.id }, 'mqtt client disconnected'));
+    const server = createServer((socket) => {
+      // Bytes in go through the size check; bytes out go straight to the socket.
+      const limit = new PacketLimit(MAX_PACKET_BYTES);
+      socket.pipe(limit);
+      const conn = Duplex.from({ readable: limit, writable: socket });
+      limit.on('error', (err) => {
+        this.#log.warn({ remote: socket.remoteAddress, reason: err.message }, 'mqtt connection dropped');
+        socket.destroy();
+        conn.destroy();
+      });
+      socket.on('error', () => conn.destroy());
+      socket.on('close', () => conn.destroy());
+      aedes.handle(conn);
+    });
+    this.#server = server;
+    server.listen(this.#listen.port, this.#listen.host);
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        throw new SatelliteError('LISTEN_FAILED', `broker cannot listen on ${this.#listen.host}:${this.#listen.port}: ${(err as Error).message}`, { cause: err });
+      }),
+    ]);
+    const address = server.address() as AddressInfo;
+    this.#log.info({ address: address.address, port: address.port }, 'broker listening');
+    return address;
+  }
+
+  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Principal | Error {
+    const secret = password?.toString('utf8') ?? '';
+    if (!username) return authError('no username', BAD_USERNAME_OR_PASSWORD);
+    if (username === this.#internal.username) {
+      return sameSecretHash(secret, this.#internal.password) ? { kind: 'groundcontrol' } : authError('bad password', BAD_USERNAME_OR_PASSWORD);
+    }
+    const sat = this.#db.satellites.get(username);
+    if (!sat?.mqttPasswordHash || !verifyMosquittoHash(secret, sat.mqttPasswordHash)) {
+      return authError('unknown satellite or bad password', BAD_USERNAME_OR_PASSWORD);
+    }
+    // One session per satellite: another client id would let it take over someone else's session.
+    if (client.id !== username) return authError(`client id must be the satellite id ${username}`, IDENTIFIER_REJECTED);
+    return { kind: 'satellite', id: sat.id, passwordHash: sat.mqttPasswordHash };
+  }
+
+  /**
+   * Disconnects satellites whose credentials changed since they logged in (deleted, or password
+   * rotated by a new registration): a login is checked once, so a revoked one must be cut.
+   */
+  revokeStale(): void {
+    const aedes = this.#aedes as (Aedes & { clients: Record<string, Client> }) | undefined;
+    if (!aedes) return;
+    for (const client of Object.values(aedes.clients)) {
+      const p = this.#principals.get(client);
+      if (p?.kind !== 'satellite') continue;
+      if (this.#db.satellites.get(p.id)?.mqttPasswordHash === p.passwordHash) continue;
+      this.#log.info({ satelliteId: p.id }, 'mqtt session of revoked credentials closed');
+      client.close();
+    }
+  }
+
+  /** Stops accepting, disconnects every client, closes the broker. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    const aedes = this.#aedes;
+    this.#server = undefined;
+    this.#aedes = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await closed;
+  }
+}

@@ -1,0 +1,105 @@
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { UPSTREAM, fleetFilter, MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
+import type { Publisher } from '../fleet/context.ts';
+
+export interface LinkOptions {
+  url: string;
+  username: string;
+  password?: string | undefined;
+  clientId: string;
+  log: Logger;
+  /** Called for every message, one at a time; the PUBACK waits for it (at-least-once). */
+  onMessage: (topic: string, payload: Buffer) => Promise<void>;
+  /** Called on every connect where the broker had no session for us (first start, lost state). */
+  onFreshSession: () => void;
+}
+
+/**
+ * Ground Control's own MQTT client, the same for the embedded and an external broker: a
+ * persistent session (clean: false) subscribed to every satellite's upstream channels, so
+ * reports sent while Ground Control was away are delivered when it is back.
+ */
+export class BrokerLink implements Publisher {
+  readonly #opts: LinkOptions;
+  #client: MqttClient | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(opts: LinkOptions) {
+    this.#opts = opts;
+  }
+
+  get connected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
+  /** Connects and subscribes; resolves on the first connect, or after timeoutMs (reconnects go on). */
+  async start(timeoutMs = 15_000): Promise<void> {
+    const { log } = this.#opts;
+    const client = mqtt.connect(this.#opts.url, {
+      clientId: this.#opts.clientId,
+      username: this.#opts.username,
+      ...(this.#opts.password !== undefined ? { password: this.#opts.password } : {}),
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      // We subscribe on every connect where the broker has no session for us (below).
+      resubscribe: false,
+    });
+    this.#client = client;
+    // Hold the PUBACK until the report is stored: a crash before that gets it redelivered.
+    client.handleMessage = (packet: IPublishPacket, done) => {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
+      this.#queue = this.#queue
+        .then(() => this.#opts.onMessage(packet.topic, payload))
+        .catch((err: unknown) => log.error({ err, topic: packet.topic }, 'message handling failed'))
+        .then(() => done());
+    };
+    let first = true;
+    client.on('connect', (connack) => {
+      log.info({ url: this.#opts.url, sessionPresent: connack.sessionPresent }, 'broker connected');
+      if (!connack.sessionPresent || first) {
+        const filters = Object.fromEntries(UPSTREAM.map((c) => [fleetFilter(c), { qos: 1 as const }]));
+        client.subscribe(filters, (err) => {
+          if (err) log.error({ err }, 'fleet subscription failed');
+        });
+        this.#opts.onFreshSession();
+      }
+      first = false;
+    });
+    client.on('close', () => log.debug('broker connection closed'));
+    client.on('offline', () => log.warn({ url: this.#opts.url }, 'broker offline: reconnecting'));
+    client.on('error', (err) => log.warn({ err: err.message }, 'broker client error'));
+    // An unreachable broker does not stop Ground Control: the API serves and MQTT.js retries.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        log.warn({ url: this.#opts.url, timeoutMs }, 'broker not reachable yet: retrying in the background');
+        resolve();
+      }, timeoutMs);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  publish(topic: string, payload: Buffer, opts: { retain: boolean }): Promise<void> {
+    const client = this.#client;
+    if (!client) return Promise.reject(new Error('broker link not started'));
+    if (payload.length > MAX_PAYLOAD_BYTES) return Promise.reject(new Error(`payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`));
+    return new Promise((resolve, reject) => {
+      client.publish(topic, payload, { qos: 1, retain: opts.retain }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Waits for messages being handled, then disconnects (the session stays on the broker). */
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    await this.#queue;
+  }
+}

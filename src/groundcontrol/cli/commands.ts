@@ -1,0 +1,193 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandRecord, GroupRecord, TokenRecord } from '../db/records.ts';
+import type { SatelliteView } from '../fleet/satellites.ts';
+import type { FleetStatus } from '../fleet/status.ts';
+import { ApiCallError, type ApiClient } from './client.ts';
+import { age, formatTable } from './table.ts';
+
+export interface ApiCommandOptions {
+  json: boolean;
+  site?: string | undefined;
+  satellite?: string | undefined;
+  ttl?: string | undefined;
+  file?: string | undefined;
+  wait?: string | undefined;
+}
+
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** Raised for wrong usage of a subcommand (exit 2). */
+export class UsageError extends Error {}
+
+type Tokenish = { token: string; tokenId: string; satelliteId: string | null; site: string | null; expiresAt: string };
+
+function ttlOf(opts: ApiCommandOptions): number | undefined {
+  if (opts.ttl === undefined) return undefined;
+  const n = Number(opts.ttl);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--ttl must be a positive number of seconds, not ${opts.ttl}`);
+  return n;
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+function target(group: string, opts: ApiCommandOptions): { group: string; satellite: string } | { group: string; site: string } {
+  if ((opts.satellite === undefined) === (opts.site === undefined)) throw new UsageError('give exactly one of --satellite ID or --site SITE');
+  return opts.satellite !== undefined ? { group, satellite: opts.satellite } : { group, site: opts.site as string };
+}
+
+/**
+ * Runs one API subcommand and prints a table (or, with --json, the API's JSON answer).
+ * Returns the exit status.
+ */
+export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCommandOptions, io: CliOutput): Promise<number> {
+  const [cmd, sub, arg, arg2] = args;
+  const print = (doc: unknown, text: () => string) => io.out(opts.json ? JSON.stringify(doc, null, 2) : text());
+  const tokenLines = (t: Tokenish) => [`registration token: ${t.token}`, `token id:           ${t.tokenId}`, `expires:            ${t.expiresAt}`].join('\n');
+  const key = `${cmd ?? ''} ${sub ?? ''}`.trim();
+  switch (cmd === 'satellite' || cmd === 'group' || cmd === 'token' ? key : cmd) {
+    case 'satellite add': {
+      const doc = await api.call<{ satellite: SatelliteView; registration: Tokenish }>('POST', '/api/v1/satellites', {
+        name: need(arg, 'NAME'),
+        ...(opts.site ? { site: opts.site } : {}),
+        ...(ttlOf(opts) ? { ttlSeconds: ttlOf(opts) } : {}),
+      });
+      print(doc, () => `${formatTable(['ID', 'NAME', 'SITE'], [[doc.satellite.id, doc.satellite.name, doc.satellite.site]])}\n${tokenLines(doc.registration)}`);
+      return 0;
+    }
+    case 'satellite ls': {
+      const q = opts.site ? `?site=${encodeURIComponent(opts.site)}` : '';
+      const doc = await api.call<{ satellites: SatelliteView[] }>('GET', `/api/v1/satellites${q}`);
+      print(doc, () => formatTable(['ID', 'NAME', 'SITE', 'REGISTERED', 'GROUPS'], doc.satellites.map((s) => [s.id, s.name, s.site, s.registeredAt ? age(s.registeredAt) : 'no', s.groups.join(',')])));
+      return 0;
+    }
+    case 'satellite show': {
+      io.out(JSON.stringify(await api.call('GET', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}`), null, 2));
+      return 0;
+    }
+    case 'satellite rm': {
+      const doc = await api.call('DELETE', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}`);
+      print(doc, () => `deleted ${arg}`);
+      return 0;
+    }
+    case 'satellite token': {
+      const ttl = ttlOf(opts);
+      const doc = await api.call<Tokenish>('POST', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}/tokens`, ttl ? { ttlSeconds: ttl } : {});
+      print(doc, () => tokenLines(doc));
+      return 0;
+    }
+    case 'satellite site': {
+      const site = need(arg2, 'SITE (or - for none)');
+      const doc = await api.call<{ satellite: SatelliteView }>('PATCH', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}`, { site: site === '-' ? null : site });
+      print(doc, () => `${doc.satellite.id} is at site ${doc.satellite.site ?? '(none)'}`);
+      return 0;
+    }
+    case 'group apply': {
+      const file = need(opts.file, '-f FILE');
+      let body: unknown;
+      try {
+        body = JSON.parse(await readFile(file, 'utf8'));
+      } catch (err) {
+        throw new UsageError(`cannot read group file ${file}: ${(err as Error).message}`);
+      }
+      const doc = await api.call<{ group: GroupRecord; created: boolean; changed: boolean; published: string[] }>('POST', '/api/v1/groups', body);
+      const what = doc.created ? 'created' : doc.changed ? 'updated' : 'unchanged';
+      print(doc, () => `group ${doc.group.name} ${what}; new desired state for ${doc.published.length} satellite(s)`);
+      return 0;
+    }
+    case 'group ls': {
+      const doc = await api.call<{ groups: Array<GroupRecord & { satellites: string[]; sites: string[] }> }>('GET', '/api/v1/groups');
+      print(doc, () =>
+        formatTable(
+          ['NAME', 'IMAGES', 'PLATFORMS', 'SATELLITES', 'SITES', 'UPDATED'],
+          doc.groups.map((g) => [g.name, g.images.length, g.platforms?.join(','), g.satellites.join(','), g.sites.join(','), age(g.updatedAt)]),
+        ),
+      );
+      return 0;
+    }
+    case 'group show': {
+      io.out(JSON.stringify(await api.call('GET', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`), null, 2));
+      return 0;
+    }
+    case 'group rm': {
+      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`);
+      print(doc, () => `deleted group ${arg}; new desired state for ${doc.published.length} satellite(s)`);
+      return 0;
+    }
+    case 'assign': {
+      const doc = await api.call<{ published: string[] }>('POST', '/api/v1/assignments', target(need(sub, 'GROUP'), opts));
+      print(doc, () => `assigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      return 0;
+    }
+    case 'unassign': {
+      const q = new URLSearchParams(target(need(sub, 'GROUP'), opts));
+      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/assignments?${q}`);
+      print(doc, () => `unassigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      return 0;
+    }
+    case 'token create': {
+      const ttl = ttlOf(opts);
+      const doc = await api.call<Tokenish>('POST', '/api/v1/tokens', { ...(opts.site ? { site: opts.site } : {}), ...(ttl ? { ttlSeconds: ttl } : {}) });
+      print(doc, () => `${tokenLines(doc)}\nsite:               ${doc.site ?? '(none)'}`);
+      return 0;
+    }
+    case 'token ls': {
+      const doc = await api.call<{ tokens: TokenRecord[] }>('GET', '/api/v1/tokens');
+      print(doc, () => formatTable(['ID', 'SATELLITE', 'SITE', 'EXPIRES', 'USED'], doc.tokens.map((t) => [t.id, t.satelliteId, t.site, t.expiresAt, t.usedAt ? `${age(t.usedAt)} by ${t.usedBy}` : 'no'])));
+      return 0;
+    }
+    case 'status': {
+      const q = opts.site ? `?site=${encodeURIComponent(opts.site)}` : '';
+      const doc = await api.call<FleetStatus>('GET', `/api/v1/status${q}`);
+      print(doc, () => statusText(doc));
+      return 0;
+    }
+    case 'command':
+      return runCommand(api, need(sub, 'ID'), need(arg, 'NAME'), opts, io);
+    case 'commands': {
+      const doc = await api.call<{ commands: CommandRecord[] }>('GET', `/api/v1/satellites/${encodeURIComponent(need(sub, 'ID'))}/commands`);
+      print(doc, () => formatTable(['ID', 'NAME', 'STATUS', 'ISSUED', 'ANSWERED'], doc.commands.map((c) => [c.id, c.name, c.status, age(c.issuedAt), age(c.answeredAt)])));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command: ${args.join(' ')}`);
+  }
+}
+
+function statusText(doc: FleetStatus): string {
+  const head = `${doc.counts.satellites} satellite(s): ${doc.counts.online} online, ${doc.counts.offline} offline, ${doc.counts.inSync} in sync; broker ${doc.broker.connected ? 'connected' : 'DISCONNECTED'}; ${doc.rejected.count} message(s) rejected`;
+  const rows = doc.satellites.map((s) => [
+    s.id,
+    s.name,
+    s.site,
+    s.online === null ? '?' : s.online ? 'online' : 'offline',
+    s.desiredGeneration,
+    s.acknowledgedGeneration,
+    s.appliedGeneration,
+    age(s.lastSeenAt),
+    s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
+  ]);
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'ERRORS'], rows)}`;
+}
+
+async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCommandOptions, io: CliOutput): Promise<number> {
+  const path = `/api/v1/satellites/${encodeURIComponent(id)}/commands`;
+  let { command } = await api.call<{ command: CommandRecord }>('POST', path, { name });
+  const waitSeconds = opts.wait === undefined ? 0 : Number(opts.wait);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new UsageError(`--wait must be seconds, not ${opts.wait}`);
+  const deadline = Date.now() + waitSeconds * 1000;
+  while ((command.status === 'pending' || command.status === 'sent') && Date.now() < deadline) {
+    await sleep(250);
+    ({ command } = await api.call<{ command: CommandRecord }>('GET', `${path}/${command.id}`));
+  }
+  io.out(opts.json ? JSON.stringify({ command }, null, 2) : formatTable(['ID', 'SATELLITE', 'NAME', 'STATUS'], [[command.id, id, command.name, command.status]]));
+  return command.status === 'failed' ? 1 : 0;
+}
+
+export { ApiCallError };

@@ -1,0 +1,165 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { SatelliteError, errnoCode } from '../lib/errors.ts';
+import { deepFreeze, validate } from '../lib/validate.ts';
+
+/** Exit status for bad configuration (EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+const listen = (host: string, port: number) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      host: { type: 'string', minLength: 1, default: host },
+      port: { type: 'integer', minimum: 0, maximum: 65535, default: port },
+    },
+  }) as const;
+
+const MQTT_URL = { type: 'string', pattern: '^(mqtts?|tcp|ssl|wss?)://[^/\\s]+/?$' } as const;
+
+/** JSON Schema of Ground Control's config file. */
+export const groundControlConfigSchema = {
+  $id: 'groundcontrol-config',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dataDir: { type: 'string', minLength: 1, default: './groundcontrol-data' },
+    /** File holding an admin token (first line) to accept, e.g. from a secret store. */
+    adminTokenFile: { type: 'string', minLength: 1 },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        listen: listen('0.0.0.0', 8480),
+        maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 1048576 },
+      },
+    },
+    broker: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** The built-in broker (used unless url is set). */
+        embedded: listen('0.0.0.0', 1883),
+        /** An external broker (Mosquitto) instead of the embedded one. */
+        url: MQTT_URL,
+        username: { type: 'string', minLength: 1, default: 'groundcontrol' },
+        password: { type: 'string' },
+        clientId: { type: 'string', minLength: 1, maxLength: 64, default: 'groundcontrol' },
+        /** Mosquitto password file Ground Control rewrites on every credential change. */
+        passwordFile: { type: 'string', minLength: 1 },
+        /** Run after the password file changed, e.g. ["systemctl", "reload", "mosquitto"]. */
+        reloadCommand: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      },
+    },
+    /** The broker URL satellites are told to use at registration. */
+    publicMqttUrl: MQTT_URL,
+    /** What satellites sync from: put into every desired state and registration answer. */
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
+        username: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+      },
+    },
+    registrationTokenTtlSeconds: { type: 'integer', minimum: 1, maximum: 31536000, default: 86400 },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+      },
+    },
+  },
+} as const;
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+export interface BrokerConfig {
+  embedded: ListenConfig;
+  url?: string;
+  username: string;
+  password?: string;
+  clientId: string;
+  passwordFile?: string;
+  reloadCommand?: string[];
+}
+
+export interface UpstreamConfig {
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+export interface GroundControlConfig {
+  dataDir: string;
+  adminTokenFile?: string;
+  api: { listen: ListenConfig; maxBodyBytes: number };
+  broker: BrokerConfig;
+  publicMqttUrl?: string;
+  upstream?: UpstreamConfig;
+  registrationTokenTtlSeconds: number;
+  log: { level: string };
+  /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
+  bootstrapAdminToken?: string;
+}
+
+/**
+ * Reads and validates the config: file < environment (GROUNDCONTROL_DATA_DIR,
+ * GROUNDCONTROL_LOG_LEVEL, GROUNDCONTROL_ADMIN_TOKEN). Relative paths resolve against the file's
+ * directory. Throws CONFIG_INVALID naming every bad key.
+ */
+export async function loadGroundControlConfig(opts: { file?: string | undefined; env?: NodeJS.ProcessEnv } = {}): Promise<GroundControlConfig> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.GROUNDCONTROL_CONFIG;
+  const raw = file ? await readJsonObject(file) : {};
+  if (env.GROUNDCONTROL_DATA_DIR) raw.dataDir = env.GROUNDCONTROL_DATA_DIR;
+  if (env.GROUNDCONTROL_LOG_LEVEL) raw.log = { ...(raw.log as object), level: env.GROUNDCONTROL_LOG_LEVEL };
+  const config = validate<GroundControlConfig>(groundControlConfigSchema, raw, file ? `config ${file}` : 'config');
+  const problems: string[] = [];
+  if (config.broker.url && (raw.broker as { embedded?: unknown } | undefined)?.embedded) {
+    problems.push('/broker: "embedded" and "url" exclude each other (url selects an external broker)');
+  }
+  if (!config.broker.url && (config.broker.passwordFile || config.broker.reloadCommand)) {
+    problems.push('/broker/passwordFile: only used with an external broker (set /broker/url)');
+  }
+  if (problems.length > 0) {
+    throw new SatelliteError('CONFIG_INVALID', `invalid config${file ? ` ${file}` : ''}:\n  ${problems.join('\n  ')}`, { detail: problems });
+  }
+  const base = file ? dirname(resolve(file)) : process.cwd();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  config.dataDir = abs(config.dataDir);
+  if (config.adminTokenFile) config.adminTokenFile = abs(config.adminTokenFile);
+  if (config.broker.passwordFile) config.broker.passwordFile = abs(config.broker.passwordFile);
+  if (env.GROUNDCONTROL_ADMIN_TOKEN) config.bootstrapAdminToken = env.GROUNDCONTROL_ADMIN_TOKEN;
+  return deepFreeze(config);
+}
+
+async function readJsonObject(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new SatelliteError('CONFIG_INVALID', `cannot read config ${file}: ${errnoCode(err) ?? String(err)}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new SatelliteError('CONFIG_INVALID', `config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new SatelliteError('CONFIG_INVALID', `config ${file} must be a JSON object`);
+  }
+  return doc as Record<string, unknown>;
+}

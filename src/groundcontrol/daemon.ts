@@ -1,0 +1,129 @@
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { bootstrapAdminTokens } from './admin-tokens.ts';
+import { ApiServer } from './api/server.ts';
+import { EmbeddedBroker } from './broker/embedded.ts';
+import { BrokerLink } from './broker/link.ts';
+import { MosquittoPasswordFile } from './broker/mosquitto.ts';
+import type { GroundControlConfig } from './config.ts';
+import { openGcDb } from './db/db.ts';
+import { republishPendingCommands } from './fleet/commands.ts';
+import type { FleetContext } from './fleet/context.ts';
+import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
+import { ingestMessage } from './fleet/reports.ts';
+import { randomSecret } from './secrets.ts';
+
+export interface GroundControlRuntime {
+  apiPort: number;
+  /** The embedded broker's port; undefined with an external broker. */
+  brokerPort: number | undefined;
+  publicMqttUrl: string;
+  close(): Promise<void>;
+}
+
+/** Loopback for a wildcard listen address: where our own client reaches the embedded broker. */
+function localHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Starts Ground Control: LMDB, admin tokens, the broker (embedded) or the password file
+ * (external), our MQTT link, a reconcile pass, then the API. close() stops in reverse order.
+ */
+export async function startGroundControl(config: GroundControlConfig, log: Logger): Promise<GroundControlRuntime> {
+  await mkdir(config.dataDir, { recursive: true });
+  const db = openGcDb(join(config.dataDir, 'db'));
+  const stops: Array<() => Promise<void>> = [async () => db.root.close()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.error({ err }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    await bootstrapAdminTokens(db, config, log);
+
+    let brokerPort: number | undefined;
+    let linkUrl: string;
+    let publicMqttUrl: string;
+    let linkPassword = config.broker.password;
+    let passwordFile: MosquittoPasswordFile | undefined;
+    let embedded: EmbeddedBroker | undefined;
+    if (!config.broker.url) {
+      linkPassword = randomSecret();
+      const broker = new EmbeddedBroker({
+        db,
+        log: log.child({ module: 'broker' }),
+        listen: config.broker.embedded,
+        internal: { username: config.broker.username, password: linkPassword },
+      });
+      const address = await broker.start();
+      embedded = broker;
+      stops.push(() => broker.close());
+      brokerPort = address.port;
+      linkUrl = `mqtt://${urlHost(localHost(config.broker.embedded.host))}:${address.port}`;
+      const publicHost = config.broker.embedded.host === '0.0.0.0' || config.broker.embedded.host === '::' ? hostname() : config.broker.embedded.host;
+      publicMqttUrl = config.publicMqttUrl ?? `mqtt://${urlHost(publicHost)}:${address.port}`;
+    } else {
+      linkUrl = config.broker.url;
+      publicMqttUrl = config.publicMqttUrl ?? config.broker.url;
+      if (config.broker.passwordFile) {
+        passwordFile = new MosquittoPasswordFile({
+          db,
+          log: log.child({ module: 'mosquitto' }),
+          path: config.broker.passwordFile,
+          reloadCommand: config.broker.reloadCommand,
+          groundControl: config.broker.password !== undefined ? { username: config.broker.username, password: config.broker.password } : undefined,
+        });
+        await passwordFile.sync();
+      }
+    }
+
+    const linkLog = log.child({ module: 'link' });
+    const link = new BrokerLink({
+      url: linkUrl,
+      username: config.broker.username,
+      password: linkPassword,
+      clientId: config.broker.clientId,
+      log: linkLog,
+      onMessage: (topicName, payload) => ingestMessage(fleet, topicName, payload),
+      onFreshSession: () => {
+        const desired = republishAllDesired(fleet);
+        const commands = republishPendingCommands(fleet);
+        linkLog.info({ desired, commands }, 'desired states and pending commands republished');
+      },
+    });
+    const fleet: FleetContext = {
+      db,
+      config,
+      log: log.child({ module: 'fleet' }),
+      publisher: link,
+      credentialsChanged: passwordFile ? () => passwordFile.sync() : async () => embedded?.revokeStale(),
+      now: () => new Date(),
+      publicMqttUrl,
+    };
+    await link.start();
+    stops.push(() => link.close());
+    // The config (upstream) may have changed since the last run: recompute everyone.
+    await reconcileDesired(fleet, [...db.satellites.getKeys({})]);
+
+    const api = new ApiServer({ fleet, log: log.child({ module: 'api' }), listen: config.api.listen, maxBodyBytes: config.api.maxBodyBytes });
+    const apiAddress = await api.start();
+    stops.push(() => api.close());
+    return { apiPort: apiAddress.port, brokerPort, publicMqttUrl, close: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,82 @@
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { AdminTokenRecord, CommandRecord, DesiredRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
+
+/** Ground Control's LMDB environment (in its own data dir) and its named databases. */
+export interface GcDb {
+  root: RootDatabase;
+  satellites: Database<SatelliteRecord, string>;
+  groups: Database<GroupRecord, string>;
+  /** [group, satelliteId] -> assignedAt */
+  satelliteAssignments: Database<string, [string, string]>;
+  /** [group, site] -> assignedAt */
+  siteAssignments: Database<string, [string, string]>;
+  /** sha256(token) -> record */
+  tokens: Database<TokenRecord, string>;
+  /** sha256(admin token) -> record */
+  adminTokens: Database<AdminTokenRecord, string>;
+  /** satelliteId -> last published desired state (kept after delete: generations never go back) */
+  desired: Database<DesiredRecord, string>;
+  status: Database<StatusRecord, string>;
+  /** [satelliteId, commandId] -> command */
+  commands: Database<CommandRecord, [string, string]>;
+  /** fleet-wide counters and notes (rejected messages that name no known satellite) */
+  meta: Database<unknown, string>;
+  /** The embedded broker's sessions and retained messages (broker/persistence.ts). */
+  mqttRetained: Database<StoredPacket, string>;
+  mqttSubscriptions: Database<StoredSubscription, [string, string]>;
+  mqttOutgoing: Database<StoredPacket, [string, number]>;
+}
+
+/** An MQTT packet as stored: payload kept as bytes. */
+export interface StoredPacket {
+  cmd: 'publish';
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup: boolean;
+  brokerId: string;
+  brokerCounter: number;
+}
+
+export interface StoredSubscription {
+  qos: 0 | 1 | 2;
+  rh?: number;
+  rap?: boolean;
+  nl?: boolean;
+}
+
+export function openGcDb(path: string): GcDb {
+  const root = open({ path, compression: false, maxDbs: 32 });
+  return {
+    root,
+    satellites: root.openDB({ name: 'satellites' }),
+    groups: root.openDB({ name: 'groups' }),
+    satelliteAssignments: root.openDB({ name: 'satellite-assignments' }),
+    siteAssignments: root.openDB({ name: 'site-assignments' }),
+    tokens: root.openDB({ name: 'tokens' }),
+    adminTokens: root.openDB({ name: 'admin-tokens' }),
+    desired: root.openDB({ name: 'desired' }),
+    status: root.openDB({ name: 'status' }),
+    commands: root.openDB({ name: 'commands' }),
+    meta: root.openDB({ name: 'meta' }),
+    mqttRetained: root.openDB({ name: 'mqtt-retained' }),
+    mqttSubscriptions: root.openDB({ name: 'mqtt-subscriptions' }),
+    mqttOutgoing: root.openDB({ name: 'mqtt-outgoing' }),
+  };
+}
+
+/** Key range of every [first, *] key. */
+export function under(first: string): { start: [string, string]; end: [string, string] } {
+  return { start: [first, ''], end: [first, '\uffff'] };
+}
+
+/**
+ * A write transaction that resolves once flushed to disk: an API answer or an MQTT
+ * acknowledgement waits for it, so a power cut cannot undo what was confirmed.
+ */
+export async function durable<T>(db: GcDb, fn: () => T): Promise<T> {
+  const result = await db.root.transaction(fn);
+  await db.root.flushed;
+  return result;
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { encodeMessage, topic, type CommandMessage, type CommandName } from '../../protocol/index.ts';
+import { durable, under } from '../db/db.ts';
+import type { CommandRecord } from '../db/records.ts';
+import { gcError } from '../errors.ts';
+import type { FleetContext } from './context.ts';
+
+/**
+ * Stores a command, then publishes it (QoS 1, not retained) with a fresh id. The satellite runs a
+ * command id once, so publishing it again after a restart is safe.
+ */
+export async function issueCommand(ctx: FleetContext, satelliteId: string, name: CommandName): Promise<CommandRecord> {
+  const record: CommandRecord = {
+    id: `c-${randomBytes(12).toString('base64url')}`,
+    satelliteId,
+    name,
+    issuedAt: ctx.now().toISOString(),
+    status: 'pending',
+    answeredAt: null,
+    duplicate: null,
+    result: null,
+    error: null,
+  };
+  const found = await durable(ctx.db, () => {
+    if (!ctx.db.satellites.get(satelliteId)) return false;
+    ctx.db.commands.put([satelliteId, record.id], record);
+    return true;
+  });
+  if (!found) throw gcError('SATELLITE_UNKNOWN', `no satellite ${satelliteId}`);
+  ctx.log.info({ satelliteId, commandId: record.id, name }, 'command issued');
+  publishCommand(ctx, record);
+  return record;
+}
+
+function publishCommand(ctx: FleetContext, record: CommandRecord): void {
+  const message: CommandMessage = { type: 'command', satelliteId: record.satelliteId, id: record.id, name: record.name, issuedAt: record.issuedAt };
+  ctx.publisher.publish(topic(record.satelliteId, 'commands'), encodeMessage(message), { retain: false }).then(
+    () => markSent(ctx, record).catch((err: unknown) => ctx.log.error({ err, commandId: record.id }, 'cannot mark command sent')),
+    (err: unknown) => ctx.log.warn({ err, commandId: record.id }, 'command not published yet'),
+  );
+}
+
+// Once the broker has it (PUBACK), delivery to an offline satellite is the broker's session's job.
+async function markSent(ctx: FleetContext, record: CommandRecord): Promise<void> {
+  await durable(ctx.db, () => {
+    const key: [string, string] = [record.satelliteId, record.id];
+    const current = ctx.db.commands.get(key);
+    if (current?.status === 'pending') ctx.db.commands.put(key, { ...current, status: 'sent' });
+  });
+}
+
+/** Commands the broker never acknowledged (Ground Control stopped first): published again on start. */
+export function republishPendingCommands(ctx: FleetContext): number {
+  let n = 0;
+  for (const { value } of ctx.db.commands.getRange({})) {
+    if (value.status !== 'pending') continue;
+    publishCommand(ctx, value);
+    n++;
+  }
+  return n;
+}
+
+export function listCommands(ctx: FleetContext, satelliteId: string): CommandRecord[] {
+  if (!ctx.db.satellites.get(satelliteId)) throw gcError('SATELLITE_UNKNOWN', `no satellite ${satelliteId}`);
+  return [...ctx.db.commands.getRange(under(satelliteId))].map(({ value }) => value).sort((a, b) => (a.issuedAt < b.issuedAt ? -1 : 1));
+}
+
+export function getCommand(ctx: FleetContext, satelliteId: string, commandId: string): CommandRecord {
+  if (!ctx.db.satellites.get(satelliteId)) throw gcError('SATELLITE_UNKNOWN', `no satellite ${satelliteId}`);
+  const cmd = ctx.db.commands.get([satelliteId, commandId]);
+  if (!cmd) throw gcError('COMMAND_UNKNOWN', `no command ${commandId} for satellite ${satelliteId}`);
+  return cmd;
+}

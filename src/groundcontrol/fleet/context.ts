@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { GroundControlConfig } from '../config.ts';
+import type { GcDb } from '../db/db.ts';
+
+/** How the fleet reaches the broker; the broker link implements it. */
+export interface Publisher {
+  /**
+   * Publishes at QoS 1. Resolves when the broker acknowledged it; while disconnected the
+   * message waits in the client's queue, so callers do not block on it.
+   */
+  publish(topic: string, payload: Buffer, opts: { retain: boolean }): Promise<void>;
+  readonly connected: boolean;
+}
+
+/** Told when MQTT credentials changed (the external broker's password file is rewritten). */
+export type CredentialsHook = () => Promise<void>;
+
+/** Everything the fleet functions need, passed explicitly. */
+export interface FleetContext {
+  db: GcDb;
+  config: GroundControlConfig;
+  log: Logger;
+  publisher: Publisher;
+  credentialsChanged: CredentialsHook;
+  now: () => Date;
+  /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
+  publicMqttUrl: string;
+}
