@@ -24,6 +24,11 @@ function authError(message: string, returnCode: number): Error & { returnCode: n
   return Object.assign(new Error(message), { returnCode });
 }
 
+/** Client ids a satellite may use: its id, or "satellite-<id>" (the satellite's default). */
+export function satelliteClientIds(id: string): string[] {
+  return [id, `satellite-${id}`];
+}
+
 /**
  * The built-in MQTT broker (aedes) on its own port: satellites log in with their id and the
  * password from registration (checked against the stored hash), Ground Control's own client with
@@ -89,7 +94,7 @@ export class EmbeddedBroker {
       socket.pipe(limit);
       const conn = Duplex.from({ readable: limit, writable: socket });
       limit.on('error', (err) => {
-        this.#log.warn({ remote: socket.remoteAddress, reason: err.message }, 'mqtt connection dropped');
+        if (err.name !== 'AbortError') this.#log.warn({ remote: socket.remoteAddress, reason: err.message }, 'mqtt connection dropped');
         socket.destroy();
         conn.destroy();
       });
@@ -120,8 +125,10 @@ export class EmbeddedBroker {
     if (!sat?.mqttPasswordHash || !verifyMosquittoHash(secret, sat.mqttPasswordHash)) {
       return authError('unknown satellite or bad password', BAD_USERNAME_OR_PASSWORD);
     }
-    // One session per satellite: another client id would let it take over someone else's session.
-    if (client.id !== username) return authError(`client id must be the satellite id ${username}`, IDENTIFIER_REJECTED);
+    // A satellite's session is its own: a free client id would let it take over another's session.
+    if (!satelliteClientIds(username).includes(client.id)) {
+      return authError(`client id must be ${satelliteClientIds(username).join(' or ')}`, IDENTIFIER_REJECTED);
+    }
     return { kind: 'satellite', id: sat.id, passwordHash: sat.mqttPasswordHash };
   }
 

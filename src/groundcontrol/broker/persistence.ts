@@ -10,7 +10,7 @@ type Sub = Parameters<MemoryPersistence['addSubscriptions']>[1][number];
 
 /**
  * aedes persistence that survives a restart: the in-memory implementation answers every query,
- * and each change to what a restart must keep is written through to LMDB first — retained
+ * and each change to what a restart must keep is also written to LMDB (awaited, flushed) — retained
  * messages, the subscriptions of persistent (clean: false) sessions and their queued QoS 1/2
  * messages. setup() loads them back. QoS 2 inbound state and wills stay in memory (the contract
  * uses QoS 1; a satellite's will is re-sent by the satellite when it reconnects).
@@ -102,14 +102,14 @@ export class LmdbPersistence extends MemoryPersistence {
 
   override async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: Packet): Promise<void> {
     const p = packet as unknown as StoredPacket;
-    await durable(this.#db, () => {
-      for (const sub of subs) {
-        const key: [string, number] = [sub.clientId, ++this.#seq];
-        this.#db.mqttOutgoing.put(key, fromPacket(p));
-        this.#outgoingKeys.set(outgoingId(sub.clientId, p), key);
-      }
-    });
+    // Memory first: a client connecting right now must find it in its queue without waiting for
+    // the disk (aedes acknowledged the publisher already and emits only after this resolves).
+    const keys = subs.map((sub): [string, number] => [sub.clientId, ++this.#seq]);
+    for (const [i, sub] of subs.entries()) this.#outgoingKeys.set(outgoingId(sub.clientId, p), keys[i] as [string, number]);
     await super.outgoingEnqueueCombi(subs, packet);
+    await durable(this.#db, () => {
+      for (const key of keys) this.#db.mqttOutgoing.put(key, fromPacket(p));
+    });
   }
 
   override async outgoingClearMessageId(client: Client, packet: Packet): Promise<Packet> {

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GC_ENTRY, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
+import { REPO_ROOT } from '../helpers/satellite.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+
+const run = promisify(execFile);
+
+test('CLI: subcommands against a running Ground Control, tables and --json', async (t) => {
+  const gc = await startGroundControl(t);
+  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
+  delete env.NODE_TEST_CONTEXT;
+  const cli = async (...args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env });
+      return { code: 0, stdout: stdout.trimEnd(), stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+
+  const added = await cli('satellite', 'add', 'edge-cli', '--site', 'lab');
+  assert.equal(added.code, 0, added.stderr);
+  const lines = added.stdout.split('\n');
+  assert.match(lines[0] ?? '', /^ID\s+NAME\s+SITE$/);
+  const id = /^(edge-cli-[a-z0-9]{6})\s+edge-cli\s+lab$/m.exec(added.stdout)?.[1];
+  assert.ok(id, added.stdout);
+  assert.match(added.stdout, /^registration token: hsr_\S+$/m);
+
+  const json = await cli('satellite', 'ls', '--json');
+  assert.deepEqual(JSON.parse(json.stdout).satellites.map((s: { id: string }) => s.id), [id]);
+  const table = await cli('satellite', 'ls');
+  assert.match(table.stdout, new RegExp(`^ID\\s+NAME\\s+SITE\\s+REGISTERED\\s+GROUPS\\n${id}\\s+edge-cli\\s+lab\\s+no\\s+-$`));
+
+  const file = join(await makeTempDir(t, 'hs-gc-cli-'), 'group.json');
+  await writeFile(file, JSON.stringify({ name: 'web', images: [{ repository: 'library/nginx', tags: ['1.25'] }], platforms: ['linux/amd64'] }));
+  const applied = await cli('group', 'apply', '-f', file);
+  assert.equal(applied.stdout.trim(), 'group web created; new desired state for 0 satellite(s)');
+  assert.equal((await cli('group', 'apply', '-f', file)).stdout.trim(), 'group web unchanged; new desired state for 0 satellite(s)');
+  const assigned = await cli('assign', 'web', '--site', 'lab');
+  assert.equal(assigned.stdout.trim(), 'assigned web; new desired state for 1 satellite(s)');
+  const groups = await cli('group', 'ls');
+  assert.match(groups.stdout, /^NAME\s+IMAGES\s+PLATFORMS\s+SATELLITES\s+SITES\s+UPDATED\nweb\s+1\s+linux\/amd64\s+-\s+lab\s+\d+s ago$/);
+
+  const status = await cli('status');
+  assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync; broker connected; 0 message\(s\) rejected$/m);
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+0$`, 'm'));
+  const statusJson = JSON.parse((await cli('status', '--json')).stdout);
+  assert.equal(statusJson.satellites[0].desiredGeneration, 1);
+
+  const token = await cli('token', 'create', '--site', 'lab', '--ttl', '60', '--json');
+  assert.equal(JSON.parse(token.stdout).site, 'lab');
+  const cmd = await cli('command', id as string, 'sync-now', '--json');
+  assert.match(JSON.parse(cmd.stdout).command.status, /^(pending|sent)$/);
+
+  const unassigned = await cli('unassign', 'web', '--site', 'lab');
+  assert.equal(unassigned.code, 0, unassigned.stderr);
+  assert.equal((await cli('satellite', 'rm', id as string)).stdout.trim(), `deleted ${id}`);
+
+  // Errors: API errors exit 1 with the code; usage errors exit 2; a wrong token is refused.
+  const missing = await cli('satellite', 'rm', 'nope-000000');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^error SATELLITE_UNKNOWN: no satellite nope-000000$/m);
+  const usage = await cli('assign', 'web');
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /give exactly one of --satellite ID or --site SITE/);
+  const denied = await cli('status', '--token', 'hsa_wrong-token-0000000000');
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /error UNAUTHORIZED/);
+});
