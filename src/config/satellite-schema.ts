@@ -57,6 +57,9 @@ export const satelliteConfigSchema = {
         /** Requests idle (no bytes either way) longer than this are dropped. */
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
         headersTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
+        /** Memory for all blob downloads together; chunks shrink as concurrent streams grow. */
+        sendBufferBudgetBytes: { type: 'integer', minimum: 262144, maximum: 1073741824, default: 16777216 },
+        sendChunkMaxBytes: { type: 'integer', minimum: 65536, maximum: 16777216, default: 4194304 },
       },
     },
     sync: syncConfigSchema,
@@ -94,6 +97,8 @@ export interface SatelliteConfig {
     maxManifestBytes: number;
     idleTimeoutSeconds: number;
     headersTimeoutSeconds: number;
+    sendBufferBudgetBytes: number;
+    sendChunkMaxBytes: number;
   };
   sync: SyncConfig;
   control?: ControlConfig;

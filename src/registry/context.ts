@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
+import type { BufferPool } from '../lib/buffer-pool.ts';
 
 export interface RegistryLimits {
   maxManifestBytes: number;
@@ -29,6 +30,7 @@ export type RegistryStore = Pick<
   | 'listRepositories'
   | 'listReferrers'
   | 'pin'
+  | 'blobPath'
 >;
 
 export interface RequestContext {
@@ -44,6 +46,10 @@ export interface RequestContext {
   log: Logger;
   /** Aborted when the client goes away before the response is complete. */
   signal: AbortSignal;
+  /** Buffers for streaming blobs. */
+  pool: BufferPool;
+  /** Body bytes a streaming handler sent (for the request log). */
+  stats: { bytes?: number };
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

@@ -10,6 +10,7 @@ import type { HtpasswdAuth } from './auth.ts';
 import type { Handler, RegistryStore, RequestContext } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
 import { sendJson } from './http.ts';
+import { BufferPool } from '../lib/buffer-pool.ts';
 import { matchRoute, type RouteName } from './routes.ts';
 import { getBase } from './handlers/base.ts';
 import { getCatalog } from './handlers/catalog.ts';
@@ -32,6 +33,9 @@ export interface RegistryServerConfig {
   maxManifestBytes: number;
   idleTimeoutSeconds: number;
   headersTimeoutSeconds: number;
+  /** All blob streams together buffer at most this much (chunks shrink as streams multiply). */
+  sendBufferBudgetBytes: number;
+  sendChunkMaxBytes: number;
 }
 
 const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
@@ -52,6 +56,7 @@ export class RegistryServer {
   readonly #log: Logger;
   readonly #auth: HtpasswdAuth | undefined;
   readonly #status: (() => unknown) | undefined;
+  readonly #pool: BufferPool;
   #server: Server | undefined;
   #active = 0;
   #seq = 0;
@@ -67,6 +72,11 @@ export class RegistryServer {
   }) {
     this.#config = opts.config;
     this.#status = opts.status;
+    this.#pool = new BufferPool({
+      budgetBytes: opts.config.sendBufferBudgetBytes,
+      minChunkBytes: 64 * 1024,
+      maxChunkBytes: opts.config.sendChunkMaxBytes,
+    });
     this.#store = opts.store;
     this.#log = opts.log;
     this.#auth = opts.auth;
@@ -118,15 +128,11 @@ export class RegistryServer {
     const started = process.hrtime.bigint();
     const reqId = ++this.#seq;
     const log = this.#log;
-    let bytes = 0;
-    const write = res.write;
-    // Counting through the socket would include headers; count body bytes by wrapping write/end.
-    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-      if (chunk) bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length;
-      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as ServerResponse['write'];
+    const stats: { bytes?: number } = {};
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // Streamed bodies count what they sent; buffered ones sent their Content-Length if finished.
+      const bytes = stats.bytes ?? (res.writableFinished && req.method !== 'HEAD' ? Number(res.getHeader('content-length') ?? 0) : 0);
       log.info(
         { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
         'request',
@@ -159,7 +165,7 @@ export class RegistryServer {
           return;
         }
       }
-      await this.#route(req, res, reqId, controller.signal);
+      await this.#route(req, res, reqId, controller.signal, stats);
     } catch (err) {
       if (controller.signal.aborted) return;
       if (isServerFault(err)) log.error({ err, reqId, method: req.method, path: req.url }, 'request failed');
@@ -168,7 +174,7 @@ export class RegistryServer {
     }
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: { bytes?: number }): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     if (url.pathname === '/_satellite/status' && this.#status && (req.method === 'GET' || req.method === 'HEAD')) {
       req.resume();
@@ -198,15 +204,13 @@ export class RegistryServer {
       ref: match.ref ?? '',
       store: this.#store,
       limits: { maxManifestBytes: this.#config.maxManifestBytes },
-      log: log(this.#log, reqId),
+      log: this.#log,
       signal,
+      pool: this.#pool,
+      stats,
     };
     await handler(ctx);
   }
-}
-
-function log(parent: Logger, reqId: number): Logger {
-  return parent.child({ reqId });
 }
 
 async function readTlsFile(path: string, what: string): Promise<Buffer> {

@@ -1,11 +1,11 @@
-import { pipeline } from 'node:stream/promises';
 import { parseDigest } from '../../lib/digest.ts';
 import { registryError } from '../errors.ts';
 import { parseRange } from '../range.ts';
+import { sendFileRange } from '../blob-sender.ts';
 import type { Handler } from '../context.ts';
 
 /** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
-export const getBlob: Handler = async ({ req, res, name, ref, store, signal }) => {
+export const getBlob: Handler = async ({ req, res, name, ref, store, signal, pool, stats }) => {
   const digest = parseDigest(ref).digest;
   const info = store.statBlob(name, digest);
   if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${name}`);
@@ -43,8 +43,10 @@ export const getBlob: Handler = async ({ req, res, name, ref, store, signal }) =
   // The file may be swept by GC while we stream: an open descriptor keeps its bytes readable.
   const release = store.pin(digest);
   try {
-    await pipeline(store.openBlob(digest, range), res, { signal });
+    const start = range?.start ?? 0;
+    stats.bytes = await sendFileRange(store.blobPath(digest), start, start + length - 1, res, pool, signal);
   } finally {
     release();
   }
+  if (!signal.aborted) res.end();
 };
