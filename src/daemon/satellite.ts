@@ -61,7 +61,13 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       store,
       log: log.child({ module: 'registry' }),
       auth,
-      status: () => ({ version: VERSION, store: store.usage(), sync: engine.status(), control: control?.status() ?? null }),
+      status: () => ({
+        version: VERSION,
+        process: processStats(),
+        store: store.usage(),
+        sync: engine.status(),
+        control: control?.status() ?? null,
+      }),
     });
     registry = server;
     const address = await server.start();
@@ -92,4 +98,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     await store.close();
     throw err;
   }
+}
+
+/** Memory and uptime of this process, for the status endpoint. */
+function processStats() {
+  const m = process.memoryUsage();
+  return { uptimeSeconds: Math.round(process.uptime()), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
 }
