@@ -99,3 +99,65 @@ test('zero-touch: register with a token, get a group, sync it, report; converge 
   const gone = await fetch(`${sat.url}/v2/apps/web/manifests/v1`, { method: 'HEAD' });
   assert.equal(gone.status, 404, 'v1 left the group and was removed');
 });
+
+test('the same flow through the Debian mosquitto with the documented ACL, across a broker restart', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { readFile } = await import('node:fs/promises');
+  const { startMosquitto } = await import('../helpers/mosquitto.ts');
+  const { requireBinary } = await import('../helpers/bin.ts');
+  const { mosquittoAcl } = await import('../../src/groundcontrol/index.ts');
+
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const v1 = await makeImage(layout, { tag: 'v1', seed: 'mq-app-1', layerSizes: [90_000] });
+  const v2 = await makeImage(layout, { tag: 'v2', seed: 'mq-app-2', layerSizes: [70_000] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/mq/app:v1`);
+  await skopeoCopy(`oci:${layout}:v2`, `docker://${upstream.host}/mq/app:v2`);
+
+  const seed = join(await makeTempDir(t, 'hs-passwd-'), 'passwd');
+  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, 'groundcontrol', 'gc-secret-for-tests']);
+  const mosq = await startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl('groundcontrol') });
+  const gc = await startGroundControl(t, {
+    config: {
+      upstream: { url: upstream.url },
+      broker: {
+        url: mosq.url,
+        username: 'groundcontrol',
+        password: 'gc-secret-for-tests',
+        passwordFile: mosq.passwordFile,
+        reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
+      },
+    },
+  });
+  const created = await gc.api<{ satellite: { id: string }; registration: { token: string } }>('POST', '/api/v1/satellites', { name: 'ship-4' });
+  const id = created.body.satellite.id;
+  await gc.api('PUT', '/api/v1/groups/fleet', { name: 'fleet', images: [{ repository: 'mq/app', tags: ['v1'] }] });
+  await gc.api('POST', '/api/v1/assignments', { group: 'fleet', satellite: id });
+
+  const sat = await startSatellite(t, {
+    config: {
+      control: { groundControlUrl: gc.url, registrationToken: created.body.registration.token, reconnectMinMs: 200, reconnectMaxMs: 1000 },
+      sync: { intervalSeconds: 3600 },
+      store: { gcGraceSeconds: 0 },
+    },
+  });
+  const row = async () => (await gc.api<{ satellites: StatusRow[] }>('GET', '/api/v1/status')).body.satellites.find((s) => s.id === id);
+  const applied = (generation: number) =>
+    eventually(async () => {
+      const r = await row();
+      return r && r.appliedGeneration !== null && r.appliedGeneration >= generation ? r : undefined;
+    }, 60_000, `generation ${generation} applied over mosquitto`);
+  const g1 = (await row())!.desiredGeneration!;
+  await applied(g1);
+  assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/mq/app:v1`, { raw: true })), v1.manifestDigest);
+
+  // The broker goes down and comes back with its persistence: both sides reconnect.
+  await mosq.stop();
+  await mosq.restart();
+  await gc.api('PUT', '/api/v1/groups/fleet', { name: 'fleet', images: [{ repository: 'mq/app', tags: ['v2'] }] });
+  const g2 = (await row())!.desiredGeneration!;
+  assert.ok(g2 > g1);
+  await applied(g2);
+  assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/mq/app:v2`, { raw: true })), v2.manifestDigest);
+});
