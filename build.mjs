@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Bundles the entry points with esbuild into single ESM files for Node 24.
-//   node build.mjs            -> dist/bundle/satellite.mjs
+//   node build.mjs            -> dist/bundle/satellite.mjs, dist/bundle/groundcontrol.mjs
 // lmdb (and its msgpackr-extract helper) carry native bindings: they stay external and are
 // resolved from node_modules beside the bundle (the release step ships them next to it).
 import { build } from 'esbuild';
@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('./package.json', import.meta.url), 'utf8'));
 
-export const ENTRY_POINTS = { satellite: 'src/cli/satellite.ts' };
+export const ENTRY_POINTS = { satellite: 'src/cli/satellite.ts', groundcontrol: 'src/cli/groundcontrol.ts' };
 export const EXTERNAL = ['lmdb', 'msgpackr-extract'];
 
 export async function bundle(outdir = 'dist/bundle') {

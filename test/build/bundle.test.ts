@@ -14,6 +14,7 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   t.after(async () => (await import('node:fs/promises')).rm(outdir, { recursive: true, force: true }));
   const { outputs } = await bundle(outdir);
   assert.ok(outputs.some((f: string) => f.endsWith('satellite.mjs')));
+  assert.ok(outputs.some((f: string) => f.endsWith('groundcontrol.mjs')));
   const sat = await startSatellite(t, { entry: join(outdir, 'satellite.mjs') });
   const res = await fetch(`${sat.url}/v2/`);
   assert.equal(res.status, 200);
@@ -21,4 +22,14 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+});
+
+test('the Ground Control bundle starts and answers its health check', async (t) => {
+  const { startGroundControl } = await import('../helpers/groundcontrol.ts');
+  const outdir = join(import.meta.dirname, '..', '..', 'dist', `bundle-gc-test-${process.pid}`);
+  t.after(async () => (await import('node:fs/promises')).rm(outdir, { recursive: true, force: true }));
+  await bundle(outdir);
+  const gc = await startGroundControl(t, { entry: join(outdir, 'groundcontrol.mjs') });
+  const res = await gc.api('GET', '/api/v1/healthz');
+  assert.equal(res.status, 200);
 });

@@ -21,6 +21,8 @@ export interface GroundControlOptions {
   /** Wait for "broker listening" too (embedded broker); default true unless config.broker.url. */
   embedded?: boolean;
   readyTimeoutMs?: number;
+  /** Script to run instead of src/cli/groundcontrol.ts (e.g. the esbuild bundle). */
+  entry?: string;
 }
 
 export interface GroundControlProcess {
@@ -63,7 +65,7 @@ export async function spawnGroundControl(t: Teardown, opts: GroundControlOptions
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...opts.env };
   delete env.NODE_TEST_CONTEXT;
-  const proc = spawnPeer(process.execPath, [GC_ENTRY, 'serve', '--config', configFile], { cwd: REPO_ROOT, env, maxLines: 10_000, name: 'groundcontrol' });
+  const proc = spawnPeer(process.execPath, [opts.entry ?? GC_ENTRY, 'serve', '--config', configFile], { cwd: REPO_ROOT, env, maxLines: 10_000, name: 'groundcontrol' });
   defer(t, () => proc.stop(10_000));
   return {
     dataDir,
