@@ -58,7 +58,7 @@ export const satelliteConfigSchema = {
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
         headersTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
         /** Memory for all blob downloads together; chunks shrink as concurrent streams grow. */
-        sendBufferBudgetBytes: { type: 'integer', minimum: 262144, maximum: 1073741824, default: 16777216 },
+        sendBufferBudgetBytes: { type: 'integer', minimum: 262144, maximum: 1073741824, default: 8388608 },
         sendChunkMaxBytes: { type: 'integer', minimum: 65536, maximum: 16777216, default: 4194304 },
       },
     },

@@ -48,8 +48,8 @@ export class BufferPool {
 
   release(buf: Buffer): void {
     this.#leased -= buf.length;
-    // Idle buffers are kept up to the budget; leased ones are bounded by chunkSize() per stream.
-    if (this.#freeBytes + buf.length > this.#budget) return;
+    // Idle buffers are kept up to the budget, and only in sizes streams use now.
+    if (buf.length > this.chunkSize() || this.#freeBytes + buf.length > this.#budget) return;
     const list = this.#free.get(buf.length) ?? [];
     list.push(buf);
     this.#free.set(buf.length, list);
