@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
-import { SatelliteError, errnoCode } from '../lib/errors.ts';
+import { SatelliteError } from '../lib/errors.ts';
 import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
+import { readJsonObjectFile } from '../lib/json-file.ts';
 
 export type { SatelliteConfig } from './satellite-schema.ts';
 
@@ -22,7 +22,7 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.SATELLITE_CONFIG;
   let raw: Record<string, unknown> = {};
-  if (file) raw = await readJsonFile(file);
+  if (file) raw = await readJsonObjectFile(file);
   const config = validate<SatelliteConfig>(satelliteConfigSchema, applyEnv(raw, env), file ? `config ${file}` : 'config');
   const base = file ? dirname(resolve(file)) : process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -42,24 +42,6 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   return deepFreeze(config);
 }
 
-async function readJsonFile(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new SatelliteError('CONFIG_INVALID', `cannot read config ${file}: ${errnoCode(err) ?? String(err)}`, { cause: err });
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new SatelliteError('CONFIG_INVALID', `config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new SatelliteError('CONFIG_INVALID', `config ${file} must be a JSON object`);
-  }
-  return doc as Record<string, unknown>;
-}
 
 /** SATELLITE_DATA_DIR, SATELLITE_LISTEN (host:port), SATELLITE_LOG_LEVEL override the file. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {

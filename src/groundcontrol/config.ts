@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { SatelliteError, errnoCode } from '../lib/errors.ts';
+import { SatelliteError } from '../lib/errors.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
+import { readJsonObjectFile } from '../lib/json-file.ts';
 
 /** Exit status for bad configuration (EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -122,7 +122,7 @@ export interface GroundControlConfig {
 export async function loadGroundControlConfig(opts: { file?: string | undefined; env?: NodeJS.ProcessEnv } = {}): Promise<GroundControlConfig> {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.GROUNDCONTROL_CONFIG;
-  const raw = file ? await readJsonObject(file) : {};
+  const raw = file ? await readJsonObjectFile(file) : {};
   if (env.GROUNDCONTROL_DATA_DIR) raw.dataDir = env.GROUNDCONTROL_DATA_DIR;
   if (env.GROUNDCONTROL_LOG_LEVEL) raw.log = { ...(raw.log as object), level: env.GROUNDCONTROL_LOG_LEVEL };
   const config = validate<GroundControlConfig>(groundControlConfigSchema, raw, file ? `config ${file}` : 'config');
@@ -145,21 +145,3 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   return deepFreeze(config);
 }
 
-async function readJsonObject(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new SatelliteError('CONFIG_INVALID', `cannot read config ${file}: ${errnoCode(err) ?? String(err)}`, { cause: err });
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new SatelliteError('CONFIG_INVALID', `config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new SatelliteError('CONFIG_INVALID', `config ${file} must be a JSON object`);
-  }
-  return doc as Record<string, unknown>;
-}
