@@ -111,9 +111,11 @@ export async function downloadBlob(
         await fh.sync().catch(() => undefined);
         await store.checkpointPartial(want.digest, offset).catch(() => undefined);
         if (signal.aborted || isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
-        failures = offset > before ? 0 : failures + 1;
+        // A cut after progress resumes at once; only attempts that got nowhere back off.
+        const progressed = offset > before;
+        failures = progressed ? 0 : failures + 1;
         if (failures >= deps.attempts) throw err;
-        const wait = backoffMs(failures, deps.backoffBaseMs, deps.backoffMaxMs);
+        const wait = progressed ? 0 : backoffMs(failures, deps.backoffBaseMs, deps.backoffMaxMs);
         log.info({ digest: want.digest, offset, err: (err as Error).message, retryInMs: Math.round(wait) }, 'blob download interrupted; resuming');
         await sleep(wait, undefined, { signal });
         continue;

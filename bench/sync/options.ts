@@ -1,0 +1,105 @@
+import { parseArgs } from 'node:util';
+
+export const USAGE = `usage: node bench/sync.ts [options]        (npm run bench:sync -- [options])
+
+Replicates one image set (5 images sharing a base layer, ~500 MB) from a Debian docker-registry
+upstream, side by side in one run: by the satellite (its sync engine, empty data dir) and by
+\`skopeo sync\` into an empty docker-registry. Every byte either reads crosses a TCP proxy in front
+of the upstream, which counts it. Then again with the proxy cutting every connection after 16 MiB.
+
+  --quick            smoke run: the same shape at ~100 MB, one repetition (~1 min)
+  --reps N           clean-link repetitions per tool, alternating (default 5; --quick 1; 0 = cut only)
+  --no-cut           skip the cut-link scenario
+  --cut-mib N        cut each connection after N MiB upstream->client (default 16)
+  --retry-times N    skopeo sync --retry-times in the cut scenario (default 3)
+  --timeout S        per-run time limit in seconds, each tool (default 300)
+  --quiet-wait S     before each run, wait up to S seconds for other processes to use under 10 %
+                     of the CPU (default 120; 0 = do not wait)
+  --noise-retries N  run a measurement again when other processes used over 0.2 cores during it,
+                     up to N times; the last attempt is kept (default 2)
+  --logs DIR         write each run's output (satellite JSON log, skopeo output) into DIR
+  --source           run src/cli/satellite.ts instead of the esbuild bundle (node build.mjs)
+  --concurrency N    the satellite's sync.concurrency (default: its own default, 3)
+  --node-args=A      node flags for the satellite only, space-separated (write it with =), e.g.
+                     --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (read with bench/cpuprofile-top.ts)
+  --satellite-config JSON
+                     merged into the satellite's config, e.g. '{"sync":{"checkpointBytes":16777216}}'
+
+Everything listens on 127.0.0.1. Linux only: memory and CPU come from /proc and GNU time.`;
+
+export interface Options {
+  quick: boolean;
+  reps: number;
+  cut: boolean;
+  cutBytes: number;
+  retryTimes: number;
+  timeoutMs: number;
+  quietWaitSec: number;
+  noiseRetries: number;
+  logsDir: string | undefined;
+  bundle: boolean;
+  nodeArgs: string[];
+  satelliteConfig: Record<string, unknown>;
+}
+
+function wholeNumber(text: string | undefined, name: string, min: number, max: number, dflt: number): number {
+  if (text === undefined) return dflt;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number in ${min}..${max}, got ${text}`);
+  return n;
+}
+
+function jsonObject(text: string | undefined, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? '{}');
+  } catch (err) {
+    throw new Error(`${what} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** The options, or undefined for --help. Throws with the option named on bad input. */
+export function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      'no-cut': { type: 'boolean', default: false },
+      'cut-mib': { type: 'string' },
+      'retry-times': { type: 'string' },
+      timeout: { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      'noise-retries': { type: 'string' },
+      logs: { type: 'string' },
+      source: { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      'node-args': { type: 'string' },
+      'satellite-config': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const satelliteConfig = jsonObject(values['satellite-config'], '--satellite-config');
+  if (values.concurrency !== undefined) {
+    const concurrency = wholeNumber(values.concurrency, '--concurrency', 1, 64, 3);
+    const sync = (satelliteConfig.sync ?? {}) as Record<string, unknown>;
+    satelliteConfig.sync = { ...sync, concurrency };
+  }
+  return {
+    quick: values.quick,
+    reps: wholeNumber(values.reps, '--reps', 0, 10, values.quick ? 1 : 5),
+    cut: !values['no-cut'],
+    cutBytes: wholeNumber(values['cut-mib'], '--cut-mib', 1, 1024, 16) * 1024 * 1024,
+    retryTimes: wholeNumber(values['retry-times'], '--retry-times', 0, 100, 3),
+    timeoutMs: wholeNumber(values.timeout, '--timeout', 10, 3600, 300) * 1000,
+    quietWaitSec: wholeNumber(values['quiet-wait'], '--quiet-wait', 0, 3600, 120),
+    noiseRetries: wholeNumber(values['noise-retries'], '--noise-retries', 0, 10, 2),
+    logsDir: values.logs,
+    bundle: !values.source,
+    nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
+    satelliteConfig,
+  };
+}
