@@ -20,7 +20,8 @@ import { backgroundLoad, CpuMeter, exeOf, PeakTracker, readMem, RssSampler, type
 import { parseOptions, rateBytes, USAGE, type Options } from './lib/serve-options.ts';
 import { report, type Best, type CpuShare, type PhaseName, type ServerResults, type Throughput } from './lib/serve-report.ts';
 import { fmt, mib } from './lib/table.ts';
-import { ScriptTeardown } from './lib/teardown.ts';
+import type { ScriptTeardown } from './lib/teardown.ts';
+import { runBenchScript } from './lib/script-main.ts';
 import { runWrk } from './lib/wrk.ts';
 
 const MiB = 1024 * 1024;
@@ -232,44 +233,12 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   ].join('\n');
 }
 
-async function main(): Promise<number> {
-  let opts: Options | undefined;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!opts) {
-    console.log(USAGE);
-    return 0;
-  }
-  const t = new ScriptTeardown();
-  let stopping = false;
-  const abort = (why: string, code: number) => {
-    if (stopping) return;
-    stopping = true;
-    progress(`${why}: stopping servers and clients, removing temp dirs`);
-    void t.run().finally(() => process.exit(code));
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => abort(signal, 130));
-  // A hard bound on the whole run, whatever hangs (the default run takes about 3 minutes).
-  const budgetSec = 130 + opts.rounds * 4 * (opts.durationSec + 10);
-  const watchdog = setTimeout(() => abort(`still running after ${budgetSec} s`, 1), budgetSec * 1000);
-  try {
-    const text = await run(t, opts);
-    console.log(`\n${text}`);
-    return 0;
-  } catch (err) {
-    if (!stopping) console.error(err);
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    if (!stopping) {
-      progress('cleaning up');
-      await t.run();
-    }
-  }
-}
+process.exitCode = await runBenchScript<Options>({
+  usage: USAGE,
+  parse: parseOptions,
+  // The default run takes about 3 minutes.
+  budgetSec: (opts) => 130 + opts.rounds * 4 * (opts.durationSec + 10),
+  run,
+  progress,
+});
 
-process.exitCode = await main();

@@ -13,7 +13,8 @@ import { VERSION } from '../src/version.ts';
 import { firstLine } from './lib/machine.ts';
 import { backgroundLoad } from './lib/proc-stats.ts';
 import { fmt, mib } from './lib/table.ts';
-import { ScriptTeardown } from './lib/teardown.ts';
+import type { ScriptTeardown } from './lib/teardown.ts';
+import { runBenchScript } from './lib/script-main.ts';
 import { buildImageSet, type ImageSet } from './sync/image-set.ts';
 import { parseOptions, USAGE, type Options } from './sync/options.ts';
 import { NOISY_CORES, report, type Results } from './sync/report.ts';
@@ -132,45 +133,12 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   return report(results, set, header);
 }
 
-async function main(): Promise<number> {
-  let opts: Options | undefined;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!opts) {
-    console.log(USAGE);
-    return 0;
-  }
-  const t = new ScriptTeardown();
-  let stopping = false;
-  const abort = (why: string, code: number) => {
-    if (stopping) return;
-    stopping = true;
-    progress(`${why}: stopping every process, removing temp dirs`);
-    void t.run().finally(() => process.exit(code));
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => abort(signal, 130));
-  // A hard bound on the whole run, whatever hangs: set-up plus every run at its own limit.
-  const runs = 2 * opts.reps + (opts.cut ? 2 : 0);
-  const budgetSec = 300 + runs * (1 + opts.noiseRetries) * (opts.timeoutMs / 1000 + opts.quietWaitSec + 2);
-  const watchdog = setTimeout(() => abort(`still running after ${budgetSec} s`, 1), budgetSec * 1000);
-  try {
-    const text = await run(t, opts);
-    console.log(`\n${text}`);
-    return 0;
-  } catch (err) {
-    if (!stopping) console.error(err);
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    if (!stopping) {
-      progress('cleaning up');
-      await t.run();
-    }
-  }
-}
+process.exitCode = await runBenchScript<Options>({
+  usage: USAGE,
+  parse: parseOptions,
+  // Set-up plus every run at its own limit.
+  budgetSec: (opts) => 300 + (2 * opts.reps + (opts.cut ? 2 : 0)) * (1 + opts.noiseRetries) * (opts.timeoutMs / 1000 + opts.quietWaitSec + 2),
+  run,
+  progress,
+});
 
-process.exitCode = await main();
