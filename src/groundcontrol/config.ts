@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { SatelliteError } from '../lib/errors.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
+import { upstreamTargetSchema } from '../protocol/desired-state.ts';
 
 /** Exit status for bad configuration (EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -58,16 +59,7 @@ export const groundControlConfigSchema = {
     /** The broker URL satellites are told to use at registration. */
     publicMqttUrl: MQTT_URL,
     /** What satellites sync from: put into every desired state and registration answer. */
-    upstream: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['url'],
-      properties: {
-        url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
-        username: { type: 'string', minLength: 1 },
-        password: { type: 'string' },
-      },
-    },
+    upstream: upstreamTargetSchema,
     registrationTokenTtlSeconds: { type: 'integer', minimum: 1, maximum: 31536000, default: 86400 },
     log: {
       type: 'object',

@@ -28,6 +28,18 @@ export interface DesiredImage {
 
 const PLATFORM = { type: 'string', pattern: '^[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?$' } as const;
 
+/** The registry satellites sync from: in every desired state, and in Ground Control's config. */
+export const upstreamTargetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
+    username: { type: 'string', minLength: 1 },
+    password: { type: 'string' },
+  },
+} as const;
+
 export const desiredStateSchema = {
   $id: 'desired-state',
   type: 'object',
@@ -35,16 +47,7 @@ export const desiredStateSchema = {
   required: ['generation', 'upstream', 'images'],
   properties: {
     generation: { type: 'integer', minimum: 0 },
-    upstream: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['url'],
-      properties: {
-        url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
-        username: { type: 'string', minLength: 1 },
-        password: { type: 'string' },
-      },
-    },
+    upstream: upstreamTargetSchema,
     platforms: { type: 'array', items: PLATFORM, maxItems: 32 },
     images: {
       type: 'array',
