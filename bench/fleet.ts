@@ -2,8 +2,10 @@
 // Fleet benchmark: Ground Control and mosquitto with N simulated satellites; how long a group
 // change takes to reach and be acknowledged by every satellite, and what it costs Ground Control.
 // Results and how to read them: docs/benchmarks.md. Linux only (/proc).
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { requireBinary } from '../test/helpers/bin.ts';
 import { defer } from '../test/helpers/cleanup.ts';
 import { REPO_ROOT } from '../test/helpers/satellite.ts';
 import { VERSION } from '../src/version.ts';
@@ -166,7 +168,7 @@ function machineLines(opts: Options): string[] {
     `date: ${new Date().toISOString()}`,
     `machine: ${firstLine('nproc', [])} vCPU (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${firstLine('uname', ['-r'])}`,
     `node: ${process.version}; Ground Control ${VERSION} at ${firstLine('git', ['describe', '--always', '--dirty'], REPO_ROOT)}, src/cli/groundcontrol.ts, log level info`,
-    `${firstLine('mosquitto', ['-h']).replace(/\.$/, '')} (documented ACL and password file, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
+    `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL and password file, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
     `clients: ${opts.workers} processes of raw MQTT 3.1.1 clients (mqtt-packet); rounds per size: ${opts.rounds} after a warm-up; Ground Control observed every ${opts.pollMs} ms through ${opts.observe === 'api' ? 'GET /api/v1/status' : 'its LMDB, read-only'}; upstream in desired states: ${UPSTREAM_URL}`,
     'fresh mosquitto and Ground Control (empty data dirs) for every size',
   ];
@@ -174,8 +176,20 @@ function machineLines(opts: Options): string[] {
   return lines;
 }
 
+/**
+ * mosquitto (started by this process, so with its limits) holds one socket per satellite: fail
+ * early, with the fix named, when the open-files limit cannot take the largest size.
+ */
+function checkOpenFiles(sizes: number[]): string {
+  const line = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const soft = line?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(line?.[1]);
+  const needed = Math.max(...sizes) + 200;
+  if (!(soft >= needed)) throw new Error(`open files limit ${line?.[1]} (hard ${line?.[2]}) is below the ${needed} mosquitto needs for ${Math.max(...sizes)} satellites: raise it first (ulimit -n ${needed})`);
+  return `open files limit (ulimit -n): ${line?.[1]}, hard ${line?.[2]}`;
+}
+
 async function run(t: ScriptTeardown, opts: Options): Promise<string> {
-  const info = machineLines(opts);
+  const info = [...machineLines(opts), checkOpenFiles(opts.sizes)];
   for (const line of info) progress(line);
   const sizes: SizeResult[] = [];
   for (const n of opts.sizes) {
