@@ -40,7 +40,8 @@ export interface Options {
   satelliteEnv: Record<string, string>;
 }
 
-function parseJsonObject(text: string | undefined, what: string): Record<string, unknown> {
+/** An option's value parsed as a JSON object; throws naming the option otherwise. */
+export function parseJsonObject(text: string | undefined, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text ?? '{}');

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseJsonObject } from '../lib/serve-options.ts';
 
 export const USAGE = `usage: node bench/sync.ts [options]        (npm run bench:sync -- [options])
 
@@ -49,17 +50,6 @@ function wholeNumber(text: string | undefined, name: string, min: number, max: n
   return n;
 }
 
-function jsonObject(text: string | undefined, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text ?? '{}');
-  } catch (err) {
-    throw new Error(`${what} is not JSON: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
-}
-
 /** The options, or undefined for --help. Throws with the option named on bad input. */
 export function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -82,7 +72,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     },
   });
   if (values.help) return undefined;
-  const satelliteConfig = jsonObject(values['satellite-config'], '--satellite-config');
+  const satelliteConfig = parseJsonObject(values['satellite-config'], '--satellite-config');
   if (values.concurrency !== undefined) {
     const concurrency = wholeNumber(values.concurrency, '--concurrency', 1, 64, 3);
     const sync = (satelliteConfig.sync ?? {}) as Record<string, unknown>;

@@ -24,16 +24,10 @@ export function newSatelliteId(name: string): string {
   return `${slug}-${suffix}`;
 }
 
-export interface SatelliteView {
-  id: string;
-  name: string;
-  site: string | null;
-  createdAt: string;
-  registeredAt: string | null;
-  hostname: string | null;
-  version: string | null;
+/** What the API shows of a satellite: its record without secrets, plus its groups. */
+export type SatelliteView = Pick<SatelliteRecord, 'id' | 'name' | 'site' | 'createdAt' | 'registeredAt' | 'hostname' | 'version'> & {
   groups: string[];
-}
+};
 
 export function viewSatellite(ctx: FleetContext, sat: SatelliteRecord): SatelliteView {
   const { mqttPasswordHash: _hash, ...rest } = sat;
