@@ -1,7 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SatelliteError } from '../lib/errors.ts';
@@ -25,6 +24,7 @@ import { putUpload } from './handlers/upload-put.ts';
 import { cancelUpload, getUploadStatus } from './handlers/upload-status.ts';
 import { listTags } from './handlers/tags-list.ts';
 import { getReferrers } from './handlers/referrers.ts';
+import { drainAndClose, listen } from '../lib/http-server.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
@@ -99,14 +99,7 @@ export class RegistryServer {
     server.setTimeout(this.#config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
     server.maxHeadersCount = 100;
     this.#server = server;
-    server.listen(this.#config.listen.port, this.#config.listen.host);
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw new SatelliteError('LISTEN_FAILED', `cannot listen on ${this.#config.listen.host}:${this.#config.listen.port}: ${(err as Error).message}`, { cause: err });
-      }),
-    ]);
-    const address = server.address() as AddressInfo;
+    const address = await listen(server, this.#config.listen.host, this.#config.listen.port, 'registry');
     this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
     return address;
   }
@@ -116,11 +109,7 @@ export class RegistryServer {
     const server = this.#server;
     if (!server) return;
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
-    await closed;
-    clearTimeout(timer);
+    await drainAndClose(server, deadlineMs);
     this.#server = undefined;
   }
 

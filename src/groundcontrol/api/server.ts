@@ -1,8 +1,7 @@
-import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { SatelliteError } from '../../lib/errors.ts';
+import type { SatelliteError } from '../../lib/errors.ts';
 import { isAdminToken } from '../admin-tokens.ts';
 import type { ListenConfig } from '../config.ts';
 import { gcError, statusOf } from '../errors.ts';
@@ -10,6 +9,7 @@ import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
 import { bearerToken, readJson, sendError, sendJson } from './http.ts';
 import { matchRoute } from './routes.ts';
+import { drainAndClose, listen } from '../../lib/http-server.ts';
 
 /** The HTTP JSON API (node:http). Every route but health and registration needs an admin token. */
 export class ApiServer {
@@ -35,14 +35,7 @@ export class ApiServer {
     server.keepAliveTimeout = 5_000;
     server.maxHeadersCount = 100;
     this.#server = server;
-    server.listen(this.#listen.port, this.#listen.host);
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw new SatelliteError('LISTEN_FAILED', `API cannot listen on ${this.#listen.host}:${this.#listen.port}: ${(err as Error).message}`, { cause: err });
-      }),
-    ]);
-    const address = server.address() as AddressInfo;
+    const address = await listen(server, this.#listen.host, this.#listen.port, 'API');
     this.#log.info({ address: address.address, port: address.port }, 'api listening');
     return address;
   }
@@ -52,11 +45,7 @@ export class ApiServer {
     const server = this.#server;
     if (!server) return;
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
-    await closed;
-    clearTimeout(timer);
+    await drainAndClose(server, deadlineMs);
     this.#server = undefined;
   }
 
