@@ -38,6 +38,7 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
     for (const key of ['registrationTokenFile', 'identityFile', 'caFile'] as const) if (c[key]) c[key] = abs(c[key]);
     if (c.mqtt?.caFile) c.mqtt = { ...c.mqtt, caFile: abs(c.mqtt.caFile) };
   }
+  if (config.peers?.tokenFile) config.peers.tokenFile = abs(config.peers.tokenFile);
   if (config.upstream.caFile) config.upstream.caFile = abs(config.upstream.caFile);
   return deepFreeze(config);
 }

@@ -1,6 +1,7 @@
 import { syncConfigSchema, type SyncConfig } from '../sync/config-schema.ts';
 import { upstreamConfigSchema, type UpstreamConfig } from '../upstream/config-schema.ts';
 import { controlConfigSchema, type ControlConfig } from '../control/config-schema.ts';
+import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -65,6 +66,8 @@ export const satelliteConfigSchema = {
     sync: syncConfigSchema,
     /** The control plane (Ground Control over MQTT); absent = desired state from sync.desiredStateFile. */
     control: controlConfigSchema,
+    /** Blob sharing with the other satellites of the site; absent = none. */
+    peers: peersConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -102,6 +105,7 @@ export interface SatelliteConfig {
   };
   sync: SyncConfig;
   control?: ControlConfig;
+  peers?: PeersConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   store: {

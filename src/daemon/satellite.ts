@@ -7,6 +7,7 @@ import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
 import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
 import { upstreamFactory } from './upstream-factory.ts';
+import { startPeers } from './peers.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -36,6 +37,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
+  let closePeers: (() => Promise<void>) | undefined;
   try {
     if (config.control) {
       control = await createControl({
@@ -47,26 +49,32 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         ...(signal ? { signal } : {}),
       });
     }
+    const peers = await startPeers(config, control, store, log.child({ module: 'peers' }));
+    const createUpstream = upstreamFactory(config.upstream, control?.identity.upstream ?? null, log.child({ module: 'upstream' }));
     const engine = new SyncEngine({
       config: config.sync,
       store,
       log: log.child({ module: 'sync' }),
       source: control?.source ?? (config.sync.desiredStateFile ? new FileDesiredStateSource(config.sync.desiredStateFile) : undefined),
-      createUpstream: upstreamFactory(config.upstream, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
+      createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
     });
     sync = engine;
+    peers?.peers.setFetchOnRequest((repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig));
+    closePeers = peers ? () => peers.peers.close() : undefined;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
     const server = new RegistryServer({
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
       auth,
+      peer: peers?.endpoint,
       status: () => ({
         version: VERSION,
         process: processStats(),
         store: store.usage(),
         sync: engine.status(),
         control: control?.status() ?? null,
+        peers: peers?.peers.status() ?? null,
       }),
     });
     registry = server;
@@ -85,6 +93,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           await server.close();
           await control?.close();
           await engine.close();
+          await closePeers?.();
           await store.close();
           log.info('satellite stopped');
         })();
@@ -95,6 +104,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     await registry?.close();
     await control?.close();
     await sync?.close();
+    await closePeers?.();
     await store.close();
     throw err;
   }

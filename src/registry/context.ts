@@ -16,6 +16,7 @@ export type RegistryStore = Pick<
   | 'mountBlob'
   | 'unlinkBlob'
   | 'hasBlob'
+  | 'blobSize'
   | 'createUpload'
   | 'getUpload'
   | 'appendUpload'

@@ -25,6 +25,7 @@ import { cancelUpload, getUploadStatus } from './handlers/upload-status.ts';
 import { listTags } from './handlers/tags-list.ts';
 import { getReferrers } from './handlers/referrers.ts';
 import { drainAndClose, listen } from '../lib/http-server.ts';
+import { handlePeer, PEER_PREFIX, type PeerEndpoint } from './peer-endpoint.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
@@ -56,6 +57,7 @@ export class RegistryServer {
   readonly #log: Logger;
   readonly #auth: HtpasswdAuth | undefined;
   readonly #status: (() => unknown) | undefined;
+  readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
   #server: Server | undefined;
   #active = 0;
@@ -69,9 +71,12 @@ export class RegistryServer {
     auth?: HtpasswdAuth | undefined;
     /** Served as JSON at GET /_satellite/status (the monitoring hook). */
     status?: () => unknown;
+    /** Blob sharing with the other satellites of the site (src/peers), under /_satellite/peer/. */
+    peer?: PeerEndpoint | undefined;
   }) {
     this.#config = opts.config;
     this.#status = opts.status;
+    this.#peer = opts.peer;
     this.#pool = new BufferPool({
       budgetBytes: opts.config.sendBufferBudgetBytes,
       minChunkBytes: 64 * 1024,
@@ -146,6 +151,11 @@ export class RegistryServer {
       if (!res.writableFinished) controller.abort();
     });
     try {
+      // Peers authenticate with the site's token, not with the devices' htpasswd.
+      if (this.#peer && req.url?.startsWith(PEER_PREFIX)) {
+        await handlePeer(this.#peer, this.#context(req, res, new URL(req.url, 'http://registry.invalid'), '', '', controller.signal, stats));
+        return;
+      }
       if (this.#auth) {
         const user = await this.#auth.authenticate(req);
         if (!user) {
@@ -185,12 +195,16 @@ export class RegistryServer {
       req.resume();
       throw registryError('NAME_INVALID', `invalid repository name: ${name.slice(0, 300)}`);
     }
-    const ctx: RequestContext = {
+    await handler(this.#context(req, res, url, name, match.ref ?? '', signal, stats));
+  }
+
+  #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: { bytes?: number }): RequestContext {
+    return {
       req,
       res,
       url,
       name,
-      ref: match.ref ?? '',
+      ref,
       store: this.#store,
       limits: { maxManifestBytes: this.#config.maxManifestBytes },
       log: this.#log,
@@ -198,7 +212,6 @@ export class RegistryServer {
       pool: this.#pool,
       stats,
     };
-    await handler(ctx);
   }
 }
 

@@ -52,6 +52,10 @@ export class Store {
   hasBlob(digest: string): boolean {
     return this.#ctx.db.blobs.get(digest) !== undefined;
   }
+  /** Size of a committed blob, regardless of repository; undefined when absent. */
+  blobSize(digest: string): number | undefined {
+    return this.#ctx.db.blobs.get(digest)?.size;
+  }
   openBlob(digest: string, range?: { start: number; end: number }): ReadStream {
     return blobs.openBlob(this.#ctx, digest, range);
   }

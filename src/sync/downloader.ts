@@ -10,7 +10,7 @@ import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
 import type { Store } from '../store/index.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
-import type { UpstreamPort } from './upstream-port.ts';
+import type { BlobSource, UpstreamPort } from './upstream-port.ts';
 
 export interface DownloadDeps {
   store: Store;
@@ -52,93 +52,118 @@ export async function downloadBlob(
   want: { digest: string; size: number },
   signal: AbortSignal,
 ): Promise<DownloadResult> {
-  const { store, upstream, log } = deps;
-  const { algorithm } = parseDigest(want.digest);
+  const { store, log } = deps;
   const release = store.pin(want.digest);
+  let startOvers = 0;
   try {
-    const partial = await store.beginPartial(want.digest, want.size);
-    const resumedFrom = partial.offset;
-    let hash = await hashPrefix(partial.path, partial.offset, algorithm);
-    let offset = partial.offset;
-    let bytesReceived = 0;
-    let failures = 0;
-    while (offset < want.size || want.size === 0) {
-      const held = deps.gate('start');
-      if (held) throw held;
-      const before = offset;
-      const fh = await open(partial.path, 'r+');
-      try {
-        const res = await upstream.fetchBlob(repo, want.digest, { offset, signal });
-        if (res.start !== offset) {
-          // The upstream ignored the range (200): start over rather than append the wrong bytes.
-          log.info({ digest: want.digest, offset }, 'upstream does not resume; restarting blob');
-          await fh.truncate(0);
-          offset = 0;
-          hash = createHash(algorithm);
-        }
-        if (res.total !== undefined && res.total !== want.size) {
-          res.body.destroy();
-          throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
-        }
-        let sinceCheckpoint = 0;
-        const sink = new Writable({
-          highWaterMark: 256 * 1024,
-          write: (chunk: Buffer, _enc, cb) => {
-            void (async () => {
-              const held = deps.gate('stream');
-              if (held) throw held;
-              if (offset + chunk.length > want.size) {
-                throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
-              }
-              if (deps.limiter) await deps.limiter.take(chunk.length, signal);
-              await writeFully(fh, chunk, offset);
-              // Hash only what is on disk, so the hash always covers exactly [0, offset).
-              hash.update(chunk);
-              offset += chunk.length;
-              bytesReceived += chunk.length;
-              sinceCheckpoint += chunk.length;
-              if (sinceCheckpoint >= deps.checkpointBytes) {
-                sinceCheckpoint = 0;
-                await fh.sync();
-                await store.checkpointPartial(want.digest, offset);
-              }
-            })().then(() => cb(), cb);
-          },
-        });
-        await pipeline(res.body, sink, { signal });
-        if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
-      } catch (err) {
-        await fh.sync().catch(() => undefined);
-        await store.checkpointPartial(want.digest, offset).catch(() => undefined);
-        if (signal.aborted || isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
-        // A cut after progress resumes at once; only attempts that got nowhere back off.
-        const progressed = offset > before;
-        failures = progressed ? 0 : failures + 1;
-        if (failures >= deps.attempts) throw err;
-        const wait = progressed ? 0 : backoffMs(failures, deps.backoffBaseMs, deps.backoffMaxMs);
-        log.info({ digest: want.digest, offset, err: (err as Error).message, retryInMs: Math.round(wait) }, 'blob download interrupted; resuming');
-        await sleep(wait, undefined, { signal });
-        continue;
-      } finally {
-        await fh.close().catch(() => undefined);
-      }
-      if (want.size === 0) break;
+    for (;;) {
+      const result = await downloadOnce(deps, repo, want, signal);
+      if (result.ok) return result.ok;
+      // Bad bytes from a peer: the port now avoids that source, so start over from zero elsewhere.
+      if (!result.retry || ++startOvers > deps.attempts) throw result.error;
+      log.warn({ digest: want.digest, sources: result.sources }, 'blob failed verification; fetching it from another source');
     }
-    const actual = `${algorithm}:${hash.digest('hex')}`;
-    if (actual !== want.digest) {
-      await store.discardPartial(want.digest);
-      throw syncError(SyncErrorCode.blobDigestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
-        expected: want.digest,
-        actual,
-      });
-    }
-    const fh = await open(partial.path, 'r+');
-    await fh.sync().finally(() => fh.close());
-    await store.commitPartial(want.digest, want.size, repo);
-    return { digest: want.digest, size: want.size, resumedFrom, bytesReceived };
   } finally {
     release();
   }
+}
+
+type Outcome = { ok: DownloadResult } | { ok?: undefined; error: Error; retry: boolean; sources: BlobSource[] };
+
+async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Outcome> {
+  const { store, upstream, log } = deps;
+  const { algorithm } = parseDigest(want.digest);
+  const sources = new Map<string, BlobSource>();
+  const partial = await store.beginPartial(want.digest, want.size);
+  const resumedFrom = partial.offset;
+  // Bytes left by an earlier run came from a source we no longer know.
+  if (partial.offset > 0) sources.set('earlier', { kind: 'upstream', id: 'earlier' });
+  let hash = await hashPrefix(partial.path, partial.offset, algorithm);
+  let offset = partial.offset;
+  let bytesReceived = 0;
+  let failures = 0;
+  while (offset < want.size || want.size === 0) {
+    const held = deps.gate('start');
+    if (held) throw held;
+    const before = offset;
+    const fh = await open(partial.path, 'r+');
+    try {
+      const res = await upstream.fetchBlob(repo, want.digest, { offset, signal, size: want.size });
+      const source = res.source ?? { kind: 'upstream', id: 'upstream' };
+      sources.set(`${source.kind}:${source.id}`, source);
+      if (res.start !== offset) {
+        // The upstream ignored the range (200): start over rather than append the wrong bytes.
+        log.info({ digest: want.digest, offset }, 'upstream does not resume; restarting blob');
+        await fh.truncate(0);
+        offset = 0;
+        hash = createHash(algorithm);
+        sources.clear();
+        sources.set(`${source.kind}:${source.id}`, source);
+      }
+      if (res.total !== undefined && res.total !== want.size) {
+        res.body.destroy();
+        throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
+      }
+      let sinceCheckpoint = 0;
+      const sink = new Writable({
+        highWaterMark: 256 * 1024,
+        write: (chunk: Buffer, _enc, cb) => {
+          void (async () => {
+            const held = deps.gate('stream');
+            if (held) throw held;
+            if (offset + chunk.length > want.size) {
+              throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
+            }
+            // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
+            if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
+            await writeFully(fh, chunk, offset);
+            // Hash only what is on disk, so the hash always covers exactly [0, offset).
+            hash.update(chunk);
+            offset += chunk.length;
+            bytesReceived += chunk.length;
+            sinceCheckpoint += chunk.length;
+            if (sinceCheckpoint >= deps.checkpointBytes) {
+              sinceCheckpoint = 0;
+              await fh.sync();
+              await store.checkpointPartial(want.digest, offset);
+            }
+          })().then(() => cb(), cb);
+        },
+      });
+      await pipeline(res.body, sink, { signal });
+      if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
+    } catch (err) {
+      await fh.sync().catch(() => undefined);
+      await store.checkpointPartial(want.digest, offset).catch(() => undefined);
+      if (signal.aborted || isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
+      // A cut after progress resumes at once; only attempts that got nowhere back off.
+      const progressed = offset > before;
+      failures = progressed ? 0 : failures + 1;
+      if (failures >= deps.attempts) throw err;
+      const wait = progressed ? 0 : backoffMs(failures, deps.backoffBaseMs, deps.backoffMaxMs);
+      log.info({ digest: want.digest, offset, err: (err as Error).message, retryInMs: Math.round(wait) }, 'blob download interrupted; resuming');
+      await sleep(wait, undefined, { signal });
+      continue;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (want.size === 0) break;
+  }
+  const actual = `${algorithm}:${hash.digest('hex')}`;
+  if (actual !== want.digest) {
+    await store.discardPartial(want.digest);
+    const from = [...sources.values()];
+    const error = syncError(SyncErrorCode.blobDigestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
+      expected: want.digest,
+      actual,
+      sources: from,
+    });
+    return { error, retry: upstream.reportBadSource?.(want.digest, from) ?? false, sources: from };
+  }
+  const fh = await open(partial.path, 'r+');
+  await fh.sync().finally(() => fh.close());
+  await store.commitPartial(want.digest, want.size, repo);
+  return { ok: { digest: want.digest, size: want.size, resumedFrom, bytesReceived } };
 }
 
 /** Errors that another attempt cannot fix. */

@@ -8,7 +8,7 @@ import type { Store } from '../store/index.ts';
 import type { SyncConfig } from './config-schema.ts';
 import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
 import type { DesiredStateSource } from './desired-state-source.ts';
-import { backoffMs, downloadBlob, type DownloadDeps } from './downloader.ts';
+import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
 import type { ImageState, RunReport } from './image-state.ts';
 import { Meter } from './meter.ts';
@@ -75,6 +75,8 @@ export class SyncEngine {
   #runBytes = 0;
   #closed = false;
   readonly #runListeners = new Set<(report: RunReport) => void>();
+  /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
+  readonly #inflight = new Map<string, Promise<DownloadResult>>();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -143,6 +145,44 @@ export class SyncEngine {
       }
     });
     return this.#running;
+  }
+
+  /**
+   * Downloads one blob now, outside a run (a peer at the site asked for it): from the upstream of
+   * the desired state in force, with the same verification, caps and windows. Joins a download of
+   * the same digest already in progress. Rejects when there is no desired state yet.
+   */
+  async fetchBlobOnRequest(repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
+    const doc = this.#desired;
+    if (!doc || this.#closed) throw syncError(SyncErrorCode.stopped, 'no desired state: no upstream to fetch from');
+    const held = this.#gate('start');
+    if (held) throw held;
+    const any = AbortSignal.any([signal, this.#abort.signal]);
+    return this.#download(this.#deps(this.#client(doc.upstream), this.#log), repo, want, any);
+  }
+
+  #download(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
+    const running = this.#inflight.get(want.digest);
+    if (running) return running;
+    // Fetched meanwhile (for a peer, or by an earlier caller): nothing to do.
+    if (this.#store.hasBlob(want.digest)) return Promise.resolve({ digest: want.digest, size: want.size, resumedFrom: 0, bytesReceived: 0 });
+    const p = downloadBlob(deps, repo, want, signal).finally(() => this.#inflight.delete(want.digest));
+    this.#inflight.set(want.digest, p);
+    return p;
+  }
+
+  #deps(upstream: UpstreamPort, log: Logger): DownloadDeps {
+    return {
+      store: this.#store,
+      upstream,
+      log,
+      limiter: this.#rate,
+      gate: this.#gate,
+      checkpointBytes: this.#config.checkpointBytes,
+      attempts: this.#config.retry.attempts,
+      backoffBaseMs: this.#config.retry.baseMs,
+      backoffMaxMs: this.#config.retry.maxMs,
+    };
   }
 
   status(): SyncStatus {
@@ -306,17 +346,7 @@ export class SyncEngine {
     }
     const errors = new Map<string, Error>();
     if (needed.size === 0) return errors;
-    const deps: DownloadDeps = {
-      store: this.#store,
-      upstream,
-      log,
-      limiter: this.#rate,
-      gate: this.#gate,
-      checkpointBytes: this.#config.checkpointBytes,
-      attempts: this.#config.retry.attempts,
-      backoffBaseMs: this.#config.retry.baseMs,
-      backoffMaxMs: this.#config.retry.maxMs,
-    };
+    const deps = this.#deps(upstream, log);
     const slots = new Limiter(this.#config.concurrency);
     await Promise.all(
       [...needed].map(([digest, { repo, size }]) =>
@@ -324,7 +354,7 @@ export class SyncEngine {
           try {
             const held = this.#gate('start');
             if (held) throw held;
-            const result = await downloadBlob(deps, repo, { digest, size }, signal);
+            const result = await this.#download(deps, repo, { digest, size }, signal);
             report.blobsFetched++;
             if (result.resumedFrom > 0) report.blobsResumed++;
           } catch (err) {

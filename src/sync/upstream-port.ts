@@ -1,13 +1,25 @@
 import type { Readable } from 'node:stream';
 
-/** What sync needs from an upstream registry client (src/upstream implements it). */
+/** Where a blob response came from: the upstream itself, or a peer (src/peers) that had the bytes. */
+export interface BlobSource {
+  kind: 'upstream' | 'peer';
+  id: string;
+}
+
+/** What sync needs from an upstream registry client (src/upstream implements it; src/peers wraps it). */
 export interface UpstreamPort {
   ping(signal?: AbortSignal): Promise<void>;
   getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; body: Buffer }>;
   fetchBlob(
     repo: string,
     digest: string,
-    opts?: { offset?: number; signal?: AbortSignal },
-  ): Promise<{ status: 200 | 206; start: number; total?: number; body: Readable }>;
+    /** size: the blob's size from the manifest, when known (peers use it to ask for the blob). */
+    opts?: { offset?: number; signal?: AbortSignal; size?: number },
+  ): Promise<{ status: 200 | 206; start: number; total?: number; body: Readable; source?: BlobSource }>;
+  /**
+   * The bytes of `digest` that `sources` delivered did not hash to it (they were discarded). Returns
+   * true when another attempt may reach a different source, so the download should start over.
+   */
+  reportBadSource?(digest: string, sources: BlobSource[]): boolean;
   close(): Promise<void>;
 }

@@ -2,13 +2,19 @@ import { parseDigest } from '../../lib/digest.ts';
 import { registryError } from '../errors.ts';
 import { parseRange } from '../range.ts';
 import { sendFileRange } from '../blob-sender.ts';
-import type { Handler } from '../context.ts';
+import type { Handler, RequestContext } from '../context.ts';
 
 /** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
-export const getBlob: Handler = async ({ req, res, name, ref, store, signal, pool, stats }) => {
-  const digest = parseDigest(ref).digest;
-  const info = store.statBlob(name, digest);
-  if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${name}`);
+export const getBlob: Handler = async (ctx) => {
+  const digest = parseDigest(ctx.ref).digest;
+  const info = ctx.store.statBlob(ctx.name, digest);
+  if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${ctx.name}`);
+  await sendBlob(ctx, digest, info.size);
+};
+
+/** Writes a stored blob (or the requested range of it); shared with the peer endpoint. */
+export async function sendBlob({ req, res, store, signal, pool, stats }: RequestContext, digest: string, size: number): Promise<void> {
+  const info = { size };
   const etag = `"${digest}"`;
   const common = {
     'Docker-Content-Digest': digest,
@@ -49,4 +55,4 @@ export const getBlob: Handler = async ({ req, res, name, ref, store, signal, poo
     release();
   }
   if (!signal.aborted) res.end();
-};
+}

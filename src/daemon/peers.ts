@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+import type { SatelliteConfig } from '../config/index.ts';
+import type { Control } from '../control/index.ts';
+import { SatelliteError } from '../lib/errors.ts';
+import { loadPeerToken, peerEndpoint, Peers } from '../peers/index.ts';
+import type { PeerEndpoint } from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+
+/** Blob sharing at the site, when `peers` is configured: the coordinator and its registry endpoint. */
+export async function startPeers(
+  config: SatelliteConfig,
+  control: Control | undefined,
+  store: Store,
+  log: Logger,
+): Promise<{ peers: Peers; endpoint: PeerEndpoint } | undefined> {
+  const c = config.peers;
+  if (!c) return undefined;
+  const selfKey = c.id ?? control?.identity.satelliteId ?? c.advertiseUrl;
+  if (selfKey === undefined) {
+    // Without a name of its own a satellite cannot take its share of the site's blobs.
+    throw new SatelliteError('CONFIG_INVALID', 'invalid config:\n  /peers: needs id or advertiseUrl (or a control section) so the site can rank this satellite');
+  }
+  const token = await loadPeerToken(c);
+  const peers = new Peers({
+    config: c,
+    log,
+    token,
+    selfKey,
+    local: {
+      blobSize: (digest) => store.blobSize(digest),
+      partialOffset: (digest) => store.listPartials().find((p) => p.digest === digest)?.offset,
+    },
+  });
+  log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key) }, 'peer sharing on');
+  return { peers, endpoint: peerEndpoint(peers, token) };
+}

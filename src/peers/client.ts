@@ -1,0 +1,158 @@
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { isSatelliteError } from '../lib/errors.ts';
+import { VERSION } from '../version.ts';
+import type { PeersConfig } from './config-schema.ts';
+import { PeerErrorCode, peerError } from './errors.ts';
+import type { Member } from './members.ts';
+import { MAX_STATE_BYTES, PEER_ID_HEADER, PEER_PATH, parsePeerBlobState, type PeerBlobState } from './wire.ts';
+
+export interface PeerBlob {
+  status: 200 | 206;
+  start: number;
+  total: number;
+  body: Readable;
+}
+
+/**
+ * HTTP client for the other satellites of the site. Every phase is timed out short (connect,
+ * first byte, body idle) so a dead or hung peer costs seconds, not minutes; long-polls extend
+ * only the first-byte deadline, by the wait they asked for.
+ */
+export class PeerClient {
+  readonly #agent: Agent;
+  readonly #config: PeersConfig;
+  readonly #headers: Record<string, string>;
+
+  constructor(config: PeersConfig, token: string | undefined, selfKey: string | undefined) {
+    this.#config = config;
+    this.#agent = new Agent({
+      connections: config.maxConnections,
+      connectTimeout: config.connectTimeoutMs,
+      headersTimeout: config.firstByteTimeoutMs,
+      bodyTimeout: config.idleTimeoutMs,
+      connect: { timeout: config.connectTimeoutMs },
+    });
+    this.#headers = {
+      'user-agent': `harbor-satellite/${VERSION} peer`,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(selfKey ? { [PEER_ID_HEADER]: selfKey } : {}),
+    };
+  }
+
+  /** Asks a peer whether it has (or is fetching) a blob; waitMs > 0 long-polls while it fetches. */
+  async state(
+    peer: Member,
+    digest: string,
+    q: { repo: string; size: number; fetch: boolean; waitMs: number },
+    signal: AbortSignal,
+  ): Promise<PeerBlobState> {
+    const params = new URLSearchParams({ repo: q.repo, size: String(q.size), wait: String(q.waitMs) });
+    if (q.fetch) params.set('fetch', '1');
+    const url = `${peer.url}${PEER_PATH}state/${digest}?${params}`;
+    const res = await this.#send(peer, url, {}, this.#config.firstByteTimeoutMs + q.waitMs, signal);
+    if (res.statusCode !== 200) throw await this.#refused(peer, res, 'state');
+    const text = await readCapped(res.body, MAX_STATE_BYTES, peer);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      throw peerError(PeerErrorCode.protocol, `peer ${peer.key}: state is not JSON`, undefined, err);
+    }
+    return parsePeerBlobState(doc);
+  }
+
+  /** GET of a blob's bytes from `offset` on (Range). */
+  async blob(peer: Member, digest: string, offset: number, signal: AbortSignal): Promise<PeerBlob> {
+    const url = `${peer.url}${PEER_PATH}blobs/${digest}`;
+    const res = await this.#send(peer, url, offset > 0 ? { range: `bytes=${offset}-` } : {}, this.#config.firstByteTimeoutMs, signal);
+    const status = res.statusCode;
+    if (status !== 200 && status !== 206) throw await this.#refused(peer, res, 'blob');
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    let start = 0;
+    let total: number | undefined;
+    if (status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header('content-range') ?? '');
+      if (m) {
+        start = Number(m[1]);
+        total = Number(m[3]);
+      }
+    } else if (/^\d+$/.test(header('content-length') ?? '')) {
+      total = Number(header('content-length'));
+    }
+    if (total === undefined || (status === 206 && start !== offset)) {
+      res.body.on('error', () => {});
+      res.body.destroy();
+      throw peerError(PeerErrorCode.protocol, `peer ${peer.key}: blob answer ${status} without a usable length or range`);
+    }
+    return { status, start, total, body: res.body };
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+
+  async #send(peer: Member, url: string, headers: Record<string, string>, headersTimeout: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, {
+        method: 'GET',
+        dispatcher: this.#agent,
+        headers: { ...this.#headers, ...headers },
+        headersTimeout,
+        bodyTimeout: this.#config.idleTimeoutMs,
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw peerError(PeerErrorCode.unreachable, `peer ${peer.key} (${peer.url}): ${describe(err)}`, { errno: codeOf(err) }, err);
+    }
+  }
+
+  async #refused(peer: Member, res: Dispatcher.ResponseData, what: string): Promise<Error> {
+    await res.body.dump().catch(() => undefined);
+    if (res.statusCode === 401 || res.statusCode === 403) return peerError(PeerErrorCode.unauthorized, `peer ${peer.key} refused our token (${res.statusCode})`);
+    if (res.statusCode === 404) return peerError(PeerErrorCode.notFound, `peer ${peer.key}: ${what} not found`);
+    return peerError(PeerErrorCode.protocol, `peer ${peer.key}: ${what} answered ${res.statusCode}`);
+  }
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, peer: Member): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > cap) {
+        body.destroy();
+        throw peerError(PeerErrorCode.protocol, `peer ${peer.key}: state body exceeds ${cap} bytes`);
+      }
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (isSatelliteError(err)) throw err;
+    throw peerError(PeerErrorCode.unreachable, `peer ${peer.key}: ${describe(err)}`, undefined, err);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function codeOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function describe(err: unknown): string {
+  const code = codeOf(err);
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timed out';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'no answer in time';
+  if (code === 'UND_ERR_BODY_TIMEOUT') return 'body stalled';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,6 @@
+export { Peers, type FetchOnRequest, type LocalBlobs } from './peers.ts';
+export { peerEndpoint } from './endpoint.ts';
+export { peersConfigSchema, type PeersConfig, type PeerEntry } from './config-schema.ts';
+export { PeerErrorCode } from './errors.ts';
+export { rank, normalizeUrl } from './members.ts';
+export { loadPeerToken } from './token.ts';

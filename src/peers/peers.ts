@@ -1,0 +1,238 @@
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
+import { Limiter } from '../lib/limiter.ts';
+import type { BlobSource, UpstreamPort } from '../sync/upstream-port.ts';
+import { PeerClient } from './client.ts';
+import type { PeerEntry, PeersConfig } from './config-schema.ts';
+import { PeerErrorCode, peerError } from './errors.ts';
+import { Membership, rank, type Member } from './members.ts';
+import { countingBody, PeerAwarePort } from './port.ts';
+import { PeerStats } from './stats.ts';
+import type { PeerBlobState } from './wire.ts';
+
+/** What the peers need from the local satellite: its store, and a way to fetch a blob for a peer. */
+export interface LocalBlobs {
+  /** Size of a committed blob; undefined when absent. */
+  blobSize(digest: string): number | undefined;
+  /** Bytes of a download in progress, if one is. */
+  partialOffset(digest: string): number | undefined;
+}
+export type FetchOnRequest = (repo: string, want: { digest: string; size: number }, signal: AbortSignal) => Promise<unknown>;
+
+type PeerResponse = { status: 200 | 206; start: number; total: number; body: NodeJS.ReadableStream & import('node:stream').Readable; source: BlobSource };
+
+/**
+ * Blob sharing between the satellites of one site. Rendezvous hashing of each digest over the
+ * members names one owner; the owner fetches the blob over the WAN (on its own, or when a member
+ * asks), the others wait for it (bounded) and copy it over the LAN. Everything falls back to the
+ * upstream: a dead, slow or lying peer costs seconds and is avoided afterwards.
+ */
+export class Peers {
+  readonly membership: Membership;
+  readonly stats: PeerStats;
+  readonly #config: PeersConfig;
+  readonly #log: Logger;
+  readonly #local: LocalBlobs;
+  readonly #client: PeerClient;
+  readonly #abort = new AbortController();
+  readonly #upstreamReads = new Map<string, number>();
+  /** Digests being fetched for a peer: their downloads go straight to the upstream. */
+  readonly #onRequest = new Set<string>();
+  /** Fetch-on-request failures, not retried for a while: digest -> until (ms). */
+  readonly #refused = new Map<string, number>();
+  readonly #slots: Limiter;
+  #fetch: FetchOnRequest | undefined;
+
+  constructor(opts: { config: PeersConfig; log: Logger; local: LocalBlobs; token?: string | undefined; selfKey?: string | undefined }) {
+    this.#config = opts.config;
+    this.#log = opts.log;
+    this.#local = opts.local;
+    this.membership = new Membership({ selfKey: opts.selfKey ?? opts.config.id, selfUrl: opts.config.advertiseUrl, static: opts.config.static });
+    this.stats = new PeerStats(opts.config.downCooldownMs);
+    this.#client = new PeerClient(opts.config, opts.token, this.membership.selfKey);
+    this.#slots = new Limiter(Math.max(1, opts.config.maxOnRequestFetches), 64);
+  }
+
+  /** Wraps the sync engine's upstream client. */
+  wrap(inner: UpstreamPort): UpstreamPort {
+    return new PeerAwarePort(inner, this);
+  }
+
+  /** Lets members ask this satellite to fetch blobs it owns but lacks (the sync engine does it). */
+  setFetchOnRequest(fetch: FetchOnRequest): void {
+    this.#fetch = this.#config.fetchOnRequest && this.#config.maxOnRequestFetches > 0 ? fetch : undefined;
+  }
+
+  setPublishedMembers(entries: readonly PeerEntry[]): void {
+    this.membership.setPublished(entries);
+    this.#log.info({ members: this.membership.peers().map((m) => m.key) }, 'site membership updated');
+  }
+
+  /**
+   * The first source among the peers that delivers `digest` from `offset`: the owner (waiting
+   * while it fetches), then any member that already has it. Undefined = use the upstream.
+   */
+  async fetchFromPeers(repo: string, digest: string, size: number, offset: number, signal: AbortSignal): Promise<PeerResponse | undefined> {
+    if (this.#onRequest.has(digest)) return undefined;
+    const peers = this.membership.peers().filter((m) => !this.stats.isDown(m.key) && !this.stats.isBad(m.key, digest));
+    if (peers.length === 0) return undefined;
+    const self = this.membership.selfKey;
+    const ranked = rank([...peers.map((m) => m.key), ...(self ? [self] : [])], digest);
+    const byKey = new Map(peers.map((m) => [m.key, m]));
+    const owner = byKey.get(ranked[0]!);
+    if (owner) {
+      const got = await this.#fromOwner(owner, repo, digest, size, offset, signal);
+      if (got) return got;
+    }
+    // Anyone else who already holds it (an earlier owner, a member that synced it before).
+    const others = ranked.map((k) => byKey.get(k)).filter((m): m is Member => m !== undefined && m !== owner);
+    const states = await Promise.all(others.map((m) => this.#ask(m, repo, digest, size, false, 0, signal)));
+    for (const [i, m] of others.entries()) {
+      if (states[i]?.state !== 'present') continue;
+      const got = await this.#download(m, digest, size, offset, signal);
+      if (got) return got;
+    }
+    return undefined;
+  }
+
+  async #fromOwner(owner: Member, repo: string, digest: string, size: number, offset: number, signal: AbortSignal): Promise<PeerResponse | undefined> {
+    const deadline = Date.now() + this.#config.maxWaitMs;
+    let st = await this.#ask(owner, repo, digest, size, true, 0, signal);
+    let lastOffset = -1;
+    let lastProgress = Date.now();
+    while (st?.state === 'fetching') {
+      const now = Date.now();
+      if (st.offset > lastOffset) {
+        lastOffset = st.offset;
+        lastProgress = now;
+      }
+      if (now - lastProgress > this.#config.stallMs || now >= deadline) {
+        this.#log.info({ peer: owner.key, digest, offset: st.offset }, 'owner is not getting the blob in time; fetching it elsewhere');
+        return undefined;
+      }
+      st = await this.#ask(owner, repo, digest, size, false, Math.min(this.#config.pollWaitMs, deadline - now), signal);
+    }
+    if (st?.state !== 'present') return undefined;
+    return this.#download(owner, digest, size, offset, signal);
+  }
+
+  async #ask(peer: Member, repo: string, digest: string, size: number, fetch: boolean, waitMs: number, signal: AbortSignal): Promise<PeerBlobState | undefined> {
+    try {
+      return await this.#client.state(peer, digest, { repo, size, fetch, waitMs }, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.#failed(peer, err);
+      return undefined;
+    }
+  }
+
+  async #download(peer: Member, digest: string, size: number, offset: number, signal: AbortSignal): Promise<PeerResponse | undefined> {
+    try {
+      const res = await this.#client.blob(peer, digest, offset, signal);
+      if (res.total !== size) {
+        res.body.destroy();
+        throw peerError(PeerErrorCode.protocol, `peer ${peer.key} says ${digest} has ${res.total} bytes, the manifest ${size}`);
+      }
+      const counter = countingBody(size - res.start, (n) => this.stats.received(peer.key, peer.url, n));
+      pipeline(res.body, counter).then(
+        () => this.stats.blobReceived(peer.key, peer.url),
+        (err: unknown) => {
+          if (!signal.aborted) this.#failed(peer, err);
+        },
+      );
+      this.#log.debug({ peer: peer.key, digest, offset }, 'blob from peer');
+      return { status: res.status, start: res.start, total: res.total, body: counter, source: { kind: 'peer', id: peer.key } };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.#failed(peer, err);
+      return undefined;
+    }
+  }
+
+  #failed(peer: Member, err: unknown): void {
+    // "Not there" is an answer, not a fault: the peer stays in use.
+    if (isSatelliteError(err, PeerErrorCode.notFound)) return;
+    this.stats.failed(peer.key, peer.url, err);
+    this.#log.warn({ peer: peer.key, url: peer.url, err: (err as Error).message }, 'peer failed; skipping it for a while');
+  }
+
+  /** Called by the port while the upstream's bytes of `digest` flow; returns "done". */
+  upstreamReadStarted(digest: string): () => void {
+    this.#upstreamReads.set(digest, (this.#upstreamReads.get(digest) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.#upstreamReads.get(digest) ?? 1) - 1;
+      if (n <= 0) this.#upstreamReads.delete(digest);
+      else this.#upstreamReads.set(digest, n);
+    };
+  }
+
+  reportBadSource(digest: string, sources: BlobSource[]): boolean {
+    const members = new Map(this.membership.peers().map((m) => [m.key, m]));
+    let peers = 0;
+    for (const s of sources) {
+      if (s.kind !== 'peer') continue;
+      peers++;
+      this.stats.badDigest(s.id, members.get(s.id)?.url ?? '', digest);
+      this.#log.warn({ peer: s.id, digest }, 'peer sent bytes that do not match the digest; not asking it for this blob again');
+    }
+    return peers > 0;
+  }
+
+  /** What this satellite can tell a member about a blob now (starting a fetch for it if asked). */
+  stateFor(digest: string, q: { repo?: string | undefined; size?: number | undefined; fetch: boolean }): PeerBlobState {
+    const have = this.#local.blobSize(digest);
+    if (have !== undefined) return { state: 'present', size: have };
+    if (this.#upstreamReads.has(digest) || this.#onRequest.has(digest)) {
+      return { state: 'fetching', offset: this.#local.partialOffset(digest) ?? 0, size: q.size ?? 0 };
+    }
+    if (!q.fetch || !this.#fetch || q.repo === undefined || q.size === undefined) return { state: 'absent' };
+    const until = this.#refused.get(digest);
+    if (until !== undefined && until > Date.now()) return { state: 'absent', reason: 'fetch failed recently' };
+    this.#startFetch(q.repo, digest, q.size);
+    return { state: 'fetching', offset: 0, size: q.size };
+  }
+
+  #startFetch(repo: string, digest: string, size: number): void {
+    const fetch = this.#fetch!;
+    this.#onRequest.add(digest);
+    this.#log.info({ repo, digest, size }, 'fetching a blob a peer asked for');
+    this.#slots
+      .run(() => fetch(repo, { digest, size }, this.#abort.signal))
+      .catch((err: unknown) => {
+        this.#refused.set(digest, Date.now() + 10_000);
+        if (this.#refused.size > 4096) this.#refused.delete(this.#refused.keys().next().value!);
+        this.#log.warn({ repo, digest, err: (err as Error).message }, 'fetch for a peer failed');
+      })
+      .finally(() => this.#onRequest.delete(digest));
+  }
+
+  /** Long-poll: the state, held while 'fetching' for at most waitMs. */
+  async waitState(digest: string, q: { repo?: string | undefined; size?: number | undefined; fetch: boolean; waitMs: number }, signal: AbortSignal) {
+    const deadline = Date.now() + Math.min(q.waitMs, this.#config.pollWaitMs);
+    let st = this.stateFor(digest, q);
+    while (st.state === 'fetching' && Date.now() < deadline && !signal.aborted && !this.#abort.signal.aborted) {
+      await sleep(Math.min(100, deadline - Date.now())).catch(() => undefined);
+      st = this.stateFor(digest, { ...q, fetch: false });
+    }
+    return st;
+  }
+
+  status() {
+    return {
+      self: this.membership.selfKey ?? null,
+      members: this.membership.peers(),
+      fetchingForPeers: this.#onRequest.size,
+      ...this.stats.snapshot(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#client.close();
+  }
+}

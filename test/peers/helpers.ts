@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Satellite } from '../helpers/satellite.ts';
+import type { StatusDoc } from '../sync/helpers.ts';
+
+export interface PeerCountersDoc {
+  id: string;
+  url: string;
+  bytesReceived: number;
+  blobsReceived: number;
+  bytesServed: number;
+  failures: number;
+  badDigests: number;
+  lastError: string | null;
+}
+
+export interface PeersStatusDoc {
+  self: string | null;
+  members: Array<{ key: string; url: string }>;
+  peers: PeerCountersDoc[];
+  bytesServed: number;
+}
+
+export async function peersStatus(sat: Satellite): Promise<PeersStatusDoc> {
+  const res = await fetch(`${sat.url}/_satellite/status`);
+  const doc = (await res.json()) as StatusDoc & { peers: PeersStatusDoc | null };
+  if (!doc.peers) throw new Error('status has no peers section');
+  return doc.peers;
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Every committed blob file, re-hashed: its digest must be its name. Returns the sorted digests. */
+export async function verifiedBlobs(dataDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const root = join(dataDir, 'blobs', 'sha256');
+  for (const prefix of await readdir(root).catch(() => [] as string[])) {
+    for (const hex of await readdir(join(root, prefix))) {
+      const actual = await hashFile(join(root, prefix, hex));
+      if (actual !== `sha256:${hex}`) throw new Error(`blob file ${hex} in ${dataDir} hashes to ${actual}`);
+      out.push(actual);
+    }
+  }
+  return out.sort();
+}
+
+/** Satellite config for peer tests: file source, quick retries, peers section merged in. */
+export function peerSatelliteConfig(desiredStateFile: string, port: number, peers: Record<string, unknown>): Record<string, unknown> {
+  return {
+    registry: { listen: { host: '127.0.0.1', port } },
+    sync: { desiredStateFile, intervalSeconds: 3600, retry: { baseMs: 50, maxMs: 500 } },
+    store: { gcGraceSeconds: 0 },
+    peers: { advertiseUrl: `http://127.0.0.1:${port}`, ...peers },
+  };
+}
