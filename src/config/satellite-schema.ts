@@ -2,6 +2,7 @@ import { syncConfigSchema, type SyncConfig } from '../sync/config-schema.ts';
 import { upstreamConfigSchema, type UpstreamConfig } from '../upstream/config-schema.ts';
 import { controlConfigSchema, type ControlConfig } from '../control/config-schema.ts';
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
+import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -68,6 +69,8 @@ export const satelliteConfigSchema = {
     control: controlConfigSchema,
     /** Blob sharing with the other satellites of the site; absent = none. */
     peers: peersConfigSchema,
+    /** Pull-through cache: misses are fetched from proxy.upstream (see docs/proxy.md). */
+    proxy: proxyConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -106,6 +109,7 @@ export interface SatelliteConfig {
   sync: SyncConfig;
   control?: ControlConfig;
   peers?: PeersConfig;
+  proxy: ProxyConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   store: {

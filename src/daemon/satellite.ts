@@ -6,8 +6,9 @@ import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
 import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
 import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
-import { upstreamFactory } from './upstream-factory.ts';
 import { startPeers } from './peers.ts';
+import { PullThroughProxy } from '../proxy/index.ts';
+import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -15,6 +16,7 @@ export interface SatelliteRuntime {
   registry: RegistryServer;
   sync: SyncEngine;
   control: Control | undefined;
+  proxy: PullThroughProxy | undefined;
   address: AddressInfo;
   close(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
   let closePeers: (() => Promise<void>) | undefined;
+  let proxy: PullThroughProxy | undefined;
   try {
     if (config.control) {
       control = await createControl({
@@ -61,6 +64,16 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     sync = engine;
     peers?.peers.setFetchOnRequest((repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig));
     closePeers = peers ? () => peers.peers.close() : undefined;
+    if (config.proxy.enabled) {
+      proxy = new PullThroughProxy({
+        config: config.proxy,
+        store,
+        log: log.child({ module: 'proxy' }),
+        createUpstream: proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
+        pinned: () => engine.heldManifests(),
+      });
+    }
+    const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
     const server = new RegistryServer({
       config: config.registry,
@@ -68,6 +81,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       log: log.child({ module: 'registry' }),
       auth,
       peer: peers?.endpoint,
+      proxy: pullThrough,
       status: () => ({
         version: VERSION,
         process: processStats(),
@@ -75,10 +89,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         sync: engine.status(),
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
+        proxy: pullThrough?.status() ?? { enabled: false },
       }),
     });
     registry = server;
     const address = await server.start();
+    pullThrough?.start();
     await engine.start();
     await control?.start(engine);
     let closing: Promise<void> | undefined;
@@ -87,10 +103,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       registry: server,
       sync: engine,
       control,
+      proxy: pullThrough,
       address,
       close() {
         closing ??= (async () => {
           await server.close();
+          await pullThrough?.close();
           await control?.close();
           await engine.close();
           await closePeers?.();
@@ -102,6 +120,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     };
   } catch (err) {
     await registry?.close();
+    await proxy?.close();
     await control?.close();
     await sync?.close();
     await closePeers?.();

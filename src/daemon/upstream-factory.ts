@@ -27,3 +27,26 @@ function sameOrigin(a: string, b: string): boolean {
     return false;
   }
 }
+
+/**
+ * The pull-through proxy's client: the top-level upstream settings with the proxy's tighter
+ * deadlines (a device waits on every miss), and enough connections for its concurrent fetches.
+ */
+export function proxyUpstreamFactory(
+  defaults: SatelliteConfig['upstream'],
+  proxy: SatelliteConfig['proxy'],
+  issued: { url: string; username?: string; password?: string } | null,
+  log: Logger,
+) {
+  const target = proxy.upstream;
+  if (!target) throw new Error('proxy.upstream is required when the proxy is enabled');
+  const tuned = {
+    ...defaults,
+    headersTimeoutMs: Math.min(defaults.headersTimeoutMs, proxy.firstByteTimeoutMs),
+    connectTimeoutMs: Math.min(defaults.connectTimeoutMs, proxy.firstByteTimeoutMs),
+    bodyIdleTimeoutMs: Math.min(defaults.bodyIdleTimeoutMs, proxy.idleTimeoutMs),
+    maxConnections: Math.max(defaults.maxConnections, Math.min(proxy.maxConcurrentFetches, 64)),
+  };
+  const create = upstreamFactory(tuned, issued, log);
+  return (meter: (bytes: number) => void) => create(target, meter);
+}

@@ -34,6 +34,37 @@ export type RegistryStore = Pick<
   | 'blobPath'
 >;
 
+/** A blob the store lacks, being fetched by a pull-through source. */
+export interface ProxiedBlob {
+  /** Full size when the upstream said; undefined: streamed without Content-Length and without ranges. */
+  size: number | undefined;
+  /**
+   * Writes bytes [start, end] (end inclusive; undefined = to the end) through write(), which
+   * resolves once the socket took the chunk. The final byte is held back until the whole blob has
+   * verified, so a rejection (bad digest, cut fetch) always leaves the response incomplete.
+   */
+  stream(start: number, end: number | undefined, write: (chunk: Buffer) => Promise<void>, signal: AbortSignal): Promise<number>;
+  /** Call once done with it (the fetch itself goes on for others and for the cache). */
+  release(): void;
+}
+
+/**
+ * What the registry asks on a miss (the pull-through proxy implements it; the registry knows
+ * nothing else about it). Errors it throws carry registry codes (MANIFEST_UNKNOWN, BLOB_UNKNOWN,
+ * TOOMANYREQUESTS) and are answered as such.
+ */
+export interface MissHandler {
+  /**
+   * Brings the store up to date for a manifest reference before it is read: fetches a miss,
+   * revalidates a cached tag past its TTL (keeping the cached one when the upstream is down).
+   */
+  prepareManifest(repo: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<void>;
+  /** A blob missing from the repository: 'stored' when it is now in the store (re-read it), else the fetch to stream. */
+  openBlob(repo: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'>;
+  /** A blob served from the store (cheap: access times for LRU eviction, hit counters). */
+  noteBlobHit(repo: string, digest: string): void;
+}
+
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
@@ -49,6 +80,8 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Buffers for streaming blobs. */
   pool: BufferPool;
+  /** Pull-through source for misses, when proxy mode is on. */
+  proxy: MissHandler | undefined;
   /** Body bytes a streaming handler sent (for the request log). */
   stats: { bytes?: number };
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { SatelliteError } from '../lib/errors.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
-import type { Handler, RegistryStore, RequestContext } from './context.ts';
+import type { Handler, MissHandler, RegistryStore, RequestContext } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
 import { sendJson } from './http.ts';
 import { BufferPool } from '../lib/buffer-pool.ts';
@@ -59,6 +59,7 @@ export class RegistryServer {
   readonly #status: (() => unknown) | undefined;
   readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
+  readonly #proxy: MissHandler | undefined;
   #server: Server | undefined;
   #active = 0;
   #seq = 0;
@@ -73,7 +74,10 @@ export class RegistryServer {
     status?: () => unknown;
     /** Blob sharing with the other satellites of the site (src/peers), under /_satellite/peer/. */
     peer?: PeerEndpoint | undefined;
+    /** Pull-through source consulted on manifest and blob misses. */
+    proxy?: MissHandler | undefined;
   }) {
+    this.#proxy = opts.proxy;
     this.#config = opts.config;
     this.#status = opts.status;
     this.#peer = opts.peer;
@@ -210,6 +214,7 @@ export class RegistryServer {
       log: this.#log,
       signal,
       pool: this.#pool,
+      proxy: this.#proxy,
       stats,
     };
   }

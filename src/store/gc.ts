@@ -74,7 +74,8 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
   return result;
 }
 
-function markManifests(ctx: StoreContext): Set<string> {
+/** Manifests reachable from a repository link, with index children. */
+export function markManifests(ctx: StoreContext): Set<string> {
   const live = new Set<string>();
   const stack: string[] = [];
   for (const key of ctx.db.repoManifests.getKeys()) stack.push(key[1]);

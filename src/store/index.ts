@@ -6,3 +6,4 @@ export type { Partial } from './partials.ts';
 export type { GcResult } from './gc.ts';
 export type { ReconcileReport } from './reconcile.ts';
 export { StoreErrorCode } from './errors.ts';
+export type { CacheIndex, CachedTag, CachedEntry } from './cache-index.ts';

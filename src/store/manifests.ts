@@ -16,6 +16,12 @@ export interface StoredManifest {
 export interface PutManifestOptions {
   /** An index may list platforms this store filtered out (sync with a platform filter). */
   allowMissingChildren?: boolean;
+  /**
+   * Blobs may be absent (the pull-through cache stores a manifest before its blobs, which it
+   * fetches on demand). They are linked to the repository anyway, so they become visible there
+   * as soon as they arrive.
+   */
+  allowMissingBlobs?: boolean;
 }
 
 /** Resolves a tag or digest inside one repository. */
@@ -64,7 +70,7 @@ function prepare(content: Buffer, contentType: string | undefined, expectedDiges
 /** Inside a write transaction: checks references, then links the manifest into the repository. */
 function applyInTxn(ctx: StoreContext, repo: string, m: PreparedManifest, opts: PutManifestOptions): void {
   const { parsed, digest } = m;
-  const missing = parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
+  const missing = opts.allowMissingBlobs ? [] : parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
   if (!opts.allowMissingChildren) {
     for (const child of parsed.manifests) {
       if (ctx.db.repoManifests.get([repo, child.digest]) === undefined) missing.push(child.digest);

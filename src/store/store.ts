@@ -12,6 +12,9 @@ import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
 import * as uploads from './uploads.ts';
 import * as partials from './partials.ts';
+import { CacheIndex } from './cache-index.ts';
+import { removeUnreferencedBlobs } from './evict.ts';
+import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
 
 /**
@@ -22,6 +25,7 @@ export class Store {
   readonly #ctx: StoreContext;
   readonly #hashes: uploads.UploadHashes = new Map();
   #closed = false;
+  #cache: CacheIndex | undefined;
   readonly reconciled: ReconcileReport;
 
   private constructor(ctx: StoreContext, reconciled: ReconcileReport) {
@@ -74,6 +78,22 @@ export class Store {
   }
   blobPath(digest: string): string {
     return this.#ctx.layout.blobPath(digest);
+  }
+  /** A fresh temp file path in the ingest directory (removed at start-up if left behind). */
+  tempPath(): string {
+    return this.#ctx.layout.ingestPath(randomUUID());
+  }
+  /**
+   * Removes blobs now, skipping any a linked manifest references or that are pinned (cache
+   * eviction; ordinary cleanup is collectGarbage).
+   */
+  removeUnreferencedBlobs(digests: string[]) {
+    return removeUnreferencedBlobs(this.#ctx, digests);
+  }
+  /** The pull-through cache's records (tags with their check time, LRU access times). */
+  get cacheIndex(): CacheIndex {
+    this.#cache ??= new CacheIndex(this.#ctx);
+    return this.#cache;
   }
 
   // Uploads

@@ -126,6 +126,16 @@ export class SyncEngine {
     return this.#desired;
   }
 
+  /**
+   * Manifest digests sync has committed for the references it holds (kept until pruned): the
+   * pull-through cache never evicts them.
+   */
+  heldManifests(): Set<string> {
+    const out = new Set<string>();
+    for (const { value } of this.#synced.getRange()) for (const d of value.digests) out.add(d);
+    return out;
+  }
+
   /** Asks for a run as soon as possible (after the current one, if any). */
   trigger(): void {
     if (this.#running) this.#again = true;

@@ -3,12 +3,21 @@ import { registryError } from '../errors.ts';
 import { parseRange } from '../range.ts';
 import { sendFileRange } from '../blob-sender.ts';
 import type { Handler, RequestContext } from '../context.ts';
+import { sendProxied } from './blob-proxied.ts';
 
 /** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
 export const getBlob: Handler = async (ctx) => {
+  const { store, name, proxy } = ctx;
   const digest = parseDigest(ctx.ref).digest;
-  const info = ctx.store.statBlob(ctx.name, digest);
-  if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${ctx.name}`);
+  let info = store.statBlob(name, digest);
+  if (!info && proxy) {
+    // containerd names the registry it meant with ?ns=<host> on every mirror request.
+    const opened = await proxy.openBlob(name, digest, { ns: ctx.url.searchParams.get('ns') ?? undefined, signal: ctx.signal });
+    if (opened !== 'stored') return sendProxied(ctx, digest, opened);
+    info = store.statBlob(name, digest);
+  }
+  if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${name}`);
+  proxy?.noteBlobHit(name, digest);
   await sendBlob(ctx, digest, info.size);
 };
 

@@ -1,0 +1,94 @@
+import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
+import type { ProxyStore } from './ports.ts';
+import type { ProxyCounters } from './stats.ts';
+
+export interface EvictionDeps {
+  store: ProxyStore;
+  log: Logger;
+  counters: ProxyCounters;
+  quotaBytes: number;
+  /** Manifest digests the desired state holds (sync): never evicted, nor their blobs. */
+  pinned: () => Set<string>;
+}
+
+type Unit = { kind: 'manifest'; repo: string; digest: string; lastAccess: number } | { kind: 'blob'; digest: string; lastAccess: number };
+
+/**
+ * Least recently used first, until the cached blobs fit the quota: a cached manifest (with its
+ * cached index children) is deleted from its repository with its proxy tags, then those of its
+ * blobs nothing else references are removed at once. Blobs cached without any cached manifest
+ * (pulled by digest alone) are units of their own. Pinned content and anything still referenced
+ * by another manifest (sync's, a push's) stays.
+ */
+export async function evictToQuota(d: EvictionDeps): Promise<{ bytesFreed: number; manifests: number; blobs: number }> {
+  const cache = d.store.cacheIndex;
+  await cache.flush();
+  let used = cache.bytes();
+  const out = { bytesFreed: 0, manifests: 0, blobs: 0 };
+  if (used <= d.quotaBytes) return out;
+  const pinned = d.pinned();
+  for (const digest of [...pinned]) for (const child of d.store.childrenOf(digest)) pinned.add(child);
+
+  const referenced = new Set<string>();
+  const units: Unit[] = [];
+  for (const m of cache.manifests()) {
+    const found = d.store.getManifest(m.repo, m.digest);
+    for (const b of found?.record.blobs ?? []) referenced.add(b);
+    if (!pinned.has(m.digest)) units.push({ kind: 'manifest', repo: m.repo, digest: m.digest, lastAccess: m.lastAccess });
+  }
+  for (const b of cache.blobs()) if (!referenced.has(b.digest)) units.push({ kind: 'blob', digest: b.digest, lastAccess: b.lastAccess });
+  units.sort((a, b) => a.lastAccess - b.lastAccess);
+
+  for (const unit of units) {
+    if (used <= d.quotaBytes) break;
+    let blobs: string[];
+    if (unit.kind === 'manifest') {
+      const dropped = await dropManifest(d, unit.repo, unit.digest, pinned);
+      if (dropped === undefined) continue;
+      out.manifests += dropped.manifests;
+      blobs = dropped.blobs;
+    } else {
+      blobs = [unit.digest];
+    }
+    const removed = await d.store.removeUnreferencedBlobs(blobs.filter((b) => cache.isCachedBlob(b)));
+    await cache.forgetBlobs(removed.removed);
+    used -= removed.bytesFreed;
+    out.bytesFreed += removed.bytesFreed;
+    out.blobs += removed.removed.length;
+  }
+  d.counters.evictedManifests += out.manifests;
+  d.counters.evictedBlobs += out.blobs;
+  d.counters.evictedBytes += out.bytesFreed;
+  const level = used > d.quotaBytes ? 'warn' : 'info';
+  d.log[level]({ ...out, cacheBytes: used, quotaBytes: d.quotaBytes }, used > d.quotaBytes ? 'cache over quota after eviction (the rest is pinned or in use)' : 'cache evicted to quota');
+  return out;
+}
+
+/** Deletes a cached manifest (an index first, then its cached children); undefined when it must stay. */
+async function dropManifest(d: EvictionDeps, repo: string, digest: string, pinned: Set<string>): Promise<{ manifests: number; blobs: string[] } | undefined> {
+  const cache = d.store.cacheIndex;
+  const found = d.store.getManifest(repo, digest);
+  if (!found) {
+    await cache.forgetManifest(repo, digest);
+    return { manifests: 0, blobs: [] };
+  }
+  try {
+    await d.store.deleteManifest(repo, digest);
+  } catch (err) {
+    // Listed by an index of the repository: it goes when that index goes.
+    if (isSatelliteError(err, 'MANIFEST_REFERENCED')) return undefined;
+    if (!isSatelliteError(err, 'MANIFEST_UNKNOWN')) throw err;
+  }
+  await cache.forgetManifest(repo, digest);
+  const out = { manifests: 1, blobs: [...found.record.blobs] };
+  for (const child of found.record.children) {
+    if (pinned.has(child) || !cache.isCachedManifest(repo, child)) continue;
+    const sub = await dropManifest(d, repo, child, pinned);
+    if (sub) {
+      out.manifests += sub.manifests;
+      out.blobs.push(...sub.blobs);
+    }
+  }
+  return out;
+}

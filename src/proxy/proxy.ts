@@ -1,0 +1,197 @@
+import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
+import type { MissHandler, ProxiedBlob } from '../registry/index.ts';
+import { BlobFill } from './blob-fill.ts';
+import type { ProxyConfig } from './config-schema.ts';
+import { ProxyErrorCode, proxyError } from './errors.ts';
+import { evictToQuota } from './eviction.ts';
+import { abortable, ManifestCache } from './manifest-cache.ts';
+import type { ProxyStore, ProxyUpstream } from './ports.ts';
+import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
+
+export interface PullThroughProxyOptions {
+  config: ProxyConfig;
+  store: ProxyStore;
+  log: Logger;
+  /** Builds the upstream client; meter sees every body byte read from it. */
+  createUpstream: (meter: (bytes: number) => void) => ProxyUpstream;
+  /** Manifest digests the desired state holds (sync): never evicted. */
+  pinned: () => Set<string>;
+}
+
+/**
+ * Pull-through cache: the registry asks it on a manifest or blob miss. Blobs stream to every
+ * client from one upstream fetch while they are written to the store; manifests and tags are
+ * cached with a TTL; least recently used cached images are evicted past the quota.
+ */
+export class PullThroughProxy implements MissHandler {
+  readonly #config: ProxyConfig;
+  readonly #store: ProxyStore;
+  readonly #log: Logger;
+  readonly #upstream: ProxyUpstream;
+  readonly #pinned: () => Set<string>;
+  readonly #counters: ProxyCounters = newCounters();
+  readonly #fills = new Map<string, BlobFill>();
+  readonly #manifests: ManifestCache;
+  #fetching = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #evicting: Promise<void> | undefined;
+  #evictAgain = false;
+  #closed = false;
+
+  constructor(opts: PullThroughProxyOptions) {
+    this.#config = opts.config;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#pinned = opts.pinned;
+    this.#upstream = opts.createUpstream((n) => {
+      this.#counters.upstreamBytes += n;
+    });
+    this.#manifests = new ManifestCache({
+      store: opts.store,
+      upstream: this.#upstream,
+      log: opts.log,
+      counters: this.#counters,
+      tagTtlMs: opts.config.tagTtlSeconds * 1000,
+      slot: () => this.#slot(),
+      onCached: () => this.#scheduleEviction(),
+    });
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      void this.#store.cacheIndex.flush().catch((err: unknown) => this.#log.warn({ err }, 'access time flush failed'));
+    }, this.#config.accessFlushSeconds * 1000);
+    this.#timer.unref();
+    this.#log.info({ upstream: this.#config.upstream?.url, tagTtlSeconds: this.#config.tagTtlSeconds, cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null }, 'pull-through proxy on');
+    this.#scheduleEviction();
+  }
+
+  async prepareManifest(repo: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<void> {
+    if (!this.#applies(opts.ns)) return;
+    await this.#manifests.prepare(repo, reference, opts.signal);
+  }
+
+  async openBlob(repo: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'> {
+    if (!this.#applies(opts.ns)) throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo} (not proxied for ${opts.ns})`);
+    for (let attempt = 0; ; attempt++) {
+      if (this.#store.hasBlob(digest)) {
+        // Cached for another repository already (or committed just now): link it here.
+        await this.#store.mountBlob(repo, digest);
+        return 'stored';
+      }
+      const fill = this.#fill(repo, digest);
+      try {
+        await abortable(fill.ready, opts.signal);
+      } catch (err) {
+        if (opts.signal.aborted) throw err;
+        throw this.#blobMissError(repo, digest, err);
+      }
+      const reader = fill.attach();
+      if (reader) return reader;
+      // The fill finished between our checks: the store has it, or it failed and we try once more.
+      if (attempt >= 1) throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} could not be fetched for ${repo}`);
+    }
+  }
+
+  noteBlobHit(_repo: string, digest: string): void {
+    this.#counters.blobHits++;
+    const cache = this.#store.cacheIndex;
+    if (cache.isCachedBlob(digest)) cache.touchBlob(digest);
+  }
+
+  status(): ProxyStatus {
+    return {
+      enabled: true,
+      upstream: this.#config.upstream?.url ?? null,
+      ...this.#counters,
+      inFlight: this.#fills.size,
+      cacheBytes: this.#store.cacheIndex.bytes(),
+      cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null,
+    };
+  }
+
+  /** Runs eviction now (and waits), for tests and operators. */
+  async evict(): Promise<void> {
+    this.#scheduleEviction();
+    while (this.#evicting) await this.#evicting;
+  }
+
+  /** After the registry drained: stops fills still running, writes access times, closes the client. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const fill of this.#fills.values()) fill.abort();
+    await Promise.all([...this.#fills.values()].map((f) => f.done));
+    await this.#evicting;
+    await this.#store.cacheIndex.flush().catch(() => undefined);
+    await this.#upstream.close();
+  }
+
+  #fill(repo: string, digest: string): BlobFill {
+    const existing = this.#fills.get(digest);
+    if (existing) {
+      this.#counters.fetchesJoined++;
+      return existing;
+    }
+    const release = this.#slot();
+    this.#counters.blobMisses++;
+    const fill = new BlobFill(this.#store, this.#upstream, repo, digest, this.#log, () => {});
+    this.#fills.set(digest, fill);
+    void fill.done.then(() => {
+      if (this.#fills.get(digest) === fill) this.#fills.delete(digest);
+      release();
+      if (fill.state === 'verified') this.#scheduleEviction();
+      else this.#counters.fetchesFailed++;
+    });
+    return fill;
+  }
+
+  #blobMissError(repo: string, digest: string, err: unknown): Error {
+    if (isSatelliteError(err, 'UPSTREAM_NOT_FOUND')) return proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo} (upstream: not found)`);
+    this.#counters.upstreamErrors++;
+    // 404, not 5xx: containerd fails over to its next host only on 404 for blobs.
+    return proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not cached in ${repo} and the upstream failed: ${(err as Error).message}`);
+  }
+
+  /** One upstream fetch slot; refuses at once when all are taken (a client must never hang). */
+  #slot(): () => void {
+    if (this.#closed) throw proxyError(ProxyErrorCode.busy, 'satellite is stopping');
+    if (this.#fetching >= this.#config.maxConcurrentFetches) {
+      throw proxyError(ProxyErrorCode.busy, `${this.#fetching} upstream fetches in flight (proxy.maxConcurrentFetches)`);
+    }
+    this.#fetching++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#fetching--;
+    };
+  }
+
+  #applies(ns: string | undefined): boolean {
+    return ns === undefined || this.#config.namespace === undefined || ns === this.#config.namespace;
+  }
+
+  #scheduleEviction(): void {
+    const quota = this.#config.cacheQuotaBytes;
+    if (quota === undefined || this.#closed) return;
+    if (this.#evicting) {
+      this.#evictAgain = true;
+      return;
+    }
+    this.#evicting = (async () => {
+      do {
+        this.#evictAgain = false;
+        try {
+          await evictToQuota({ store: this.#store, log: this.#log, counters: this.#counters, quotaBytes: quota, pinned: this.#pinned });
+        } catch (err) {
+          this.#log.error({ err }, 'cache eviction failed');
+        }
+      } while (this.#evictAgain && !this.#closed);
+    })().finally(() => {
+      this.#evicting = undefined;
+    });
+  }
+}

@@ -1,0 +1,46 @@
+/** Counters of the pull-through cache (the status endpoint shows them; a metrics exporter can read them). */
+export interface ProxyCounters {
+  manifestHits: number;
+  manifestMisses: number;
+  /** Tags past their TTL that the upstream confirmed unchanged. */
+  revalidations: number;
+  blobHits: number;
+  blobMisses: number;
+  /** Requests that joined a fetch already in flight instead of starting one. */
+  fetchesJoined: number;
+  fetchesFailed: number;
+  /** Cached tags served because the upstream could not be asked. */
+  staleServed: number;
+  upstreamErrors: number;
+  /** Body bytes read from the upstream. */
+  upstreamBytes: number;
+  evictedManifests: number;
+  evictedBlobs: number;
+  evictedBytes: number;
+}
+
+export function newCounters(): ProxyCounters {
+  return {
+    manifestHits: 0,
+    manifestMisses: 0,
+    revalidations: 0,
+    blobHits: 0,
+    blobMisses: 0,
+    fetchesJoined: 0,
+    fetchesFailed: 0,
+    staleServed: 0,
+    upstreamErrors: 0,
+    upstreamBytes: 0,
+    evictedManifests: 0,
+    evictedBlobs: 0,
+    evictedBytes: 0,
+  };
+}
+
+export interface ProxyStatus extends ProxyCounters {
+  enabled: boolean;
+  upstream: string | null;
+  inFlight: number;
+  cacheBytes: number;
+  cacheQuotaBytes: number | null;
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Satellite } from '../helpers/satellite.ts';
+import type { ProxyStatus } from '../../src/proxy/index.ts';
+
+export const MiB = 1024 * 1024;
+
+export interface StatusDoc {
+  store: { blobs: number; bytes: number };
+  proxy: ProxyStatus;
+}
+
+export async function getStatus(sat: Satellite): Promise<StatusDoc> {
+  const res = await fetch(`${sat.url}/_satellite/status`);
+  if (res.status !== 200) throw new Error(`status answered ${res.status}`);
+  return (await res.json()) as StatusDoc;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Satellite config with the proxy on against upstreamUrl; GC without grace. */
+export function proxyConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    proxy: { enabled: true, upstream: { url: upstreamUrl }, accessFlushSeconds: 1, ...extra },
+    store: { gcGraceSeconds: 0 },
+  };
+}
+
+export async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+export function blobFile(dataDir: string, digest: string): string {
+  const hex = digest.slice(7);
+  return join(dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
+}
+
+/** Digests of every blob in an OCI layout's index -> manifest -> config + layers, verified by hashing. */
+export async function layoutDigests(dir: string): Promise<{ manifest: string; blobs: string[] }> {
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const manifest = index.manifests[0]!.digest;
+  const path = (d: string) => join(dir, 'blobs', 'sha256', d.slice(7));
+  const m = JSON.parse(await readFile(path(manifest), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
+  const blobs = [m.config.digest, ...m.layers.map((l) => l.digest)];
+  for (const d of [manifest, ...blobs]) {
+    const actual = await hashFile(path(d));
+    if (actual !== d) throw new Error(`layout blob ${d} hashes to ${actual}`);
+  }
+  return { manifest, blobs };
+}
+
+/** GETs url and hashes the body; status and bytes, or the error if the connection broke. */
+export async function fetchHash(url: string): Promise<{ status: number; digest?: string; bytes: number; error?: string }> {
+  let bytes = 0;
+  try {
+    const res = await fetch(url);
+    const h = createHash('sha256');
+    if (!res.body) return { status: res.status, bytes };
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      h.update(chunk);
+      bytes += chunk.length;
+    }
+    return { status: res.status, digest: `sha256:${h.digest('hex')}`, bytes };
+  } catch (err) {
+    return { status: -1, bytes, error: String((err as Error).cause ?? err) };
+  }
+}
