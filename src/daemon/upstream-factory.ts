@@ -46,6 +46,8 @@ export function proxyUpstreamFactory(
     connectTimeoutMs: Math.min(defaults.connectTimeoutMs, proxy.firstByteTimeoutMs),
     bodyIdleTimeoutMs: Math.min(defaults.bodyIdleTimeoutMs, proxy.idleTimeoutMs),
     maxConnections: Math.max(defaults.maxConnections, Math.min(proxy.maxConcurrentFetches, 64)),
+    // One retry (a kept-alive socket the upstream closed); more would keep a device waiting.
+    retries: Math.min(defaults.retries, 1),
   };
   const create = upstreamFactory(tuned, issued, log);
   return (meter: (bytes: number) => void) => create(target, meter);

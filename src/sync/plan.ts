@@ -52,7 +52,9 @@ export async function planImage(
   }
   manifests.push({ digest: top.digest, mediaType: parsed.mediaType, content: top.body });
   const tagged = store.getManifest(ref.repository, ref.reference);
-  const upToDate = tagged?.digest === top.digest && manifests.every((m) => store.getManifest(ref.repository, m.digest));
+  // Blobs too: a manifest the pull-through cache stored may still lack some of its blobs.
+  const upToDate =
+    tagged?.digest === top.digest && manifests.every((m) => store.getManifest(ref.repository, m.digest)) && [...blobs.keys()].every((d) => store.hasBlob(d));
   return {
     ref,
     digest: top.digest,

@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSatellite } from '../helpers/satellite.ts';
+import { startDockerRegistry } from '../helpers/docker-registry.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { makeImage } from '../helpers/fixtures.ts';
+import { skopeoCopy } from '../helpers/skopeo.ts';
+import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, waitFor } from './helpers.ts';
+
+/** Access-log lines of docker-registry for GETs of one blob. */
+function blobGets(logs: string, digest: string): number {
+  return logs.split('\n').filter((l) => l.includes(`"GET /v2/`) && l.includes(`/blobs/${digest}`)).length;
+}
+
+test('20 concurrent pulls of one uncached 100 MB blob: one upstream fetch, 20 correct bodies', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-shared-100', layerSizes: [100 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/big/one:v1`);
+  const link = await startFaultProxy(t, { target: upstream.host });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+
+  const before = link.bytesFromTarget();
+  const started = Date.now();
+  const results = await Promise.all(Array.from({ length: 20 }, () => fetchHash(`${sat.url}/v2/big/one/blobs/${layer.digest}`)));
+  const ms = Date.now() - started;
+  for (const r of results) {
+    assert.equal(r.status, 200, r.error);
+    assert.equal(r.digest, layer.digest);
+    assert.equal(r.bytes, layer.size);
+  }
+  const fromUpstream = link.bytesFromTarget() - before;
+  t.diagnostic(`20 x ${layer.size} bytes served in ${ms} ms; ${fromUpstream} bytes read from the upstream (${(fromUpstream / layer.size).toFixed(3)}x)`);
+  assert.ok(fromUpstream < layer.size * 1.01, `${fromUpstream} bytes from upstream for one ${layer.size}-byte blob`);
+  await waitFor('the access log line and the commit', async () => (blobGets(upstream.logs(), layer.digest) >= 1 && (await getStatus(sat)).store.blobs === 1 ? true : undefined), 5000);
+  assert.equal(blobGets(upstream.logs(), layer.digest), 1, 'exactly one upstream GET of the blob');
+  const status = await getStatus(sat);
+  assert.equal(status.proxy.blobMisses, 1);
+  assert.equal(status.proxy.fetchesJoined, 19);
+  t.diagnostic(`satellite RSS after: ${Math.round((status as unknown as { process: { rss: number } }).process.rss / MiB)} MiB`);
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+
+  // A late joiner reads the committed file: still one upstream GET.
+  const late = await fetchHash(`${sat.url}/v2/big/one/blobs/${layer.digest}`);
+  assert.equal(late.digest, layer.digest);
+  assert.equal(blobGets(upstream.logs(), layer.digest), 1);
+});
+
+test('a corrupting upstream: the client connection is cut, nothing is stored, the next request fetches again', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-corrupt', layerSizes: [4 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/bad/bytes:v1`);
+  // The blob request is the satellite's first upstream connection: byte 1 MiB is inside its body.
+  const link = await startFaultProxy(t, { target: upstream.host, flipByteAt: MiB });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+
+  const bad = await Promise.all([1, 2, 3].map(() => fetchHash(`${sat.url}/v2/bad/bytes/blobs/${layer.digest}`)));
+  for (const r of bad) {
+    assert.equal(r.status, -1, `the response must break, got ${JSON.stringify(r)}`);
+    assert.ok(r.bytes < layer.size, `received ${r.bytes} of ${layer.size}: the last byte must be held back`);
+  }
+  assert.equal(link.connections(), 1);
+  const s1 = await waitFor('the failed fetch', async () => {
+    const s = await getStatus(sat);
+    return s.proxy.fetchesFailed === 1 && s.proxy.inFlight === 0 ? s : undefined;
+  });
+  assert.equal(s1.proxy.blobMisses, 1);
+  assert.equal(s1.store.blobs, 0, 'nothing committed');
+  assert.match(sat.logs(), /hash to sha256:/);
+  link.setFlipByteAt(undefined);
+  const good = await fetchHash(`${sat.url}/v2/bad/bytes/blobs/${layer.digest}`);
+  assert.equal(good.status, 200);
+  assert.equal(good.digest, layer.digest);
+  // The last byte goes out once verified; the commit follows.
+  const s2 = await waitFor('the commit', async () => {
+    const s = await getStatus(sat);
+    return s.store.blobs === 1 ? s : undefined;
+  });
+  assert.equal(s2.proxy.blobMisses, 2, 'fetched again after the failure');
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
