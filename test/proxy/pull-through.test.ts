@@ -4,7 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
-import { makeImage } from '../helpers/fixtures.ts';
+import { hostPlatform, makeImage, writeIndex } from '../helpers/fixtures.ts';
+import { startContainerd, writeHostsToml } from '../helpers/containerd.ts';
+import { freePort } from '../helpers/ports.ts';
+import { stat } from 'node:fs/promises';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { blobFile, getStatus, hashFile, layoutDigests, MiB, proxyConfig } from './helpers.ts';
 
@@ -41,4 +44,37 @@ test('first pull fills the cache from the upstream; with the upstream stopped th
   assert.ok(s2.proxy.blobHits >= 3);
   assert.ok(s2.proxy.staleServed >= 1, 'the tag past its TTL was served stale');
   assert.match(sat.logs(), /upstream unavailable; serving cached tag/);
+});
+
+test('containerd pulls a multi-platform image through the proxy (?ns=), children on demand; again offline', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const host = hostPlatform();
+  const other = host.architecture === 'arm64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64' };
+  const mine = await makeImage(layout, { seed: 'ctr-mine', layerSizes: [2 * MiB], platform: host });
+  const theirs = await makeImage(layout, { seed: 'ctr-theirs', layerSizes: [2 * MiB], platform: other });
+  const index = await writeIndex(layout, { tag: 'multi', images: [mine, theirs] });
+  await skopeoCopy(`oci:${layout}:multi`, `docker://${upstream.host}/apps/multi:v1`, { all: true });
+  const sat = await startSatellite(t, { config: proxyConfig(upstream.url, { namespace: 'upstream.test:5000' }) });
+
+  const hostsDir = await makeTempDir(t, 'hs-hosts-');
+  // server is a closed loopback port: the pull can only succeed through the satellite.
+  await writeHostsToml(hostsDir, 'upstream.test:5000', {
+    server: `http://127.0.0.1:${await freePort()}`,
+    mirrors: [{ url: `http://${sat.host}`, capabilities: ['pull', 'resolve'] }],
+  });
+  const first = await startContainerd(t);
+  assert.equal(await first.pull('upstream.test:5000/apps/multi:v1', { hostsDir }), index.indexDigest);
+  const present = (d: string) => stat(blobFile(sat.dataDir, d)).then(() => true, () => false);
+  for (const d of [mine.configDigest, ...mine.layerDigests]) assert.equal(await present(d), true);
+  // Only the platform containerd wanted crossed the WAN.
+  for (const d of [theirs.configDigest, ...theirs.layerDigests]) assert.equal(await present(d), false);
+  assert.match(sat.logs(), /"path":"\/v2\/apps\/multi\/manifests\/v1\?ns=upstream.test(%3A|:)5000"/, 'containerd named the upstream');
+  await first.stop();
+
+  await upstream.stop();
+  const second = await startContainerd(t);
+  assert.equal(await second.pull('upstream.test:5000/apps/multi:v1', { hostsDir }), index.indexDigest);
+  const s = await getStatus(sat);
+  assert.equal(s.proxy.blobMisses, 2);
 });
