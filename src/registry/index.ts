@@ -1,5 +1,4 @@
 export { RegistryServer, type RegistryServerConfig } from './server.ts';
 export { HtpasswdAuth } from './auth.ts';
-export type { RegistryStore } from './context.ts';
 export type { PeerEndpoint } from './peer-endpoint.ts';
 export type { RegistryStore, MissHandler, ProxiedBlob } from './context.ts';
