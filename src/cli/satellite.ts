@@ -5,12 +5,14 @@ import { createLogger } from '../daemon/logger.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
+import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
 commands:
   serve              run the satellite (registry on the local disk store)
   config show        print the effective configuration as JSON
+${RUNTIME_USAGE}
 
 options:
   -c, --config FILE  JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
@@ -25,6 +27,9 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
+      runtime: { type: 'string', multiple: true },
+      root: { type: 'string' },
+      content: { type: 'boolean' },
     },
   });
   if (values.version) {
@@ -50,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
+  if (command === 'runtime') return runtimeCommand(sub, config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

@@ -3,6 +3,7 @@ import { SatelliteError } from '../lib/errors.ts';
 import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
+import { resolveRuntimePaths } from '../runtimes/config-schema.ts';
 
 export type { SatelliteConfig } from './satellite-schema.ts';
 
@@ -40,6 +41,7 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   }
   if (config.peers?.tokenFile) config.peers.tokenFile = abs(config.peers.tokenFile);
   if (config.upstream.caFile) config.upstream.caFile = abs(config.upstream.caFile);
+  resolveRuntimePaths(config.runtimes, abs);
   return deepFreeze(config);
 }
 

@@ -3,6 +3,7 @@ import { upstreamConfigSchema, type UpstreamConfig } from '../upstream/config-sc
 import { controlConfigSchema, type ControlConfig } from '../control/config-schema.ts';
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
+import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -78,6 +79,8 @@ export const satelliteConfigSchema = {
       properties: upstreamProperties,
       dependencies: upstreamConfigSchema.dependencies,
     },
+    /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
+    runtimes: runtimesConfigSchema,
     store: {
       type: 'object',
       additionalProperties: false,
@@ -112,6 +115,7 @@ export interface SatelliteConfig {
   proxy: ProxyConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
+  runtimes: RuntimesConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;

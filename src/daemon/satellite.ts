@@ -9,6 +9,7 @@ import { VERSION } from '../version.ts';
 import { startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -26,6 +27,9 @@ export interface SatelliteRuntime {
  * registry -> sync runs -> control connects. Stop order is the reverse.
  */
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
+  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
+  // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
+  if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(
     {
       dataDir: config.dataDir,
@@ -95,6 +99,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     registry = server;
     const address = await server.start();
     pullThrough?.start();
+    if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     await control?.start(engine);
     let closing: Promise<void> | undefined;

@@ -1,0 +1,17 @@
+import { SatelliteError } from '../lib/errors.ts';
+
+/** Codes of runtime configuration. Branch on these, never on messages. */
+export const RuntimeErrorCode = {
+  /** An existing runtime file is not valid TOML/JSON/YAML or has an unexpected shape: nothing written. */
+  fileInvalid: 'RUNTIME_FILE_INVALID',
+  /** An existing file cannot be merged without changing what it means (e.g. CRI mirrors + config_path). */
+  fileConflict: 'RUNTIME_FILE_CONFLICT',
+  /** The manifest or a backup in the state dir is damaged: nothing restored from it. */
+  stateInvalid: 'RUNTIME_STATE_INVALID',
+  /** The runtimes section cannot produce a configuration (no upstreams, no mirror URL). */
+  configInvalid: 'CONFIG_INVALID',
+} as const;
+
+export function runtimeError(code: string, message: string, opts: { detail?: unknown; cause?: unknown } = {}): SatelliteError {
+  return new SatelliteError(code, message, opts);
+}

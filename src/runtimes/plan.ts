@@ -1,0 +1,115 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../lib/errors.ts';
+import { RUNTIME_NAMES, type RuntimeName, type RuntimesConfig } from './config-schema.ts';
+import type { MirrorSpec } from './mirror.ts';
+import type { RuntimeTargets } from './target.ts';
+import { containerdTargets } from './containerd.ts';
+import { crioTargets } from './registries-conf.ts';
+import { dockerTargets } from './docker.ts';
+import { k3sTargets } from './k3s.ts';
+import { RuntimeState, sha256, type FileRecord } from './state.ts';
+
+/**
+ * create/modify: apply would write it (absent / existing file); update: applied before, now
+ * different (config changed); applied: applied and current; unchanged: already as wanted, never
+ * touched; stale: applied before but no longer wanted (apply reverts it).
+ */
+export type FileStatus = 'create' | 'modify' | 'update' | 'applied' | 'unchanged' | 'stale';
+
+export interface FilePlan {
+  runtime: RuntimeName;
+  /** Path on disk (with the --root prefix): the manifest's key. */
+  file: string;
+  status: FileStatus;
+  current: Buffer | undefined;
+  desired: string | undefined;
+  record: FileRecord | undefined;
+  /** Edited by someone else since the satellite applied it. */
+  changedSinceApply: boolean;
+  /** Why it cannot be merged (malformed file...): apply refuses, show prints it. */
+  error: Error | undefined;
+}
+
+export interface RuntimePlan {
+  runtime: RuntimeName;
+  selected: boolean;
+  warnings: string[];
+  files: FilePlan[];
+}
+
+export interface PlanOptions {
+  config: RuntimesConfig;
+  spec: MirrorSpec;
+  state: RuntimeState;
+  /** Prefix for every runtime path (an image being built, a test). */
+  root?: string | undefined;
+  /** Runtimes to act on; default those with enabled: true. */
+  runtimes?: RuntimeName[] | undefined;
+}
+
+export function runtimeTargets(config: RuntimesConfig, spec: MirrorSpec, runtime: RuntimeName): RuntimeTargets {
+  switch (runtime) {
+    case 'containerd':
+      return containerdTargets(config.containerd, spec);
+    case 'crio':
+      return crioTargets(config.crio, spec);
+    case 'docker':
+      return dockerTargets(config.docker, spec);
+    case 'k3s':
+      return k3sTargets(config.k3s, spec);
+  }
+}
+
+export const selectedRuntimes = (config: RuntimesConfig, only?: RuntimeName[]): RuntimeName[] =>
+  only?.length ? only : RUNTIME_NAMES.filter((r) => config[r].enabled);
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** What apply would do, per runtime (all four; `selected` marks those apply acts on). Writes nothing. */
+export async function planRuntimes(opts: PlanOptions): Promise<RuntimePlan[]> {
+  const selected = selectedRuntimes(opts.config, opts.runtimes);
+  const onDisk = (p: string) => (opts.root ? join(opts.root, p) : p);
+  const plans: RuntimePlan[] = [];
+  for (const runtime of RUNTIME_NAMES) {
+    const targets = runtimeTargets(opts.config, opts.spec, runtime);
+    const files: FilePlan[] = [];
+    for (const target of targets.files) {
+      const file = onDisk(target.path);
+      const current = await readIfExists(file);
+      const record = opts.state.get(file);
+      const untouched = record !== undefined && current !== undefined && sha256(current) === record.appliedSha256;
+      const changedSinceApply = record !== undefined && current !== undefined && !untouched;
+      const plan: FilePlan = { runtime, file, status: 'unchanged', current, desired: undefined, record, changedSinceApply, error: undefined };
+      try {
+        // Re-render from the original while the applied file is untouched, so a changed config
+        // replaces (not accumulates) what the satellite wrote; someone else's later edits are merged into.
+        let base = current?.toString('utf8');
+        if (record && (untouched || current === undefined)) base = record.existed ? (await opts.state.readBackup(file, record)).toString('utf8') : undefined;
+        plan.desired = target.render(base, file);
+        const same = current !== undefined && current.equals(Buffer.from(plan.desired));
+        plan.status = same ? (record ? 'applied' : 'unchanged') : record ? 'update' : current ? 'modify' : 'create';
+      } catch (err) {
+        plan.error = err as Error;
+      }
+      files.push(plan);
+    }
+    const wanted = new Set(files.map((f) => f.file));
+    for (const file of opts.state.paths(runtime)) {
+      if (wanted.has(file)) continue;
+      const current = await readIfExists(file);
+      const record = opts.state.get(file)!;
+      const changed = current !== undefined && sha256(current) !== record.appliedSha256;
+      files.push({ runtime, file, status: 'stale', current, desired: undefined, record, changedSinceApply: changed, error: undefined });
+    }
+    plans.push({ runtime, selected: selected.includes(runtime), warnings: targets.warnings, files });
+  }
+  return plans;
+}
