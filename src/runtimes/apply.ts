@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
 import { unlinkIfExists, writeFileAtomic } from '../lib/fs-atomic.ts';
@@ -66,16 +66,9 @@ async function revertFile(state: RuntimeState, file: string, record: FileRecord)
     await writeKeepingOwner(file, original, record);
   } else {
     await unlinkIfExists(file);
-    for (const dir of [...record.createdDirs].reverse()) {
-      try {
-        await rmdir(dir);
-      } catch (err) {
-        if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(errnoCode(err) ?? '')) throw err;
-        break;
-      }
-    }
   }
   await state.delete(file);
+  await state.pruneDirs();
   return record.existed ? 'restored' : 'removed';
 }
 

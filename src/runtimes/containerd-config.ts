@@ -32,10 +32,15 @@ function headerPath(line: string): string[] | undefined | 'array' {
   }
 }
 
-function withoutConfigPath(doc: TomlTable, path: string[]): TomlTable {
+/** The original document with only config_path set: what the edited text must parse to. */
+function withConfigPath(doc: TomlTable, path: string[], certsDir: string): TomlTable {
   const copy = structuredClone(doc);
-  const reg = getPath(copy, path);
-  if (isTable(reg)) delete reg.config_path;
+  let cur: TomlTable = copy;
+  for (const key of path) {
+    if (!isTable(cur[key])) cur[key] = {};
+    cur = cur[key] as TomlTable;
+  }
+  cur.config_path = certsDir;
   return copy;
 }
 
@@ -89,7 +94,9 @@ export function setCriConfigPath(current: string | undefined, file: string, cert
   } catch {
     check = undefined;
   }
-  const ok = check !== undefined && (getPath(check, path) as TomlTable | undefined)?.config_path === certsDir && isDeepStrictEqual(withoutConfigPath(check, path), withoutConfigPath(doc, path));
+  // Compared as plain JSON: the parser's tables have no prototype, the copy's do.
+  const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+  const ok = check !== undefined && isDeepStrictEqual(plain(check), plain(withConfigPath(doc, path, certsDir)));
   if (!ok) {
     throw runtimeError(
       RuntimeErrorCode.fileConflict,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
 import { unlinkIfExists, writeFileAtomic } from '../lib/fs-atomic.ts';
@@ -28,6 +28,8 @@ export interface FileRecord {
 export interface Manifest {
   version: 1;
   files: Record<string, FileRecord>;
+  /** Every directory apply created and revert has not removed yet (it may hold several files). */
+  dirs: string[];
 }
 
 /**
@@ -37,7 +39,7 @@ export interface Manifest {
  */
 export class RuntimeState {
   readonly dir: string;
-  #manifest: Manifest = { version: 1, files: {} };
+  #manifest: Manifest = { version: 1, files: {}, dirs: [] };
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -61,7 +63,7 @@ export class RuntimeState {
       }
       const m = doc as Partial<Manifest>;
       if (m?.version !== 1 || typeof m.files !== 'object' || m.files === null) throw runtimeError(RuntimeErrorCode.stateInvalid, `${file} is not a runtime manifest`);
-      state.#manifest = m as Manifest;
+      state.#manifest = { version: 1, files: m.files, dirs: Array.isArray(m.dirs) ? m.dirs : [] };
     }
     return state;
   }
@@ -76,7 +78,28 @@ export class RuntimeState {
 
   async set(path: string, record: FileRecord): Promise<void> {
     this.#manifest.files[path] = record;
+    for (const d of record.createdDirs) if (!this.#manifest.dirs.includes(d)) this.#manifest.dirs.push(d);
     await this.#save();
+  }
+
+  /** Removes the directories apply created that are empty now, deepest first; keeps the others. */
+  async pruneDirs(): Promise<void> {
+    const depth = (d: string) => d.split('/').length;
+    const left: string[] = [];
+    for (const dir of [...this.#manifest.dirs].sort((a, b) => depth(b) - depth(a))) {
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code === 'ENOENT') continue;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        left.push(dir);
+      }
+    }
+    if (left.length !== this.#manifest.dirs.length) {
+      this.#manifest.dirs = this.#manifest.dirs.filter((d) => left.includes(d));
+      await this.#save();
+    }
   }
 
   async delete(path: string): Promise<void> {
