@@ -3,6 +3,9 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { defer, type Teardown } from '../helpers/cleanup.ts';
 import type { Satellite } from '../helpers/satellite.ts';
 import type { ProxyStatus } from '../../src/proxy/index.ts';
 
@@ -77,4 +80,39 @@ export async function fetchHash(url: string): Promise<{ status: number; digest?:
   } catch (err) {
     return { status: -1, bytes, error: String((err as Error).cause ?? err) };
   }
+}
+
+/**
+ * A loopback TCP relay that paces target->client bytes at bytesPerSecond (so a test can act while
+ * a fetch is in flight). Stopped after the test.
+ */
+export async function startThrottle(t: Teardown, target: string, bytesPerSecond: number): Promise<{ url: string }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  if (host !== '127.0.0.1') throw new Error('throttle target must be loopback');
+  const live = new Set<Socket>();
+  const server = createServer((client) => {
+    const up = connect({ host, port });
+    for (const s of [client, up]) {
+      live.add(s);
+      s.on('error', () => {});
+      s.once('close', () => {
+        live.delete(s);
+        client.destroy();
+        up.destroy();
+      });
+    }
+    client.pipe(up);
+    up.on('data', (chunk: Buffer) => {
+      client.write(chunk);
+      up.pause();
+      setTimeout(() => up.resume(), (chunk.length / bytesPerSecond) * 1000);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  defer(t, () => new Promise<void>((resolve) => {
+    for (const s of live) s.destroy();
+    server.close(() => resolve());
+  }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

@@ -6,7 +6,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
-import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, waitFor } from './helpers.ts';
+import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, startThrottle, waitFor } from './helpers.ts';
 
 /** Access-log lines of docker-registry for GETs of one blob. */
 function blobGets(logs: string, digest: string): number {
@@ -23,6 +23,7 @@ test('20 concurrent pulls of one uncached 100 MB blob: one upstream fetch, 20 co
   const sat = await startSatellite(t, { config: proxyConfig(link.url) });
 
   const before = link.bytesFromTarget();
+  const rssBefore = ((await getStatus(sat)) as unknown as { process: { rss: number } }).process.rss;
   const started = Date.now();
   const results = await Promise.all(Array.from({ length: 20 }, () => fetchHash(`${sat.url}/v2/big/one/blobs/${layer.digest}`)));
   const ms = Date.now() - started;
@@ -39,7 +40,10 @@ test('20 concurrent pulls of one uncached 100 MB blob: one upstream fetch, 20 co
   const status = await getStatus(sat);
   assert.equal(status.proxy.blobMisses, 1);
   assert.equal(status.proxy.fetchesJoined, 19);
-  t.diagnostic(`satellite RSS after: ${Math.round((status as unknown as { process: { rss: number } }).process.rss / MiB)} MiB`);
+  const rssAfter = (status as unknown as { process: { rss: number } }).process.rss;
+  t.diagnostic(`satellite RSS ${Math.round(rssBefore / MiB)} MiB before, ${Math.round(rssAfter / MiB)} MiB after`);
+  // One chunk per client, never a whole 100 MB blob in memory.
+  assert.ok(rssAfter - rssBefore < 64 * MiB, `RSS grew by ${Math.round((rssAfter - rssBefore) / MiB)} MiB`);
   assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
 
   // A late joiner reads the committed file: still one upstream GET.
@@ -82,4 +86,44 @@ test('a corrupting upstream: the client connection is cut, nothing is stored, th
   });
   assert.equal(s2.proxy.blobMisses, 2, 'fetched again after the failure');
   assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
+
+test('a client that leaves does not stop the fill; ranges and HEAD are served from the same fetch', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-leave', layerSizes: [40 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/leave/me:v1`);
+  // A 20 MB/s link: the fill takes ~2 s, so the clients below act while it runs.
+  const link = await startThrottle(t, upstream.host, 20 * MiB);
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+  const url = `${sat.url}/v2/leave/me/blobs/${layer.digest}`;
+
+  const head = await fetch(url, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), String(layer.size));
+  // The first client reads 1 MiB and hangs up.
+  const ctrl = new AbortController();
+  const res = await fetch(url, { signal: ctrl.signal });
+  const reader = res.body!.getReader();
+  let got = 0;
+  while (got < MiB) got += (await reader.read()).value!.length;
+  ctrl.abort();
+  assert.equal((await getStatus(sat)).proxy.inFlight, 1, 'the fill still runs after the client left');
+  // A range from the middle, while (or after) the fill runs.
+  const ranged = await fetch(url, { headers: { range: `bytes=${20 * MiB}-${20 * MiB + 99}` } });
+  assert.equal(ranged.status, 206);
+  const part = Buffer.from(await ranged.arrayBuffer());
+  const { readFile } = await import('node:fs/promises');
+  const original = await readFile(layer.path);
+  assert.deepEqual(part, original.subarray(20 * MiB, 20 * MiB + 100));
+
+  await waitFor('the fill to commit', async () => ((await getStatus(sat)).store.blobs === 1 ? true : undefined));
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+  const again = await fetchHash(url);
+  assert.equal(again.digest, layer.digest);
+  assert.equal(blobGets(upstream.logs(), layer.digest), 1, 'one upstream GET for HEAD, a client that left, a range and a late GET');
+  const s = await getStatus(sat);
+  assert.equal(s.proxy.blobMisses, 1);
+  assert.equal(s.proxy.fetchesFailed, 0);
 });

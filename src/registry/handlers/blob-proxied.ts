@@ -30,7 +30,8 @@ export async function sendProxied(ctx: RequestContext, digest: string, blob: Pro
       ...(length !== undefined ? { 'Content-Length': length } : {}),
       ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {}),
     });
-    if (req.method === 'HEAD' || length === 0) {
+    // An empty body too waits for verification (stream() returns only then).
+    if (req.method === 'HEAD') {
       res.end();
       return;
     }
