@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
-import { Channel, decodeMessage, encodeMessage, parseTopic, topic, type EventMessage } from '../protocol/index.ts';
+import { Channel, decodeMessage, encodeMessage, parseTopic, topic, type EventMessage, type SiteMembership } from '../protocol/index.ts';
 import type { RunReport } from '../sync/index.ts';
 import { ControlClient, type ConnectionStatus } from './client.ts';
 import { CommandRunner } from './commands.ts';
@@ -25,6 +25,10 @@ export interface ControlOptions {
   hostname?: string;
   /** Aborts registration retries (first boot while Ground Control is unreachable). */
   signal?: AbortSignal;
+  /** Reported in every state report: where the site's other satellites reach this one (src/peers). */
+  peerUrl?: string | undefined;
+  /** Every accepted desired state's site membership (undefined = none), for blob sharing. */
+  onSite?: ((site: SiteMembership | undefined) => void) | undefined;
 }
 
 export interface ControlStatus {
@@ -108,7 +112,10 @@ export class Control {
     this.source = new MqttDesiredStateSource({
       satelliteId: id,
       log: this.#log,
-      onAccept: () => this.#reporter.request(),
+      onAccept: (state) => {
+        this.#reporter.request();
+        opts.onSite?.(state.site);
+      },
       onReject: (err) => {
         const code = isSatelliteError(err) ? err.code : ControlErrorCode.messageInvalid;
         const level = code === ControlErrorCode.desiredStale ? 'warn' : 'error';
@@ -124,6 +131,7 @@ export class Control {
       intervalSeconds: config.reportIntervalSeconds,
       received: () => this.source.newestGeneration,
       isConnected: () => this.#client.connected,
+      peerUrl: opts.peerUrl,
     });
     this.#commands = new CommandRunner({
       satelliteId: id,

@@ -14,6 +14,8 @@ export interface StateInput {
   disk: { blobs: number; bytes: number };
   /** Newest desired generation received over MQTT in this process, if any. */
   received: number | null;
+  /** peers.advertiseUrl, when this satellite shares blobs with its site. */
+  peerUrl?: string | undefined;
 }
 
 /** The state report: what is desired, what is applied, every image's status, disk and upstream. */
@@ -41,6 +43,7 @@ export function buildStateMessage(input: StateInput): StateMessage {
       ? { result: last.result, finishedAt: last.finishedAt, bytesFromUpstream: last.bytesFromUpstream, errors: last.errors.length }
       : null,
     upstream: { reachable: sync.upstream.reachable, lastError: sync.upstream.lastError === null ? null : clip(sync.upstream.lastError, 4000) },
+    ...(input.peerUrl ? { peerUrl: input.peerUrl } : {}),
   };
 }
 
@@ -69,6 +72,7 @@ export interface ReporterOptions {
   intervalSeconds: number;
   received: () => number | null;
   isConnected: () => boolean;
+  peerUrl?: string | undefined;
 }
 
 const SEQ_KEY = 'stateSeq';
@@ -121,6 +125,7 @@ export class Reporter {
         sync: sync.status(),
         disk: this.#opts.store.usage(),
         received: this.#opts.received(),
+        peerUrl: this.#opts.peerUrl,
       }),
     );
     let seq = 0;

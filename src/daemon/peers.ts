@@ -20,6 +20,9 @@ export async function startPeers(
     // Without a name of its own a satellite cannot take its share of the site's blobs.
     throw new SatelliteError('CONFIG_INVALID', 'invalid config:\n  /peers: needs id or advertiseUrl (or a control section) so the site can rank this satellite');
   }
+  if (control && c.fromGroundControl && c.advertiseUrl === undefined) {
+    throw new SatelliteError('CONFIG_INVALID', 'invalid config:\n  /peers/advertiseUrl: required with control: Ground Control tells the site where to reach this satellite');
+  }
   const token = await loadPeerToken(c);
   const peers = new Peers({
     config: c,

@@ -6,6 +6,7 @@ import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
 import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
 import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
+import type { SiteMembership } from '../protocol/index.ts';
 import { startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
@@ -45,9 +46,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let registry: RegistryServer | undefined;
   let closePeers: (() => Promise<void>) | undefined;
   let proxy: PullThroughProxy | undefined;
+  let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
     if (config.control) {
       control = await createControl({
+        peerUrl: config.peers?.advertiseUrl,
+        onSite: (site) => onSite?.(site),
         config: config.control,
         dataDir: config.dataDir,
         log: log.child({ module: 'control' }),
@@ -66,8 +70,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
     });
     sync = engine;
-    peers?.peers.setFetchOnRequest((repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig));
+    peers?.peers.attach({
+      fetchOnRequest: (repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig),
+      downloading: (digest) => engine.isDownloading(digest),
+    });
     closePeers = peers ? () => peers.peers.close() : undefined;
+    if (peers) onSite = (site) => peers.peers.setSite(site);
     if (config.proxy.enabled) {
       proxy = new PullThroughProxy({
         config: config.proxy,
@@ -101,6 +109,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     pullThrough?.start();
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
+    // The membership in force until Ground Control's next message: the one stored with the desired state.
+    if (control) onSite?.(engine.desired?.site);
     await control?.start(engine);
     let closing: Promise<void> | undefined;
     return {

@@ -1,4 +1,4 @@
-export { Peers, type FetchOnRequest, type LocalBlobs } from './peers.ts';
+export { Peers, type FetchOnRequest, type LocalBlobs, type LocalSync } from './peers.ts';
 export { peerEndpoint } from './endpoint.ts';
 export { peersConfigSchema, type PeersConfig, type PeerEntry } from './config-schema.ts';
 export { PeerErrorCode } from './errors.ts';

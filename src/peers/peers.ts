@@ -21,6 +21,14 @@ export interface LocalBlobs {
 }
 export type FetchOnRequest = (repo: string, want: { digest: string; size: number }, signal: AbortSignal) => Promise<unknown>;
 
+/** The local sync engine, as the peers see it. */
+export interface LocalSync {
+  /** Downloads a blob from the upstream now (a member asked for one this satellite lacks). */
+  fetchOnRequest: FetchOnRequest;
+  /** True while a download of the digest is in progress here (any source). */
+  downloading(digest: string): boolean;
+}
+
 type PeerResponse = { status: 200 | 206; start: number; total: number; body: NodeJS.ReadableStream & import('node:stream').Readable; source: BlobSource };
 
 /**
@@ -37,13 +45,15 @@ export class Peers {
   readonly #local: LocalBlobs;
   readonly #client: PeerClient;
   readonly #abort = new AbortController();
-  readonly #upstreamReads = new Map<string, number>();
+  /** Digests whose download here has read from the upstream: members may wait for them. */
+  readonly #fromUpstream = new Set<string>();
   /** Digests being fetched for a peer: their downloads go straight to the upstream. */
   readonly #onRequest = new Set<string>();
   /** Fetch-on-request failures, not retried for a while: digest -> until (ms). */
   readonly #refused = new Map<string, number>();
   readonly #slots: Limiter;
   #fetch: FetchOnRequest | undefined;
+  #downloading: (digest: string) => boolean = () => false;
 
   constructor(opts: { config: PeersConfig; log: Logger; local: LocalBlobs; token?: string | undefined; selfKey?: string | undefined }) {
     this.#config = opts.config;
@@ -60,14 +70,21 @@ export class Peers {
     return new PeerAwarePort(inner, this);
   }
 
-  /** Lets members ask this satellite to fetch blobs it owns but lacks (the sync engine does it). */
-  setFetchOnRequest(fetch: FetchOnRequest): void {
-    this.#fetch = this.#config.fetchOnRequest && this.#config.maxOnRequestFetches > 0 ? fetch : undefined;
+  /** Connects the sync engine: what is downloading here, and fetches for members (when enabled). */
+  attach(sync: LocalSync): void {
+    this.#downloading = (digest) => sync.downloading(digest);
+    this.#fetch = this.#config.fetchOnRequest && this.#config.maxOnRequestFetches > 0 ? sync.fetchOnRequest : undefined;
   }
 
-  setPublishedMembers(entries: readonly PeerEntry[]): void {
-    this.membership.setPublished(entries);
-    this.#log.info({ members: this.membership.peers().map((m) => m.key) }, 'site membership updated');
+  /** The site membership Ground Control published (with the desired state); ignored unless fromGroundControl. */
+  setSite(site: { name: string; members: readonly PeerEntry[] } | undefined): void {
+    if (!this.#config.fromGroundControl) return;
+    const before = this.membership.peers().map((m) => `${m.key}=${m.url}`).join(',');
+    this.membership.setPublished(site?.members ?? []);
+    const members = this.membership.peers();
+    if (members.map((m) => `${m.key}=${m.url}`).join(',') !== before) {
+      this.#log.info({ site: site?.name ?? null, members: members.map((m) => m.key) }, 'site membership updated');
+    }
   }
 
   /**
@@ -82,6 +99,7 @@ export class Peers {
     const ranked = rank([...peers.map((m) => m.key), ...(self ? [self] : [])], digest);
     const byKey = new Map(peers.map((m) => [m.key, m]));
     const owner = byKey.get(ranked[0]!);
+    this.#log.debug({ digest, owner: ranked[0], offset }, 'asking the site for a blob');
     if (owner) {
       const got = await this.#fromOwner(owner, repo, digest, size, offset, signal);
       if (got) return got;
@@ -114,7 +132,10 @@ export class Peers {
       }
       st = await this.#ask(owner, repo, digest, size, false, Math.min(this.#config.pollWaitMs, deadline - now), signal);
     }
-    if (st?.state !== 'present') return undefined;
+    if (st?.state !== 'present') {
+      this.#log.debug({ peer: owner.key, digest, state: st ?? null }, 'owner does not have the blob');
+      return undefined;
+    }
     return this.#download(owner, digest, size, offset, signal);
   }
 
@@ -158,17 +179,21 @@ export class Peers {
     this.#log.warn({ peer: peer.key, url: peer.url, err: (err as Error).message }, 'peer failed; skipping it for a while');
   }
 
-  /** Called by the port while the upstream's bytes of `digest` flow; returns "done". */
-  upstreamReadStarted(digest: string): () => void {
-    this.#upstreamReads.set(digest, (this.#upstreamReads.get(digest) ?? 0) + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const n = (this.#upstreamReads.get(digest) ?? 1) - 1;
-      if (n <= 0) this.#upstreamReads.delete(digest);
-      else this.#upstreamReads.set(digest, n);
-    };
+  /**
+   * Called by the port when the download of `digest` reads from the upstream: until that download
+   * ends (committed or failed), members asking for the blob are told to wait for it.
+   */
+  upstreamRead(digest: string): void {
+    if (this.#fromUpstream.size >= 1024) for (const d of this.#fromUpstream) if (!this.#downloading(d)) this.#fromUpstream.delete(d);
+    this.#fromUpstream.add(digest);
+  }
+
+  #fetchingHere(digest: string): boolean {
+    if (this.#onRequest.has(digest)) return true;
+    if (!this.#fromUpstream.has(digest)) return false;
+    if (this.#downloading(digest)) return true;
+    this.#fromUpstream.delete(digest);
+    return false;
   }
 
   reportBadSource(digest: string, sources: BlobSource[]): boolean {
@@ -187,7 +212,7 @@ export class Peers {
   stateFor(digest: string, q: { repo?: string | undefined; size?: number | undefined; fetch: boolean }): PeerBlobState {
     const have = this.#local.blobSize(digest);
     if (have !== undefined) return { state: 'present', size: have };
-    if (this.#upstreamReads.has(digest) || this.#onRequest.has(digest)) {
+    if (this.#fetchingHere(digest)) {
       return { state: 'fetching', offset: this.#local.partialOffset(digest) ?? 0, size: q.size ?? 0 };
     }
     if (!q.fetch || !this.#fetch || q.repo === undefined || q.size === undefined) return { state: 'absent' };

@@ -33,10 +33,9 @@ export class PeerAwarePort implements UpstreamPort {
       const fromPeer = await this.#peers.fetchFromPeers(repo, digest, opts.size, offset, signal);
       if (fromPeer) return fromPeer;
     }
+    // Until this download ends, askers at the site are told "fetching" and wait for us.
+    this.#peers.upstreamRead(digest);
     const res = await this.#inner.fetchBlob(repo, digest, opts);
-    // While the upstream's bytes flow, askers at the site are told "fetching" and wait for us.
-    const done = this.#peers.upstreamReadStarted(digest);
-    res.body.once('close', done);
     return { ...res, source: { kind: 'upstream', id: 'upstream' } as BlobSource };
   }
 

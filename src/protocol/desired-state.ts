@@ -14,6 +14,16 @@ export interface DesiredState {
   /** Default platform filter, e.g. ["linux/arm64"]; absent = keep every platform. */
   platforms?: string[];
   images: DesiredImage[];
+  /**
+   * The satellites of this one's site that share blobs (src/peers), itself included, as Ground
+   * Control knows them: ids and the peer URLs they reported. Absent = no site, or nobody to share with.
+   */
+  site?: SiteMembership;
+}
+
+export interface SiteMembership {
+  name: string;
+  members: Array<{ id: string; url: string }>;
 }
 
 export interface DesiredImage {
@@ -37,6 +47,29 @@ export const upstreamTargetSchema = {
     url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
     username: { type: 'string', minLength: 1 },
     password: { type: 'string' },
+  },
+} as const;
+
+/** Site names as Ground Control accepts them; member ids are satellite ids. */
+export const siteMembershipSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'members'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    members: {
+      type: 'array',
+      maxItems: 256,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'url'],
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+          url: { type: 'string', pattern: '^https?://[^/\\s]+/?$' },
+        },
+      },
+    },
   },
 } as const;
 
@@ -64,6 +97,7 @@ export const desiredStateSchema = {
         },
       },
     },
+    site: siteMembershipSchema,
   },
 } as const;
 

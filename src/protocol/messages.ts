@@ -66,6 +66,8 @@ export interface StateMessage {
   disk: { blobs: number; bytes: number };
   lastSync: { result: string; finishedAt: string; bytesFromUpstream: number; errors: number } | null;
   upstream: { reachable: boolean | null; lastError: string | null };
+  /** Where the other satellites of the site reach this one for blobs (peers.advertiseUrl), if it shares. */
+  peerUrl?: string;
 }
 
 export interface PresenceMessage {
@@ -185,6 +187,7 @@ export const stateMessageSchema = {
       required: ['reachable', 'lastError'],
       properties: { reachable: { type: ['boolean', 'null'] }, lastError: { type: ['string', 'null'], maxLength: 4000 } },
     },
+    peerUrl: { type: 'string', maxLength: 300, pattern: '^https?://[^/\\s]+/?$' },
   },
 } as const;
 

@@ -77,6 +77,7 @@ export class SyncEngine {
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
+  readonly #desiredWaiters = new Set<() => void>();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -111,6 +112,7 @@ export class SyncEngine {
     if (current && state.generation === current.generation && JSON.stringify(current) === JSON.stringify(state)) return;
     await this.#store.metaTransaction(() => this.#state.put('desired', state));
     this.#desired = state;
+    for (const wake of [...this.#desiredWaiters]) wake();
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
   }
@@ -163,12 +165,33 @@ export class SyncEngine {
    * the same digest already in progress. Rejects when there is no desired state yet.
    */
   async fetchBlobOnRequest(repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
+    // A site gets one desired state at once; a peer may ask a moment before ours arrives.
+    if (!this.#desired && !this.#closed) await this.#desiredArrival(signal, 10_000);
     const doc = this.#desired;
     if (!doc || this.#closed) throw syncError(SyncErrorCode.stopped, 'no desired state: no upstream to fetch from');
     const held = this.#gate('start');
     if (held) throw held;
     const any = AbortSignal.any([signal, this.#abort.signal]);
     return this.#download(this.#deps(this.#client(doc.upstream), this.#log), repo, want, any);
+  }
+
+  /** True while a download of the digest runs here (for a run or on request). */
+  isDownloading(digest: string): boolean {
+    return this.#inflight.has(digest);
+  }
+
+  #desiredArrival(signal: AbortSignal, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#desiredWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.#desiredWaiters.add(done);
+    });
   }
 
   #download(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
@@ -213,6 +236,7 @@ export class SyncEngine {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const wake of [...this.#desiredWaiters]) wake();
     clearTimeout(this.#timer);
     this.#abort.abort();
     await this.#running?.catch(() => undefined);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DesiredImage, DesiredState } from '../../protocol/index.ts';
+import type { DesiredImage, DesiredState, SiteMembership } from '../../protocol/index.ts';
 import type { UpstreamConfig } from '../config.ts';
 import type { GroupRecord } from '../db/records.ts';
 
@@ -16,7 +16,7 @@ interface Merged {
  * on every platform is kept on every platform). When all images share one platform filter it
  * moves to the document level. Output is sorted, so equal inputs give equal documents.
  */
-export function computeDesired(groups: GroupRecord[], upstream: UpstreamConfig, generation: number): DesiredState {
+export function computeDesired(groups: GroupRecord[], upstream: UpstreamConfig, generation: number, site?: SiteMembership): DesiredState {
   const byRepo = new Map<string, Merged>();
   for (const group of groups) {
     for (const img of group.images) {
@@ -51,6 +51,7 @@ export function computeDesired(groups: GroupRecord[], upstream: UpstreamConfig, 
     state.platforms = shared;
     for (const img of images) delete img.platforms;
   }
+  if (site && site.members.length > 0) state.site = site;
   return state;
 }
 

@@ -1,4 +1,4 @@
-import { encodeMessage, topic, type DesiredMessage } from '../../protocol/index.ts';
+import { encodeMessage, topic, type DesiredMessage, type SiteMembership } from '../../protocol/index.ts';
 import { durable, under, type GcDb } from '../db/db.ts';
 import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
@@ -29,6 +29,21 @@ export function satellitesAtSite(db: GcDb, site: string): string[] {
 }
 
 /**
+ * The blob-sharing members of a site: its satellites that reported a peer URL, by id. Every
+ * member gets the same list, so rendezvous hashing names the same owner everywhere.
+ */
+export function siteMembership(db: GcDb, site: string): SiteMembership {
+  const members: SiteMembership['members'] = [];
+  for (const { key, value } of db.satellites.getRange({})) {
+    if (value.site !== site) continue;
+    const url = db.status.get(key)?.state?.peerUrl;
+    if (url) members.push({ id: key, url });
+  }
+  members.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { name: site, members };
+}
+
+/**
  * Recomputes the desired state of the given satellites. A satellite whose content changed gets
  * the next generation, stored durably, then published retained (QoS 1) on its desired topic.
  * A satellite that never had a group gets nothing; one that lost its last group gets an empty
@@ -53,7 +68,8 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const names = groupNamesOf(db, sat);
       if (names.length === 0 && !previous) continue;
       const groups = names.map((n) => db.groups.get(n)).filter((g): g is GroupRecord => g !== undefined);
-      const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1);
+      const site = sat.site === null ? undefined : siteMembership(db, sat.site);
+      const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1, site);
       const hash = contentHash(state);
       if (previous?.contentHash === hash) continue;
       db.desired.put(id, { generation: state.generation, contentHash: hash, state, publishedAt: at });

@@ -2,6 +2,7 @@ import { decodeMessage, parseTopic, type EventMessage, type PresenceMessage, typ
 import { durable } from '../db/db.ts';
 import type { ErrorNote, StatusRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
+import { reconcileDesired, satellitesAtSite } from './reconcile.ts';
 
 const EVENTS_KEPT = 20;
 export const REJECTED_KEY = 'rejected';
@@ -36,8 +37,18 @@ export async function ingestMessage(ctx: FleetContext, topicName: string, payloa
     return;
   }
   switch (message.type) {
-    case 'state':
-      return updateStatus(ctx, satelliteId, (s) => applyState(ctx, s, message));
+    case 'state': {
+      const before = ctx.db.status.get(satelliteId)?.state?.peerUrl;
+      await updateStatus(ctx, satelliteId, (s) => applyState(ctx, s, message));
+      const after = ctx.db.status.get(satelliteId)?.state?.peerUrl;
+      // A new (or gone) peer URL changes the site's blob-sharing membership.
+      const site = ctx.db.satellites.get(satelliteId)?.site;
+      if (before !== after && site) {
+        ctx.log.info({ satelliteId, site, peerUrl: after ?? null }, 'peer URL changed; republishing site membership');
+        await reconcileDesired(ctx, satellitesAtSite(ctx.db, site));
+      }
+      return;
+    }
     case 'presence':
       return updateStatus(ctx, satelliteId, (s) => applyPresence(s, message, ctx.now().toISOString()));
     case 'event':

@@ -4,7 +4,7 @@ import { durable, under } from '../db/db.ts';
 import type { DesiredRecord, SatelliteRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
-import { groupNamesOf, reconcileDesired } from './reconcile.ts';
+import { groupNamesOf, reconcileDesired, satellitesAtSite } from './reconcile.ts';
 import { putRegistrationToken, removeTokensOf, type NewToken } from './tokens.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -97,7 +97,9 @@ export async function updateSatellite(
   if (!updated) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
   if (updated.before.site !== updated.after.site) {
     ctx.log.info({ satelliteId: id, from: updated.before.site, to: updated.after.site }, 'satellite moved');
-    await reconcileDesired(ctx, [id]);
+    // Both sites' memberships changed (blob sharing), and the satellite's own groups may have.
+    const sites = [updated.before.site, updated.after.site].filter((x): x is string => x !== null);
+    await reconcileDesired(ctx, [id, ...sites.flatMap((site) => satellitesAtSite(ctx.db, site))]);
   }
   return viewSatellite(ctx, updated.after);
 }
@@ -110,16 +112,18 @@ export async function deleteSatellite(ctx: FleetContext, id: string): Promise<vo
   const { db } = ctx;
   const found = await durable(db, () => {
     const sat = db.satellites.get(id);
-    if (!sat) return false;
+    if (!sat) return undefined;
     db.satellites.remove(id);
     for (const { key } of db.satelliteAssignments.getRange({})) if (key[1] === id) db.satelliteAssignments.remove(key);
     removeTokensOf(db, id);
     db.status.remove(id);
     db.desired.remove(id);
     for (const { key } of db.commands.getRange(under(id))) db.commands.remove(key);
-    return true;
+    return { site: sat.site };
   });
   if (!found) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
+  // Its site's members stop sharing blobs with it.
+  if (found.site !== null) await reconcileDesired(ctx, satellitesAtSite(db, found.site));
   ctx.log.info({ satelliteId: id }, 'satellite deleted');
   const retained: ChannelName[] = ['desired', 'state', 'presence'];
   for (const channel of retained) {
