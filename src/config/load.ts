@@ -4,59 +4,92 @@ import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.
 import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
 import { resolveRuntimePaths } from '../runtimes/config-schema.ts';
+import { defaultBoardDir, loadBoard, type BoardProfile } from './board.ts';
+import { PATH_KEYS, deepMerge, mapPath } from './paths.ts';
 
 export type { SatelliteConfig } from './satellite-schema.ts';
 
 /** Exit status for bad configuration (EX_CONFIG); the systemd unit does not restart on it. */
 export const EXIT_CONFIG = 78;
 
+/** Command-line overrides: the last word over profile, file and environment. */
+export interface CliOverrides {
+  dataDir?: string | undefined;
+  /** host:port */
+  listen?: string | undefined;
+  logLevel?: string | undefined;
+}
+
 export interface LoadOptions {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
+  /** --board NAME|FILE; beats $SATELLITE_BOARD, which beats the file's "board" key. */
+  board?: string | undefined;
+  overrides?: CliOverrides;
+  /** Where board/<name>.json profiles live; default the install root's board/. */
+  boardDir?: string;
 }
 
 /**
- * Effective config = embedded defaults < file < environment. Relative paths in the file are
- * resolved against the file's directory, so a config works wherever it is started from.
+ * Effective config = embedded defaults < board profile < file < environment < command line.
+ * Objects merge key by key; arrays and scalars replace. Relative paths in the file (and the
+ * environment) are resolved against the file's directory, so a config works wherever it is
+ * started from; profiles may only hold absolute paths; CLI paths follow the working directory.
  */
 export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<SatelliteConfig> {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.SATELLITE_CONFIG;
   let raw: Record<string, unknown> = {};
   if (file) raw = await readJsonObjectFile(file);
-  const config = validate<SatelliteConfig>(satelliteConfigSchema, applyEnv(raw, env), file ? `config ${file}` : 'config');
+  const where = file ? `config ${file}` : 'config';
   const base = file ? dirname(resolve(file)) : process.cwd();
+
+  let profile: BoardProfile | undefined;
+  const boardDir = opts.boardDir ?? defaultBoardDir();
+  if (opts.board) profile = await loadBoard(opts.board, { boardDir, base: process.cwd(), from: '--board' });
+  else if (env.SATELLITE_BOARD) profile = await loadBoard(env.SATELLITE_BOARD, { boardDir, base: process.cwd(), from: 'SATELLITE_BOARD' });
+  else if (typeof raw.board === 'string') profile = await loadBoard(raw.board, { boardDir, base, from: `${where}: /board` });
+
+  let merged: Record<string, unknown> = raw;
+  if (profile) {
+    const { board: _board, ...user } = raw;
+    merged = { ...deepMerge(profile.config, user), board: profile.file };
+  }
+  merged = applyCli(applyEnv(merged, env), opts.overrides ?? {});
+  const config = validate<SatelliteConfig>(satelliteConfigSchema, merged, where);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  config.dataDir = abs(config.dataDir);
-  if (config.registry.tls) config.registry.tls = { cert: abs(config.registry.tls.cert), key: abs(config.registry.tls.key) };
-  if (config.registry.auth) config.registry.auth = { ...config.registry.auth, htpasswd: abs(config.registry.auth.htpasswd) };
-  if (config.sync.desiredStateFile) config.sync.desiredStateFile = abs(config.sync.desiredStateFile);
+  for (const key of PATH_KEYS) mapPath(config as unknown as Record<string, unknown>, key, abs);
   if (config.control && config.sync.desiredStateFile) {
-    throw new SatelliteError('CONFIG_INVALID', `invalid ${file ? `config ${file}` : 'config'}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
+    throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
   }
-  if (config.control) {
-    const c = config.control;
-    for (const key of ['registrationTokenFile', 'identityFile', 'caFile'] as const) if (c[key]) c[key] = abs(c[key]);
-    if (c.mqtt?.caFile) c.mqtt = { ...c.mqtt, caFile: abs(c.mqtt.caFile) };
-  }
-  if (config.peers?.tokenFile) config.peers.tokenFile = abs(config.peers.tokenFile);
-  if (config.upstream.caFile) config.upstream.caFile = abs(config.upstream.caFile);
   resolveRuntimePaths(config.runtimes, abs);
   return deepFreeze(config);
 }
 
+function parseListen(value: string, what: string): { host: string; port: number } {
+  const m = /^(.+):(\d+)$/.exec(value);
+  if (!m) throw new SatelliteError('CONFIG_INVALID', `${what} must be host:port, got ${value}`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+function withListen(out: Record<string, unknown>, listen: { host: string; port: number }): void {
+  out.registry = { ...(out.registry as object), listen };
+}
 
 /** SATELLITE_DATA_DIR, SATELLITE_LISTEN (host:port), SATELLITE_LOG_LEVEL override the file. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = structuredClone(raw);
   if (env.SATELLITE_DATA_DIR) out.dataDir = env.SATELLITE_DATA_DIR;
   if (env.SATELLITE_LOG_LEVEL) out.log = { ...(out.log as object), level: env.SATELLITE_LOG_LEVEL };
-  if (env.SATELLITE_LISTEN) {
-    const m = /^(.+):(\d+)$/.exec(env.SATELLITE_LISTEN);
-    if (!m) throw new SatelliteError('CONFIG_INVALID', `SATELLITE_LISTEN must be host:port, got ${env.SATELLITE_LISTEN}`);
-    const registry = { ...(out.registry as object) } as Record<string, unknown>;
-    registry.listen = { host: m[1], port: Number(m[2]) };
-    out.registry = registry;
-  }
+  if (env.SATELLITE_LISTEN) withListen(out, parseListen(env.SATELLITE_LISTEN, 'SATELLITE_LISTEN'));
+  return out;
+}
+
+/** --data-dir, --listen, --log-level override everything else. */
+function applyCli(raw: Record<string, unknown>, cli: CliOverrides): Record<string, unknown> {
+  const out = { ...raw };
+  if (cli.dataDir) out.dataDir = resolve(cli.dataDir);
+  if (cli.logLevel) out.log = { ...(out.log as object), level: cli.logLevel };
+  if (cli.listen) withListen(out, parseListen(cli.listen, '--listen'));
   return out;
 }

@@ -14,6 +14,8 @@ export const satelliteConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    /** Board profile under this file: a name (board/<name>.json of the install) or a path. */
+    board: { type: 'string', minLength: 1 },
     dataDir: { type: 'string', minLength: 1, default: './data' },
     log: {
       type: 'object',
@@ -96,6 +98,8 @@ export const satelliteConfigSchema = {
 } as const;
 
 export interface SatelliteConfig {
+  /** The board profile applied (its file, absolute), if any. */
+  board?: string;
   dataDir: string;
   log: { level: string };
   registry: {

@@ -8,6 +8,11 @@ export const syncConfigSchema = {
     desiredStateFile: { type: 'string', minLength: 1 },
     /** Re-resolve tags and retry failures this often. */
     intervalSeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 300 },
+    /**
+     * Platform filter ("os/arch[/variant]") for images whose desired state names none (neither the
+     * image nor the document): a board profile keeps only what the device can run.
+     */
+    platforms: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?$' }, maxItems: 32 },
     /** Blobs downloaded at once. */
     concurrency: { type: 'integer', minimum: 1, maximum: 64, default: 3 },
     /** Sum of all downloads, bytes per second; absent = unlimited. */
@@ -47,6 +52,7 @@ export const syncConfigSchema = {
 export interface SyncConfig {
   desiredStateFile?: string;
   intervalSeconds: number;
+  platforms?: string[];
   concurrency: number;
   bandwidthBytesPerSecond?: number;
   windows?: string[];

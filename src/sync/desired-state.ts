@@ -9,11 +9,14 @@ export interface DesiredRef {
   platforms: string[] | undefined;
 }
 
-/** Flattens a document to its references, merging duplicates. */
-export function desiredRefs(state: DesiredState): DesiredRef[] {
+/**
+ * Flattens a document to its references, merging duplicates. The platform filter is the image's,
+ * else the document's, else the satellite's default (config sync.platforms).
+ */
+export function desiredRefs(state: DesiredState, defaultPlatforms?: string[]): DesiredRef[] {
   const out = new Map<string, DesiredRef>();
   for (const img of state.images) {
-    const platforms = img.platforms ?? state.platforms;
+    const platforms = img.platforms ?? state.platforms ?? defaultPlatforms;
     for (const reference of [...(img.tags ?? []), ...(img.digests ?? [])]) {
       out.set(`${img.repository}@${reference}`, { repository: img.repository, reference, platforms });
     }

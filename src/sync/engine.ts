@@ -306,7 +306,7 @@ export class SyncEngine {
     if (!doc) return this.#finish(report);
     const signal = this.#abort.signal;
     const log = this.#log.child({ generation: doc.generation });
-    const refs = desiredRefs(doc);
+    const refs = desiredRefs(doc, this.#config.platforms);
     const upstream = this.#client(doc.upstream);
 
     try {

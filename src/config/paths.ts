@@ -1,0 +1,48 @@
+/** Config keys holding file paths: relative ones follow the config file, profiles need absolute ones. */
+export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
+  ['dataDir'],
+  ['registry', 'tls', 'cert'],
+  ['registry', 'tls', 'key'],
+  ['registry', 'auth', 'htpasswd'],
+  ['sync', 'desiredStateFile'],
+  ['control', 'registrationTokenFile'],
+  ['control', 'identityFile'],
+  ['control', 'caFile'],
+  ['control', 'mqtt', 'caFile'],
+  ['upstream', 'caFile'],
+  ['peers', 'tokenFile'],
+];
+
+export function getPath(doc: unknown, key: readonly string[]): unknown {
+  let cur = doc;
+  for (const k of key) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Rewrites the string at `key` (if present) in place; parents are assumed mutable plain objects. */
+export function mapPath(doc: Record<string, unknown>, key: readonly string[], fn: (value: string) => string): void {
+  let cur: unknown = doc;
+  for (const k of key.slice(0, -1)) {
+    if (typeof cur !== 'object' || cur === null) return;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  const last = key[key.length - 1]!;
+  if (typeof cur === 'object' && cur !== null && typeof (cur as Record<string, unknown>)[last] === 'string') {
+    (cur as Record<string, unknown>)[last] = fn((cur as Record<string, unknown>)[last] as string);
+  }
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; arrays and scalars from `over` replace. Inputs are not modified. */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
