@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start or call (test/helpers/): registry, clients, broker, tools.
 # apache2-utils gives htpasswd; containerd gives ctr.
-PACKAGES=(docker-registry skopeo containerd mosquitto umoci python3 apache2-utils wrk openssl curl)
+PACKAGES=(docker-registry skopeo containerd mosquitto umoci python3 apache2-utils wrk openssl curl systemd)
 # A fresh machine may have no npm at all; Debian's npm is only used to run `npm ci`
 # (the project's own Node 24 comes from the `node` devDependency).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

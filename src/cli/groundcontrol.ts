@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiCallError, ApiClient, UsageError, runApiCommand } from '../groundcontrol/client.ts';
+import { SystemdNotifier } from '../daemon/notify.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 
@@ -116,21 +117,29 @@ async function serve(file: string | undefined): Promise<number> {
   const config = await loadConfig(file);
   if (!config) return EXIT_CONFIG;
   const log = createGcLogger(config.log.level);
+  const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
   let runtime;
+  notify.starting('starting');
   try {
     runtime = await startGroundControl(config, log);
   } catch (err) {
+    notify.close();
     log.fatal({ err }, 'groundcontrol failed to start');
     return isSatelliteError(err, 'CONFIG_INVALID') ? EXIT_CONFIG : 1;
   }
   log.info({ version: VERSION, dataDir: config.dataDir, apiPort: runtime.apiPort, brokerPort: runtime.brokerPort, publicMqttUrl: runtime.publicMqttUrl }, 'groundcontrol started');
+  const rt = runtime;
+  const statusLine = `API on :${rt.apiPort}; MQTT ${rt.brokerPort !== undefined ? `embedded on :${rt.brokerPort}` : 'external'}`;
+  // Ready once the API listens and LMDB is open; pings only while both hold (see daemon/notify.ts).
+  void notify.ready(statusLine, () => rt.liveness());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');
+      void notify.stopping(`stopping (${signal})`);
       runtime.close().then(
         () => {
           log.info('stopped');

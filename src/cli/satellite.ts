@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT_CONFIG, loadSatelliteConfig } from '../config/index.ts';
 import { createLogger } from '../daemon/logger.ts';
+import { SystemdNotifier } from '../daemon/notify.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
@@ -15,23 +16,41 @@ commands:
 ${RUNTIME_USAGE}
 
 options:
-  -c, --config FILE  JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
-  -v, --version      print the version
-  -h, --help         this text`;
+  -c, --config FILE      JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
+  -b, --board NAME|FILE  board profile under the config (default: $SATELLITE_BOARD, else the file's "board")
+      --data-dir DIR     overrides dataDir
+      --listen HOST:PORT overrides registry.listen
+      --log-level LEVEL  overrides log.level
+  -v, --version          print the version
+  -h, --help             this text`;
+
+/** SIGTERM gives in-flight work this long to finish or checkpoint; the unit's TimeoutStopSec is longer. */
+const SHUTDOWN_DEADLINE_MS = 25_000;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      version: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-      runtime: { type: 'string', multiple: true },
-      root: { type: 'string' },
-      content: { type: 'boolean' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        board: { type: 'string', short: 'b' },
+        'data-dir': { type: 'string' },
+        listen: { type: 'string' },
+        'log-level': { type: 'string' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+        runtime: { type: 'string', multiple: true },
+        root: { type: 'string' },
+        content: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.version) {
     console.log(VERSION);
     return 0;
@@ -43,7 +62,11 @@ async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = await loadSatelliteConfig({ file: values.config });
+    config = await loadSatelliteConfig({
+      file: values.config,
+      board: values.board,
+      overrides: { dataDir: values['data-dir'], listen: values.listen, logLevel: values['log-level'] },
+    });
   } catch (err) {
     if (isSatelliteError(err, 'CONFIG_INVALID')) {
       console.error(err.message);
@@ -61,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger(config.log.level);
+  const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
@@ -70,12 +94,15 @@ async function main(argv: string[]): Promise<number> {
   const abortStart = () => starting.abort();
   process.once('SIGTERM', abortStart);
   process.once('SIGINT', abortStart);
+  notify.starting(config.control ? 'starting (registering with Ground Control on first boot)' : 'starting');
   let runtime;
   try {
     runtime = await startSatellite(config, log, starting.signal);
   } catch (err) {
+    notify.close();
     if (starting.signal.aborted) {
       log.info('stopped during start-up');
+      await notify.stopping('stopped during start-up');
       return 0;
     }
     log.fatal({ err }, 'satellite failed to start');
@@ -85,19 +112,35 @@ async function main(argv: string[]): Promise<number> {
     process.off('SIGTERM', abortStart);
     process.off('SIGINT', abortStart);
   }
-  log.info({ version: VERSION, dataDir: config.dataDir }, 'satellite started');
-  await new Promise<void>((resolve) => {
+  log.info({ version: VERSION, dataDir: config.dataDir, board: config.board ?? null }, 'satellite started');
+  const rt = runtime;
+  // Ready once the registry listens and the store is open; the watchdog pings come from a timer
+  // on this event loop and only while the registry listens and the index reads.
+  void notify.ready(rt.statusLine(), () => rt.liveness(), () => rt.statusLine());
+  return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      log.info({ signal }, 'stopping');
-      runtime.close().then(resolve, (err) => {
-        log.error({ err }, 'error while stopping');
-        resolve();
-      });
+      log.info({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'stopping');
+      void notify.stopping(`stopping (${signal})`);
+      const deadline = setTimeout(() => {
+        log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting');
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      rt.close().then(
+        () => {
+          clearTimeout(deadline);
+          resolve(0);
+        },
+        (err: unknown) => {
+          clearTimeout(deadline);
+          log.error({ err }, 'error while stopping');
+          resolve(1);
+        },
+      );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -20,6 +20,10 @@ export interface SatelliteRuntime {
   control: Control | undefined;
   proxy: PullThroughProxy | undefined;
   address: AddressInfo;
+  /** Why the satellite is not healthy (registry not listening, index unreadable), else undefined. */
+  liveness(): string | undefined;
+  /** One line for systemd's STATUS=: where it serves and what sync has applied. */
+  statusLine(): string;
   close(): Promise<void>;
 }
 
@@ -120,6 +124,17 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       control,
       proxy: pullThrough,
       address,
+      liveness() {
+        if (!server.listening) return 'registry is not listening';
+        // A cheap read through the LMDB index: throws if the store is closed or broken.
+        store.listRepositories({ n: 1 });
+        return undefined;
+      },
+      statusLine() {
+        const s = engine.status();
+        const sync = s.desiredGeneration === null ? 'no desired state' : `generation ${s.appliedGeneration ?? '-'}/${s.desiredGeneration} applied${s.running ? ', syncing' : ''}${s.paused ? `, paused: ${s.paused.reason}` : ''}`;
+        return `serving on ${address.address}:${address.port}; ${sync}`;
+      },
       close() {
         closing ??= (async () => {
           await server.close();

@@ -20,6 +20,8 @@ export interface GroundControlRuntime {
   /** The embedded broker's port; undefined with an external broker. */
   brokerPort: number | undefined;
   publicMqttUrl: string;
+  /** Why Ground Control is not healthy (API not listening, LMDB unreadable), else undefined. */
+  liveness(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -121,7 +123,13 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
     const api = new ApiServer({ fleet, log: log.child({ module: 'api' }), listen: config.api.listen, maxBodyBytes: config.api.maxBodyBytes });
     const apiAddress = await api.start();
     stops.push(() => api.close());
-    return { apiPort: apiAddress.port, brokerPort, publicMqttUrl, close: stopAll };
+    const liveness = () => {
+      if (!api.listening) return 'API is not listening';
+      // A cheap read through LMDB: throws once the environment is closed or broken.
+      for (const _ of db.satellites.getKeys({ limit: 1 })) break;
+      return undefined;
+    };
+    return { apiPort: apiAddress.port, brokerPort, publicMqttUrl, liveness, close: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

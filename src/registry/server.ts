@@ -113,6 +113,11 @@ export class RegistryServer {
     return address;
   }
 
+  /** True while the server accepts connections (the watchdog's liveness check). */
+  get listening(): boolean {
+    return this.#server?.listening ?? false;
+  }
+
   /** Stops accepting, answers 503 to new requests on open connections, waits for in-flight ones. */
   async close(deadlineMs = 10_000): Promise<void> {
     const server = this.#server;

@@ -41,6 +41,11 @@ export class ApiServer {
   }
 
   /** Stops accepting; requests in flight finish (open keep-alive connections get 503). */
+  /** True while the API accepts connections (the watchdog's liveness check). */
+  get listening(): boolean {
+    return this.#server?.listening ?? false;
+  }
+
   async close(deadlineMs = 5_000): Promise<void> {
     const server = this.#server;
     if (!server) return;
