@@ -137,10 +137,18 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       close() {
         closing ??= (async () => {
-          await server.close();
-          await pullThrough?.close();
-          await control?.close();
-          await engine.close();
+          // The registry drains (503 to new requests) while downloads are checkpointed and the
+          // control plane says offline: a long pull by a device does not delay the checkpoint.
+          await Promise.all([
+            (async () => {
+              await server.close();
+              await pullThrough?.close();
+            })(),
+            (async () => {
+              await control?.close();
+              await engine.close();
+            })(),
+          ]);
           await closePeers?.();
           await store.close();
           log.info('satellite stopped');

@@ -76,6 +76,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
   const sources = new Map<string, BlobSource>();
   const partial = await store.beginPartial(want.digest, want.size);
   const resumedFrom = partial.offset;
+  if (resumedFrom > 0) log.info({ digest: want.digest, offset: resumedFrom, size: want.size }, 'download resuming from checkpoint');
   // Bytes left by an earlier run came from a source we no longer know.
   if (partial.offset > 0) sources.set('earlier', { kind: 'upstream', id: 'earlier' });
   let hash = await hashPrefix(partial.path, partial.offset, algorithm);
@@ -133,9 +134,19 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
       await pipeline(res.body, sink, { signal });
       if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
     } catch (err) {
-      await fh.sync().catch(() => undefined);
-      await store.checkpointPartial(want.digest, offset).catch(() => undefined);
-      if (signal.aborted || isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
+      // Read the offset before the fsync: a write still in flight is not covered by it.
+      const durable = offset;
+      const saved = await fh
+        .sync()
+        .then(() => store.checkpointPartial(want.digest, durable))
+        .then(() => true, () => false);
+      if (signal.aborted) {
+        // Shutdown (SIGTERM) or a new run: the next process or run resumes from here.
+        if (saved) log.info({ digest: want.digest, offset: durable, size: want.size }, 'download checkpointed');
+        else log.warn({ digest: want.digest, offset: durable, size: want.size }, 'download stopped; checkpoint not saved');
+        throw err;
+      }
+      if (isSatelliteError(err, SyncErrorCode.paused) || isPermanent(err)) throw err;
       // A cut after progress resumes at once; only attempts that got nowhere back off.
       const progressed = offset > before;
       failures = progressed ? 0 : failures + 1;

@@ -251,7 +251,10 @@ export class SyncEngine {
     clearTimeout(this.#timer);
     this.#nextRunAt = new Date(Date.now() + ms);
     this.#timer = setTimeout(() => {
-      void this.runOnce().catch((err) => this.#log.error({ err }, 'sync run failed'));
+      void this.runOnce().catch((err) => {
+        if (this.#closed) this.#log.info('sync run stopped');
+        else this.#log.error({ err }, 'sync run failed');
+      });
     }, ms);
     this.#timer.unref();
   }
@@ -339,6 +342,8 @@ export class SyncEngine {
     }
 
     const blobErrors = await this.#downloadAll(plans, upstream, report, log, signal);
+    // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
+    signal.throwIfAborted();
     const replaced = new Map<string, Set<string>>();
     for (const plan of plans) {
       const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
