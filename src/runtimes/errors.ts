@@ -8,6 +8,8 @@ export const RuntimeErrorCode = {
   fileConflict: 'RUNTIME_FILE_CONFLICT',
   /** The manifest or a backup in the state dir is damaged: nothing restored from it. */
   stateInvalid: 'RUNTIME_STATE_INVALID',
+  /** Another process is applying or reverting (its pid holds <stateDir>/lock). */
+  busy: 'RUNTIME_BUSY',
   /** The runtimes section cannot produce a configuration (no upstreams, no mirror URL). */
   configInvalid: 'CONFIG_INVALID',
 } as const;

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readFile, readlink, realpath } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
 import { RUNTIME_NAMES, type RuntimeName, type RuntimesConfig } from './config-schema.ts';
 import type { MirrorSpec } from './mirror.ts';
@@ -73,6 +73,22 @@ async function readIfExists(file: string): Promise<Buffer | undefined> {
   }
 }
 
+/** A symlinked runtime file is changed where it points, so the link itself survives. */
+async function followLink(file: string): Promise<string> {
+  try {
+    if (!(await lstat(file)).isSymbolicLink()) return file;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return file;
+    throw err;
+  }
+  try {
+    return await realpath(file);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    return resolve(dirname(file), await readlink(file)); // dangling: create its target
+  }
+}
+
 /** What apply would do, per runtime (all four; `selected` marks those apply acts on). Writes nothing. */
 export async function planRuntimes(opts: PlanOptions): Promise<RuntimePlan[]> {
   const selected = selectedRuntimes(opts.config, opts.runtimes);
@@ -82,7 +98,7 @@ export async function planRuntimes(opts: PlanOptions): Promise<RuntimePlan[]> {
     const targets = runtimeTargets(opts.config, opts.spec, runtime);
     const files: FilePlan[] = [];
     for (const target of targets.files) {
-      const file = onDisk(target.path);
+      const file = await followLink(onDisk(target.path));
       const current = await readIfExists(file);
       const record = opts.state.get(file);
       const untouched = record !== undefined && current !== undefined && sha256(current) === record.appliedSha256;

@@ -5,6 +5,7 @@ import { mirrorSpec, type MirrorSpec, type RegistryListen } from './mirror.ts';
 import { RuntimeState } from './state.ts';
 import { applyRuntimes, revertRuntimes, type ApplyResult, type FileChange } from './apply.ts';
 import { planRuntimes, type RuntimePlan } from './plan.ts';
+import { withStateLock } from './lock.ts';
 
 /** The slice of the satellite config runtime configuration needs. */
 export interface RuntimesContext {
@@ -38,13 +39,15 @@ export async function showRuntimes(ctx: RuntimesContext, opts: RuntimeRunOptions
 
 /** `satellite runtime apply`. */
 export async function applyRuntimeConfig(ctx: RuntimesContext, opts: RuntimeRunOptions = {}): Promise<ApplyResult & { spec: MirrorSpec }> {
-  const { spec, state } = await prepare(ctx, opts);
-  return { spec, ...(await applyRuntimes({ config: ctx.runtimes, spec, state, root: opts.root, runtimes: opts.only })) };
+  return withStateLock(stateDirOf(ctx), async () => {
+    const { spec, state } = await prepare(ctx, opts);
+    return { spec, ...(await applyRuntimes({ config: ctx.runtimes, spec, state, root: opts.root, runtimes: opts.only })) };
+  });
 }
 
 /** `satellite runtime revert`: needs no upstreams or mirror, only the manifest. */
 export async function revertRuntimeConfig(ctx: RuntimesContext, opts: Pick<RuntimeRunOptions, 'only'> = {}): Promise<FileChange[]> {
-  return revertRuntimes(await RuntimeState.open(stateDirOf(ctx)), opts.only);
+  return withStateLock(stateDirOf(ctx), async () => revertRuntimes(await RuntimeState.open(stateDirOf(ctx)), opts.only));
 }
 
 /** runtimes.applyOnStart: apply with the bound port; a failure is logged, the satellite keeps serving. */

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as smolParse } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { loadSatelliteConfig } from '../../src/config/index.ts';
-import { applyRuntimeConfig, revertRuntimeConfig, showRuntimes, type RuntimesContext } from '../../src/runtimes/index.ts';
+import { applyRuntimeConfig, revertRuntimeConfig, showRuntimes, stateDirOf, type RuntimesContext } from '../../src/runtimes/index.ts';
 import { setCriConfigPath } from '../../src/runtimes/containerd-config.ts';
 import { isSatelliteError } from '../../src/lib/errors.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -111,4 +112,34 @@ test('upstreams default to the host of the desired-state file\'s upstream URL', 
   const { spec } = await showRuntimes(ctx);
   assert.deepEqual(spec.upstreams.map((u) => [u.host, u.server]), [['harbor.example.com:8443', 'https://harbor.example.com:8443']]);
   assert.equal(spec.mirror.url, 'http://127.0.0.1:8585');
+});
+
+test('a symlinked runtime file is merged where it points; the link survives apply and revert', async (t) => {
+  const root = await makeTempDir(t, 'hs-rt-root-');
+  await writeFiles(root, { 'opt/site/daemon.json': DAEMON_JSON });
+  await mkdir(join(root, 'etc/docker'), { recursive: true });
+  await symlink('../../opt/site/daemon.json', join(root, 'etc/docker/daemon.json'));
+  const before = await snapshot(root);
+  const ctx = await context(t, { runtimes: { upstreams: ['docker.io'], docker: { enabled: true } } });
+  await applyRuntimeConfig(ctx, { root });
+  assert.ok((await lstat(join(root, 'etc/docker/daemon.json'))).isSymbolicLink());
+  assert.deepEqual(JSON.parse(await readFile(join(root, 'opt/site/daemon.json'), 'utf8'))['registry-mirrors'], ['http://127.0.0.1:8585', 'https://mirror.gcr.io']);
+  await revertRuntimeConfig(ctx);
+  assert.ok((await lstat(join(root, 'etc/docker/daemon.json'))).isSymbolicLink());
+  assert.deepEqual(await snapshot(root), before);
+});
+
+test('apply refuses while another live process holds the state lock; a dead holder\'s lock is taken over', async (t) => {
+  const root = await makeTempDir(t, 'hs-rt-root-');
+  const ctx = await context(t, { runtimes: { upstreams: ['docker.io'], containerd: { enabled: true } } });
+  const lock = join(stateDirOf(ctx), 'lock');
+  await mkdir(stateDirOf(ctx), { recursive: true });
+  await writeFile(lock, String(process.pid)); // this test process: alive
+  await assert.rejects(applyRuntimeConfig(ctx, { root }), (err) => isSatelliteError(err, 'RUNTIME_BUSY') && err.message.includes(lock));
+  assert.equal((await snapshot(root)).size, 0);
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  await writeFile(lock, dead.stdout.toString());
+  const { changes } = await applyRuntimeConfig(ctx, { root });
+  assert.deepEqual(changes.map((c) => c.action), ['created']);
+  await assert.rejects(lstat(lock), { code: 'ENOENT' }, 'released');
 });
