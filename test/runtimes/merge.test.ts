@@ -143,3 +143,13 @@ test('apply refuses while another live process holds the state lock; a dead hold
   assert.deepEqual(changes.map((c) => c.action), ['created']);
   await assert.rejects(lstat(lock), { code: 'ENOENT' }, 'released');
 });
+
+test('a damaged manifest stops apply and revert with RUNTIME_STATE_INVALID; nothing is written', async (t) => {
+  const root = await makeTempDir(t, 'hs-rt-root-');
+  const ctx = await context(t, { runtimes: { upstreams: ['docker.io'], containerd: { enabled: true } } });
+  await mkdir(stateDirOf(ctx), { recursive: true });
+  await writeFile(join(stateDirOf(ctx), 'manifest.json'), '{"version":1,"files":');
+  await assert.rejects(applyRuntimeConfig(ctx, { root }), (err) => isSatelliteError(err, 'RUNTIME_STATE_INVALID') && err.message.includes('manifest.json'));
+  await assert.rejects(revertRuntimeConfig(ctx), (err) => isSatelliteError(err, 'RUNTIME_STATE_INVALID'));
+  assert.equal((await snapshot(root)).size, 0);
+});
