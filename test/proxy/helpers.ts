@@ -86,7 +86,9 @@ export async function fetchHash(url: string): Promise<{ status: number; digest?:
  * A loopback TCP relay that paces target->client bytes at bytesPerSecond (so a test can act while
  * a fetch is in flight). Stopped after the test.
  */
-export async function startThrottle(t: Teardown, target: string, bytesPerSecond: number): Promise<{ url: string }> {
+export async function startThrottle(t: Teardown, target: string, bytesPerSecond: number): Promise<{ url: string; stall(on: boolean): void }> {
+  let stalled = false;
+  const paused = new Set<Socket>();
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   if (host !== '127.0.0.1') throw new Error('throttle target must be loopback');
   const live = new Set<Socket>();
@@ -105,7 +107,10 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
     up.on('data', (chunk: Buffer) => {
       client.write(chunk);
       up.pause();
-      setTimeout(() => up.resume(), (chunk.length / bytesPerSecond) * 1000);
+      setTimeout(() => {
+        if (stalled) paused.add(up);
+        else up.resume();
+      }, (chunk.length / bytesPerSecond) * 1000);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -114,5 +119,13 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
     for (const s of live) s.destroy();
     server.close(() => resolve());
   }));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Stops forwarding (connections stay open, silent) until stall(false). */
+    stall: (on) => {
+      stalled = on;
+      if (!on) for (const s of paused) s.resume();
+      if (!on) paused.clear();
+    },
+  };
 }

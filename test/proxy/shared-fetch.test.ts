@@ -127,3 +127,45 @@ test('a client that leaves does not stop the fill; ranges and HEAD are served fr
   assert.equal(s.proxy.blobMisses, 1);
   assert.equal(s.proxy.fetchesFailed, 0);
 });
+
+test('an upstream that stalls mid-blob: clients are cut after proxy.idleTimeoutMs, not left hanging', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-stall', layerSizes: [20 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/stall/me:v1`);
+  const link = await startThrottle(t, upstream.host, 10 * MiB);
+  const sat = await startSatellite(t, { config: proxyConfig(link.url, { idleTimeoutMs: 1000 }) });
+  const url = `${sat.url}/v2/stall/me/blobs/${layer.digest}`;
+
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let got = 0;
+  while (got < 2 * MiB) got += (await reader.read()).value!.length;
+  link.stall(true);
+  const stalledAt = Date.now();
+  let broke = false;
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      got += r.value.length;
+    }
+  } catch {
+    broke = true;
+  }
+  const ms = Date.now() - stalledAt;
+  t.diagnostic(`stalled upstream: client cut after ${ms} ms with ${got} of ${layer.size} bytes`);
+  assert.ok(broke, 'the response must break, not end');
+  assert.ok(got < layer.size);
+  assert.ok(ms < 5000, `client held ${ms} ms`);
+  const s = await waitFor('the failed fill', async () => {
+    const st = await getStatus(sat);
+    return st.proxy.fetchesFailed === 1 ? st : undefined;
+  });
+  assert.equal(s.store.blobs, 0);
+  link.stall(false);
+  const again = await fetchHash(url);
+  assert.equal(again.digest, layer.digest);
+});
