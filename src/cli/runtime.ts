@@ -1,6 +1,6 @@
 import type { SatelliteConfig } from '../config/index.ts';
 import { EXIT_CONFIG } from '../config/index.ts';
-import { isSatelliteError } from '../lib/errors.ts';
+import { errnoCode, isSatelliteError } from '../lib/errors.ts';
 import {
   RUNTIME_NAMES,
   applyRuntimeConfig,
@@ -66,7 +66,11 @@ export async function runtimeCommand(sub: string | undefined, config: SatelliteC
       console.error(`satellite runtime ${sub}: ${err.message}`);
       return err.code === 'CONFIG_INVALID' ? EXIT_CONFIG : 1;
     }
-    throw err;
+    const code = errnoCode(err);
+    if (!code) throw err;
+    // A write failed part-way (permissions, disk full): what was written is in the manifest.
+    console.error(`satellite runtime ${sub}: ${(err as Error).message}${sub === 'apply' ? '\nfiles written before the failure are recorded: `satellite runtime revert` undoes them' : ''}`);
+    return 1;
   }
   console.error(`unknown command: runtime ${sub ?? ''}\n\nusage: satellite runtime show|apply|revert [--config FILE] [--runtime NAME] [--root DIR]`);
   return 2;

@@ -4,6 +4,8 @@ import { SatelliteError } from '../lib/errors.ts';
 export const RuntimeErrorCode = {
   /** An existing runtime file is not valid TOML/JSON/YAML or has an unexpected shape: nothing written. */
   fileInvalid: 'RUNTIME_FILE_INVALID',
+  /** An existing runtime file cannot be read (permissions): nothing written. */
+  fileUnreadable: 'RUNTIME_FILE_UNREADABLE',
   /** An existing file cannot be merged without changing what it means (e.g. CRI mirrors + config_path). */
   fileConflict: 'RUNTIME_FILE_CONFLICT',
   /** The manifest or a backup in the state dir is damaged: nothing restored from it. */

@@ -3,12 +3,13 @@ import { dirname, join, resolve } from 'node:path';
 import { errnoCode } from '../lib/errors.ts';
 import { RUNTIME_NAMES, type RuntimeName, type RuntimesConfig } from './config-schema.ts';
 import type { MirrorSpec } from './mirror.ts';
-import type { RuntimeTargets } from './target.ts';
+import type { RuntimeTargets, TargetFile } from './target.ts';
 import { containerdTargets } from './containerd.ts';
 import { crioTargets } from './registries-conf.ts';
 import { dockerTargets } from './docker.ts';
 import { k3sTargets } from './k3s.ts';
 import { RuntimeState, sha256, type FileRecord } from './state.ts';
+import { RuntimeErrorCode, runtimeError } from './errors.ts';
 
 /**
  * create/modify: apply would write it (absent / existing file); update: applied before, now
@@ -77,9 +78,8 @@ async function readIfExists(file: string): Promise<Buffer | undefined> {
 async function followLink(file: string): Promise<string> {
   try {
     if (!(await lstat(file)).isSymbolicLink()) return file;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return file;
-    throw err;
+  } catch {
+    return file; // absent, or unreadable: reading it reports that
   }
   try {
     return await realpath(file);
@@ -87,6 +87,33 @@ async function followLink(file: string): Promise<string> {
     if (errnoCode(err) !== 'ENOENT') throw err;
     return resolve(dirname(file), await readlink(file)); // dangling: create its target
   }
+}
+
+/** One file: its current bytes, what apply would write, and why it cannot (error) if so. */
+async function planFile(runtime: RuntimeName, target: TargetFile, file: string, state: RuntimeState): Promise<FilePlan> {
+  const record = state.get(file);
+  const plan: FilePlan = { runtime, file, status: 'unchanged', current: undefined, desired: undefined, record, changedSinceApply: false, error: undefined };
+  try {
+    plan.current = await readIfExists(file);
+  } catch (err) {
+    plan.error = runtimeError(RuntimeErrorCode.fileUnreadable, `${file} cannot be read (${errnoCode(err) ?? String(err)}); nothing was changed`, { cause: err });
+    return plan;
+  }
+  const { current } = plan;
+  const untouched = record !== undefined && current !== undefined && sha256(current) === record.appliedSha256;
+  plan.changedSinceApply = record !== undefined && current !== undefined && !untouched;
+  try {
+    // Re-render from the original while the applied file is untouched, so a changed config
+    // replaces (not accumulates) what the satellite wrote; someone else's later edits are merged into.
+    let base = current?.toString('utf8');
+    if (record && (untouched || current === undefined)) base = record.existed ? (await state.readBackup(file, record)).toString('utf8') : undefined;
+    plan.desired = target.render(base, file);
+    const same = current !== undefined && current.equals(Buffer.from(plan.desired));
+    plan.status = same ? (record ? 'applied' : 'unchanged') : record ? 'update' : current ? 'modify' : 'create';
+  } catch (err) {
+    plan.error = err as Error;
+  }
+  return plan;
 }
 
 /** What apply would do, per runtime (all four; `selected` marks those apply acts on). Writes nothing. */
@@ -97,26 +124,7 @@ export async function planRuntimes(opts: PlanOptions): Promise<RuntimePlan[]> {
   for (const runtime of RUNTIME_NAMES) {
     const targets = runtimeTargets(opts.config, opts.spec, runtime);
     const files: FilePlan[] = [];
-    for (const target of targets.files) {
-      const file = await followLink(onDisk(target.path));
-      const current = await readIfExists(file);
-      const record = opts.state.get(file);
-      const untouched = record !== undefined && current !== undefined && sha256(current) === record.appliedSha256;
-      const changedSinceApply = record !== undefined && current !== undefined && !untouched;
-      const plan: FilePlan = { runtime, file, status: 'unchanged', current, desired: undefined, record, changedSinceApply, error: undefined };
-      try {
-        // Re-render from the original while the applied file is untouched, so a changed config
-        // replaces (not accumulates) what the satellite wrote; someone else's later edits are merged into.
-        let base = current?.toString('utf8');
-        if (record && (untouched || current === undefined)) base = record.existed ? (await opts.state.readBackup(file, record)).toString('utf8') : undefined;
-        plan.desired = target.render(base, file);
-        const same = current !== undefined && current.equals(Buffer.from(plan.desired));
-        plan.status = same ? (record ? 'applied' : 'unchanged') : record ? 'update' : current ? 'modify' : 'create';
-      } catch (err) {
-        plan.error = err as Error;
-      }
-      files.push(plan);
-    }
+    for (const target of targets.files) files.push(await planFile(runtime, target, await followLink(onDisk(target.path)), opts.state));
     const wanted = new Set(files.map((f) => f.file));
     for (const file of opts.state.paths(runtime)) {
       if (wanted.has(file)) continue;

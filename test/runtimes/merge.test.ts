@@ -153,3 +153,14 @@ test('a damaged manifest stops apply and revert with RUNTIME_STATE_INVALID; noth
   await assert.rejects(revertRuntimeConfig(ctx), (err) => isSatelliteError(err, 'RUNTIME_STATE_INVALID'));
   assert.equal((await snapshot(root)).size, 0);
 });
+
+test('a runtime path that cannot be read (a file where a directory should be) is refused before anything is written', async (t) => {
+  const root = await makeTempDir(t, 'hs-rt-root-');
+  await writeFiles(root, { 'etc/rancher': 'not a directory\n' });
+  const ctx = await context(t, { runtimes: { upstreams: ['docker.io'], containerd: { enabled: true }, k3s: { enabled: true } } });
+  const before = await snapshot(root);
+  await assert.rejects(applyRuntimeConfig(ctx, { root }), (err) => isSatelliteError(err, 'RUNTIME_FILE_UNREADABLE') && /registries\.yaml cannot be read \(ENOTDIR\)/.test(err.message));
+  assert.deepEqual(await snapshot(root), before);
+  const { plans } = await showRuntimes(ctx, { root });
+  assert.match(plans.find((p) => p.runtime === 'k3s')!.files[0]!.error!.message, /ENOTDIR/);
+});
