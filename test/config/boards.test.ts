@@ -92,12 +92,25 @@ test('every shipped profile validates and says what it is for', async () => {
     assert.equal(c.dataDir, '/var/lib/harbor-satellite', name);
     assert.deepEqual(c.sync.platforms, want[name], name);
     assert.ok(c.registry.sendBufferBudgetBytes <= 16 * 1024 * 1024, name);
+    // A quota only: the pull-through cache stays off until the user turns it on.
+    assert.equal(c.proxy.enabled, false, name);
+    assert.ok((c.proxy.cacheQuotaBytes ?? 0) >= 8 * 1024 ** 3, name);
   }
   const pi = await loadSatelliteConfig({ board: 'raspberry-pi', env: {} });
   const x86 = await loadSatelliteConfig({ board: 'generic-x86', env: {} });
   assert.ok(pi.registry.maxConcurrentRequests < x86.registry.maxConcurrentRequests, 'the 1 GB board gets the tighter caps');
   assert.ok(pi.registry.sendBufferBudgetBytes < x86.registry.sendBufferBudgetBytes);
   assert.ok(pi.sync.concurrency < x86.sync.concurrency);
+});
+
+test('turning the proxy on in the user file keeps the profile\'s cache quota (objects merge)', async (t) => {
+  const dir = await makeTempDir(t, 'hs-board-');
+  const file = join(dir, 'satellite.json');
+  await writeFile(file, JSON.stringify({ board: 'raspberry-pi', proxy: { enabled: true, upstream: { url: 'https://registry.example.com' } } }));
+  const c = await loadSatelliteConfig({ file, env: {} });
+  assert.equal(c.proxy.enabled, true);
+  assert.equal(c.proxy.upstream?.url, 'https://registry.example.com');
+  assert.equal(c.proxy.cacheQuotaBytes, 8 * 1024 ** 3);
 });
 
 test('a bad profile fails naming the profile and the key; an unknown board lists the shipped ones (exit 78)', async (t) => {
