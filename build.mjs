@@ -1,38 +1,36 @@
 #!/usr/bin/env node
-// Bundles the entry points with esbuild into single ESM files for Node 24.
-//   node build.mjs            -> dist/bundle/satellite.mjs, dist/bundle/groundcontrol.mjs
-// lmdb (and its msgpackr-extract helper) carry native bindings: they stay external and are
-// resolved from node_modules beside the bundle (the release step ships them next to it).
-import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+// Bundles the entry points with esbuild and builds the release tarballs.
+//   node build.mjs                     -> dist/bundle/satellite.mjs, dist/bundle/groundcontrol.mjs
+//   node build.mjs release [--arch A]  -> dist/harbor-satellite-<version>-linux-{arm64,x64}.tar.gz
+// The code lives in scripts/release/ (bundle.ts: esbuild; stage.ts: the tree; archive.ts: tar).
+import { parseArgs } from 'node:util';
+import { ARCHES, bundle, release } from './scripts/release/index.ts';
 
-const pkg = JSON.parse(await readFile(new URL('./package.json', import.meta.url), 'utf8'));
-
-export const ENTRY_POINTS = { satellite: 'src/cli/satellite.ts', groundcontrol: 'src/cli/groundcontrol.ts' };
-export const EXTERNAL = ['lmdb', 'msgpackr-extract'];
-
-export async function bundle(outdir = 'dist/bundle') {
-  const result = await build({
-    entryPoints: ENTRY_POINTS,
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22.19',
-    minifySyntax: true,
-    sourcemap: 'linked',
-    external: EXTERNAL,
-    define: { 'process.env.HARBOR_SATELLITE_BUNDLE': '"1"' },
-    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __hsCreateRequire } from 'node:module'; const require = __hsCreateRequire(import.meta.url);" },
-    metafile: true,
-    logLevel: 'warning',
-  });
-  return { outdir, version: pkg.version, outputs: Object.keys(result.metafile.outputs) };
-}
+export * from './scripts/release/index.ts';
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { outputs } = await bundle();
-  for (const file of outputs) console.log(file);
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string', multiple: true } } });
+  if (positionals[0] === 'release') {
+    const arches = values.arch ?? ARCHES;
+    for (const arch of arches) {
+      if (!ARCHES.includes(arch)) {
+        console.error(`build.mjs: unknown --arch ${arch} (have ${ARCHES.join(', ')})`);
+        process.exit(2);
+      }
+    }
+    try {
+      for (const a of await release({ arches })) {
+        console.log(`${a.file}  ${(a.bytes / 1048576).toFixed(1)} MiB  sha256:${a.sha256}`);
+      }
+    } catch (err) {
+      console.error(`build.mjs: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+      process.exit(1);
+    }
+  } else if (positionals.length === 0) {
+    const { outputs } = await bundle();
+    for (const file of outputs) console.log(file);
+  } else {
+    console.error('usage: node build.mjs [release [--arch arm64|x64]...]');
+    process.exit(2);
+  }
 }
