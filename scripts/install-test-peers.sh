@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests start or call (test/helpers/): registry, clients, broker, tools.
 # apache2-utils gives htpasswd; containerd gives ctr.
 PACKAGES=(docker-registry skopeo containerd mosquitto umoci python3 apache2-utils wrk openssl curl systemd)
+# The arm64 release tarball runs under qemu-user; its glibc-linked Node needs an arm64 sysroot
+# (/usr/aarch64-linux-gnu: loader, libc, libstdc++, libgcc_s). passwd gives useradd (installer test).
+PACKAGES+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross passwd)
 # A fresh machine may have no npm at all; Debian's npm is only used to run `npm ci`
 # (the project's own Node 24 comes from the `node` devDependency).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

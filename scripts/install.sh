@@ -125,7 +125,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-[ -d "$P" ] || CREATED=$P
+d=$P # the topmost directory this run creates, removed again on failure
+while [ -n "$d" ] && [ ! -e "$d" ]; do CREATED=$d; d=${d%/*}; done
 mkdir -p "$P/releases"
 INCOMING=$(mktemp -d "$P/releases/.incoming.XXXXXX")
 tar -xzf "$TARBALL" -C "$INCOMING" --no-same-owner 2>"$INCOMING.err" \
