@@ -74,7 +74,8 @@ if [ "$GROUNDCONTROL" = 1 ] && [ -n "$TOKEN$GC_URL$BOARD" ]; then
 fi
 
 # The user a unit runs as: its User= line, else harbor-satellite.
-unit_user() { u=$(sed -n 's/^User=//p' "$1" 2>/dev/null | tail -n 1); echo "${u:-$DEFAULT_USER}"; }
+unit_key() { v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1); echo "${v:-$3}"; }
+unit_user() { unit_key "$1" User "$DEFAULT_USER"; }
 passwd_field() { awk -F: -v u="$1" -v f="$2" '$1 == u { print $f }' "$R/etc/passwd"; }
 live_systemd() { [ -z "$R" ] && [ -d /run/systemd/system ]; }
 useradm() { cmd=$1; shift; if [ -n "$R" ]; then "$cmd" --root "$R" "$@"; else "$cmd" "$@"; fi; }
@@ -169,6 +170,15 @@ if [ "$GROUNDCONTROL" = 0 ]; then
 fi
 [ -f "$R/etc/passwd" ] && [ -f "$R/etc/group" ] || die "$R/etc/passwd or $R/etc/group missing: --root must be a system tree; nothing was installed"
 SVC_USER=$(unit_user "$TOP/systemd/$UNIT")
+DATA_MODE=$(unit_key "$TOP/systemd/$UNIT" StateDirectoryMode 0750) # what systemd enforces on start
+if [ -z "$R" ]; then
+  # The runtime and its native bindings must load here (glibc 2.34+ for lmdb's prebuilt binding).
+  if ! out=$(cd "$TOP/lib" && ../node/bin/node --input-type=module -e 'await import("lmdb"); await import("msgpackr-extract")' 2>&1); then
+    die "this release cannot run on this machine (it needs glibc 2.34 or later):
+$out
+nothing was installed"
+  fi
+fi
 
 # --- place the release: releases/<version>, then flip `current` (rename(2) of a symlink) ---
 DEST=$P/releases/$VERSION
@@ -191,7 +201,7 @@ if [ "$old" != "releases/$VERSION" ]; then
   CHANGED=1
 fi
 previous=$(readlink "$P/previous" 2>/dev/null || true)
-for entry in bin board config lib node systemd VERSION; do
+for entry in bin board config docs lib node systemd VERSION; do
   if [ -h "$P/$entry" ] || [ ! -e "$P/$entry" ]; then ln -sfn "current/$entry" "$P/$entry"
   else die "$PREFIX/$entry exists and is not a symlink: move it away"
   fi
@@ -211,7 +221,7 @@ if [ -z "$(passwd_field "$SVC_USER" 1)" ]; then
 fi
 SVC_UID=$(passwd_field "$SVC_USER" 3) SVC_GID=$(passwd_field "$SVC_USER" 4)
 mkdir -p "$R$DATA" "$R$ETC_DIR"
-chown "$SVC_UID:$SVC_GID" "$R$DATA"; chmod 0750 "$R$DATA"
+chown "$SVC_UID:$SVC_GID" "$R$DATA"; chmod "$DATA_MODE" "$R$DATA"
 chown "0:$SVC_GID" "$R$ETC_DIR"; chmod 0750 "$R$ETC_DIR"
 
 write_file() { # path mode owner: stdin -> temp file -> rename

@@ -1,5 +1,5 @@
 // Lays out one release directory (see docs/install.md for the layout):
-//   bin/ node/ lib/ systemd/ board/ config/ LICENSE VERSION install.sh SHA256SUMS
+//   bin/ node/ lib/ systemd/ board/ config/ docs/ LICENSE VERSION install.sh SHA256SUMS
 import { chmod, copyFile, cp, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundle, EXTERNAL, REPO_ROOT } from './bundle.ts';
@@ -12,7 +12,7 @@ export const ARCHES = ['arm64', 'x64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
 /** Directories copied verbatim from the repository into the release. */
-export const SHIPPED_DIRS = ['systemd', 'board', 'config'] as const;
+export const SHIPPED_DIRS = ['systemd', 'board', 'config', 'docs'] as const;
 
 export const COMMANDS = { satellite: 'satellite.mjs', groundcontrol: 'groundcontrol.mjs' } as const;
 

@@ -39,7 +39,7 @@ test('the x64 tarball has the documented layout, sorted, owned by 0:0, one mtime
     'lib/node_modules/@lmdb/lmdb-linux-x64/node.napi.glibc.node',
     'lib/node_modules/@msgpackr-extract/msgpackr-extract-linux-x64/node.napi.glibc.node',
     'lib/node_modules/msgpackr/package.json', 'systemd/satellite.service', 'board/generic-x86.json',
-    'board/raspberry-pi.json', 'config/satellite.json', 'config/groundcontrol.json', 'LICENSE', 'SHA256SUMS', 'VERSION', 'install.sh',
+    'board/raspberry-pi.json', 'docs/install.md', 'config/satellite.json', 'config/groundcontrol.json', 'LICENSE', 'SHA256SUMS', 'VERSION', 'install.sh',
   ]) {
     assert.ok(names.includes(`${top}/${path}`), `${path} in the tarball`);
   }
@@ -67,6 +67,8 @@ test('extracted where no node_modules is above and no node is on PATH: --version
   await assert.rejects(run('/bin/sh', ['-c', 'command -v node'], { env }), 'node must not be reachable');
   const { stdout: v } = await run(join(root, 'bin', 'satellite'), ['--version'], { env, cwd: work });
   assert.equal(v.trim(), version);
+  // install.sh's self-check on the target (the native bindings load with this runtime).
+  await run(join(root, 'node', 'bin', 'node'), ['--input-type=module', '-e', 'await import("lmdb"); await import("msgpackr-extract")'], { env, cwd: join(root, 'lib') });
   const { stdout: gv } = await run(join(root, 'bin', 'groundcontrol'), ['--version'], { env, cwd: work });
   assert.equal(gv.trim(), version);
   // Through a symlink from elsewhere (how /usr/local/bin/satellite points at it).
