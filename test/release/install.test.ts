@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, appendFile, mkdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { releaseVersion, writeSha256Sums } from '../../build.mjs';
 import { requireBinary } from '../helpers/bin.ts';
@@ -21,7 +21,8 @@ before(async () => {
 });
 after(() => removeDir(artifact.dir));
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+// lstat: a dangling symlink (wants/ links point at /etc/..., outside the temp root) still exists.
+const exists = (p: string) => lstat(p).then(() => true, () => false);
 
 test('installs into a temp root: release, current link, user, data dir, config, token, unit; twice = same tree', async (t) => {
   const root = await makeTempDir(t, 'hs-install-root-');
@@ -62,6 +63,14 @@ test('installs into a temp root: release, current link, user, data dir, config, 
   // The ExecStart path, as laid out under the root, runs (through the bin -> current/bin links).
   const { stdout } = await run(join(prefix, 'bin', 'satellite'), ['--version'], { env: { PATH: '/nonexistent' } });
   assert.equal(stdout.trim(), version);
+  // The installed satellite accepts the config the installer wrote, with the board profile found
+  // in the installed release (board < file: the Pi profile's platform filter is in force).
+  const shown = await run(join(prefix, 'bin', 'satellite'), ['config', 'show', '--config', configFile], { env: { PATH: '/usr/bin:/bin' } });
+  const effective = JSON.parse(shown.stdout) as { board: string; sync: { platforms: string[] }; control: Record<string, unknown>; dataDir: string };
+  assert.equal(effective.board, join(prefix, 'releases', version, 'board', 'raspberry-pi.json'));
+  assert.deepEqual(effective.sync.platforms, ['linux/arm64']);
+  assert.equal(effective.control.registrationTokenFile, '/etc/harbor-satellite/registration-token');
+  assert.equal(effective.dataDir, '/var/lib/harbor-satellite');
 
   const before = await treeListing(root);
   const second = await runInstall(['--root', root, '--token', TOKEN, '--ground-control', GC, artifact.file]);
@@ -81,6 +90,12 @@ test('board: detected Jetson / none, --board overrides; an existing config is ne
   assert.equal(config.control, undefined, 'no control section without --ground-control');
   assert.equal(await exists(join(plain, 'etc', 'systemd', 'system', 'multi-user.target.wants', 'satellite.service')), false);
   assert.match(r1.stdout, /--no-enable/);
+
+  const jetson = await makeTempDir(t, 'hs-install-jetson-');
+  await seedRoot(jetson, 'NVIDIA Jetson AGX Orin Developer Kit');
+  const rj = await runInstall(['--root', jetson, '--no-enable', artifact.file]);
+  assert.equal(rj.code, 0, rj.stderr);
+  assert.equal((JSON.parse(await readFile(join(jetson, 'etc', 'harbor-satellite', 'satellite.json'), 'utf8')) as { board: string }).board, 'jetson');
 
   const pi = await makeTempDir(t, 'hs-install-override-');
   await seedRoot(pi, 'NVIDIA Jetson Orin Nano Developer Kit');
@@ -105,6 +120,34 @@ test('--ground-control without a token points at the boot-partition token file (
   const config = JSON.parse(await readFile(join(root, 'etc', 'harbor-satellite', 'satellite.json'), 'utf8')) as { control: unknown };
   assert.deepEqual(config.control, { groundControlUrl: GC, registrationTokenFile: '/boot/firmware/harbor-satellite-token' });
   assert.equal(await exists(join(root, 'etc', 'harbor-satellite', 'registration-token')), false);
+});
+
+test('--groundcontrol installs Ground Control: its unit, config, 0700 data dir; purge removes them', async (t) => {
+  const root = await makeTempDir(t, 'hs-install-gc-');
+  await seedRoot(root);
+  const r = await runInstall(['--root', root, '--groundcontrol', artifact.file]);
+  assert.equal(r.code, 0, r.stderr);
+  const prefix = join(root, 'opt', 'harbor-satellite');
+  const ids = await userIds(root, 'harbor-satellite');
+  assert.ok(ids);
+  assert.deepEqual(await modeOf(join(root, 'var', 'lib', 'harbor-groundcontrol')), { mode: 0o700, ...ids }, "the unit's StateDirectoryMode");
+  assert.equal(await exists(join(root, 'var', 'lib', 'harbor-satellite')), false);
+  const config = join(root, 'etc', 'harbor-satellite', 'groundcontrol.json');
+  assert.equal(await readFile(config, 'utf8'), await readFile(join(prefix, 'current', 'config', 'groundcontrol.json'), 'utf8'));
+  assert.deepEqual(await modeOf(config), { mode: 0o640, uid: 0, gid: ids.gid });
+  const unit = join(root, 'etc', 'systemd', 'system', 'groundcontrol.service');
+  assert.equal(await readFile(unit, 'utf8'), await readFile(join(prefix, 'current', 'systemd', 'groundcontrol.service'), 'utf8'));
+  assert.ok(await exists(join(root, 'etc', 'systemd', 'system', 'multi-user.target.wants', 'groundcontrol.service')));
+  assert.equal(await exists(join(root, 'etc', 'systemd', 'system', 'satellite.service')), false);
+  const { stdout } = await run(join(prefix, 'bin', 'groundcontrol'), ['--version']);
+  assert.equal(stdout.trim(), version);
+  const refused = await runInstall(['--root', root, '--groundcontrol', '--board', 'jetson', artifact.file]);
+  assert.match(refused.stderr, /satellite options, not for --groundcontrol/);
+
+  assert.equal((await runInstall(['--root', root, '--uninstall', '--purge'])).code, 0);
+  for (const p of ['opt/harbor-satellite', 'var/lib/harbor-groundcontrol', 'etc/harbor-satellite', 'etc/systemd/system/groundcontrol.service']) {
+    assert.equal(await exists(join(root, p)), false, `${p} removed`);
+  }
 });
 
 test('--uninstall keeps data and config; --purge removes them and the user', async (t) => {

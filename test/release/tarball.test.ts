@@ -38,7 +38,8 @@ test('the x64 tarball has the documented layout, sorted, owned by 0:0, one mtime
     'lib/groundcontrol.mjs', 'lib/groundcontrol.mjs.map', 'lib/node_modules/lmdb/package.json',
     'lib/node_modules/@lmdb/lmdb-linux-x64/node.napi.glibc.node',
     'lib/node_modules/@msgpackr-extract/msgpackr-extract-linux-x64/node.napi.glibc.node',
-    'lib/node_modules/msgpackr/package.json', 'systemd/satellite.service', 'board/generic-x86.json',
+    'lib/node_modules/msgpackr/package.json', 'systemd/satellite.service', 'systemd/groundcontrol.service',
+    'board/generic-x86.json', 'board/jetson.json', 'docs/operations.md',
     'board/raspberry-pi.json', 'docs/install.md', 'config/satellite.json', 'config/groundcontrol.json', 'LICENSE', 'SHA256SUMS', 'VERSION', 'install.sh',
   ]) {
     assert.ok(names.includes(`${top}/${path}`), `${path} in the tarball`);
