@@ -38,8 +38,6 @@ export function proxyUpstreamFactory(
   issued: { url: string; username?: string; password?: string } | null,
   log: Logger,
 ) {
-  const target = proxy.upstream;
-  if (!target) throw new Error('proxy.upstream is required when the proxy is enabled');
   const tuned = {
     ...defaults,
     headersTimeoutMs: Math.min(defaults.headersTimeoutMs, proxy.firstByteTimeoutMs),
@@ -49,6 +47,5 @@ export function proxyUpstreamFactory(
     // One retry (a kept-alive socket the upstream closed); more would keep a device waiting.
     retries: Math.min(defaults.retries, 1),
   };
-  const create = upstreamFactory(tuned, issued, log);
-  return (meter: (bytes: number) => void) => create(target, meter);
+  return upstreamFactory(tuned, issued, log);
 }

@@ -19,7 +19,10 @@ const READ_CHUNK = 256 * 1024;
  */
 export class BlobFill {
   readonly digest: string;
+  /** Repository in the store (the blob is linked there). */
   readonly repo: string;
+  /** The same repository's name at the upstream (differs for prefixed mirrors). */
+  readonly upstreamRepo: string;
   /** From the upstream's headers; undefined until known (and if the upstream never said). */
   size: number | undefined;
   written = 0;
@@ -39,10 +42,11 @@ export class BlobFill {
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
-  constructor(store: ProxyStore, upstream: ProxyUpstream, repo: string, digest: string, log: Logger, onBytes: (n: number) => void) {
+  constructor(store: ProxyStore, upstream: ProxyUpstream, repo: { store: string; upstream: string }, digest: string, log: Logger) {
     this.#store = store;
     this.#log = log;
-    this.repo = repo;
+    this.repo = repo.store;
+    this.upstreamRepo = repo.upstream;
     this.digest = digest;
     this.#path = store.tempPath();
     this.ready = new Promise((resolve, reject) => {
@@ -50,7 +54,7 @@ export class BlobFill {
       this.#rejectReady = reject;
     });
     this.ready.catch(() => undefined);
-    this.done = this.#run(upstream, onBytes).catch(() => undefined);
+    this.done = this.#run(upstream).catch(() => undefined);
   }
 
   /**
@@ -77,12 +81,12 @@ export class BlobFill {
     this.#abort.abort();
   }
 
-  async #run(upstream: ProxyUpstream, onBytes: (n: number) => void): Promise<void> {
+  async #run(upstream: ProxyUpstream): Promise<void> {
     const release = this.#store.pin(this.digest);
     const { algorithm } = parseDigest(this.digest);
     try {
       this.#fh = await open(this.#path, 'wx+');
-      const res = await upstream.fetchBlob(this.repo, this.digest, { signal: this.#abort.signal });
+      const res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal: this.#abort.signal });
       this.size = res.total;
       this.#resolveReady();
       const hash = createHash(algorithm);
@@ -95,7 +99,6 @@ export class BlobFill {
         while (done < chunk.length) done += (await this.#fh.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
         hash.update(chunk);
         this.written += chunk.length;
-        onBytes(chunk.length);
         this.#notify();
       }
       if (this.size !== undefined && this.written !== this.size) {

@@ -10,6 +10,12 @@ export interface ProxyConfig {
    * When set, a request naming another host is not proxied; requests without ?ns= always are.
    */
   namespace?: string;
+  /**
+   * More upstreams, chosen by containerd's `?ns=<host>`. Their content is stored under
+   * `<repositoryPrefix>/<repository>` so equal names from different registries never mix; a
+   * request without ?ns= reaches them by that prefixed name.
+   */
+  mirrors: Array<{ namespace: string; upstream: { url: string; username?: string; password?: string }; repositoryPrefix?: string }>;
   /** A cached tag is served without asking the upstream for this long, then revalidated. */
   tagTtlSeconds: number;
   /** Disk for proxy-cached blobs; past it, least recently used cached images are evicted. Absent: unlimited. */
@@ -24,6 +30,13 @@ export interface ProxyConfig {
   accessFlushSeconds: number;
 }
 
+const NAMESPACE = { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' } as const;
+
+/** The store prefix of a mirror: as configured, else its namespace lowercased with ':' as '-'. */
+export function mirrorPrefix(m: { namespace: string; repositoryPrefix?: string }): string {
+  return m.repositoryPrefix ?? m.namespace.toLowerCase().replace(':', '-');
+}
+
 export const proxyConfigSchema = {
   type: 'object',
   additionalProperties: false,
@@ -31,7 +44,23 @@ export const proxyConfigSchema = {
   properties: {
     enabled: { type: 'boolean', default: false },
     upstream: upstreamTargetSchema,
-    namespace: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' },
+    namespace: NAMESPACE,
+    mirrors: {
+      type: 'array',
+      maxItems: 32,
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['namespace', 'upstream'],
+        properties: {
+          namespace: NAMESPACE,
+          upstream: upstreamTargetSchema,
+          // Repository path components (dist-spec name grammar); default: the namespace with ':' as '-'.
+          repositoryPrefix: { type: 'string', maxLength: 128, pattern: '^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$' },
+        },
+      },
+    },
     tagTtlSeconds: { type: 'integer', minimum: 0, maximum: 31536000, default: 300 },
     cacheQuotaBytes: { type: 'integer', minimum: 1048576 },
     maxConcurrentFetches: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
@@ -41,5 +70,11 @@ export const proxyConfigSchema = {
   },
   // Turning it on without saying where from is a configuration error, named at start.
   if: { properties: { enabled: { const: true } }, required: ['enabled'] },
-  then: { properties: { upstream: true }, required: ['upstream'] },
+  then: {
+    properties: { upstream: true, mirrors: true },
+    anyOf: [
+      { properties: { upstream: true }, required: ['upstream'] },
+      { properties: { mirrors: { type: 'array', minItems: 1 } }, required: ['mirrors'] },
+    ],
+  },
 } as const;

@@ -31,7 +31,8 @@ export class ManifestCache {
     this.#d = deps;
   }
 
-  async prepare(repo: string, reference: string, signal: AbortSignal): Promise<void> {
+  /** repo: the repository in the store; upstreamRepo: its name at the upstream. */
+  async prepare(repo: string, upstreamRepo: string, reference: string, signal: AbortSignal): Promise<void> {
     const { store, counters } = this.#d;
     const cache = store.cacheIndex;
     const local = store.getManifest(repo, reference);
@@ -53,14 +54,14 @@ export class ManifestCache {
     const key = `${repo}\0${reference}`;
     let job = this.#inFlight.get(key);
     if (!job) {
-      job = this.#fetch(repo, reference, local?.digest).finally(() => this.#inFlight.delete(key));
+      job = this.#fetch(repo, upstreamRepo, reference, local?.digest).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, job);
     }
     // One fetch per reference, whoever asked first; a client leaving does not cancel it.
     await abortable(job, signal);
   }
 
-  async #fetch(repo: string, reference: string, cachedDigest: string | undefined): Promise<void> {
+  async #fetch(repo: string, upstreamRepo: string, reference: string, cachedDigest: string | undefined): Promise<void> {
     const { store, upstream, log, counters } = this.#d;
     const cache = store.cacheIndex;
     let release: (() => void) | undefined;
@@ -68,7 +69,7 @@ export class ManifestCache {
       release = this.#d.slot();
       if (cachedDigest !== undefined) {
         // A tag past its TTL: a HEAD says whether it moved.
-        const head = await upstream.resolveTag(repo, reference);
+        const head = await upstream.resolveTag(upstreamRepo, reference);
         if (head.digest === cachedDigest) {
           await cache.putTag(repo, reference, cachedDigest);
           counters.revalidations++;
@@ -77,7 +78,7 @@ export class ManifestCache {
         log.info({ repo, tag: reference, from: cachedDigest, to: head.digest }, 'tag moved upstream');
       }
       counters.manifestMisses++;
-      const m = await upstream.getManifest(repo, reference);
+      const m = await upstream.getManifest(upstreamRepo, reference);
       await store.putManifest(repo, reference, m.body, m.mediaType, { allowMissingChildren: true, allowMissingBlobs: true });
       await cache.recordManifest(repo, m.digest, m.body.length);
       if (!isDigest(reference)) await cache.putTag(repo, reference, m.digest);

@@ -2,21 +2,45 @@ import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import type { MissHandler, ProxiedBlob } from '../registry/index.ts';
 import { BlobFill } from './blob-fill.ts';
-import type { ProxyConfig } from './config-schema.ts';
+import { isRepositoryName } from '../oci/names.ts';
+import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import { evictToQuota } from './eviction.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
 import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
+export interface UpstreamTarget {
+  url: string;
+  username?: string;
+  password?: string;
+}
+
 export interface PullThroughProxyOptions {
   config: ProxyConfig;
   store: ProxyStore;
   log: Logger;
-  /** Builds the upstream client; meter sees every body byte read from it. */
-  createUpstream: (meter: (bytes: number) => void) => ProxyUpstream;
+  /** Builds an upstream client; meter sees every body byte read from it. */
+  createUpstream: (target: UpstreamTarget, meter: (bytes: number) => void) => ProxyUpstream;
   /** Manifest digests the desired state holds (sync): never evicted. */
   pinned: () => Set<string>;
+}
+
+/** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
+interface Route {
+  url: string;
+  namespace: string | undefined;
+  /** Store prefix (mirrors only): `<prefix>/<repository>`. */
+  prefix: string | undefined;
+  upstream: ProxyUpstream;
+  manifests: ManifestCache;
+}
+
+/** Where a request goes: its route, the repository in the store and at the upstream. */
+interface Resolved {
+  route: Route;
+  repo: string;
+  upstreamRepo: string;
 }
 
 /**
@@ -28,11 +52,11 @@ export class PullThroughProxy implements MissHandler {
   readonly #config: ProxyConfig;
   readonly #store: ProxyStore;
   readonly #log: Logger;
-  readonly #upstream: ProxyUpstream;
+  readonly #default: Route | undefined;
+  readonly #mirrors: Route[];
   readonly #pinned: () => Set<string>;
   readonly #counters: ProxyCounters = newCounters();
   readonly #fills = new Map<string, BlobFill>();
-  readonly #manifests: ManifestCache;
   #fetching = 0;
   #timer: NodeJS.Timeout | undefined;
   #evicting: Promise<void> | undefined;
@@ -44,18 +68,24 @@ export class PullThroughProxy implements MissHandler {
     this.#store = opts.store;
     this.#log = opts.log;
     this.#pinned = opts.pinned;
-    this.#upstream = opts.createUpstream((n) => {
+    const meter = (n: number) => {
       this.#counters.upstreamBytes += n;
-    });
-    this.#manifests = new ManifestCache({
-      store: opts.store,
-      upstream: this.#upstream,
-      log: opts.log,
-      counters: this.#counters,
-      tagTtlMs: opts.config.tagTtlSeconds * 1000,
-      slot: () => this.#slot(),
-      onCached: () => this.#scheduleEviction(),
-    });
+    };
+    const route = (target: UpstreamTarget, namespace: string | undefined, prefix: string | undefined): Route => {
+      const upstream = opts.createUpstream(target, meter);
+      const manifests = new ManifestCache({
+        store: opts.store,
+        upstream,
+        log: opts.log,
+        counters: this.#counters,
+        tagTtlMs: opts.config.tagTtlSeconds * 1000,
+        slot: () => this.#slot(),
+        onCached: () => this.#scheduleEviction(),
+      });
+      return { url: target.url, namespace, prefix, upstream, manifests };
+    };
+    this.#default = opts.config.upstream ? route(opts.config.upstream, opts.config.namespace, undefined) : undefined;
+    this.#mirrors = (opts.config.mirrors ?? []).map((m) => route(m.upstream, m.namespace, mirrorPrefix(m)));
   }
 
   start(): void {
@@ -63,24 +93,35 @@ export class PullThroughProxy implements MissHandler {
       void this.#store.cacheIndex.flush().catch((err: unknown) => this.#log.warn({ err }, 'access time flush failed'));
     }, this.#config.accessFlushSeconds * 1000);
     this.#timer.unref();
-    this.#log.info({ upstream: this.#config.upstream?.url, tagTtlSeconds: this.#config.tagTtlSeconds, cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null }, 'pull-through proxy on');
+    this.#log.info({ upstream: this.#default?.url ?? null, mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace, url: m.url, prefix: m.prefix })), tagTtlSeconds: this.#config.tagTtlSeconds, cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null }, 'pull-through proxy on');
     this.#scheduleEviction();
   }
 
-  async prepareManifest(repo: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<void> {
-    if (!this.#applies(opts.ns)) return;
-    await this.#manifests.prepare(repo, reference, opts.signal);
+  /**
+   * The repository a request means in the store: prefixed for a mirror's namespace (containerd's
+   * ?ns=), as requested otherwise.
+   */
+  storeName(name: string, ns: string | undefined): string {
+    return this.#resolve(name, ns)?.repo ?? name;
   }
 
-  async openBlob(repo: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'> {
-    if (!this.#applies(opts.ns)) throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo} (not proxied for ${opts.ns})`);
+  async prepareManifest(name: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<void> {
+    const to = this.#resolve(name, opts.ns);
+    if (!to) return;
+    await to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal);
+  }
+
+  async openBlob(name: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'> {
+    const to = this.#resolve(name, opts.ns);
+    if (!to) throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${name} (not proxied${opts.ns ? ` for ${opts.ns}` : ''})`);
+    const repo = to.repo;
     for (let attempt = 0; ; attempt++) {
       if (this.#store.hasBlob(digest)) {
         // Cached for another repository already (or committed just now): link it here.
         await this.#store.mountBlob(repo, digest);
         return 'stored';
       }
-      const fill = this.#fill(repo, digest);
+      const fill = this.#fill(to, digest);
       try {
         await abortable(fill.ready, opts.signal);
       } catch (err) {
@@ -103,7 +144,8 @@ export class PullThroughProxy implements MissHandler {
   status(): ProxyStatus {
     return {
       enabled: true,
-      upstream: this.#config.upstream?.url ?? null,
+      upstream: this.#default?.url ?? null,
+      mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace!, url: m.url, repositoryPrefix: m.prefix! })),
       ...this.#counters,
       inFlight: this.#fills.size,
       cacheBytes: this.#store.cacheIndex.bytes(),
@@ -126,10 +168,10 @@ export class PullThroughProxy implements MissHandler {
     await Promise.all([...this.#fills.values()].map((f) => f.done));
     await this.#evicting;
     await this.#store.cacheIndex.flush().catch(() => undefined);
-    await this.#upstream.close();
+    await Promise.all([this.#default, ...this.#mirrors].map((r) => r?.upstream.close()));
   }
 
-  #fill(repo: string, digest: string): BlobFill {
+  #fill(to: Resolved, digest: string): BlobFill {
     const existing = this.#fills.get(digest);
     if (existing) {
       this.#counters.fetchesJoined++;
@@ -137,7 +179,7 @@ export class PullThroughProxy implements MissHandler {
     }
     const release = this.#slot();
     this.#counters.blobMisses++;
-    const fill = new BlobFill(this.#store, this.#upstream, repo, digest, this.#log, () => {});
+    const fill = new BlobFill(this.#store, to.route.upstream, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log);
     this.#fills.set(digest, fill);
     void fill.done.then(() => {
       if (this.#fills.get(digest) === fill) this.#fills.delete(digest);
@@ -170,8 +212,24 @@ export class PullThroughProxy implements MissHandler {
     };
   }
 
-  #applies(ns: string | undefined): boolean {
-    return ns === undefined || this.#config.namespace === undefined || ns === this.#config.namespace;
+  /**
+   * A mirror when ?ns= names its namespace, or (without ?ns=) when the name starts with its
+   * prefix; else the default upstream unless ?ns= names another registry than proxy.namespace.
+   */
+  #resolve(name: string, ns: string | undefined): Resolved | undefined {
+    if (ns !== undefined) {
+      const mirror = this.#mirrors.find((m) => m.namespace === ns);
+      if (mirror) {
+        const repo = `${mirror.prefix}/${name}`;
+        return isRepositoryName(repo) ? { route: mirror, repo, upstreamRepo: name } : undefined;
+      }
+    } else {
+      const mirror = this.#mirrors.find((m) => name.startsWith(`${m.prefix}/`));
+      if (mirror) return { route: mirror, repo: name, upstreamRepo: name.slice(mirror.prefix!.length + 1) };
+    }
+    const d = this.#default;
+    if (!d || (ns !== undefined && d.namespace !== undefined && ns !== d.namespace)) return undefined;
+    return { route: d, repo: name, upstreamRepo: name };
   }
 
   #scheduleEviction(): void {

@@ -40,6 +40,7 @@ export function newCounters(): ProxyCounters {
 export interface ProxyStatus extends ProxyCounters {
   enabled: boolean;
   upstream: string | null;
+  mirrors: Array<{ namespace: string; url: string; repositoryPrefix: string }>;
   inFlight: number;
   cacheBytes: number;
   cacheQuotaBytes: number | null;

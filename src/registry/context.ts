@@ -54,6 +54,8 @@ export interface ProxiedBlob {
  * TOOMANYREQUESTS) and are answered as such.
  */
 export interface MissHandler {
+  /** The repository a pull request means in the store (a mirror's content lives under a prefix). */
+  storeName(name: string, ns: string | undefined): string;
   /**
    * Brings the store up to date for a manifest reference before it is read: fetches a miss,
    * revalidates a cached tag past its TTL (keeping the cached one when the upstream is down).

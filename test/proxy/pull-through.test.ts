@@ -85,3 +85,40 @@ test('containerd pulls a multi-platform image through the proxy (?ns=), children
   const s = await getStatus(sat);
   assert.equal(s.proxy.blobMisses, 2);
 });
+
+test('mirrors keyed by ?ns=: one name on two registries stays two images; the prefix reaches a mirror without ?ns=', async (t) => {
+  const a = await startDockerRegistry(t);
+  const b = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const imgA = await makeImage(layout, { tag: 'a', seed: 'mirror-a', layerSizes: [MiB], platform: hostPlatform() });
+  const imgB = await makeImage(layout, { tag: 'b', seed: 'mirror-b', layerSizes: [MiB], platform: hostPlatform() });
+  await skopeoCopy(`oci:${layout}:a`, `docker://${a.host}/library/app:v1`);
+  await skopeoCopy(`oci:${layout}:b`, `docker://${b.host}/library/app:v1`);
+  const sat = await startSatellite(t, {
+    config: proxyConfig(a.url, { namespace: 'a.test:5000', mirrors: [{ namespace: 'b.test:5000', upstream: { url: b.url } }] }),
+  });
+
+  const hostsDir = await makeTempDir(t, 'hs-hosts-');
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  for (const host of ['a.test:5000', 'b.test:5000']) {
+    await writeHostsToml(hostsDir, host, { server: closed, mirrors: [{ url: `http://${sat.host}`, capabilities: ['pull', 'resolve'] }] });
+  }
+  const containerd = await startContainerd(t);
+  assert.equal(await containerd.pull('a.test:5000/library/app:v1', { hostsDir }), imgA.manifestDigest);
+  assert.equal(await containerd.pull('b.test:5000/library/app:v1', { hostsDir }), imgB.manifestDigest);
+
+  // Without ?ns=: the plain name is the default upstream's, the prefixed name the mirror's.
+  const plain = await makeTempDir(t, 'hs-pull-');
+  await skopeoCopy(`docker://${sat.host}/library/app:v1`, `oci:${plain}:v1`);
+  assert.equal((await layoutDigests(plain)).manifest, imgA.manifestDigest);
+  const prefixed = await makeTempDir(t, 'hs-pull-');
+  await skopeoCopy(`docker://${sat.host}/b.test-5000/library/app:v1`, `oci:${prefixed}:v1`);
+  assert.equal((await layoutDigests(prefixed)).manifest, imgB.manifestDigest);
+  const s = await getStatus(sat);
+  assert.deepEqual(s.proxy.mirrors, [{ namespace: 'b.test:5000', url: b.url, repositoryPrefix: 'b.test-5000' }]);
+  assert.equal(s.proxy.blobMisses, 4, 'each image fetched once, from its own registry');
+  // A registry neither upstream serves is not proxied (a miss stays a miss; the store answers).
+  const other = await fetch(`${sat.url}/v2/library/other/manifests/v1?ns=c.test:5000`);
+  assert.equal(other.status, 404);
+  assert.equal((await getStatus(sat)).proxy.manifestMisses, s.proxy.manifestMisses);
+});

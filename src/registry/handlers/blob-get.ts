@@ -7,12 +7,14 @@ import { sendProxied } from './blob-proxied.ts';
 
 /** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
 export const getBlob: Handler = async (ctx) => {
-  const { store, name, proxy } = ctx;
+  const { store, proxy } = ctx;
   const digest = parseDigest(ctx.ref).digest;
+  // containerd names the registry it meant with ?ns=<host> on every mirror request.
+  const ns = ctx.url.searchParams.get('ns') ?? undefined;
+  const name = proxy ? proxy.storeName(ctx.name, ns) : ctx.name;
   let info = store.statBlob(name, digest);
   if (!info && proxy) {
-    // containerd names the registry it meant with ?ns=<host> on every mirror request.
-    const opened = await proxy.openBlob(name, digest, { ns: ctx.url.searchParams.get('ns') ?? undefined, signal: ctx.signal });
+    const opened = await proxy.openBlob(ctx.name, digest, { ns, signal: ctx.signal });
     if (opened !== 'stored') return sendProxied(ctx, digest, opened);
     info = store.statBlob(name, digest);
   }
