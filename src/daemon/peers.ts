@@ -31,7 +31,7 @@ export async function startPeers(
     selfKey,
     local: {
       blobSize: (digest) => store.blobSize(digest),
-      partialOffset: (digest) => store.listPartials().find((p) => p.digest === digest)?.offset,
+      partialOffset: (digest) => store.partialBytes(digest),
     },
   });
   log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key) }, 'peer sharing on');

@@ -39,7 +39,7 @@ export const peersConfigSchema = {
     /** One long-poll on the blob's owner waits at most this long before answering. */
     pollWaitMs: { type: 'integer', minimum: 100, maximum: 30000, default: 5000 },
     /** Total time an asker waits for the owner to fetch a blob; then it fetches from the upstream itself. */
-    maxWaitMs: { type: 'integer', minimum: 0, maximum: 3600000, default: 300000 },
+    maxWaitMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 1800000 },
     /** Waiting stops early when the owner's download makes no progress for this long. */
     stallMs: { type: 'integer', minimum: 500, maximum: 600000, default: 15000 },
     /** A peer that failed (refused, timed out) is not asked again for this long. */

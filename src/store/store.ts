@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -168,6 +169,14 @@ export class Store {
   }
   listPartials() {
     return partials.listPartials(this.#ctx);
+  }
+  /** Bytes in a download's partial file now (written, maybe not yet durable): progress for watchers. */
+  partialBytes(digest: string): number | undefined {
+    try {
+      return statSync(this.#ctx.layout.partialPath(digest)).size;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
