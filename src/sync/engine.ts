@@ -240,6 +240,8 @@ export class SyncEngine {
     clearTimeout(this.#timer);
     this.#abort.abort();
     await this.#running?.catch(() => undefined);
+    // Downloads for peers run outside runs: let them checkpoint before the store closes.
+    await Promise.allSettled([...this.#inflight.values()]);
     await this.#source?.close();
     await this.#meter.flush();
     await this.#upstream?.client.close();
