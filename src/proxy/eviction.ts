@@ -24,11 +24,13 @@ type Unit = { kind: 'manifest'; repo: string; digest: string; lastAccess: number
 export async function evictToQuota(d: EvictionDeps): Promise<{ bytesFreed: number; manifests: number; blobs: number }> {
   const cache = d.store.cacheIndex;
   await cache.flush();
-  let used = cache.bytes();
   const out = { bytesFreed: 0, manifests: 0, blobs: 0 };
-  if (used <= d.quotaBytes) return out;
+  if (cache.bytes() <= d.quotaBytes) return out;
   const pinned = d.pinned();
   for (const digest of [...pinned]) for (const child of d.store.childrenOf(digest)) pinned.add(child);
+  await adoptPinned(d, pinned);
+  let used = cache.bytes();
+  if (used <= d.quotaBytes) return out;
 
   const referenced = new Set<string>();
   const units: Unit[] = [];
@@ -91,4 +93,21 @@ async function dropManifest(d: EvictionDeps, repo: string, digest: string, pinne
     }
   }
   return out;
+}
+
+/**
+ * Content the desired state now holds is sync's, not the cache's: its records are dropped, so it
+ * neither counts against the quota nor makes the cache evict other images to make room for it.
+ */
+async function adoptPinned(d: EvictionDeps, pinned: Set<string>): Promise<void> {
+  const cache = d.store.cacheIndex;
+  const held = new Set<string>();
+  for (const m of cache.manifests()) {
+    if (!pinned.has(m.digest)) continue;
+    for (const b of d.store.getManifest(m.repo, m.digest)?.record.blobs ?? []) held.add(b);
+    await cache.forgetManifest(m.repo, m.digest);
+  }
+  // Layers a held image shares with cached ones are held too.
+  for (const digest of pinned) for (const b of d.store.blobsOf(digest)) held.add(b);
+  await cache.forgetBlobs([...held].filter((b) => cache.isCachedBlob(b)));
 }

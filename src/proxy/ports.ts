@@ -16,6 +16,7 @@ export type ProxyStore = Pick<
   | 'deleteManifest'
   | 'deleteTag'
   | 'childrenOf'
+  | 'blobsOf'
   | 'removeUnreferencedBlobs'
 >;
 

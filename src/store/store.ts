@@ -153,6 +153,10 @@ export class Store {
   childrenOf(digest: string): string[] {
     return this.#ctx.db.manifests.get(digest)?.children ?? [];
   }
+  /** Config and layer digests of a stored manifest (empty for an index or an unknown digest). */
+  blobsOf(digest: string): string[] {
+    return this.#ctx.db.manifests.get(digest)?.blobs ?? [];
+  }
 
   // Resumable downloads
   beginPartial(digest: string, size: number) {

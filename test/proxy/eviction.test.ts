@@ -60,6 +60,9 @@ test('LRU eviction under a quota; an image the desired state holds survives thou
   });
   t.diagnostic(`cache ${after.proxy.cacheBytes} bytes of quota ${quota}; evicted ${after.proxy.evictedManifests} manifests, ${after.proxy.evictedBlobs} blobs, ${after.proxy.evictedBytes} bytes`);
   assert.ok(after.proxy.cacheBytes <= quota, `${after.proxy.cacheBytes} > ${quota}`);
+  // The held image is sync's now: it no longer counts against the cache's quota.
+  const sizeOf = (img: ImageFixture) => img.config.length + img.layers.reduce((n, l) => n + l.size, 0);
+  assert.equal(after.proxy.cacheBytes, sizeOf(images.c2!) + sizeOf(images.c3!));
   assert.equal(after.proxy.evictedManifests, 1);
   assert.equal(after.proxy.evictedBlobs, 2, 'c1 config and layer');
   for (const d of [images.c1!.configDigest, ...images.c1!.layerDigests]) assert.equal(await present(blobFile(sat.dataDir, d)), false, `c1 blob ${d} evicted`);
