@@ -146,6 +146,8 @@ if ! out=$(cd "$TOP" && sha256sum -c --quiet --strict SHA256SUMS 2>&1); then
 $out
 nothing was installed"
 fi
+odd=$(cd "$TOP" && find . ! -type d ! -type f | sed 's#^\./##')
+[ -z "$odd" ] || die "$TARBALL holds entries that are not plain files (symlinks, devices): $odd; nothing was installed"
 unlisted=$(cd "$TOP" && { find . ! -type d ! -path ./SHA256SUMS | sed 's#^\./##'; sed 's/^[0-9a-f]*  //' SHA256SUMS; sed 's/^[0-9a-f]*  //' SHA256SUMS; } | sort | uniq -u)
 [ -z "$unlisted" ] || die "$TARBALL holds files SHA256SUMS does not list: $unlisted; nothing was installed"
 if [ -z "$R" ]; then

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, lstat, mkdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { releaseVersion, writeSha256Sums } from '../../build.mjs';
 import { requireBinary } from '../helpers/bin.ts';
@@ -112,6 +112,22 @@ test('board: detected Jetson / none, --board overrides; an existing config is ne
   assert.match(bad.stderr, /no board profile 'no-such-board' in this release \(have: .*raspberry-pi/);
 });
 
+test('--prefix: the release, the unit and the command links use it', async (t) => {
+  const root = await makeTempDir(t, 'hs-install-prefix-');
+  await seedRoot(root);
+  const r = await runInstall(['--root', root, '--prefix', '/srv/hs', '--no-enable', artifact.file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await readlink(join(root, 'srv', 'hs', 'current')), `releases/${version}`);
+  assert.equal(await exists(join(root, 'opt', 'harbor-satellite')), false);
+  const unit = await readFile(join(root, 'etc', 'systemd', 'system', 'satellite.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/srv\/hs\/bin\/satellite serve --config \/etc\/harbor-satellite\/satellite.json$/m);
+  assert.doesNotMatch(unit, /\/opt\/harbor-satellite\//);
+  assert.equal(await readlink(join(root, 'usr', 'local', 'bin', 'satellite')), '/srv/hs/bin/satellite');
+  assert.equal((await runInstall(['--root', root, '--prefix', '/srv/hs', '--uninstall'])).code, 0);
+  assert.equal(await exists(join(root, 'srv', 'hs')), false);
+  assert.equal(await exists(join(root, 'usr', 'local', 'bin', 'satellite')), false);
+});
+
 test('--ground-control without a token points at the boot-partition token file (flashed image)', async (t) => {
   const root = await makeTempDir(t, 'hs-install-image-');
   await seedRoot(root, 'Raspberry Pi 5 Model B Rev 1.0');
@@ -207,7 +223,7 @@ test('upgrade flips current and keeps the previous release; reinstalling the old
   assert.equal(await readlink(join(prefix, 'previous')), 'releases/9.9.9');
 });
 
-test('a corrupt, tampered or truncated tarball is refused and nothing is installed', async (t) => {
+test('a corrupt, tampered, symlinked or truncated tarball is refused and nothing is installed', async (t) => {
   const work = await makeTempDir(t, 'hs-install-bad-');
   const top = await extract(artifact.file, join(work, 'x'));
   await appendFile(join(top, 'lib', 'satellite.mjs'), '\n// tampered\n');
@@ -215,12 +231,17 @@ test('a corrupt, tampered or truncated tarball is refused and nothing is install
   await writeSha256Sums(top);
   await writeFile(join(top, 'lib', 'extra.mjs'), 'export {};\n');
   const extra = await repack(top, join(work, 'extra.tar.gz'));
+  await rm(join(top, 'lib', 'extra.mjs'));
+  await symlink('/etc/passwd', join(top, 'lib', 'link'));
+  await writeSha256Sums(top); // even listed, a symlink is refused
+  const linked = await repack(top, join(work, 'linked.tar.gz'));
   const truncated = join(work, 'truncated.tar.gz');
   await writeFile(truncated, (await readFile(artifact.file)).subarray(0, 5_000_000));
 
   const cases: Array<[string, RegExp]> = [
     [tampered, /failed verification against its SHA256SUMS[\s\S]*lib\/satellite\.mjs: FAILED[\s\S]*nothing was installed/],
     [extra, /holds files SHA256SUMS does not list: lib\/extra\.mjs; nothing was installed/],
+    [linked, /holds entries that are not plain files \(symlinks, devices\): lib\/link; nothing was installed/],
     [truncated, /cannot extract .*truncated\.tar\.gz[\s\S]*nothing was installed/],
   ];
   for (const [tarball, message] of cases) {
