@@ -5,7 +5,8 @@ import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
 import { resolveRuntimePaths } from '../runtimes/config-schema.ts';
 import { defaultBoardDir, loadBoard, type BoardProfile } from './board.ts';
-import { PATH_KEYS, deepMerge, mapPath } from './paths.ts';
+import { PATH_KEYS, mapPath } from './paths.ts';
+import { deepMerge } from '../lib/deep-merge.ts';
 
 export type { SatelliteConfig } from './satellite-schema.ts';
 

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { defer, type Teardown } from './cleanup.ts';
 import { spawnPeer, waitForLine, type ExitInfo, type PeerProcess } from './process.ts';
 import { makeTempDir } from './tmp.ts';
+import { deepMerge } from '../../src/lib/deep-merge.ts';
 
 /** The repository root (the satellite runs with it as cwd). */
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -50,18 +51,7 @@ export interface Satellite extends SatelliteProcess {
   port: number;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Objects merge key by key; arrays and scalars from `over` replace. Inputs are not modified. */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
-  }
-  return out;
-}
+export { deepMerge };
 
 /**
  * Writes the config file and spawns `node src/cli/satellite.ts serve --config FILE` without waiting:

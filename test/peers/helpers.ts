@@ -4,17 +4,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Satellite } from '../helpers/satellite.ts';
 import type { StatusDoc } from '../sync/helpers.ts';
+import type { PeerCounters } from '../../src/peers/stats.ts';
 
-export interface PeerCountersDoc {
-  id: string;
-  url: string;
-  bytesReceived: number;
-  blobsReceived: number;
-  bytesServed: number;
-  failures: number;
-  badDigests: number;
-  lastError: string | null;
-}
+/** One peer's counters as the status endpoint serves them (JSON of src/peers/stats.ts). */
+export type PeerCountersDoc = PeerCounters;
 
 export interface PeersStatusDoc {
   self: string | null;
