@@ -277,8 +277,9 @@ if [ "$ENABLE" = 0 ]; then
 elif live_systemd; then
   systemctl daemon-reload
   systemctl enable --quiet "$UNIT"
-  if [ "$CHANGED" = 1 ]; then systemctl restart "$UNIT"; else systemctl start "$UNIT"; fi
-  say "enabled and started $UNIT (journalctl -u $UNIT)"
+  # --no-block: a first start waits for Ground Control (Type=notify), the installer need not.
+  if [ "$CHANGED" = 1 ]; then systemctl restart --no-block "$UNIT"; else systemctl start --no-block "$UNIT"; fi
+  say "enabled and started $UNIT (systemctl status $UNIT; journalctl -u $UNIT)"
 elif [ -n "$R" ] && command -v systemctl >/dev/null 2>&1; then
   systemctl --root="$R" --quiet enable "$UNIT"
   say "enabled $UNIT in $R: it starts on that system's next boot"
