@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiCallError, ApiClient, UsageError, runApiCommand } from '../groundcontrol/client.ts';
 import { SystemdNotifier } from '../daemon/notify.ts';
+import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 
@@ -124,12 +125,27 @@ async function serve(file: string | undefined): Promise<number> {
   });
   let runtime;
   notify.starting('starting');
+  const waiting = new AbortController();
+  const abortWait = () => waiting.abort();
+  process.once('SIGTERM', abortWait);
+  process.once('SIGINT', abortWait);
+  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: waiting.signal });
+  process.off('SIGTERM', abortWait);
+  process.off('SIGINT', abortWait);
+  if (waiting.signal.aborted) {
+    notify.close();
+    await backoff?.end();
+    await notify.stopping('stopped during the restart back-off');
+    return 0;
+  }
   try {
     runtime = await startGroundControl(config, log);
   } catch (err) {
     notify.close();
     log.fatal({ err }, 'groundcontrol failed to start');
-    return isSatelliteError(err, 'CONFIG_INVALID') ? EXIT_CONFIG : 1;
+    if (!isSatelliteError(err, 'CONFIG_INVALID')) return 1;
+    await backoff?.end().catch(() => undefined);
+    return EXIT_CONFIG;
   }
   log.info({ version: VERSION, dataDir: config.dataDir, apiPort: runtime.apiPort, brokerPort: runtime.brokerPort, publicMqttUrl: runtime.publicMqttUrl }, 'groundcontrol started');
   const rt = runtime;
@@ -141,8 +157,9 @@ async function serve(file: string | undefined): Promise<number> {
       log.info({ signal }, 'stopping');
       void notify.stopping(`stopping (${signal})`);
       runtime.close().then(
-        () => {
+        async () => {
           log.info('stopped');
+          await backoff?.end().catch((err: unknown) => log.warn({ err }, 'cannot record the clean stop'));
           resolve();
         },
         (err: unknown) => {

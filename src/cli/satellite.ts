@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { EXIT_CONFIG, loadSatelliteConfig } from '../config/index.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { SystemdNotifier } from '../daemon/notify.ts';
+import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
@@ -95,19 +96,27 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', abortStart);
   process.once('SIGINT', abortStart);
   notify.starting(config.control ? 'starting (registering with Ground Control on first boot)' : 'starting');
+  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: starting.signal });
   let runtime;
   try {
+    if (starting.signal.aborted) throw new Error('stopped during the restart back-off');
     runtime = await startSatellite(config, log, starting.signal);
   } catch (err) {
     notify.close();
     if (starting.signal.aborted) {
       log.info('stopped during start-up');
+      await backoff?.end();
       await notify.stopping('stopped during start-up');
       return 0;
     }
     log.fatal({ err }, 'satellite failed to start');
     // A bad config, a refused registration token or a damaged identity will not fix themselves.
-    return isSatelliteError(err) && ['CONFIG_INVALID', 'REGISTRATION_FAILED', 'IDENTITY_INVALID'].includes(err.code) ? EXIT_CONFIG : 1;
+    if (isSatelliteError(err) && ['CONFIG_INVALID', 'REGISTRATION_FAILED', 'IDENTITY_INVALID'].includes(err.code)) {
+      // systemd does not restart on 78; whoever fixes it and starts again should not wait.
+      await backoff?.end().catch(() => undefined);
+      return EXIT_CONFIG;
+    }
+    return 1;
   } finally {
     process.off('SIGTERM', abortStart);
     process.off('SIGINT', abortStart);
@@ -127,8 +136,9 @@ async function main(argv: string[]): Promise<number> {
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
       rt.close().then(
-        () => {
+        async () => {
           clearTimeout(deadline);
+          await backoff?.end().catch((err: unknown) => log.warn({ err }, 'cannot record the clean stop'));
           resolve(0);
         },
         (err: unknown) => {

@@ -4,6 +4,7 @@ import { controlConfigSchema, type ControlConfig } from '../control/config-schem
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
+import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -17,6 +18,8 @@ export const satelliteConfigSchema = {
     /** Board profile under this file: a name (board/<name>.json of the install) or a path. */
     board: { type: 'string', minLength: 1 },
     dataDir: { type: 'string', minLength: 1, default: './data' },
+    /** Under systemd: wait longer before each start that follows a quick failure (docs/operations.md). */
+    restartBackoff: restartBackoffConfigSchema,
     log: {
       type: 'object',
       additionalProperties: false,
@@ -101,6 +104,7 @@ export interface SatelliteConfig {
   /** The board profile applied (its file, absolute), if any. */
   board?: string;
   dataDir: string;
+  restartBackoff: RestartBackoffConfig;
   log: { level: string };
   registry: {
     listen: { host: string; port: number };

@@ -1,3 +1,4 @@
+import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { SatelliteError } from '../lib/errors.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
@@ -27,6 +28,8 @@ export const groundControlConfigSchema = {
   additionalProperties: false,
   properties: {
     dataDir: { type: 'string', minLength: 1, default: './groundcontrol-data' },
+    /** Under systemd: wait longer before each start that follows a quick failure (docs/operations.md). */
+    restartBackoff: restartBackoffConfigSchema,
     /** File holding an admin token (first line) to accept, e.g. from a secret store. */
     adminTokenFile: { type: 'string', minLength: 1 },
     api: {
@@ -95,6 +98,7 @@ export interface UpstreamConfig {
 
 export interface GroundControlConfig {
   dataDir: string;
+  restartBackoff: RestartBackoffConfig;
   adminTokenFile?: string;
   api: { listen: ListenConfig; maxBodyBytes: number };
   broker: BrokerConfig;

@@ -63,8 +63,10 @@ export async function spawnGroundControl(t: Teardown, opts: GroundControlOptions
   const external = typeof (config.broker as { url?: unknown } | undefined)?.url === 'string';
   if (!external) config.broker = deepMerge({ embedded: { host: '127.0.0.1', port: 0 } }, (config.broker as Record<string, unknown>) ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_ADMIN_TOKEN: TEST_ADMIN_TOKEN };
   delete env.NODE_TEST_CONTEXT;
+  delete env.INVOCATION_ID; // no restart back-off for tests, even when the suite runs from a unit
+  Object.assign(env, opts.env);
   const proc = spawnPeer(process.execPath, [opts.entry ?? GC_ENTRY, 'serve', '--config', configFile], { cwd: REPO_ROOT, env, maxLines: 10_000, name: 'groundcontrol' });
   defer(t, () => proc.stop(10_000));
   return {

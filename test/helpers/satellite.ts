@@ -68,8 +68,11 @@ export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): 
   const config = deepMerge(defaults, opts.config ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));
 
-  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_TEST_CONTEXT; // set by `node --test` for its children; not meant for the satellite
+  // A suite run from a systemd unit must not give every restart test the restart back-off.
+  delete env.INVOCATION_ID;
+  Object.assign(env, opts.env);
   const proc = spawnPeer(
     process.execPath,
     [...(opts.nodeArgs ?? []), opts.entry ?? join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'serve', '--config', configFile, ...(opts.args ?? [])],
