@@ -9,6 +9,15 @@ import { spawnSatellite, startSatellite } from '../helpers/satellite.ts';
 import { spawnGroundControl } from '../helpers/groundcontrol.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
+/** A listening socket on a free loopback port, so a service configured for it fails to start. */
+async function takePort(t: { after(fn: () => void): void }) {
+  const blocker = createServer();
+  blocker.listen(0, '127.0.0.1');
+  await once(blocker, 'listening');
+  t.after(() => blocker.close());
+  return { blocker, port: (blocker.address() as { port: number }).port };
+}
+
 const CONFIG = { enabled: true, baseSeconds: 10, maxSeconds: 40, healthySeconds: 300 };
 
 test('restart back-off: quick failures in a row double the wait up to the cap; a clean stop or a healthy run resets it', async (t) => {
@@ -42,11 +51,7 @@ test('restart back-off: quick failures in a row double the wait up to the cap; a
 
 test('under systemd (INVOCATION_ID) a satellite that keeps failing at start waits longer each time; SIGTERM ends a clean run', async (t) => {
   // The port is taken, so every start fails right after opening the store: exit 1, as in a crash loop.
-  const blocker = createServer();
-  blocker.listen(0, '127.0.0.1');
-  await once(blocker, 'listening');
-  const port = (blocker.address() as { port: number }).port;
-  t.after(() => blocker.close());
+  const { blocker, port } = await takePort(t);
   const dataDir = await makeTempDir(t, 'hs-backoff-data-');
   const opts = (listenPort: number, invocation = true) => ({
     dataDir,
@@ -84,11 +89,7 @@ test('under systemd (INVOCATION_ID) a satellite that keeps failing at start wait
 });
 
 test('Ground Control under systemd: the second quick failure in a row waits before starting', async (t) => {
-  const blocker = createServer();
-  blocker.listen(0, '127.0.0.1');
-  await once(blocker, 'listening');
-  const port = (blocker.address() as { port: number }).port;
-  t.after(() => blocker.close());
+  const { port } = await takePort(t);
   const dataDir = await makeTempDir(t, 'hs-backoff-gc-');
   const opts = {
     dataDir,
