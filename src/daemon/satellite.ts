@@ -7,7 +7,7 @@ import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
 import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
 import type { SiteMembership } from '../protocol/index.ts';
-import { startPeers } from './peers.ts';
+import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
@@ -87,6 +87,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         log: log.child({ module: 'proxy' }),
         createUpstream: proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
         pinned: () => engine.heldManifests(),
+        blobSources: peers && config.proxy.askPeers ? peerBlobSource(peers.peers, config.proxy.peerWaitMs) : undefined,
       });
     }
     const pullThrough = proxy;

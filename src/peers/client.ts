@@ -44,10 +44,10 @@ export class PeerClient {
   async state(
     peer: Member,
     digest: string,
-    q: { repo: string; size: number; fetch: boolean; waitMs: number },
+    q: { repo: string; size?: number | undefined; fetch: boolean; waitMs: number },
     signal: AbortSignal,
   ): Promise<PeerBlobState> {
-    const params = new URLSearchParams({ repo: q.repo, size: String(q.size), wait: String(q.waitMs) });
+    const params = new URLSearchParams({ repo: q.repo, ...(q.size !== undefined ? { size: String(q.size) } : {}), wait: String(q.waitMs) });
     if (q.fetch) params.set('fetch', '1');
     const url = `${peer.url}${PEER_PATH}state/${digest}?${params}`;
     const res = await this.#send(peer, url, {}, this.#config.firstByteTimeoutMs + q.waitMs, signal);

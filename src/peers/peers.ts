@@ -115,6 +115,31 @@ export class Peers {
     return undefined;
   }
 
+  /**
+   * For the pull-through proxy, where a device waits on the answer: a member that already holds
+   * the blob (asked all at once, best ranked first), else one that is fetching it, waited for at
+   * most waitMs. Never asks a member to fetch. Undefined = use the upstream.
+   */
+  async fetchPresent(repo: string, digest: string, waitMs: number, signal: AbortSignal): Promise<PeerResponse | undefined> {
+    const peers = this.membership.peers().filter((m) => !this.stats.isDown(m.key) && !this.stats.isBad(m.key, digest));
+    if (peers.length === 0) return undefined;
+    const byKey = new Map(peers.map((m) => [m.key, m]));
+    const ranked = rank(peers.map((m) => m.key), digest).map((k) => byKey.get(k)!);
+    const states = await Promise.all(ranked.map((m) => this.#ask(m, repo, digest, undefined, false, 0, signal)));
+    for (const [i, m] of ranked.entries()) {
+      const st = states[i];
+      if (st?.state !== 'present' || this.stats.isDown(m.key)) continue;
+      const got = await this.#download(m, digest, st.size, 0, signal);
+      if (got) return got;
+    }
+    const i = states.findIndex((st) => st?.state === 'fetching');
+    const fetching = ranked[i];
+    if (!fetching || waitMs <= 0) return undefined;
+    const st = await this.#ask(fetching, repo, digest, undefined, false, waitMs, signal);
+    this.#log.debug({ peer: fetching.key, digest, state: st?.state ?? null }, 'waited for a peer fetching a blob');
+    return st?.state === 'present' ? this.#download(fetching, digest, st.size, 0, signal) : undefined;
+  }
+
   async #fromOwner(owner: Member, repo: string, digest: string, size: number, offset: number, signal: AbortSignal): Promise<PeerResponse | undefined> {
     const deadline = Date.now() + this.#config.maxWaitMs;
     let st = await this.#ask(owner, repo, digest, size, true, 0, signal);
@@ -139,7 +164,7 @@ export class Peers {
     return this.#download(owner, digest, size, offset, signal);
   }
 
-  async #ask(peer: Member, repo: string, digest: string, size: number, fetch: boolean, waitMs: number, signal: AbortSignal): Promise<PeerBlobState | undefined> {
+  async #ask(peer: Member, repo: string, digest: string, size: number | undefined, fetch: boolean, waitMs: number, signal: AbortSignal): Promise<PeerBlobState | undefined> {
     try {
       return await this.#client.state(peer, digest, { repo, size, fetch, waitMs }, signal);
     } catch (err) {

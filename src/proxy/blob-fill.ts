@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseDigest } from '../lib/digest.ts';
@@ -6,16 +7,28 @@ import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
-import type { ProxyStore, ProxyUpstream } from './ports.ts';
+import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
 
 /** Bytes per read for one client stream from the growing file. */
 const READ_CHUNK = 256 * 1024;
 
+/** One response being copied into the fill: a peer's or the upstream's. */
+interface Source {
+  body: Readable;
+  start: number;
+  total: number | undefined;
+  /** The peer's id; undefined for the upstream. */
+  peer: string | undefined;
+}
+
 /**
- * One upstream fetch of one blob into a temp file, read by any number of clients while it grows.
- * The upstream is read once; each client reads the file at its own pace (the file is the only
- * buffer, so memory stays at one chunk per client). The digest is checked over exactly the bytes
- * written before the file is committed; each client's last byte waits for that check.
+ * One fetch of one blob into a temp file, read by any number of clients while it grows. The
+ * source (a peer of the site that has the blob, else the upstream) is read once; each client reads
+ * the file at its own pace (the file is the only buffer, so memory stays at one chunk per client).
+ * The digest is checked over exactly the bytes written before the file is committed; each
+ * client's last byte waits for that check. A peer that is cut mid-body is resumed from the
+ * upstream; one whose bytes are wrong is reported, and if no client was sent a byte yet the fill
+ * starts over from the upstream (else the fill fails and the client's next request refetches).
  */
 export class BlobFill {
   readonly digest: string;
@@ -26,6 +39,10 @@ export class BlobFill {
   /** From the upstream's headers; undefined until known (and if the upstream never said). */
   size: number | undefined;
   written = 0;
+  /** The peer the verified bytes came from (undefined: the upstream). */
+  peer: string | undefined;
+  /** Bytes written that a peer sent. */
+  peerBytes = 0;
   state: 'fetching' | 'verified' | 'failed' = 'fetching';
   error: Error | undefined;
   /** Resolves when the upstream answered (size known) or rejects with its error. */
@@ -38,12 +55,28 @@ export class BlobFill {
   readonly #abort = new AbortController();
   #fh: FileHandle | undefined;
   #refs = 1;
+  readonly #sources: BlobSourcePort | undefined;
+  /** Peers whose bytes are in the file now. */
+  readonly #peers = new Set<string>();
+  #hash: Hash;
+  /** Bumped when the file starts over; a read from before is discarded. */
+  #generation = 0;
+  /** Some client was sent a byte of this fill: it can no longer start over. */
+  #sentAny = false;
   #wake = new Set<() => void>();
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
-  constructor(store: ProxyStore, upstream: ProxyUpstream, repo: { store: string; upstream: string }, digest: string, log: Logger) {
+  constructor(
+    store: ProxyStore,
+    sources: { upstream: ProxyUpstream; peers?: BlobSourcePort | undefined },
+    repo: { store: string; upstream: string },
+    digest: string,
+    log: Logger,
+  ) {
     this.#store = store;
+    this.#sources = sources.peers;
+    this.#hash = createHash(parseDigest(digest).algorithm);
     this.#log = log;
     this.repo = repo.store;
     this.upstreamRepo = repo.upstream;
@@ -54,7 +87,7 @@ export class BlobFill {
       this.#rejectReady = reject;
     });
     this.ready.catch(() => undefined);
-    this.done = this.#run(upstream).catch(() => undefined);
+    this.done = this.#run(sources.upstream, sources.peers).catch(() => undefined);
   }
 
   /**
@@ -81,32 +114,31 @@ export class BlobFill {
     this.#abort.abort();
   }
 
-  async #run(upstream: ProxyUpstream): Promise<void> {
+  async #run(upstream: ProxyUpstream, peers: BlobSourcePort | undefined): Promise<void> {
     const release = this.#store.pin(this.digest);
-    const { algorithm } = parseDigest(this.digest);
     try {
       this.#fh = await open(this.#path, 'wx+');
-      const res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal: this.#abort.signal });
-      this.size = res.total;
+      let src = await this.#open(upstream, peers, 0);
+      this.size = src.total;
       this.#resolveReady();
-      const hash = createHash(algorithm);
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (this.size !== undefined && this.written + chunk.length > this.size) {
-          res.body.destroy();
-          throw proxyError(ProxyErrorCode.sizeMismatch, `upstream sent more than ${this.size} bytes for ${this.digest}`);
+      for (let restarts = 0; ; restarts++) {
+        const failure = await this.#copy(src);
+        if (!failure) break;
+        const err = failure.err;
+        // A peer that failed before any client got a byte: the upstream, in the same fill. A peer
+        // cut or stalled mid-body: the upstream resumes from the bytes written (all hashed at the end).
+        const again = restarts === 0 && !this.#abort.signal.aborted;
+        const resumable = again && src.peer !== undefined && !failure.verdict;
+        const restart = !resumable && again && this.#peers.size > 0 && !this.#sentAny;
+        if (!restart && !resumable) throw err;
+        this.#log.info({ digest: this.digest, peer: src.peer, bytes: this.written, err: err.message }, restart ? 'blob from peer failed; fetching it again from the upstream' : 'blob from peer cut; resuming from the upstream');
+        if (restart) await this.#restart();
+        src = await this.#open(upstream, undefined, this.written);
+        if (src.start !== this.written) throw proxyError(ProxyErrorCode.sizeMismatch, `upstream answered ${this.digest} from byte ${src.start}, not ${this.written}`);
+        if (src.total !== undefined && this.size !== undefined && src.total !== this.size) {
+          throw proxyError(ProxyErrorCode.sizeMismatch, `upstream says ${this.digest} has ${src.total} bytes, the peer ${this.size}`);
         }
-        let done = 0;
-        while (done < chunk.length) done += (await this.#fh.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
-        hash.update(chunk);
-        this.written += chunk.length;
-        this.#notify();
-      }
-      if (this.size !== undefined && this.written !== this.size) {
-        throw proxyError(ProxyErrorCode.sizeMismatch, `upstream ended ${this.digest} at ${this.written} of ${this.size} bytes`);
-      }
-      const actual = `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== this.digest) {
-        throw proxyError(ProxyErrorCode.digestMismatch, `upstream bytes for ${this.digest} hash to ${actual}: discarded`, { expected: this.digest, actual });
+        this.size ??= src.total;
       }
       await this.#fh.sync();
       this.size ??= this.written;
@@ -116,7 +148,7 @@ export class BlobFill {
       // digest leaves our file where it is, removed below.
       await this.#store.commitVerifiedFile(this.#path, this.digest, this.written, this.repo);
       await this.#store.cacheIndex.recordBlob(this.digest, this.written);
-      this.#log.debug({ digest: this.digest, bytes: this.written }, 'blob cached from upstream');
+      this.#log.debug({ digest: this.digest, bytes: this.written, peer: this.peer ?? null }, this.peer ? 'blob cached from a peer' : 'blob cached from upstream');
     } catch (err) {
       this.error = err as Error;
       if (this.state !== 'verified') this.state = 'failed';
@@ -130,6 +162,68 @@ export class BlobFill {
       await unlinkIfExists(this.#path);
       this.#unref();
     }
+  }
+
+  /** A peer that has the blob (when offset is 0 and peers are asked), else the upstream. */
+  async #open(upstream: ProxyUpstream, peers: BlobSourcePort | undefined, offset: number): Promise<Source> {
+    const signal = this.#abort.signal;
+    if (peers && offset === 0) {
+      const got = await peers.open(this.repo, this.digest, signal);
+      if (got) return { body: got.body, start: 0, total: got.total, peer: got.source };
+    }
+    const res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal, ...(offset > 0 ? { offset } : {}) });
+    return { body: res.body, start: res.start, total: res.total, peer: undefined };
+  }
+
+  /**
+   * Appends the source's body to the file and, once the blob is complete, checks size and digest.
+   * Undefined when verified; a failure otherwise (verdict: the bytes were wrong, not just cut).
+   */
+  async #copy(src: Source): Promise<{ err: Error; verdict: boolean } | undefined> {
+    if (src.peer !== undefined) this.#peers.add(src.peer);
+    try {
+      for await (const chunk of src.body as AsyncIterable<Buffer>) {
+        if (this.size !== undefined && this.written + chunk.length > this.size) {
+          src.body.destroy();
+          return { err: proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
+        }
+        let done = 0;
+        while (done < chunk.length) done += (await this.#fh!.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
+        this.#hash.update(chunk);
+        this.written += chunk.length;
+        if (src.peer !== undefined) this.peerBytes += chunk.length;
+        this.#notify();
+      }
+    } catch (err) {
+      src.body.destroy();
+      if (src.peer === undefined || this.#abort.signal.aborted) throw err;
+      return { err: err as Error, verdict: false };
+    }
+    if (this.size !== undefined && this.written !== this.size) {
+      const err = proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
+      if (src.peer === undefined) throw err;
+      return { err, verdict: false };
+    }
+    const actual = `${parseDigest(this.digest).algorithm}:${this.#hash.digest('hex')}`;
+    if (actual === this.digest) {
+      this.peer = src.peer;
+      return undefined;
+    }
+    const err = proxyError(ProxyErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
+    // Every peer that contributed bytes is suspect for this digest (a resumed fill mixes sources).
+    for (const p of this.#peers) this.#sources?.reportBad(this.digest, p);
+    if (this.#peers.size === 0) throw err;
+    return { err, verdict: true };
+  }
+
+  /** Back to an empty file (only while no client has been sent a byte). */
+  async #restart(): Promise<void> {
+    this.#generation++;
+    await this.#fh!.truncate(0);
+    this.written = 0;
+    this.peerBytes = 0;
+    this.#peers.clear();
+    this.#hash = createHash(parseDigest(this.digest).algorithm);
   }
 
   async #stream(start: number, end: number | undefined, write: (chunk: Buffer) => Promise<void>, signal: AbortSignal): Promise<number> {
@@ -148,8 +242,12 @@ export class BlobFill {
       else limit = last === undefined ? this.written - 1 : Math.min(this.written, last);
       if (verified && pos >= limit) return sent;
       if (pos < limit) {
+        const generation = this.#generation;
         const n = await this.#fh!.read(buf, 0, Math.min(buf.length, limit - pos), pos);
+        // The file started over while we read (nothing was sent yet, so pos is still start).
+        if (generation !== this.#generation) continue;
         if (n.bytesRead === 0) throw new Error(`temp file of ${this.digest} ended at ${pos}`);
+        this.#sentAny = true;
         await write(buf.subarray(0, n.bytesRead));
         pos += n.bytesRead;
         sent += n.bytesRead;

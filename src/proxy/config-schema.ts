@@ -28,6 +28,10 @@ export interface ProxyConfig {
   idleTimeoutMs: number;
   /** How often batched access times are written (they order LRU eviction). */
   accessFlushSeconds: number;
+  /** With a `peers` section: a blob miss asks the site's peers before the upstream. */
+  askPeers: boolean;
+  /** How long a miss waits for a peer that is itself fetching the blob (a device is waiting). */
+  peerWaitMs: number;
 }
 
 const NAMESPACE = { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' } as const;
@@ -67,6 +71,8 @@ export const proxyConfigSchema = {
     firstByteTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
     idleTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 },
     accessFlushSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
+    askPeers: { type: 'boolean', default: true },
+    peerWaitMs: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
   },
   // Turning it on without saying where from is a configuration error, named at start.
   if: { properties: { enabled: { const: true } }, required: ['enabled'] },

@@ -7,7 +7,7 @@ import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import { evictToQuota } from './eviction.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
-import type { ProxyStore, ProxyUpstream } from './ports.ts';
+import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
 export interface UpstreamTarget {
@@ -24,6 +24,8 @@ export interface PullThroughProxyOptions {
   createUpstream: (target: UpstreamTarget, meter: (bytes: number) => void) => ProxyUpstream;
   /** Manifest digests the desired state holds (sync): never evicted. */
   pinned: () => Set<string>;
+  /** Asked for a missing blob before the upstream (the site's peers), when set. */
+  blobSources?: BlobSourcePort | undefined;
 }
 
 /** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
@@ -55,6 +57,7 @@ export class PullThroughProxy implements MissHandler {
   readonly #default: Route | undefined;
   readonly #mirrors: Route[];
   readonly #pinned: () => Set<string>;
+  readonly #blobSources: BlobSourcePort | undefined;
   readonly #counters: ProxyCounters = newCounters();
   readonly #fills = new Map<string, BlobFill>();
   #fetching = 0;
@@ -68,6 +71,7 @@ export class PullThroughProxy implements MissHandler {
     this.#store = opts.store;
     this.#log = opts.log;
     this.#pinned = opts.pinned;
+    this.#blobSources = opts.blobSources;
     const meter = (n: number) => {
       this.#counters.upstreamBytes += n;
     };
@@ -145,6 +149,7 @@ export class PullThroughProxy implements MissHandler {
     return {
       enabled: true,
       upstream: this.#default?.url ?? null,
+      askPeers: this.#blobSources !== undefined,
       mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace!, url: m.url, repositoryPrefix: m.prefix! })),
       ...this.#counters,
       inFlight: this.#fills.size,
@@ -179,13 +184,17 @@ export class PullThroughProxy implements MissHandler {
     }
     const release = this.#slot();
     this.#counters.blobMisses++;
-    const fill = new BlobFill(this.#store, to.route.upstream, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log);
+    const sources = { upstream: to.route.upstream, peers: this.#blobSources };
+    const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log);
     this.#fills.set(digest, fill);
     void fill.done.then(() => {
       if (this.#fills.get(digest) === fill) this.#fills.delete(digest);
       release();
-      if (fill.state === 'verified') this.#scheduleEviction();
-      else this.#counters.fetchesFailed++;
+      this.#counters.peerBytes += fill.peerBytes;
+      if (fill.state === 'verified') {
+        if (fill.peer !== undefined) this.#counters.blobsFromPeers++;
+        this.#scheduleEviction();
+      } else this.#counters.fetchesFailed++;
     });
     return fill;
   }

@@ -14,6 +14,9 @@ export interface ProxyCounters {
   upstreamErrors: number;
   /** Body bytes read from the upstream. */
   upstreamBytes: number;
+  /** Blob misses filled from a peer of the site (verified), and the bytes peers sent (verified or not). */
+  blobsFromPeers: number;
+  peerBytes: number;
   evictedManifests: number;
   evictedBlobs: number;
   evictedBytes: number;
@@ -31,6 +34,8 @@ export function newCounters(): ProxyCounters {
     staleServed: 0,
     upstreamErrors: 0,
     upstreamBytes: 0,
+    blobsFromPeers: 0,
+    peerBytes: 0,
     evictedManifests: 0,
     evictedBlobs: 0,
     evictedBytes: 0,
@@ -40,6 +45,8 @@ export function newCounters(): ProxyCounters {
 export interface ProxyStatus extends ProxyCounters {
   enabled: boolean;
   upstream: string | null;
+  /** Misses ask the site's peers first (proxy.askPeers with a peers section). */
+  askPeers: boolean;
   mirrors: Array<{ namespace: string; url: string; repositoryPrefix: string }>;
   inFlight: number;
   cacheBytes: number;
