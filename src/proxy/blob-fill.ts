@@ -41,7 +41,7 @@ export class BlobFill {
   written = 0;
   /** The peer the verified bytes came from (undefined: the upstream). */
   peer: string | undefined;
-  /** Bytes written that a peer sent. */
+  /** Bytes a peer sent for this fill (kept or discarded). */
   peerBytes = 0;
   state: 'fetching' | 'verified' | 'failed' = 'fetching';
   error: Error | undefined;
@@ -218,12 +218,12 @@ export class BlobFill {
 
   /** Back to an empty file (only while no client has been sent a byte). */
   async #restart(): Promise<void> {
+    // Synchronously first: from here no reader may send what the file held.
     this.#generation++;
-    await this.#fh!.truncate(0);
     this.written = 0;
-    this.peerBytes = 0;
     this.#peers.clear();
     this.#hash = createHash(parseDigest(this.digest).algorithm);
+    await this.#fh!.truncate(0);
   }
 
   async #stream(start: number, end: number | undefined, write: (chunk: Buffer) => Promise<void>, signal: AbortSignal): Promise<number> {
