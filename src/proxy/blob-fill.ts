@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseDigest } from '../lib/digest.ts';
@@ -8,6 +9,7 @@ import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
+import { deadlineSignal, NO_RESUME, resumeBackoffMs, type ResumePolicy } from './resume.ts';
 
 /** Bytes per read for one client stream from the growing file. */
 const READ_CHUNK = 256 * 1024;
@@ -19,6 +21,8 @@ interface Source {
   total: number | undefined;
   /** The peer's id; undefined for the upstream. */
   peer: string | undefined;
+  /** Called once the body is over (unlinks a resume's deadline signal). */
+  close?: () => void;
 }
 
 /**
@@ -29,6 +33,8 @@ interface Source {
  * client's last byte waits for that check. A peer that is cut mid-body is resumed from the
  * upstream; one whose bytes are wrong is reported, and if no client was sent a byte yet the fill
  * starts over from the upstream (else the fill fails and the client's next request refetches).
+ * An upstream body cut mid-way (reset, early end, idle timeout) is resumed with Range from the
+ * bytes written, bounded by the ResumePolicy; clients reading the file never notice.
  */
 export class BlobFill {
   readonly digest: string;
@@ -43,6 +49,8 @@ export class BlobFill {
   peer: string | undefined;
   /** Bytes a peer sent for this fill (kept or discarded). */
   peerBytes = 0;
+  /** Upstream responses that continued this fill after a cut. */
+  upstreamResumes = 0;
   state: 'fetching' | 'verified' | 'failed' = 'fetching';
   error: Error | undefined;
   /** Resolves when the upstream answered (size known) or rejects with its error. */
@@ -64,6 +72,12 @@ export class BlobFill {
   /** Some client was sent a byte of this fill: it can no longer start over. */
   #sentAny = false;
   #wake = new Set<() => void>();
+  readonly #resume: ResumePolicy;
+  /** When the file last grew (the resume silence deadline counts from it). */
+  #progressAt = Date.now();
+  /** Resume attempts in a row that added no byte, and the length when they began. */
+  #stuck = 0;
+  #stuckAt = -1;
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
@@ -73,7 +87,9 @@ export class BlobFill {
     repo: { store: string; upstream: string },
     digest: string,
     log: Logger,
+    resume: ResumePolicy = NO_RESUME,
   ) {
+    this.#resume = resume;
     this.#store = store;
     this.#sources = sources.peers;
     this.#hash = createHash(parseDigest(digest).algorithm);
@@ -121,13 +137,21 @@ export class BlobFill {
       let src = await this.#open(upstream, peers, 0);
       this.size = src.total;
       this.#resolveReady();
-      for (let restarts = 0; ; restarts++) {
+      for (let restarts = 0; ; ) {
         const failure = await this.#copy(src);
+        src.close?.();
         if (!failure) break;
         const err = failure.err;
+        if (this.#abort.signal.aborted) throw err;
+        if (src.peer === undefined) {
+          if (failure.verdict) throw err;
+          // The upstream was cut: continue from the bytes written (the running hash stays valid).
+          src = await this.#resumeUpstream(upstream, err);
+          continue;
+        }
         // A peer that failed before any client got a byte: the upstream, in the same fill. A peer
         // cut or stalled mid-body: the upstream resumes from the bytes written (all hashed at the end).
-        const again = restarts === 0 && !this.#abort.signal.aborted;
+        const again = restarts++ === 0;
         const resumable = again && src.peer !== undefined && !failure.verdict;
         const restart = !resumable && again && this.#peers.size > 0 && !this.#sentAny;
         if (!restart && !resumable) throw err;
@@ -191,17 +215,17 @@ export class BlobFill {
         while (done < chunk.length) done += (await this.#fh!.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
         this.#hash.update(chunk);
         this.written += chunk.length;
+        this.#progressAt = Date.now();
         if (src.peer !== undefined) this.peerBytes += chunk.length;
         this.#notify();
       }
     } catch (err) {
       src.body.destroy();
-      if (src.peer === undefined || this.#abort.signal.aborted) throw err;
+      if (this.#abort.signal.aborted) throw err;
       return { err: err as Error, verdict: false };
     }
     if (this.size !== undefined && this.written !== this.size) {
       const err = proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
-      if (src.peer === undefined) throw err;
       return { err, verdict: false };
     }
     const actual = `${parseDigest(this.digest).algorithm}:${this.#hash.digest('hex')}`;
@@ -214,6 +238,62 @@ export class BlobFill {
     for (const p of this.#peers) this.#sources?.reportBad(this.digest, p);
     if (this.#peers.size === 0) throw err;
     return { err, verdict: true };
+  }
+
+  /**
+   * The upstream body was cut (`cause`): asks again from the bytes written until a response
+   * continues exactly there. Fails after `attempts` requests in a row without a new byte, or once
+   * nothing was added for `silenceMs`. A 200 (Range ignored) starts the file over if no client has
+   * been sent a byte yet, else fails the fill.
+   */
+  async #resumeUpstream(upstream: ProxyUpstream, cause: Error): Promise<Source> {
+    const { attempts, silenceMs } = this.#resume;
+    if (this.written !== this.#stuckAt) {
+      this.#stuck = 0;
+      this.#stuckAt = this.written;
+    }
+    let last = cause;
+    const giveUp = (why: string) => proxyError(ProxyErrorCode.resumeFailed, `upstream cut ${this.digest} at byte ${this.written}${this.size === undefined ? '' : ` of ${this.size}`}; ${why}: ${last.message}`, { cause: last.message });
+    for (;;) {
+      if (attempts === 0) throw cause;
+      if (++this.#stuck > attempts) throw giveUp(`${attempts} resume attempts in a row without progress`);
+      await sleep(resumeBackoffMs(this.#stuck), undefined, { signal: this.#abort.signal });
+      const left = this.#progressAt + silenceMs - Date.now();
+      if (left <= 0) throw giveUp(`nothing received for ${silenceMs} ms`);
+      this.#log.info({ digest: this.digest, bytes: this.written, attempt: this.#stuck, err: last.message }, 'upstream cut mid-blob; resuming');
+      const deadline = deadlineSignal(this.#abort.signal, left);
+      let res: Awaited<ReturnType<ProxyUpstream['fetchBlob']>>;
+      try {
+        res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal: deadline.signal, ...(this.written > 0 ? { offset: this.written } : {}) });
+      } catch (err) {
+        deadline.close();
+        if (this.#abort.signal.aborted) throw err;
+        last = err as Error;
+        continue;
+      }
+      deadline.answered();
+      const src: Source = { body: res.body, start: res.start, total: res.total, peer: undefined, close: deadline.close };
+      const fail = (err: Error) => {
+        res.body.destroy();
+        deadline.close();
+        return err;
+      };
+      if (res.total !== undefined && this.size !== undefined && res.total !== this.size) {
+        throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
+      }
+      if (res.start !== this.written) {
+        // Answered from byte 0 (fetchBlob rejects any other wrong start). Sending a client other
+        // bytes at offsets it already has is never done, so only an unsent fill starts over.
+        if (this.#sentAny) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) after clients were sent bytes`));
+        this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
+        await this.#restart();
+        this.#stuckAt = 0;
+      }
+      this.size ??= res.total;
+      this.upstreamResumes++;
+      this.#resume.onResume?.();
+      return src;
+    }
   }
 
   /** Back to an empty file (only while no client has been sent a byte). */

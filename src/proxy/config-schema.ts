@@ -26,6 +26,11 @@ export interface ProxyConfig {
   firstByteTimeoutMs: number;
   /** Longest silence inside an upstream body before the fetch is abandoned. */
   idleTimeoutMs: number;
+  /**
+   * An upstream blob body cut mid-way is re-requested from the bytes written (Range); the fill
+   * fails after this many requests in a row without a new byte (0: never resume).
+   */
+  resumeAttempts: number;
   /** How often batched access times are written (they order LRU eviction). */
   accessFlushSeconds: number;
   /** With a `peers` section: a blob miss asks the site's peers before the upstream. */
@@ -70,6 +75,7 @@ export const proxyConfigSchema = {
     maxConcurrentFetches: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
     firstByteTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
     idleTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 },
+    resumeAttempts: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     accessFlushSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
     askPeers: { type: 'boolean', default: true },
     peerWaitMs: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },

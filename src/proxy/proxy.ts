@@ -185,7 +185,12 @@ export class PullThroughProxy implements MissHandler {
     const release = this.#slot();
     this.#counters.blobMisses++;
     const sources = { upstream: to.route.upstream, peers: this.#blobSources };
-    const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log);
+    const resume = {
+      attempts: this.#config.resumeAttempts,
+      silenceMs: this.#config.idleTimeoutMs + this.#config.firstByteTimeoutMs,
+      onResume: () => this.#counters.upstreamResumes++,
+    };
+    const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log, resume);
     this.#fills.set(digest, fill);
     void fill.done.then(() => {
       if (this.#fills.get(digest) === fill) this.#fills.delete(digest);

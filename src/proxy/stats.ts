@@ -14,6 +14,8 @@ export interface ProxyCounters {
   upstreamErrors: number;
   /** Body bytes read from the upstream. */
   upstreamBytes: number;
+  /** Upstream blob bodies cut mid-way and continued with Range in the same fill. */
+  upstreamResumes: number;
   /** Blob misses filled from a peer of the site (verified), and the bytes peers sent (verified or not). */
   blobsFromPeers: number;
   peerBytes: number;
@@ -34,6 +36,7 @@ export function newCounters(): ProxyCounters {
     staleServed: 0,
     upstreamErrors: 0,
     upstreamBytes: 0,
+    upstreamResumes: 0,
     blobsFromPeers: 0,
     peerBytes: 0,
     evictedManifests: 0,

@@ -93,6 +93,13 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
   if (host !== '127.0.0.1') throw new Error('throttle target must be loopback');
   const live = new Set<Socket>();
   const server = createServer((client) => {
+    if (stalled) {
+      // A stalled link answers nothing, new connections included (they are accepted and stay silent).
+      live.add(client);
+      client.on('error', () => {});
+      client.once('close', () => live.delete(client));
+      return;
+    }
     const up = connect({ host, port });
     for (const s of [client, up]) {
       live.add(s);
@@ -121,7 +128,7 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
   }));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    /** Stops forwarding (connections stay open, silent) until stall(false). */
+    /** Stops forwarding (connections stay open, silent; new ones get nothing) until stall(false). */
     stall: (on) => {
       stalled = on;
       if (!on) for (const s of paused) s.resume();

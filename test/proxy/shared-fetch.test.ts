@@ -128,14 +128,14 @@ test('a client that leaves does not stop the fill; ranges and HEAD are served fr
   assert.equal(s.proxy.fetchesFailed, 0);
 });
 
-test('an upstream that stalls mid-blob: clients are cut after proxy.idleTimeoutMs, not left hanging', async (t) => {
+test('an upstream that stalls mid-blob: resumes get no answer either, clients are cut after the idle + first-byte deadlines', async (t) => {
   const upstream = await startDockerRegistry(t);
   const layout = await makeTempDir(t, 'hs-fixture-');
   const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-stall', layerSizes: [20 * MiB] });
   const layer = img.layers[0]!;
   await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/stall/me:v1`);
   const link = await startThrottle(t, upstream.host, 10 * MiB);
-  const sat = await startSatellite(t, { config: proxyConfig(link.url, { idleTimeoutMs: 1000 }) });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url, { idleTimeoutMs: 1000, firstByteTimeoutMs: 1000 }) });
   const url = `${sat.url}/v2/stall/me/blobs/${layer.digest}`;
 
   const res = await fetch(url);
@@ -165,6 +165,8 @@ test('an upstream that stalls mid-blob: clients are cut after proxy.idleTimeoutM
     return st.proxy.fetchesFailed === 1 ? st : undefined;
   });
   assert.equal(s.store.blobs, 0);
+  assert.equal(s.proxy.upstreamResumes, 0, 'no resume was answered');
+  assert.match(sat.logs(), /upstream cut mid-blob; resuming/);
   link.stall(false);
   const again = await fetchHash(url);
   assert.equal(again.digest, layer.digest);

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startSatellite } from '../helpers/satellite.ts';
+import { startDockerRegistry } from '../helpers/docker-registry.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { makeImage } from '../helpers/fixtures.ts';
+import { skopeoCopy } from '../helpers/skopeo.ts';
+import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, startThrottle, waitFor } from './helpers.ts';
+
+/** Access-log lines of docker-registry for GETs of one blob, and how many of them asked a Range. */
+function blobGets(logs: string, digest: string): string[] {
+  return logs.split('\n').filter((l) => l.includes(`"GET /v2/`) && l.includes(`/blobs/${digest}`));
+}
+
+test('a link cut every 16 MB: 3 concurrent clients of an uncached 100 MB blob complete from one fill that resumes', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-resume-100', layerSizes: [100 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/cut/big:v1`);
+  const link = await startFaultProxy(t, { target: upstream.host, cutEveryBytes: 16 * MiB });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+
+  const before = link.bytesFromTarget();
+  const started = Date.now();
+  const results = await Promise.all([1, 2, 3].map(() => fetchHash(`${sat.url}/v2/cut/big/blobs/${layer.digest}`)));
+  const ms = Date.now() - started;
+  for (const r of results) {
+    assert.equal(r.status, 200, r.error);
+    assert.equal(r.bytes, layer.size);
+    assert.equal(r.digest, layer.digest, 'each client saw one unbroken, correct response');
+  }
+  const wan = link.bytesFromTarget() - before;
+  const s = await waitFor('the commit', async () => {
+    const st = await getStatus(sat);
+    return st.store.blobs === 1 && st.proxy.inFlight === 0 ? st : undefined;
+  });
+  t.diagnostic(`3 x ${layer.size} bytes in ${ms} ms over a link cut every 16 MiB: ${link.cuts()} cuts, ${s.proxy.upstreamResumes} resumes, ${wan} bytes read (${(wan / layer.size).toFixed(4)}x)`);
+  assert.ok(wan <= layer.size * 1.05, `${wan} bytes read through the link for a ${layer.size}-byte blob`);
+  assert.ok(link.cuts() >= 6, `${link.cuts()} cuts`);
+  assert.ok(s.proxy.upstreamResumes >= 6, `${s.proxy.upstreamResumes} resumes counted`);
+  assert.equal(s.proxy.blobMisses, 1, 'one fill');
+  assert.equal(s.proxy.fetchesJoined, 2);
+  assert.equal(s.proxy.fetchesFailed, 0);
+  const gets = blobGets(upstream.logs(), layer.digest);
+  assert.equal(gets.length, 1 + s.proxy.upstreamResumes, 'one GET, then one per resume');
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
+
+test('a link that dies mid-blob: the fill gives up after proxy.resumeAttempts, clients are cut, nothing stored; after the link returns it succeeds', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-resume-dead', layerSizes: [40 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/dead/link:v1`);
+  // 20 MB/s so the link can be taken down while the fill runs.
+  const slow = await startThrottle(t, upstream.host, 20 * MiB);
+  const link = await startFaultProxy(t, { target: slow.url.slice('http://'.length) });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url, { resumeAttempts: 3 }) });
+  const url = `${sat.url}/v2/dead/link/blobs/${layer.digest}`;
+
+  const clients = [1, 2, 3].map(() => fetchHash(url));
+  await waitFor('8 MiB into the fill', async () => (link.bytesFromTarget() >= 8 * MiB ? true : undefined));
+  link.pause('reset');
+  const downAt = Date.now();
+  const results = await Promise.all(clients);
+  const ms = Date.now() - downAt;
+  t.diagnostic(`link down: clients cut after ${ms} ms with ${results.map((r) => r.bytes).join(', ')} of ${layer.size} bytes`);
+  for (const r of results) {
+    assert.equal(r.status, -1, `the response must break, never end cleanly: ${JSON.stringify(r)}`);
+    assert.ok(r.bytes < layer.size);
+  }
+  // 3 attempts with 100 + 200 + 400 ms backoff, each refused at once.
+  assert.ok(ms >= 600, `cut after ${ms} ms: the fill did not try to resume`);
+  assert.ok(ms < 10_000, `clients held ${ms} ms on a dead link`);
+  const s = await waitFor('the failed fill', async () => {
+    const st = await getStatus(sat);
+    return st.proxy.fetchesFailed === 1 && st.proxy.inFlight === 0 ? st : undefined;
+  });
+  assert.equal(s.store.blobs, 0, 'nothing stored');
+  assert.equal(s.proxy.upstreamResumes, 0);
+  assert.match(sat.logs(), /3 resume attempts in a row without progress/);
+  assert.deepEqual(await readdir(join(sat.dataDir, 'ingest')).catch(() => []), [], 'no temp file left');
+
+  link.resume();
+  const again = await fetchHash(url);
+  assert.equal(again.status, 200, again.error);
+  assert.equal(again.digest, layer.digest);
+  await waitFor('the commit', async () => ((await getStatus(sat)).store.blobs === 1 ? true : undefined));
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
