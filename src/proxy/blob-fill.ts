@@ -1,6 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseDigest } from '../lib/digest.ts';
@@ -9,7 +8,7 @@ import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
-import { deadlineSignal, NO_RESUME, resumeBackoffMs, type ResumePolicy } from './resume.ts';
+import { NO_RESUME, ResumeBudget, type ResumePolicy } from './resume.ts';
 
 /** Bytes per read for one client stream from the growing file. */
 const READ_CHUNK = 256 * 1024;
@@ -72,12 +71,7 @@ export class BlobFill {
   /** Some client was sent a byte of this fill: it can no longer start over. */
   #sentAny = false;
   #wake = new Set<() => void>();
-  readonly #resume: ResumePolicy;
-  /** When the file last grew (the resume silence deadline counts from it). */
-  #progressAt = Date.now();
-  /** Resume attempts in a row that added no byte, and the length when they began. */
-  #stuck = 0;
-  #stuckAt = -1;
+  readonly #budget: ResumeBudget;
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
@@ -89,7 +83,7 @@ export class BlobFill {
     log: Logger,
     resume: ResumePolicy = NO_RESUME,
   ) {
-    this.#resume = resume;
+    this.#budget = new ResumeBudget(resume);
     this.#store = store;
     this.#sources = sources.peers;
     this.#hash = createHash(parseDigest(digest).algorithm);
@@ -215,7 +209,7 @@ export class BlobFill {
         while (done < chunk.length) done += (await this.#fh!.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
         this.#hash.update(chunk);
         this.written += chunk.length;
-        this.#progressAt = Date.now();
+        this.#budget.grew();
         if (src.peer !== undefined) this.peerBytes += chunk.length;
         this.#notify();
       }
@@ -241,59 +235,32 @@ export class BlobFill {
   }
 
   /**
-   * The upstream body was cut (`cause`): asks again from the bytes written until a response
-   * continues exactly there. Fails after `attempts` requests in a row without a new byte, or once
-   * nothing was added for `silenceMs`. A 200 (Range ignored) starts the file over if no client has
-   * been sent a byte yet, else fails the fill.
+   * The upstream body was cut (`cause`): asks again from the bytes written (bounded by the
+   * policy). A 200 (Range ignored) starts the file over if no client has been sent a byte yet,
+   * else fails the fill: a client never gets other bytes at offsets it already has.
    */
   async #resumeUpstream(upstream: ProxyUpstream, cause: Error): Promise<Source> {
-    const { attempts, silenceMs } = this.#resume;
-    if (this.written !== this.#stuckAt) {
-      this.#stuck = 0;
-      this.#stuckAt = this.written;
+    const to = { upstream, repo: this.upstreamRepo, digest: this.digest, written: this.written, size: this.size, signal: this.#abort.signal, log: this.#log };
+    const { res, close } = await this.#budget.request(to, cause);
+    const fail = (err: Error) => {
+      res.body.destroy();
+      close();
+      return err;
+    };
+    if (res.total !== undefined && this.size !== undefined && res.total !== this.size) {
+      throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
     }
-    let last = cause;
-    const giveUp = (why: string) => proxyError(ProxyErrorCode.resumeFailed, `upstream cut ${this.digest} at byte ${this.written}${this.size === undefined ? '' : ` of ${this.size}`}; ${why}: ${last.message}`, { cause: last.message });
-    for (;;) {
-      if (attempts === 0) throw cause;
-      if (++this.#stuck > attempts) throw giveUp(`${attempts} resume attempts in a row without progress`);
-      await sleep(resumeBackoffMs(this.#stuck), undefined, { signal: this.#abort.signal });
-      const left = this.#progressAt + silenceMs - Date.now();
-      if (left <= 0) throw giveUp(`nothing received for ${silenceMs} ms`);
-      this.#log.info({ digest: this.digest, bytes: this.written, attempt: this.#stuck, err: last.message }, 'upstream cut mid-blob; resuming');
-      const deadline = deadlineSignal(this.#abort.signal, left);
-      let res: Awaited<ReturnType<ProxyUpstream['fetchBlob']>>;
-      try {
-        res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal: deadline.signal, ...(this.written > 0 ? { offset: this.written } : {}) });
-      } catch (err) {
-        deadline.close();
-        if (this.#abort.signal.aborted) throw err;
-        last = err as Error;
-        continue;
-      }
-      deadline.answered();
-      const src: Source = { body: res.body, start: res.start, total: res.total, peer: undefined, close: deadline.close };
-      const fail = (err: Error) => {
-        res.body.destroy();
-        deadline.close();
-        return err;
-      };
-      if (res.total !== undefined && this.size !== undefined && res.total !== this.size) {
-        throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
-      }
-      if (res.start !== this.written) {
-        // Answered from byte 0 (fetchBlob rejects any other wrong start). Sending a client other
-        // bytes at offsets it already has is never done, so only an unsent fill starts over.
-        if (this.#sentAny) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) after clients were sent bytes`));
-        this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
-        await this.#restart();
-        this.#stuckAt = 0;
-      }
-      this.size ??= res.total;
-      this.upstreamResumes++;
-      this.#resume.onResume?.();
-      return src;
+    if (res.start !== this.written) {
+      // Answered from byte 0 (fetchBlob rejects any other wrong start).
+      if (this.#sentAny) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) after clients were sent bytes`));
+      this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
+      await this.#restart();
+      this.#budget.restarted();
     }
+    this.size ??= res.total;
+    this.upstreamResumes++;
+    this.#budget.policy.onResume?.();
+    return { body: res.body, start: res.start, total: res.total, peer: undefined, close };
   }
 
   /** Back to an empty file (only while no client has been sent a byte). */

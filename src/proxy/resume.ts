@@ -1,3 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { ProxyErrorCode, proxyError } from './errors.ts';
+import type { ProxyUpstream } from './ports.ts';
+
 /** How a fill resumes an upstream body that was cut (connection reset, early end, idle timeout). */
 export interface ResumePolicy {
   /** Resume requests in a row that add no byte before the fill fails (0: never resume). */
@@ -39,4 +44,73 @@ export function deadlineSignal(parent: AbortSignal, ms: number): { signal: Abort
       parent.removeEventListener('abort', onAbort);
     },
   };
+}
+
+/** What a resume needs to know about the fill. */
+export interface ResumeTarget {
+  upstream: ProxyUpstream;
+  repo: string;
+  digest: string;
+  /** Bytes in the file now (the offset asked for). */
+  written: number;
+  size: number | undefined;
+  /** The fill's own signal (satellite shutdown). */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export type UpstreamBlob = Awaited<ReturnType<ProxyUpstream['fetchBlob']>>;
+
+/**
+ * The resume bookkeeping of one fill: requests in a row that added no byte, and when the file
+ * last grew. request() asks the upstream again from `written` until it answers, within the
+ * policy's bounds; the caller checks where the answer starts.
+ */
+export class ResumeBudget {
+  readonly policy: ResumePolicy;
+  #stuck = 0;
+  #stuckAt = -1;
+  #grewAt = Date.now();
+
+  constructor(policy: ResumePolicy) {
+    this.policy = policy;
+  }
+
+  /** The file grew (called per chunk). */
+  grew(): void {
+    this.#grewAt = Date.now();
+  }
+
+  /** The file started over: its length no longer means progress. */
+  restarted(): void {
+    this.#stuckAt = 0;
+  }
+
+  async request(to: ResumeTarget, cause: Error): Promise<{ res: UpstreamBlob; close: () => void }> {
+    const { attempts, silenceMs } = this.policy;
+    if (attempts === 0) throw cause;
+    if (to.written !== this.#stuckAt) {
+      this.#stuck = 0;
+      this.#stuckAt = to.written;
+    }
+    let last = cause;
+    const giveUp = (why: string) => proxyError(ProxyErrorCode.resumeFailed, `upstream cut ${to.digest} at byte ${to.written}${to.size === undefined ? '' : ` of ${to.size}`}; ${why}: ${last.message}`, { cause: last.message });
+    for (;;) {
+      if (++this.#stuck > attempts) throw giveUp(`${attempts} resume attempts in a row without progress`);
+      await sleep(resumeBackoffMs(this.#stuck), undefined, { signal: to.signal });
+      const left = this.#grewAt + silenceMs - Date.now();
+      if (left <= 0) throw giveUp(`nothing received for ${silenceMs} ms`);
+      to.log.info({ digest: to.digest, bytes: to.written, attempt: this.#stuck, err: last.message }, 'upstream cut mid-blob; resuming');
+      const deadline = deadlineSignal(to.signal, left);
+      try {
+        const res = await to.upstream.fetchBlob(to.repo, to.digest, { signal: deadline.signal, ...(to.written > 0 ? { offset: to.written } : {}) });
+        deadline.answered();
+        return { res, close: deadline.close };
+      } catch (err) {
+        deadline.close();
+        if (to.signal.aborted) throw err;
+        last = err as Error;
+      }
+    }
+  }
 }
