@@ -72,6 +72,8 @@ export class BlobFill {
   #sentAny = false;
   #wake = new Set<() => void>();
   readonly #budget: ResumeBudget;
+  /** A resume answered from byte 0 already made the file start over. */
+  #startedOver = false;
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
@@ -251,9 +253,11 @@ export class BlobFill {
       throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
     }
     if (res.start !== this.written) {
-      // Answered from byte 0 (fetchBlob rejects any other wrong start).
-      if (this.#sentAny) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) after clients were sent bytes`));
+      // Answered from byte 0 (fetchBlob rejects any other wrong start). Starting over once is
+      // worth it; an upstream that ignores Range on a link that keeps cutting would loop forever.
+      if (this.#sentAny || this.#startedOver) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) ${this.#sentAny ? 'after clients were sent bytes' : 'again after starting over'}`));
       this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
+      this.#startedOver = true;
       await this.#restart();
       this.#budget.restarted();
     }

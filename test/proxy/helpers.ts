@@ -136,3 +136,36 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
     },
   };
 }
+
+/**
+ * A loopback TCP relay that turns every request's Range header into an unknown one, so the
+ * target answers 200 with the whole blob (an upstream that ignores Range). Stopped after the test.
+ */
+export async function startRangeStripper(t: Teardown, target: string): Promise<{ url: string; host: string }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  if (host !== '127.0.0.1') throw new Error('range stripper target must be loopback');
+  const live = new Set<Socket>();
+  const server = createServer((client) => {
+    const up = connect({ host, port });
+    for (const s of [client, up]) {
+      live.add(s);
+      s.on('error', () => {});
+      s.once('close', () => {
+        live.delete(s);
+        client.destroy();
+        up.destroy();
+      });
+    }
+    // Same length, so nothing else in the request moves (headers arrive in one chunk here).
+    client.on('data', (chunk: Buffer) => up.write(Buffer.from(chunk.toString('latin1').replace(/\r\nrange:/gi, '\r\nx-nop:'), 'latin1')));
+    up.pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  defer(t, () => new Promise<void>((resolve) => {
+    for (const s of live) s.destroy();
+    server.close(() => resolve());
+  }));
+  const p = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${p}`, host: `127.0.0.1:${p}` };
+}

@@ -8,7 +8,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
-import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, startThrottle, waitFor } from './helpers.ts';
+import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, startRangeStripper, startThrottle, waitFor } from './helpers.ts';
 
 /** Access-log lines of docker-registry for GETs of one blob, and how many of them asked a Range. */
 function blobGets(logs: string, digest: string): string[] {
@@ -89,6 +89,46 @@ test('a link that dies mid-blob: the fill gives up after proxy.resumeAttempts, c
   const again = await fetchHash(url);
   assert.equal(again.status, 200, again.error);
   assert.equal(again.digest, layer.digest);
+  await waitFor('the commit', async () => ((await getStatus(sat)).store.blobs === 1 ? true : undefined));
+  assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
+
+test('an upstream that ignores Range: a cut fill with clients fails (never other bytes at an offset), an unsent one starts over only once', async (t) => {
+  const upstream = await startDockerRegistry(t, { accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-resume-norange', layerSizes: [8 * MiB] });
+  const layer = img.layers[0]!;
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/no/range:v1`);
+  const stripper = await startRangeStripper(t, upstream.host);
+  const link = await startFaultProxy(t, { target: stripper.host, cutEveryBytes: 3 * MiB });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+  const url = `${sat.url}/v2/no/range/blobs/${layer.digest}`;
+
+  const cut = await fetchHash(url);
+  assert.equal(cut.status, -1, `the response must break: ${JSON.stringify(cut)}`);
+  assert.ok(cut.bytes < layer.size);
+  const s1 = await waitFor('the failed fill', async () => {
+    const st = await getStatus(sat);
+    return st.proxy.fetchesFailed === 1 && st.proxy.inFlight === 0 ? st : undefined;
+  });
+  assert.equal(s1.store.blobs, 0);
+  assert.match(sat.logs(), /upstream ignored Range/);
+
+  // Started by a HEAD, nobody was sent a byte: it starts over once, is cut again, and gives up.
+  const head = await fetch(url, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  const s2 = await waitFor('the second failed fill', async () => {
+    const st = await getStatus(sat);
+    return st.proxy.fetchesFailed === 2 && st.proxy.inFlight === 0 ? st : undefined;
+  });
+  assert.equal(s2.store.blobs, 0);
+  assert.match(sat.logs(), /upstream ignored Range; the fill starts over/);
+  assert.match(sat.logs(), /again after starting over/);
+
+  link.setCutEveryBytes(undefined);
+  const good = await fetchHash(url);
+  assert.equal(good.status, 200, good.error);
+  assert.equal(good.digest, layer.digest);
   await waitFor('the commit', async () => ((await getStatus(sat)).store.blobs === 1 ? true : undefined));
   assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
 });
