@@ -8,7 +8,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
-import { blobFile, fetchHash, getStatus, hashFile, MiB, proxyConfig, startRangeStripper, startThrottle, waitFor } from './helpers.ts';
+import { blobFile, fetchHash, getStatus, hashFile, layoutDigests, MiB, proxyConfig, startRangeStripper, startThrottle, waitFor } from './helpers.ts';
 
 /** Access-log lines of docker-registry for GETs of one blob, and how many of them asked a Range. */
 function blobGets(logs: string, digest: string): string[] {
@@ -48,6 +48,30 @@ test('a link cut every 16 MB: 3 concurrent clients of an uncached 100 MB blob co
   const gets = blobGets(upstream.logs(), layer.digest);
   assert.equal(gets.length, 1 + s.proxy.upstreamResumes, 'one GET, then one per resume');
   assert.equal(await hashFile(blobFile(sat.dataDir, layer.digest)), layer.digest);
+});
+
+test('skopeo pulls an uncached two-layer 100 MB image through the proxy over a link cut every 16 MB', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'proxy-resume-skopeo', layerSizes: [60 * MiB, 40 * MiB] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/cut/image:v1`);
+  const link = await startFaultProxy(t, { target: upstream.host, cutEveryBytes: 16 * MiB });
+  const sat = await startSatellite(t, { config: proxyConfig(link.url) });
+
+  const before = link.bytesFromTarget();
+  const out = await makeTempDir(t, 'hs-pull-');
+  await skopeoCopy(`docker://${sat.host}/cut/image:v1`, `oci:${out}:v1`);
+  const got = await layoutDigests(out);
+  assert.equal(got.manifest, img.manifestDigest);
+  assert.deepEqual(got.blobs, [img.configDigest, ...img.layerDigests]);
+  const size = img.layers.reduce((a, l) => a + l.size, 0) + img.config.length + img.manifest.length;
+  const wan = link.bytesFromTarget() - before;
+  const s = await getStatus(sat);
+  t.diagnostic(`skopeo pull of ${size} bytes: ${link.cuts()} cuts, ${s.proxy.upstreamResumes} resumes, ${wan} bytes read (${(wan / size).toFixed(4)}x)`);
+  assert.ok(wan <= size * 1.05, `${wan} bytes for a ${size}-byte image`);
+  assert.ok(s.proxy.upstreamResumes >= 5, `${s.proxy.upstreamResumes} resumes`);
+  assert.equal(s.proxy.fetchesFailed, 0);
+  for (const d of img.layerDigests) assert.equal(await hashFile(blobFile(sat.dataDir, d)), d);
 });
 
 test('a link that dies mid-blob: the fill gives up after proxy.resumeAttempts, clients are cut, nothing stored; after the link returns it succeeds', async (t) => {

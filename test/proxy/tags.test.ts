@@ -108,3 +108,10 @@ test('proxy.enabled without proxy.upstream is a configuration error (exit 78)', 
   assert.equal(exit.code, 78);
   assert.match(sat.logs(), /\/proxy: must have required property 'upstream'/);
 });
+
+test('a bad proxy.resumeAttempts is a configuration error naming the key (exit 78)', async (t) => {
+  const sat = await spawnSatellite(t, { config: { proxy: { enabled: true, upstream: { url: 'http://127.0.0.1:9' }, resumeAttempts: -1 } } });
+  const exit = await sat.proc.exited;
+  assert.equal(exit.code, 78);
+  assert.match(sat.logs(), /\/proxy\/resumeAttempts: must be >= 0/);
+});
