@@ -114,3 +114,20 @@ export async function startSatellite(t: Teardown, opts: SatelliteOptions = {}): 
   }
   return { ...sat, url: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, port };
 }
+
+/** One line of the satellite's request log (pino JSON, msg "request"). */
+export interface RequestLogLine {
+  method?: string;
+  path: string;
+  status: number;
+  ms: number;
+}
+
+/** The requests the satellite has logged so far, oldest first. */
+export function requestLog(sat: Pick<SatelliteProcess, 'logs'>): RequestLogLine[] {
+  return sat
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('"msg":"request"'))
+    .map((l) => JSON.parse(l) as RequestLogLine);
+}

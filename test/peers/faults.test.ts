@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
@@ -12,7 +10,7 @@ import { makeImage, sha256, type ImageFixture } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { waitForGeneration, writeDesired } from '../sync/helpers.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
-import { defer } from '../helpers/cleanup.ts';
+import { startHangingServer } from '../helpers/hanging-server.ts';
 import { peerSatelliteConfig, peersStatus, verifiedBlobs } from './helpers.ts';
 
 const MB = 1024 * 1024;
@@ -29,24 +27,6 @@ function blobsOf(image: ImageFixture): string[] {
   return [image.configDigest, ...image.layerDigests].sort();
 }
 
-/** A TCP server that accepts connections and never says a word (a hung satellite). */
-async function startHangingServer(t: Teardown): Promise<{ url: string; accepted: () => number }> {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server = createServer((s) => {
-    accepted++;
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('close', () => sockets.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  defer(t, () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, accepted: () => accepted };
-}
 
 test('a peer serving corrupt bytes is caught by the digest check, counted, and the blob comes from the upstream', async (t) => {
   const { registry, image } = await upstreamWithImage(t, 'peers-corrupt', [6 * MB, 5 * MB, 4 * MB]);

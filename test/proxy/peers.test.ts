@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { startSatellite } from '../helpers/satellite.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { freePort } from '../helpers/ports.ts';
-import { defer, type Teardown } from '../helpers/cleanup.ts';
+import { startHangingServer } from '../helpers/hanging-server.ts';
 import { peersStatus, verifiedBlobs } from '../peers/helpers.ts';
 import { fetchHash, getStatus, MiB, waitFor } from './helpers.ts';
 import { blobsOf, imageBytes, pull, siteConfig, upstreamWithImage } from './site.ts';
@@ -88,27 +86,11 @@ test('a peer sending corrupt bytes: never a complete wrong blob, counted, refetc
   assert.match(b.logs(), /peer sent bytes that do not match the digest/);
 });
 
-/** A TCP server that accepts connections and never answers (a hung satellite). */
-async function startHangingServer(t: Teardown): Promise<string> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('close', () => sockets.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  defer(t, () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 test('a dead and a hung peer cost at most seconds on the first miss, then nothing', async (t) => {
   const { image, wan } = await upstreamWithImage(t, 'proxy-peers-dead', [3 * MiB, 2 * MiB, 1 * MiB]);
   const dead = `http://127.0.0.1:${await freePort()}`;
-  const hung = await startHangingServer(t);
+  const hung = (await startHangingServer(t)).url;
   const port = await freePort();
   const sat = await startSatellite(t, {
     config: siteConfig(wan.url, port, 'b', [{ id: 'dead', url: dead }, { id: 'hung', url: hung }], { firstByteTimeoutMs: 1500 }),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as smolParse } from 'smol-toml';
-import { startSatellite, type Satellite } from '../helpers/satellite.ts';
+import { requestLog, startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import { makeImage, hostPlatform } from '../helpers/fixtures.ts';
@@ -19,19 +19,6 @@ import { satelliteCli } from './helpers.ts';
 // loopback address, so no failure makes containerd look the name up in DNS (FIELD-NOTES).
 const UPSTREAM = 'upstream.test:5000';
 
-interface RequestLine {
-  path: string;
-  status: number;
-  ms: number;
-}
-
-function requests(sat: Satellite): RequestLine[] {
-  return sat
-    .logs()
-    .split('\n')
-    .filter((l) => l.includes('"msg":"request"'))
-    .map((l) => JSON.parse(l) as RequestLine);
-}
 
 async function fixture(t: Parameters<typeof makeTempDir>[0], seed: string) {
   const layout = await makeTempDir(t, 'hs-fixture-');
@@ -65,7 +52,7 @@ test('containerd pulls upstream.test:5000/... through the hosts.toml `satellite 
   const containerd = await startContainerd(t);
   const digest = await containerd.pull(`${UPSTREAM}/fixtures/app:v1`, { hostsDir: certsDir });
   assert.equal(digest, image.manifestDigest);
-  const served = requests(sat);
+  const served = requestLog(sat);
   assert.ok(served.some((r) => /^\/v2\/fixtures\/app\/manifests\/v1\?ns=upstream\.test(%3A|:)5000$/.test(r.path) && r.status === 200), 'manifest from the satellite');
   for (const layer of image.layerDigests) {
     assert.ok(served.some((r) => r.path.startsWith(`/v2/fixtures/app/blobs/${layer}?ns=`) && r.status === 200), `layer ${layer} from the satellite`);
@@ -95,7 +82,7 @@ test('the same name falls back to the upstream when the satellite lacks the imag
   const digest = await containerd.pull(`${UPSTREAM}/fixtures/only-upstream:v1`, { hostsDir: certsDir });
   t.diagnostic(`pull via fallback took ${Date.now() - started} ms`);
   assert.equal(digest, image.manifestDigest);
-  const misses = requests(sat).filter((r) => r.path.startsWith('/v2/fixtures/only-upstream/manifests/v1'));
+  const misses = requestLog(sat).filter((r) => r.path.startsWith('/v2/fixtures/only-upstream/manifests/v1'));
   assert.ok(misses.length >= 1, 'containerd asked the satellite first');
   for (const miss of misses) {
     assert.equal(miss.status, 404);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startSatellite, type Satellite } from '../helpers/satellite.ts';
+import { requestLog, startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startPodman } from '../helpers/podman.ts';
 import { makeImage, hostPlatform } from '../helpers/fixtures.ts';
@@ -16,20 +16,6 @@ import { satelliteCli } from './helpers.ts';
 const UPSTREAM = 'upstream.test:5000';
 const DROP_IN = join('etc', 'containers', 'registries.conf.d', '50-harbor-satellite.conf');
 
-interface RequestLine {
-  method?: string;
-  path: string;
-  status: number;
-  ms: number;
-}
-
-function requests(sat: Satellite): RequestLine[] {
-  return sat
-    .logs()
-    .split('\n')
-    .filter((l) => l.includes('"msg":"request"'))
-    .map((l) => JSON.parse(l) as RequestLine);
-}
 
 async function fixture(t: Teardown, seed: string) {
   const layout = await makeTempDir(t, 'hs-fixture-');
@@ -73,7 +59,7 @@ test('podman pulls upstream.test:5000/... through the registries.conf.d drop-in 
   assert.equal(inspected.Digest, image.manifestDigest);
   assert.ok(inspected.RepoDigests.includes(`${UPSTREAM}/fixtures/app@${image.manifestDigest}`), inspected.RepoDigests.join(', '));
 
-  const served = requests(sat);
+  const served = requestLog(sat);
   assert.ok(served.some((r) => r.path === '/v2/fixtures/app/manifests/v1' && r.status === 200), 'manifest from the satellite');
   for (const blob of [image.configDigest, ...image.layerDigests]) {
     assert.ok(served.some((r) => r.path === `/v2/fixtures/app/blobs/${blob}` && r.status === 200), `blob ${blob} from the satellite`);
@@ -95,7 +81,7 @@ test('podman falls back to the drop-in `location` (docker-registry on 127.0.0.1)
   t.diagnostic(`podman pull via the fallback took ${Date.now() - started} ms`);
   assert.equal((await podman.inspect(`${UPSTREAM}/fixtures/only-upstream:v1`)).Digest, image.manifestDigest);
 
-  const misses = requests(sat).filter((r) => r.path.startsWith('/v2/fixtures/only-upstream/'));
+  const misses = requestLog(sat).filter((r) => r.path.startsWith('/v2/fixtures/only-upstream/'));
   assert.ok(misses.length >= 1, 'podman asked the satellite first');
   for (const miss of misses) {
     assert.equal(miss.status, 404);
