@@ -25,3 +25,13 @@ export function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
 }
+
+/** The first error code found on err or its causes (undici wraps socket errors). */
+export function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const code = errnoCode(e);
+    if (code) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

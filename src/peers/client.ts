@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { isSatelliteError } from '../lib/errors.ts';
+import { errorCode, isSatelliteError } from '../lib/errors.ts';
+import { parseContentRange } from '../lib/content-range.ts';
 import { VERSION } from '../version.ts';
 import type { PeersConfig } from './config-schema.ts';
 import { PeerErrorCode, peerError } from './errors.ts';
@@ -75,10 +76,10 @@ export class PeerClient {
     let start = 0;
     let total: number | undefined;
     if (status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header('content-range') ?? '');
-      if (m) {
-        start = Number(m[1]);
-        total = Number(m[3]);
+      const range = parseContentRange(res.headers['content-range']);
+      if (range) {
+        start = range.start;
+        total = range.total;
       }
     } else if (/^\d+$/.test(header('content-length') ?? '')) {
       total = Number(header('content-length'));
@@ -107,7 +108,7 @@ export class PeerClient {
       });
     } catch (err) {
       if (signal.aborted) throw err;
-      throw peerError(PeerErrorCode.unreachable, `peer ${peer.key} (${peer.url}): ${describe(err)}`, { errno: codeOf(err) }, err);
+      throw peerError(PeerErrorCode.unreachable, `peer ${peer.key} (${peer.url}): ${describe(err)}`, { errno: errorCode(err) }, err);
     }
   }
 
@@ -138,17 +139,8 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, pe
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function codeOf(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 function describe(err: unknown): string {
-  const code = codeOf(err);
+  const code = errorCode(err);
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timed out';
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'no answer in time';

@@ -10,7 +10,7 @@ import { createAgent } from './agent.ts';
 import { UpstreamAuth, type Credential } from './auth.ts';
 import { abandonBody, discardBody, meteredBody, readCapped, readErrorBody, type Meter } from './body.ts';
 import type { UpstreamConfig } from './config-schema.ts';
-import { parseContentRange, parseUnsatisfiedRange } from './content-range.ts';
+import { parseContentRange, parseUnsatisfiedRange } from '../lib/content-range.ts';
 import { UpstreamErrorCode, upstreamDetail, upstreamError, type UpstreamErrorDetail } from './errors.ts';
 import { MAX_REDIRECTS, isRedirect, redactUrl, redirectTarget, sameOrigin } from './redirects.ts';
 import { withRetries, type RetryPolicy } from './retry.ts';

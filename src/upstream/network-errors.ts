@@ -1,4 +1,6 @@
-import { SatelliteError, errnoCode } from '../lib/errors.ts';
+import { SatelliteError, errorCode } from '../lib/errors.ts';
+
+export { errorCode };
 import { UpstreamErrorCode, upstreamError, type UpstreamErrorDetail } from './errors.ts';
 
 // Errors after which a small idempotent request is worth repeating: the connection broke under
@@ -6,15 +8,6 @@ import { UpstreamErrorCode, upstreamError, type UpstreamErrorDetail } from './er
 // retried: the upstream is down or too slow, and the sync schedule will come back.
 const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
-/** The first error code found on err or its causes (undici wraps socket errors). */
-export function errorCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
-    const code = errnoCode(e);
-    if (code) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 export function isRetryableNetworkCode(code: string | undefined): boolean {
   return code !== undefined && RETRYABLE.has(code);

@@ -3,7 +3,7 @@ import test from 'node:test';
 import { validate } from '../../src/lib/validate.ts';
 import { isSatelliteError } from '../../src/lib/errors.ts';
 import { parseWwwAuthenticate } from '../../src/upstream/auth-challenge.ts';
-import { parseContentRange, parseUnsatisfiedRange } from '../../src/upstream/content-range.ts';
+import { parseContentRange, parseUnsatisfiedRange } from '../../src/lib/content-range.ts';
 import { UPSTREAM_DEFAULTS, upstreamConfigSchema, type UpstreamConfig } from '../../src/upstream/index.ts';
 import { redactUrl, redirectTarget, sameOrigin } from '../../src/upstream/redirects.ts';
 import { backoffMs, parseRetryAfter } from '../../src/upstream/retry-after.ts';
