@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { defer, type Teardown } from '../helpers/cleanup.ts';
 import type { Satellite } from '../helpers/satellite.ts';
 import type { ProxyStatus } from '../../src/proxy/index.ts';
@@ -89,8 +89,7 @@ export async function fetchHash(url: string): Promise<{ status: number; digest?:
 export async function startThrottle(t: Teardown, target: string, bytesPerSecond: number): Promise<{ url: string; stall(on: boolean): void }> {
   let stalled = false;
   const paused = new Set<Socket>();
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  if (host !== '127.0.0.1') throw new Error('throttle target must be loopback');
+  const to = loopbackTarget(target, 'throttle');
   const live = new Set<Socket>();
   const server = createServer((client) => {
     if (stalled) {
@@ -100,16 +99,7 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
       client.once('close', () => live.delete(client));
       return;
     }
-    const up = connect({ host, port });
-    for (const s of [client, up]) {
-      live.add(s);
-      s.on('error', () => {});
-      s.once('close', () => {
-        live.delete(s);
-        client.destroy();
-        up.destroy();
-      });
-    }
+    const up = relayPair(client, to, live);
     client.pipe(up);
     up.on('data', (chunk: Buffer) => {
       client.write(chunk);
@@ -120,14 +110,9 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
       }, (chunk.length / bytesPerSecond) * 1000);
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  defer(t, () => new Promise<void>((resolve) => {
-    for (const s of live) s.destroy();
-    server.close(() => resolve());
-  }));
+  const p = await listenRelay(t, server, live);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${p}`,
     /** Stops forwarding (connections stay open, silent; new ones get nothing) until stall(false). */
     stall: (on) => {
       stalled = on;
@@ -142,30 +127,48 @@ export async function startThrottle(t: Teardown, target: string, bytesPerSecond:
  * target answers 200 with the whole blob (an upstream that ignores Range). Stopped after the test.
  */
 export async function startRangeStripper(t: Teardown, target: string): Promise<{ url: string; host: string }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  if (host !== '127.0.0.1') throw new Error('range stripper target must be loopback');
+  const to = loopbackTarget(target, 'range stripper');
   const live = new Set<Socket>();
   const server = createServer((client) => {
-    const up = connect({ host, port });
-    for (const s of [client, up]) {
-      live.add(s);
-      s.on('error', () => {});
-      s.once('close', () => {
-        live.delete(s);
-        client.destroy();
-        up.destroy();
-      });
-    }
+    const up = relayPair(client, to, live);
     // Same length, so nothing else in the request moves (headers arrive in one chunk here).
     client.on('data', (chunk: Buffer) => up.write(Buffer.from(chunk.toString('latin1').replace(/\r\nrange:/gi, '\r\nx-nop:'), 'latin1')));
     up.pipe(client);
   });
+  const p = await listenRelay(t, server, live);
+  return { url: `http://127.0.0.1:${p}`, host: `127.0.0.1:${p}` };
+}
+
+/** host and port of a loopback `host:port` relay target (never anything else). */
+function loopbackTarget(target: string, what: string): { host: string; port: number } {
+  const i = target.lastIndexOf(':');
+  const host = target.slice(0, i);
+  if (host !== '127.0.0.1') throw new Error(`${what} target must be loopback`);
+  return { host, port: Number(target.slice(i + 1)) };
+}
+
+/** Opens the upstream side for `client`; either side closing closes both. Both are tracked in `live`. */
+function relayPair(client: Socket, to: { host: string; port: number }, live: Set<Socket>): Socket {
+  const up = connect(to);
+  for (const s of [client, up]) {
+    live.add(s);
+    s.on('error', () => {});
+    s.once('close', () => {
+      live.delete(s);
+      client.destroy();
+      up.destroy();
+    });
+  }
+  return up;
+}
+
+/** Listens on a free loopback port; after the test, every live socket is destroyed and the server closed. */
+async function listenRelay(t: Teardown, server: Server, live: Set<Socket>): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   defer(t, () => new Promise<void>((resolve) => {
     for (const s of live) s.destroy();
     server.close(() => resolve());
   }));
-  const p = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${p}`, host: `127.0.0.1:${p}` };
+  return (server.address() as AddressInfo).port;
 }
