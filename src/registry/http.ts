@@ -58,3 +58,14 @@ export function contentLength(req: IncomingMessage): number | undefined {
   if (len === undefined || !/^\d+$/.test(len)) return undefined;
   return Number(len);
 }
+
+/** Headers of every blob answer (stored or being fetched): digest, ETag, ranges, caching. */
+export function blobHeaders(digest: string) {
+  return {
+    'Docker-Content-Digest': digest,
+    ETag: `"${digest}"`,
+    'Accept-Ranges': 'bytes',
+    // Content-addressed: the bytes behind this URL never change.
+    'Cache-Control': 'max-age=31536000, immutable',
+  };
+}

@@ -4,6 +4,7 @@ import { parseRange } from '../range.ts';
 import { sendFileRange } from '../blob-sender.ts';
 import type { Handler, RequestContext } from '../context.ts';
 import { sendProxied } from './blob-proxied.ts';
+import { blobHeaders } from '../http.ts';
 
 /** dist-spec end-2: GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
 export const getBlob: Handler = async (ctx) => {
@@ -25,33 +26,25 @@ export const getBlob: Handler = async (ctx) => {
 
 /** Writes a stored blob (or the requested range of it); shared with the peer endpoint. */
 export async function sendBlob({ req, res, store, signal, pool, stats }: RequestContext, digest: string, size: number): Promise<void> {
-  const info = { size };
-  const etag = `"${digest}"`;
-  const common = {
-    'Docker-Content-Digest': digest,
-    ETag: etag,
-    'Accept-Ranges': 'bytes',
-    // Content-addressed: the bytes behind this URL never change.
-    'Cache-Control': 'max-age=31536000, immutable',
-  };
-  if (req.headers['if-none-match'] === etag) {
+  const common = blobHeaders(digest);
+  if (req.headers['if-none-match'] === common.ETag) {
     res.writeHead(304, common);
     res.end();
     return;
   }
-  const range = parseRange(req.headers.range, info.size);
+  const range = parseRange(req.headers.range, size);
   if (range === 'unsatisfiable') {
-    res.writeHead(416, { ...common, 'Content-Range': `bytes */${info.size}`, 'Content-Length': 0 });
+    res.writeHead(416, { ...common, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 });
     res.end();
     return;
   }
   const status = range ? 206 : 200;
-  const length = range ? range.end - range.start + 1 : info.size;
+  const length = range ? range.end - range.start + 1 : size;
   res.writeHead(status, {
     ...common,
     'Content-Type': 'application/octet-stream',
     'Content-Length': length,
-    ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${info.size}` } : {}),
+    ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {}),
   });
   if (req.method === 'HEAD' || length === 0) {
     res.end();

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { parseRange } from '../range.ts';
+import { blobHeaders } from '../http.ts';
 import type { ProxiedBlob, RequestContext } from '../context.ts';
 
 /**
@@ -11,12 +12,7 @@ export async function sendProxied(ctx: RequestContext, digest: string, blob: Pro
   const { req, res, signal, stats } = ctx;
   try {
     const size = blob.size;
-    const common = {
-      'Docker-Content-Digest': digest,
-      ETag: `"${digest}"`,
-      'Accept-Ranges': 'bytes',
-      'Cache-Control': 'max-age=31536000, immutable',
-    };
+    const common = blobHeaders(digest);
     const range = size === undefined ? undefined : parseRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
       res.writeHead(416, { ...common, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 });
