@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { mosquittoAcl } from '../../src/groundcontrol/broker/mosquitto.ts';
 import { requireBinary } from '../../test/helpers/bin.ts';
+import { CpuMeter, type CpuSplit } from '../lib/proc-stats.ts';
 import type { Teardown } from '../../test/helpers/cleanup.ts';
 import { startGroundControl, type GroundControl } from '../../test/helpers/groundcontrol.ts';
 import { startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.ts';
@@ -87,13 +88,15 @@ export interface Enrolment {
   satellites: SimSatellite[];
   createMs: number;
   registerMs: number;
+  /** Who used the CPU while the satellites registered (pids: Ground Control, mosquitto). */
+  registerCpu: CpuSplit;
 }
 
 /**
  * N satellites at one site through the API (POST /api/v1/satellites), each registered with its
  * one-time token (POST /api/v1/register) for its MQTT credentials. Not timed as part of a round.
  */
-export async function enrol(gc: GroundControl, n: number, concurrency: number, progress: (msg: string) => void): Promise<Enrolment> {
+export async function enrol(gc: GroundControl, n: number, concurrency: number, pids: number[], progress: (msg: string) => void): Promise<Enrolment> {
   const t0 = Date.now();
   const tokens = await pool(Array.from({ length: n }, (_, i) => i), concurrency, async (i) => {
     const name = `bench-${String(i).padStart(5, '0')}`;
@@ -104,11 +107,13 @@ export async function enrol(gc: GroundControl, n: number, concurrency: number, p
   const t1 = Date.now();
   progress(`created ${n} satellites in ${((t1 - t0) / 1000).toFixed(1)} s; registering them`);
   let done = 0;
+  const meter = new CpuMeter(pids);
   const satellites = await pool(tokens, concurrency, async ({ name, token }) => {
     const r = await gc.api('POST', '/api/v1/register', { token, hostname: name, version: 'bench' }, null);
     if (r.status !== 200) throw new Error(`register ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     if (++done % 1000 === 0) progress(`registered ${done}/${n}`);
     return { id: r.body.satelliteId as string, password: r.body.mqtt.password as string };
   });
-  return { satellites, createMs: t1 - t0, registerMs: Date.now() - t1 };
+  const registerMs = Date.now() - t1;
+  return { satellites, createMs: t1 - t0, registerMs, registerCpu: meter.stop() };
 }

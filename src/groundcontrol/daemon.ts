@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
 import { bootstrapAdminTokens } from './admin-tokens.ts';
 import { ApiServer } from './api/server.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -87,8 +88,15 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
           path: config.broker.passwordFile,
           reloadCommand: config.broker.reloadCommand,
           groundControl: config.broker.password !== undefined ? { username: config.broker.username, password: config.broker.password } : undefined,
+          probeUrl: config.broker.url,
         });
-        await passwordFile.sync();
+        const file = passwordFile;
+        // A broker that is not up yet does not stop Ground Control (the link retries too): the
+        // file is written, and the next change writes it again and confirms the reload.
+        await file.sync().catch((err: unknown) => {
+          if (!isSatelliteError(err, 'UNAVAILABLE')) throw err;
+          log.warn({ err: err.message }, 'mosquitto did not confirm the password file reload');
+        });
       }
     }
 
@@ -111,7 +119,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       config,
       log: log.child({ module: 'fleet' }),
       publisher: link,
-      credentialsChanged: passwordFile ? () => passwordFile.sync() : async () => embedded?.revokeStale(),
+      credentialsChanged: passwordFile ? (ids) => passwordFile.sync(ids) : async (ids) => embedded?.revokeStale(ids),
       now: () => new Date(),
       publicMqttUrl,
     };

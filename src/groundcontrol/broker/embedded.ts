@@ -133,18 +133,24 @@ export class EmbeddedBroker {
   }
 
   /**
-   * Disconnects satellites whose credentials changed since they logged in (deleted, or password
-   * rotated by a new registration): a login is checked once, so a revoked one must be cut.
+   * Disconnects these satellites if their credentials changed since they logged in (deleted, or
+   * password rotated by a new registration): a login is checked once, so a revoked one must be
+   * cut. Logins are authenticated from LMDB, so nothing else is needed for a new satellite. A
+   * satellite's session can only use its own client ids, so only those are looked up.
    */
-  revokeStale(): void {
+  revokeStale(satelliteIds: readonly string[]): void {
     const aedes = this.#aedes as (Aedes & { clients: Record<string, Client> }) | undefined;
     if (!aedes) return;
-    for (const client of Object.values(aedes.clients)) {
-      const p = this.#principals.get(client);
-      if (p?.kind !== 'satellite') continue;
-      if (this.#db.satellites.get(p.id)?.mqttPasswordHash === p.passwordHash) continue;
-      this.#log.info({ satelliteId: p.id }, 'mqtt session of revoked credentials closed');
-      client.close();
+    for (const id of satelliteIds) {
+      for (const clientId of satelliteClientIds(id)) {
+        const client = aedes.clients[clientId];
+        if (!client) continue;
+        const p = this.#principals.get(client);
+        if (p?.kind !== 'satellite' || p.id !== id) continue;
+        if (this.#db.satellites.get(id)?.mqttPasswordHash === p.passwordHash) continue;
+        this.#log.info({ satelliteId: id }, 'mqtt session of revoked credentials closed');
+        client.close();
+      }
     }
   }
 

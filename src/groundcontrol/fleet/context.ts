@@ -12,8 +12,13 @@ export interface Publisher {
   readonly connected: boolean;
 }
 
-/** Told when MQTT credentials changed (the external broker's password file is rewritten). */
-export type CredentialsHook = () => Promise<void>;
+/**
+ * Told when these satellites' MQTT credentials changed (set, rotated or deleted; the record in
+ * LMDB is already committed). Resolves once the broker applies them: the external broker's
+ * password file is updated and reloaded (batched), the embedded broker cuts sessions of revoked
+ * credentials. Only the named satellites are looked at.
+ */
+export type CredentialsHook = (satelliteIds: readonly string[]) => Promise<void>;
 
 /** Everything the fleet functions need, passed explicitly. */
 export interface FleetContext {
