@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
+import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import { DOWNSTREAM, TOPIC_PREFIX, UPSTREAM } from '../../protocol/index.ts';
-import { writeFileAtomic } from '../../lib/fs-atomic.ts';
 import type { GcDb } from '../db/db.ts';
 import { gcError } from '../errors.ts';
 import { mosquittoHash, randomSecret } from '../secrets.ts';
@@ -117,13 +117,22 @@ export class MosquittoPasswordFile {
     const probe = this.#probeUrl ? randomSecret() : undefined;
     if (probe) lines.push(`${RELOAD_PROBE_USER}:${mosquittoHash(probe)}`);
     for (const [id, hash] of this.#entries) lines.push(`${id}:${hash}`);
+    const t0 = performance.now();
+    let t1 = t0;
+    let t2 = t0;
     try {
       // Mosquitto re-reads it after dropping privileges. The hashes are of 256-bit random secrets.
-      await writeFileAtomic(this.#path, `${lines.join('\n')}\n`, 0o644);
+      // Atomic for mosquitto (rename), not fsynced: LMDB is the record, the file is rewritten
+      // from it on every start.
+      const tmp = `${this.#path}.${process.pid}.tmp`;
+      await writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o644 });
+      await rename(tmp, this.#path);
+      t1 = performance.now();
       if (this.#reload) {
         const [cmd, ...args] = this.#reload as [string, ...string[]];
         await run(cmd, args, { timeout: 10_000 });
       }
+      t2 = performance.now();
       if (probe) await this.#confirm(probe);
     } catch (err) {
       // The next sync writes everything again.
@@ -132,8 +141,9 @@ export class MosquittoPasswordFile {
     }
     this.writes++;
     const msg = 'mosquitto password file written';
-    if (full) this.#log.info({ file: this.#path, users: lines.length }, msg);
-    else this.#log.debug({ file: this.#path, users: lines.length, changed: dirty.size }, msg);
+    const ms = { writeMs: Math.round(t1 - t0), reloadMs: Math.round(t2 - t1), confirmMs: Math.round(performance.now() - t2) };
+    if (full) this.#log.info({ file: this.#path, users: lines.length, ...ms }, msg);
+    else this.#log.debug({ file: this.#path, users: lines.length, changed: dirty.size, ...ms }, msg);
   }
 
   /** Logs in as the probe user until mosquitto accepts this write's password. */
