@@ -196,7 +196,7 @@ function machineLines(opts: Options): string[] {
     `date: ${new Date().toISOString()}`,
     `machine: ${firstLine('nproc', [])} vCPU (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${firstLine('uname', ['-r'])}`,
     `node: ${process.version}; Ground Control ${VERSION} at ${firstLine('git', ['describe', '--always', '--dirty'], REPO_ROOT)}, src/cli/groundcontrol.ts, log level info`,
-    `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL and password file, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
+    `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL, password file and large-fleet settings, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
     `clients: ${opts.workers} processes of raw MQTT 3.1.1 clients (mqtt-packet); rounds per size: ${opts.rounds} after a warm-up; Ground Control observed every ${opts.pollMs} ms through ${opts.observe === 'api' ? 'GET /api/v1/status' : 'its LMDB, read-only'}; upstream in desired states: ${UPSTREAM_URL}`,
     'fresh mosquitto and Ground Control (empty data dirs) for every size',
   ];

@@ -28,9 +28,10 @@ export interface Stack {
 }
 
 /**
- * mosquitto with the documented password file and ACL (test/helpers/mosquitto.ts), then Ground
- * Control in external-broker mode keeping that password file and reloading mosquitto with SIGHUP,
- * exactly as docs/groundcontrol.md describes.
+ * mosquitto with the documented password file, ACL and large-fleet settings
+ * (test/helpers/mosquitto.ts, mosquittoFleetSettings), then Ground Control in external-broker mode
+ * keeping that password file and reloading mosquitto with SIGHUP, exactly as docs/groundcontrol.md
+ * describes.
  */
 export async function startStack(t: Teardown, opts: { mosquittoConf: string[]; gcEnv: Record<string, string> }): Promise<Stack> {
   const seed = join(await makeTempDir(t, 'hs-bench-passwd-'), 'passwd');

@@ -1,5 +1,6 @@
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
 import { requireBinary } from './bin.ts';
 import { defer, type Teardown } from './cleanup.ts';
 import { freePort } from './ports.ts';
@@ -29,7 +30,8 @@ export interface Mosquitto {
 }
 
 /**
- * Debian's mosquitto on 127.0.0.1 (a free port) with persistence, a password file and an ACL.
+ * Debian's mosquitto on 127.0.0.1 (a free port) with persistence, a password file, an ACL and
+ * the documented large-fleet settings (mosquittoFleetSettings).
  * As root, mosquitto drops to the `mosquitto` user, so its directories are chowned to it.
  */
 export async function startMosquitto(t: Teardown, opts: MosquittoOptions): Promise<Mosquitto> {
@@ -62,7 +64,8 @@ export async function startMosquitto(t: Teardown, opts: MosquittoOptions): Promi
       'log_type notice',
       'log_type information',
       'connection_messages true',
-      '',
+      // The documented settings for large fleets (docs/groundcontrol.md): every test runs them.
+      mosquittoFleetSettings(),
     ].join('\n'),
   );
   if (process.getuid?.() === 0) {

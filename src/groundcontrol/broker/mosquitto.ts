@@ -25,6 +25,26 @@ export function mosquittoAcl(groundControlUser = 'groundcontrol'): string {
 }
 
 /**
+ * mosquitto.conf settings for a fleet of up to 10,000 satellites on one mosquitto 2.0, as
+ * docs/groundcontrol.md documents them (bench/fleet and the tests run mosquitto with them).
+ */
+export function mosquittoFleetSettings(): string {
+  return [
+    '# Harbor Satellite: a fleet of up to 10,000 satellites on one mosquitto',
+    "# Ground Control's one session receives every satellite's reports: a fleet-wide burst (every",
+    '# satellite acknowledging a group change, or reconnecting after a restart) must fit its queue.',
+    'max_queued_messages 100000',
+    'max_queued_bytes 0',
+    '# QoS 1 messages sent to a client before its PUBACK: Ground Control stores reports in batches.',
+    'max_inflight_messages 100',
+    '# One socket per satellite: no connection cap here; raise the open-files limit (LimitNOFILE).',
+    'max_connections -1',
+    'set_tcp_nodelay true',
+    '',
+  ].join('\n');
+}
+
+/**
  * Username of the reload probe: a name no satellite can have (ids are [a-z0-9-]), given a fresh
  * random password in every write. When mosquitto accepts it, it has read that version of the file.
  */
