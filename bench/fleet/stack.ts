@@ -1,18 +1,14 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { mosquittoAcl } from '../../src/groundcontrol/broker/mosquitto.ts';
-import { requireBinary } from '../../test/helpers/bin.ts';
 import { CpuMeter, type CpuSplit } from '../lib/proc-stats.ts';
 import type { Teardown } from '../../test/helpers/cleanup.ts';
 import { startGroundControl, type GroundControl } from '../../test/helpers/groundcontrol.ts';
-import { startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.ts';
-import { makeTempDir } from '../../test/helpers/tmp.ts';
+import { externalBrokerConfig, startMosquittoForGroundControl, type Mosquitto } from '../../test/helpers/mosquitto.ts';
 import type { SimSatellite } from './ipc.ts';
 
 const GC_USER = 'groundcontrol';
 const GC_PASSWORD = 'bench-fleet-gc-broker-password';
+const GC = { username: GC_USER, password: GC_PASSWORD };
 export const SITE = 'bench';
 export const GROUP = 'bench';
 /** Put into every desired state; nothing listens there and nobody syncs. */
@@ -34,9 +30,7 @@ export interface Stack {
  * describes.
  */
 export async function startStack(t: Teardown, opts: { mosquittoConf: string[]; gcEnv: Record<string, string> }): Promise<Stack> {
-  const seed = join(await makeTempDir(t, 'hs-bench-passwd-'), 'passwd');
-  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, GC_USER, GC_PASSWORD]);
-  const mosq = await startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(GC_USER) });
+  const mosq = await startMosquittoForGroundControl(t, GC);
   // The helper saves mosquitto's database every second (for its restart tests); the documented
   // production config keeps mosquitto's default (30 min). Restart it with that, plus any --mosquitto-conf.
   await mosq.stop();
@@ -55,13 +49,7 @@ export async function startStack(t: Teardown, opts: { mosquittoConf: string[]; g
     config: {
       log: { level: 'info' },
       upstream: { url: UPSTREAM_URL },
-      broker: {
-        url: mosq.url,
-        username: GC_USER,
-        password: GC_PASSWORD,
-        passwordFile: mosq.passwordFile,
-        reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
-      },
+      broker: externalBrokerConfig(mosq, GC),
     },
     env: opts.gcEnv,
     readyTimeoutMs: 30_000,

@@ -1,21 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { topic } from '../../src/protocol/index.ts';
-import { mosquittoAcl, mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
-import { requireBinary } from '../helpers/bin.ts';
+import { mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
-import { addAndRegister, connectSatellite, eventually, startGroundControl, type GroundControl, type Registered, type TestMqttClient } from '../helpers/groundcontrol.ts';
-import { startMosquitto } from '../helpers/mosquitto.ts';
+import { addAndRegister, connectSatellite, startGroundControl, type GroundControl, type Registered, type TestMqttClient } from '../helpers/groundcontrol.ts';
+import { externalBrokerConfig, startMosquittoForGroundControl } from '../helpers/mosquitto.ts';
 import { REPO_ROOT } from '../helpers/satellite.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
 
 const GC_USER = 'groundcontrol';
 const GC_PASSWORD = 'gc-broker-password-for-credentials-test';
+const GC = { username: GC_USER, password: GC_PASSWORD };
 const CONCURRENT = 12;
 
 /**
@@ -86,19 +83,11 @@ test('embedded broker: credentials take effect at once (authenticated from LMDB)
 });
 
 test('mosquitto with the password file: batched writes and reloads, each confirmed before the answer', async (t) => {
-  const seed = join(await makeTempDir(t, 'hs-passwd-'), 'passwd');
-  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, GC_USER, GC_PASSWORD]);
-  const mosq = await startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(GC_USER) });
+  const mosq = await startMosquittoForGroundControl(t, GC);
   const gc = await startGroundControl(t, {
     config: {
       log: { level: 'debug' },
-      broker: {
-        url: mosq.url,
-        username: GC_USER,
-        password: GC_PASSWORD,
-        passwordFile: mosq.passwordFile,
-        reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
-      },
+      broker: externalBrokerConfig(mosq, GC),
     },
   });
   await gc.waitForLog(/"msg":"broker connected"/);

@@ -1,6 +1,8 @@
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mosquittoAcl, mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
 import { requireBinary } from './bin.ts';
 import { defer, type Teardown } from './cleanup.ts';
 import { freePort } from './ports.ts';
@@ -104,4 +106,25 @@ async function mosquittoUser(): Promise<{ uid: number; gid: number }> {
   if (!line) throw new Error('no mosquitto user: install the Debian mosquitto package (scripts/install-test-peers.sh)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * mosquitto ready for Ground Control: the operator's first password file holding Ground Control's
+ * user, made with mosquitto's own tool, and the documented ACL. Ground Control then owns the file.
+ */
+export async function startMosquittoForGroundControl(t: Teardown, gcUser: { username: string; password: string }): Promise<Mosquitto> {
+  const seed = join(await makeTempDir(t, 'hs-passwd-'), 'passwd');
+  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, gcUser.username, gcUser.password]);
+  return startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(gcUser.username) });
+}
+
+/** Ground Control's `broker` config for that mosquitto: keep its password file, reload with SIGHUP. */
+export function externalBrokerConfig(mosq: Mosquitto, gcUser: { username: string; password: string }): Record<string, unknown> {
+  return {
+    url: mosq.url,
+    username: gcUser.username,
+    password: gcUser.password,
+    passwordFile: mosq.passwordFile,
+    reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
+  };
 }
