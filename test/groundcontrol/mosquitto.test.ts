@@ -29,7 +29,8 @@ test('external broker: Ground Control on a real mosquitto with the documented AC
   });
   await gc.waitForLog(/"msg":"broker connected"/);
 
-  // mosquitto reloads its password file asynchronously after SIGHUP: satellites retry, so do we.
+  // Ground Control confirms mosquitto's reload before it answers (broker-credentials.test.ts logs
+  // in at the first attempt); retrying here covers the broker restart below.
   const connect = (reg: Registered, opts = {}) =>
     eventually(() => connectSatellite(t, mosq.url, reg, opts).catch(() => undefined), 5000, `${reg.satelliteId} logs in to mosquitto`);
 
