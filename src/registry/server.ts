@@ -176,7 +176,8 @@ export class RegistryServer {
     const mine = this.#perClient.get(client) ?? 0;
     if (mine >= this.#config.maxConcurrentRequestsPerClient) {
       req.resume();
-      sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests from this address'), { 'Retry-After': '1' });
+      // Close too: a client over its share should not keep the socket busy trickling a body.
+      sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests from this address'), { 'Retry-After': '1', Connection: 'close' });
       return;
     }
     this.#active++;

@@ -14,6 +14,7 @@ interface SlowBody {
   socket: Socket;
   /** The status of the answer, or 'closed' when the server cut the connection without one. */
   outcome: Promise<number | 'closed'>;
+  closed: Promise<unknown>;
 }
 
 /** Sends the headers of a request with a large body, then the body's first byte, from `from`. */
@@ -22,6 +23,7 @@ async function slowBody(sat: Satellite, from: string, method: string, path: stri
   socket.on('error', () => undefined);
   await once(socket, 'connect');
   socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${sat.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n${length > 0 ? 'x' : ''}`);
+  const closed = once(socket, 'close');
   let head = '';
   const outcome = new Promise<number | 'closed'>((resolve) => {
     socket.on('data', (d: Buffer) => {
@@ -31,7 +33,7 @@ async function slowBody(sat: Satellite, from: string, method: string, path: stri
     });
     socket.on('close', () => resolve('closed'));
   });
-  return { socket, outcome };
+  return { socket, outcome, closed };
 }
 
 async function pushBlob(sat: Satellite, repo: string, body: Buffer): Promise<string> {
@@ -56,6 +58,11 @@ test('260 slow upload bodies from one host leave other clients served: blob GET 
   const early = (await Promise.all(slow.map((s) => Promise.race([s.outcome, Promise.resolve('pending' as const)])))).filter((o) => o !== 'pending');
   assert.equal(early.length, 260 - 64, 'all but 64 answered at once');
   assert.ok(early.every((o) => o === 429));
+  // The refused ones are closed, not left trickling into a socket.
+  const settled = await Promise.all(slow.map((s) => Promise.race([s.outcome, Promise.resolve('pending' as const)])));
+  const refused = slow.filter((_, i) => settled[i] === 429);
+  const closedAll = await Promise.race([Promise.all(refused.map((s) => s.closed)).then(() => true), sleep(3000).then(() => false)]);
+  assert.ok(closedAll, 'connections over the cap are closed by the server');
   // One byte every few seconds keeps the held ones alive (well under the default 30 s rate window).
   const drip = setInterval(() => slow.forEach((s) => s.socket.writable && s.socket.write('x')), 3000);
   t.after(() => clearInterval(drip));
