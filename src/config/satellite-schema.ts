@@ -4,6 +4,7 @@ import { controlConfigSchema, type ControlConfig } from '../control/config-schem
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
+import type { HtpasswdAuthOptions } from '../registry/auth.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
@@ -136,15 +137,7 @@ export interface SatelliteConfig {
   registry: {
     listen: { host: string; port: number };
     tls?: { cert: string; key: string };
-    auth?: {
-      htpasswd: string;
-      realm: string;
-      verifyThreads: number;
-      maxPendingVerifications: number;
-      cacheSeconds: number;
-      cacheEntries: number;
-      failuresPerMinute: number;
-    };
+    auth?: { htpasswd: string } & HtpasswdAuthOptions;
     anonymousPush: boolean;
     maxConcurrentRequests: number;
     maxConcurrentRequestsPerClient: number;
