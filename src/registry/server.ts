@@ -216,11 +216,6 @@ export class RegistryServer {
           return;
         }
       }
-      // Devices only pull: without credentials to check, writes are refused unless explicitly allowed.
-      if (!this.#auth && !this.#config.anonymousPush && WRITE_METHODS.has(req.method ?? '') && req.url?.startsWith('/v2/')) {
-        req.resume();
-        throw registryError('DENIED', 'anonymous pushes and deletes are disabled: configure registry.auth (or registry.anonymousPush: true)');
-      }
       await this.#route(req, res, reqId, controller.signal, stats);
     } catch (err) {
       if (controller.signal.aborted) return;
@@ -246,6 +241,12 @@ export class RegistryServer {
     if (!handler) {
       req.resume();
       throw registryError('METHOD_UNKNOWN', `${req.method} is not supported on this endpoint`);
+    }
+    // Devices only pull: without credentials to check, writes are refused unless explicitly allowed.
+    // Decided on the parsed route, so no spelling of the URL (absolute form, dot segments) gets around it.
+    if (!this.#auth && !this.#config.anonymousPush && WRITE_METHODS.has(req.method ?? '')) {
+      req.resume();
+      throw registryError('DENIED', 'anonymous pushes and deletes are disabled: configure registry.auth (or registry.anonymousPush: true)');
     }
     const name = match.name ?? '';
     if (match.name !== undefined && !isRepositoryName(name)) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
@@ -37,6 +38,14 @@ test('out of the box the registry takes anonymous pulls but refuses anonymous pu
   await expectDenied('DELETE', `/v2/anon/app/manifests/${img.manifestDigest}`);
   await expectDenied('DELETE', `/v2/anon/app/blobs/${img.layerDigests[0]}`);
   await expectDenied('DELETE', '/v2/anon/app/manifests/v1');
+  // Other spellings of the same route are refused too (absolute-form target, dot segments, no /v2/ prefix as sent).
+  for (const target of [`http://${sat.host}/v2/anon/app/blobs/uploads/`, '/v2/x/../anon/app/blobs/uploads/', '/./v2/anon/app/blobs/uploads/']) {
+    const socket = connect({ host: '127.0.0.1', port: sat.port });
+    socket.end(`POST ${target} HTTP/1.1\r\nHost: ${sat.host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    for await (const c of socket) chunks.push(c as Buffer);
+    assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 403 [\s\S]*"DENIED"/, target);
+  }
   await assert.rejects(skopeoCopy(`oci:${layout}:v1`, `docker://${sat.host}/anon/other:v1`), /denied|403/i);
 
   // Nothing changed: the image is whole, no upload session was opened.
