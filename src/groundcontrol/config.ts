@@ -71,8 +71,8 @@ export const groundControlConfigSchema = {
             /** Open connections in all (logged in or not); beyond, new ones are closed at once. */
             maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
             /** Connections not yet logged in, in all and per client address; beyond, closed at once. */
-            maxPendingConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
-            maxPendingPerAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 16 },
+            maxPendingConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
+            maxPendingPerAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
             /** A connection whose CONNECT is not complete and accepted within this time is closed. */
             connectTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
             /** Largest MQTT packet before login (a CONNECT with a last will is well under 1 KiB). */

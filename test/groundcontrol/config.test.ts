@@ -20,8 +20,8 @@ test('config: defaults, relative paths, environment; errors name the key', async
   });
   assert.deepEqual(config.broker.limits, {
     maxConnections: 10000,
-    maxPendingConnections: 256,
-    maxPendingPerAddress: 16,
+    maxPendingConnections: 512,
+    maxPendingPerAddress: 64,
     connectTimeoutSeconds: 10,
     maxConnectBytes: 8192,
     logIntervalSeconds: 10,
