@@ -24,8 +24,11 @@ export class PeerClient {
   readonly #agent: Agent;
   readonly #config: PeersConfig;
   readonly #headers: Record<string, string>;
+  readonly #auth: (peer: Member) => string | undefined;
 
-  constructor(config: PeersConfig, token: string | undefined, selfKey: string | undefined) {
+  /** auth names the secret to send to a member (the site's is per member's origin, and rotates). */
+  constructor(config: PeersConfig, auth: (peer: Member) => string | undefined, selfKey: string | undefined) {
+    this.#auth = auth;
     this.#config = config;
     this.#agent = new Agent({
       connections: config.maxConnections,
@@ -36,7 +39,6 @@ export class PeerClient {
     });
     this.#headers = {
       'user-agent': `harbor-satellite/${VERSION} peer`,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(selfKey ? { [PEER_ID_HEADER]: selfKey } : {}),
     };
   }
@@ -97,11 +99,12 @@ export class PeerClient {
   }
 
   async #send(peer: Member, url: string, headers: Record<string, string>, headersTimeout: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const secret = this.#auth(peer);
     try {
       return await request(url, {
         method: 'GET',
         dispatcher: this.#agent,
-        headers: { ...this.#headers, ...headers },
+        headers: { ...this.#headers, ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers },
         headersTimeout,
         bodyTimeout: this.#config.idleTimeoutMs,
         signal,

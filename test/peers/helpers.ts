@@ -43,12 +43,15 @@ export async function verifiedBlobs(dataDir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** Satellite config for peer tests: file source, quick retries, peers section merged in. */
+/** The site token the peer tests' static sites share (the peer endpoints never run without one). */
+export const PEER_TEST_TOKEN = 'peer-test-token-0123456789';
+
+/** Satellite config for peer tests: file source, quick retries, the test token, peers section merged in. */
 export function peerSatelliteConfig(desiredStateFile: string, port: number, peers: Record<string, unknown>): Record<string, unknown> {
   return {
     registry: { listen: { host: '127.0.0.1', port } },
     sync: { desiredStateFile, intervalSeconds: 3600, retry: { baseMs: 50, maxMs: 500 } },
     store: { gcGraceSeconds: 0 },
-    peers: { advertiseUrl: `http://127.0.0.1:${port}`, ...peers },
+    peers: { advertiseUrl: `http://127.0.0.1:${port}`, token: PEER_TEST_TOKEN, ...peers },
   };
 }
