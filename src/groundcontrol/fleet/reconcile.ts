@@ -69,7 +69,7 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const names = groupNamesOf(db, sat);
       if (names.length === 0 && !previous) continue;
       const groups = names.map((n) => db.groups.get(n)).filter((g): g is GroupRecord => g !== undefined);
-      const site = sat.site === null ? undefined : withSiteSecret(ctx.siteKey, siteMembership(db, sat.site));
+      const site = sat.site === null ? undefined : withSiteSecret(ctx.siteKey, siteMembership(db, sat.site), id);
       const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1, site);
       const hash = contentHash(state);
       if (previous?.contentHash === hash) continue;

@@ -41,8 +41,8 @@ export function siteSecret(key: Buffer, site: Pick<SiteMembership, 'name' | 'mem
   return createHmac('sha256', key).update(JSON.stringify(['harbor-satellite site secret v1', site.name, members])).digest('base64url');
 }
 
-/** The membership as published: with its secret when it has members to share with. */
-export function withSiteSecret(key: Buffer | undefined, site: SiteMembership): SiteMembership {
-  if (!key || site.members.length === 0) return site;
+/** The membership as published to one satellite: with the secret only when that satellite is a member. */
+export function withSiteSecret(key: Buffer | undefined, site: SiteMembership, satelliteId: string): SiteMembership {
+  if (!key || !site.members.some((m) => m.id === satelliteId)) return site;
   return { ...site, secret: siteSecret(key, site) };
 }
