@@ -15,7 +15,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { writeDesired, type StatusDoc } from '../sync/helpers.ts';
-import { PEER_TEST_TOKEN, peerSatelliteConfig, peersStatus } from './helpers.ts';
+import { PEER_TEST_TOKEN, peerSatelliteConfig, peersStatus, startSiteMember } from './helpers.ts';
 import { siteSecret } from '../../src/groundcontrol/fleet/site-secret.ts';
 
 const run = promisify(execFile);
@@ -105,21 +105,8 @@ test('issue 10.1: under Ground Control the peer endpoint takes only the site sec
   const gc = await startGroundControl(t);
   const graceMs = 6000;
   const sats: Array<{ id: string; sat: Satellite }> = [];
-  const join3 = async (name: string) => {
-    const created = await gc.api<{ satellite: { id: string }; registration: { token: string } }>('POST', '/api/v1/satellites', { name, site: 'harbour' });
-    assert.equal(created.status, 201);
-    const port = await freePort();
-    const sat = await startSatellite(t, {
-      config: {
-        registry: { listen: { host: '127.0.0.1', port } },
-        control: { groundControlUrl: gc.url, registrationToken: created.body.registration.token, reportIntervalSeconds: 3600 },
-        sync: { intervalSeconds: 3600, retry: { baseMs: 50, maxMs: 500 } },
-        // No token: the satellite relies on Ground Control's site secret.
-        peers: { advertiseUrl: `http://127.0.0.1:${port}`, siteSecretGraceMs: graceMs },
-      },
-    });
-    sats.push({ id: created.body.satellite.id, sat });
-  };
+  // No peers.token: the satellites rely on Ground Control's site secret.
+  const join3 = async (name: string) => sats.push(await startSiteMember(t, gc, name, 'harbour', { siteSecretGraceMs: graceMs }));
   await join3('pi-1');
   await join3('pi-2');
   assert.equal((await gc.api('PUT', '/api/v1/groups/edge', { name: 'edge', images: [{ repository: 'site/app', tags: ['v1'] }] })).status, 201);
