@@ -24,10 +24,13 @@ export class PeerClient {
   readonly #agent: Agent;
   readonly #config: PeersConfig;
   readonly #headers: Record<string, string>;
-  readonly #auth: (peer: Member) => string | undefined;
+  readonly #auth: (peer: Member) => string[];
 
-  /** auth names the secret to send to a member (the site's is per member's origin, and rotates). */
-  constructor(config: PeersConfig, auth: (peer: Member) => string | undefined, selfKey: string | undefined) {
+  /**
+   * auth names the secrets to send to a member, best first (the site's depends on the member's
+   * origin and rotates; during a rotation a member that has not got the new one yet gets the previous).
+   */
+  constructor(config: PeersConfig, auth: (peer: Member) => string[], selfKey: string | undefined) {
     this.#auth = auth;
     this.#config = config;
     this.#agent = new Agent({
@@ -99,16 +102,21 @@ export class PeerClient {
   }
 
   async #send(peer: Member, url: string, headers: Record<string, string>, headersTimeout: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const secret = this.#auth(peer);
+    const secrets = this.#auth(peer);
     try {
-      return await request(url, {
-        method: 'GET',
-        dispatcher: this.#agent,
-        headers: { ...this.#headers, ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers },
-        headersTimeout,
-        bodyTimeout: this.#config.idleTimeoutMs,
-        signal,
-      });
+      for (let i = 0; ; i++) {
+        const secret = secrets[i];
+        const res = await request(url, {
+          method: 'GET',
+          dispatcher: this.#agent,
+          headers: { ...this.#headers, ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers },
+          headersTimeout,
+          bodyTimeout: this.#config.idleTimeoutMs,
+          signal,
+        });
+        if (res.statusCode !== 401 || i + 1 >= secrets.length) return res;
+        await res.body.dump();
+      }
     } catch (err) {
       if (signal.aborted) throw err;
       throw peerError(PeerErrorCode.unreachable, `peer ${peer.key} (${peer.url}): ${describe(err)}`, { errno: errorCode(err) }, err);

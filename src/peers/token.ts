@@ -47,16 +47,26 @@ export class PeerCredentials {
     return true;
   }
 
-  /** What to send to a member: the site secret to the members Ground Control named, else the configured token. */
-  outgoing(fromSite: boolean): string | undefined {
-    return fromSite ? (this.#current ?? this.#configured) : (this.#configured ?? this.#current);
+  /**
+   * What to send to a member, best first: the site secret to the members Ground Control named,
+   * else the configured token; then, inside the grace window, the previous site secret (for a
+   * member that has not got the new one yet).
+   */
+  outgoing(fromSite: boolean): string[] {
+    const first = fromSite ? (this.#current ?? this.#configured) : (this.#configured ?? this.#current);
+    const previous = this.#previousInGrace();
+    return [first, previous].filter((s, i, all): s is string => s !== undefined && all.indexOf(s) === i);
+  }
+
+  #previousInGrace(): string | undefined {
+    return this.#previous !== undefined && this.#previous.until > this.#now() ? this.#previous.secret : undefined;
   }
 
   /** True when the Authorization header carries an accepted secret. Constant time: every candidate is compared. */
   accepts(authorization: string | undefined): boolean {
     if (authorization === undefined || authorization.length > 1024) return false;
     const got = createHash('sha256').update(authorization).digest();
-    const previous = this.#previous !== undefined && this.#previous.until > this.#now() ? this.#previous.secret : undefined;
+    const previous = this.#previousInGrace();
     let ok = false;
     for (const secret of [this.#configured, this.#current, previous]) {
       if (secret === undefined) continue;
