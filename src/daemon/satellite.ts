@@ -77,8 +77,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     });
     sync = engine;
     peers?.peers.attach({
-      fetchOnRequest: (repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig),
+      fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
       downloading: (digest) => engine.isDownloading(digest),
+      scope: (digest) => engine.blobScope(digest),
     });
     closePeers = peers ? () => peers.peers.close() : undefined;
     if (peers) onSite = (site) => peers.peers.setSite(site);

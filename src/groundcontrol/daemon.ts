@@ -13,6 +13,7 @@ import { republishPendingCommands } from './fleet/commands.ts';
 import type { FleetContext } from './fleet/context.ts';
 import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
 import { ingestMessage } from './fleet/reports.ts';
+import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 
 export interface GroundControlRuntime {
@@ -55,6 +56,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
   };
   try {
     await bootstrapAdminTokens(db, config, log);
+    const siteKey = await loadSiteKey(config.dataDir, log);
 
     let brokerPort: number | undefined;
     let linkUrl: string;
@@ -114,6 +116,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       publisher: link,
       credentialsChanged: passwordFile ? () => passwordFile.sync() : async () => embedded?.revokeStale(),
       now: () => new Date(),
+      siteKey,
       publicMqttUrl,
     };
     await link.start();

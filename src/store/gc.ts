@@ -1,12 +1,15 @@
 import { durableTransaction } from './index-db.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
+import { removeBlobRefsInTxn } from './blob-refs.ts';
 
 export interface GcResult {
   manifestsRemoved: number;
   blobsRemoved: number;
   bytesFreed: number;
   linksRemoved: number;
+  /** Partial downloads (record and file) nobody wants any more. */
+  partialsRemoved: number;
 }
 
 /**
@@ -15,7 +18,7 @@ export interface GcResult {
  * Everything else is swept: manifest records, stale blob links, then blob records and files.
  */
 export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
-  const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0 };
+  const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0, partialsRemoved: 0 };
   const liveManifests = markManifests(ctx);
   const liveBlobs = new Set<string>();
   for (const digest of liveManifests) {
@@ -36,6 +39,7 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
 
   await durableTransaction(ctx.db, () => {
     for (const digest of deadManifests) {
+      removeBlobRefsInTxn(ctx, digest, ctx.db.manifests.get(digest)?.blobs ?? []);
       ctx.db.manifests.remove(digest);
       ctx.db.manifestData.remove(digest);
       result.manifestsRemoved++;
@@ -70,8 +74,28 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
       result.bytesFreed += size;
     });
   }
+  result.partialsRemoved = await sweepPartials(ctx, graceEdge);
   ctx.log.info(result, 'garbage collection finished');
   return result;
+}
+
+/**
+ * Partial downloads are kept while a download holds them (pinned), while young (a resume after a
+ * restart), or while their owner still wants the blob (ctx.keepPartial, e.g. the sync plan);
+ * the rest — an abandoned fetch, one a peer asked for and nobody wants now — go, record first.
+ */
+async function sweepPartials(ctx: StoreContext, graceEdge: number): Promise<number> {
+  const gone = await durableTransaction(ctx.db, () => {
+    const out: string[] = [];
+    for (const { key: digest, value } of ctx.db.partials.getRange()) {
+      if (ctx.pins.has(digest) || value.updatedAt >= graceEdge || ctx.keepPartial?.(digest)) continue;
+      ctx.db.partials.remove(digest);
+      out.push(digest);
+    }
+    return out;
+  });
+  for (const digest of gone) await unlinkIfExists(ctx.layout.partialPath(digest));
+  return gone.length;
 }
 
 /** Manifests reachable from a repository link, with index children. */

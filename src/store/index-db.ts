@@ -65,6 +65,8 @@ export interface IndexDb {
   repos: Database<number, string>;
   /** digest -> progress of a resumable download */
   partials: Database<PartialRecord, string>;
+  /** [blob digest, manifest digest] -> 1: which stored manifests list a blob (blob-refs.ts) */
+  blobRefs: Database<1, [string, string]>;
 }
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
@@ -82,6 +84,7 @@ export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
     uploads: root.openDB<UploadRecord, string>({ name: 'uploads' }),
     repos: root.openDB<number, string>({ name: 'repos' }),
     partials: root.openDB<PartialRecord, string>({ name: 'partials' }),
+    blobRefs: root.openDB<1, [string, string]>({ name: 'blob-refs' }),
   };
 }
 

@@ -2,6 +2,7 @@ import { durableTransaction } from './index-db.ts';
 import { digestOf, isDigest, parseDigest } from '../lib/digest.ts';
 import { effectiveArtifactType, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { linkBlobInTxn } from './blobs.ts';
+import { addBlobRefsInTxn } from './blob-refs.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode, storeError } from './errors.ts';
 import type { ManifestRecord, ReferrerRecord } from './index-db.ts';
@@ -86,6 +87,7 @@ function applyInTxn(ctx: StoreContext, repo: string, m: PreparedManifest, opts: 
   if (!ctx.db.manifests.get(digest)) {
     ctx.db.manifests.put(digest, m.record);
     ctx.db.manifestData.put(digest, m.content);
+    addBlobRefsInTxn(ctx, digest, m.record.blobs);
   }
   if (ctx.db.repoManifests.get([repo, digest]) === undefined) ctx.db.repoManifests.put([repo, digest], now);
   if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);

@@ -14,6 +14,7 @@ import { reconcile, type ReconcileReport } from './reconcile.ts';
 import * as uploads from './uploads.ts';
 import * as partials from './partials.ts';
 import { CacheIndex } from './cache-index.ts';
+import { ensureBlobRefs, isBlobReferenced } from './blob-refs.ts';
 import { removeUnreferencedBlobs } from './evict.ts';
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
@@ -43,6 +44,8 @@ export class Store {
     const db = openIndexDb(layout.indexDir, config.indexMapSizeBytes);
     const ctx: StoreContext = { config, log, db, layout, digestLocks: new KeyedMutex(), pins: new Map() };
     const report = await reconcile(ctx);
+    const indexed = await ensureBlobRefs(ctx);
+    if (indexed > 0) log.info({ manifests: indexed }, 'blob reference index built');
     return new Store(ctx, report);
   }
 
@@ -184,6 +187,10 @@ export class Store {
   childrenOf(digest: string): string[] {
     return this.#ctx.db.manifests.get(digest)?.children ?? [];
   }
+  /** True when a stored manifest lists the digest as its config or a layer (an index lookup). */
+  isBlobReferenced(digest: string): boolean {
+    return isBlobReferenced(this.#ctx, digest);
+  }
   /** Config and layer digests of a stored manifest (empty for an index or an unknown digest). */
   blobsOf(digest: string): string[] {
     return this.#ctx.db.manifests.get(digest)?.blobs ?? [];
@@ -239,6 +246,10 @@ export class Store {
       if (n <= 0) pins.delete(digest);
       else pins.set(digest, n);
     };
+  }
+  /** Tells GC which partial downloads are still wanted (by digest) beyond pinned and young ones. */
+  keepPartials(wanted: (digest: string) => boolean): void {
+    this.#ctx.keepPartial = wanted;
   }
   collectGarbage(): Promise<GcResult> {
     return collectGarbage(this.#ctx);

@@ -23,6 +23,8 @@ export interface FleetContext {
   publisher: Publisher;
   credentialsChanged: CredentialsHook;
   now: () => Date;
+  /** Key of the site peer secrets (site-secret.ts): <dataDir>/site-key. */
+  siteKey: Buffer;
   /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
   publicMqttUrl: string;
 }

@@ -3,6 +3,7 @@ import { durable, under, type GcDb } from '../db/db.ts';
 import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
+import { withSiteSecret } from './site-secret.ts';
 
 /** Names of the groups a satellite gets: assigned to it directly or to its site. */
 export function groupNamesOf(db: GcDb, sat: Pick<SatelliteRecord, 'id' | 'site'>): string[] {
@@ -68,7 +69,7 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const names = groupNamesOf(db, sat);
       if (names.length === 0 && !previous) continue;
       const groups = names.map((n) => db.groups.get(n)).filter((g): g is GroupRecord => g !== undefined);
-      const site = sat.site === null ? undefined : siteMembership(db, sat.site);
+      const site = sat.site === null ? undefined : withSiteSecret(ctx.siteKey, siteMembership(db, sat.site), id);
       const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1, site);
       const hash = contentHash(state);
       if (previous?.contentHash === hash) continue;
