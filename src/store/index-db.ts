@@ -101,3 +101,27 @@ export async function durableTransaction<T>(db: IndexDb, fn: () => T): Promise<T
   await db.root.flushed;
   return result;
 }
+
+/**
+ * Iterates an LMDB range so its read transaction is released on every path. lmdb-js 3.x releases
+ * the cursor when iteration ends, breaks or the loop body throws, but not when the iterator's own
+ * next() throws (a key too long to encode, a value that fails to decode): a for-of loop does not
+ * call return() then, and the leaked read transaction pins old pages so every later write grows
+ * data.mdb until restart. Use this for every getRange/getKeys in the store.
+ */
+export function* scan<T>(range: Iterable<T>): Generator<T, void, undefined> {
+  const it = range[Symbol.iterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const step = it.next();
+      if (step.done) {
+        finished = true;
+        return;
+      }
+      yield step.value;
+    }
+  } finally {
+    if (!finished) it.return?.();
+  }
+}
