@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_PRIVATE_OPTIONS } from '../lib/private-files.ts';
 
 export interface BlobRecord {
   size: number;
@@ -67,7 +68,8 @@ export interface IndexDb {
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
   // Room for the store's databases and other domains' metadata (sync, control, monitoring).
-  const root = open({ path, compression: false, maxDbs: 64, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
+  // 0600: the index holds the desired state, upstream credentials included (docs/security.md).
+  const root = open({ path, compression: false, maxDbs: 64, ...LMDB_PRIVATE_OPTIONS, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
   return {
     root,
     blobs: root.openDB<BlobRecord, string>({ name: 'blobs' }),

@@ -30,7 +30,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
     orphanBlobsAdopted: 0,
   };
   const { layout, db } = ctx;
-  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir, layout.partialDir]) await mkdir(dir, { recursive: true });
+  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir, layout.partialDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
 
   for (const name of await readdir(layout.ingestDir)) {
     await rm(join(layout.ingestDir, name), { force: true, recursive: true });

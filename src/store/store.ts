@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -36,8 +36,12 @@ export class Store {
 
   static async open(config: StoreConfig, log: Logger): Promise<Store> {
     const layout = new Layout(config.dataDir);
-    await mkdir(layout.indexDir, { recursive: true });
+    // The data dir holds the index (desired state with upstream credentials) and identity.json.
+    await ensurePrivateDir(layout.root);
+    await ensurePrivateDir(layout.indexDir);
     const db = openIndexDb(layout.indexDir, config.indexMapSizeBytes);
+    await tightenFiles(layout.indexDir);
+    await tightenFiles(layout.root);
     const ctx: StoreContext = { config, log, db, layout, digestLocks: new KeyedMutex(), pins: new Map() };
     const report = await reconcile(ctx);
     return new Store(ctx, report);
