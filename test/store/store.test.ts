@@ -265,6 +265,17 @@ test('a range that throws on its first step releases its read transaction (data.
   assert.throws(() => store.listRepositories({ last: 'x'.repeat(4500) }));
   await rewrite();
   assert.equal(await size(), before);
+
+  // An error thrown inside a write transaction, from inside a range loop, releases it too.
+  const index = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ mediaType: MediaType.ociManifest, digest: digestOf(m), size: m.length }] }),
+  );
+  await store.putManifest('r', 'idx', index, MediaType.ociIndex);
+  await rewrite();
+  const withIndex = await size();
+  await assert.rejects(store.deleteManifest('r', digestOf(m)), { code: 'MANIFEST_REFERENCED' });
+  await rewrite();
+  assert.equal(await size(), withIndex);
 });
 
 test('only sync links blobs another repository stored; a push must have them in its repository', async (t) => {
