@@ -77,6 +77,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
         box,
         log: log.child({ module: 'broker' }),
         listen: config.broker.embedded,
+        limits: config.broker.limits,
         internal: { username: config.broker.username, password: linkPassword },
       });
       const address = await broker.start();
@@ -130,7 +131,14 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
     // The config (upstream) may have changed since the last run: recompute everyone.
     await reconcileDesired(fleet, [...db.satellites.getKeys({})]);
 
-    const api = new ApiServer({ fleet, log: log.child({ module: 'api' }), listen: config.api.listen, maxBodyBytes: config.api.maxBodyBytes });
+    const api = new ApiServer({
+      fleet,
+      log: log.child({ module: 'api' }),
+      listen: config.api.listen,
+      maxBodyBytes: config.api.maxBodyBytes,
+      maxJsonDepth: config.api.maxJsonDepth,
+      register: config.api.register,
+    });
     const apiAddress = await api.start();
     stops.push(() => api.close());
     const liveness = () => {

@@ -39,6 +39,8 @@ export interface UploadRecord {
   offset: number;
   startedAt: number;
   updatedAt: number;
+  /** Remote address that opened the session (per-client caps); absent on older records. */
+  client?: string;
 }
 
 /** The LMDB environment and its named databases. Only store/ touches it. */

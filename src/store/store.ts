@@ -25,6 +25,9 @@ import type { Database } from 'lmdb';
 export class Store {
   readonly #ctx: StoreContext;
   readonly #hashes: uploads.UploadHashes = new Map();
+  /** Upload sessions receiving bytes now (the sweep leaves them alone). */
+  readonly #appending = new Set<string>();
+  #sweep: NodeJS.Timeout | undefined;
   #closed = false;
   #cache: CacheIndex | undefined;
   readonly reconciled: ReconcileReport;
@@ -50,6 +53,7 @@ export class Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweep);
     await this.#ctx.db.root.close();
   }
 
@@ -107,14 +111,41 @@ export class Store {
   }
 
   // Uploads
-  createUpload(repo: string) {
-    return uploads.createUpload(this.#ctx, repo);
+  /** client: the remote address that opens it (counted by countUploads). */
+  createUpload(repo: string, client?: string) {
+    return uploads.createUpload(this.#ctx, repo, client);
+  }
+  countUploads(client: string) {
+    return uploads.countUploads(this.#ctx, client);
+  }
+  /** Drops sessions idle longer than uploadTtlSeconds now; resolves with how many. */
+  expireUploads(now?: number): Promise<number> {
+    return uploads.expireUploads(this.#ctx, this.#hashes, this.#appending, now);
+  }
+  /** Runs expireUploads every intervalMs until close (start-up reconcile only covers restarts). */
+  sweepUploadsEvery(intervalMs: number): void {
+    clearInterval(this.#sweep);
+    let running = false;
+    this.#sweep = setInterval(() => {
+      if (running || this.#closed) return;
+      running = true;
+      this.expireUploads()
+        .then((n) => n > 0 && this.#ctx.log.info({ expired: n }, 'expired abandoned upload sessions'))
+        .catch((err: unknown) => this.#ctx.log.error({ err }, 'upload session sweep failed'))
+        .finally(() => (running = false));
+    }, intervalMs);
+    this.#sweep.unref();
   }
   getUpload(repo: string, id: string) {
     return uploads.getUpload(this.#ctx, repo, id);
   }
-  appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
-    return uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+  async appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
+    this.#appending.add(id);
+    try {
+      return await uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+    } finally {
+      this.#appending.delete(id);
+    }
   }
   finishUpload(repo: string, id: string, digest: string) {
     return uploads.finishUpload(this.#ctx, this.#hashes, repo, id, digest);
