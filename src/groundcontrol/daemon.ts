@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -15,6 +14,8 @@ import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
 import { ingestMessage } from './fleet/reports.ts';
 import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
+import { SecretBox } from './secret-box.ts';
+import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 
 export interface GroundControlRuntime {
   apiPort: number;
@@ -42,8 +43,15 @@ function urlHost(host: string): string {
  * (external), our MQTT link, a reconcile pass, then the API. close() stops in reverse order.
  */
 export async function startGroundControl(config: GroundControlConfig, log: Logger): Promise<GroundControlRuntime> {
-  await mkdir(config.dataDir, { recursive: true });
-  const db = openGcDb(join(config.dataDir, 'db'));
+  // 0700 dir, 0600 files whatever the umask: the database holds credential hashes and sealed
+  // messages, the key file what unseals them (docs/security.md).
+  const dbDir = join(config.dataDir, 'db');
+  await ensurePrivateDir(config.dataDir);
+  await ensurePrivateDir(dbDir);
+  const box = await SecretBox.open(config.dataDir);
+  const db = openGcDb(dbDir);
+  await tightenFiles(dbDir);
+  await tightenFiles(config.dataDir);
   const stops: Array<() => Promise<void>> = [async () => db.root.close()];
   const stopAll = async () => {
     for (const stop of stops.reverse()) {
@@ -68,6 +76,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       linkPassword = randomSecret();
       const broker = new EmbeddedBroker({
         db,
+        box,
         log: log.child({ module: 'broker' }),
         listen: config.broker.embedded,
         limits: config.broker.limits,
@@ -118,6 +127,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       now: () => new Date(),
       siteKey,
       publicMqttUrl,
+      secrets: box,
     };
     await link.start();
     stops.push(() => link.close());

@@ -1,4 +1,4 @@
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
 import { removeBlobRefsInTxn } from './blob-refs.ts';
@@ -27,11 +27,11 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
 
   const graceEdge = Date.now() - ctx.config.gcGraceSeconds * 1000;
   const deadManifests: string[] = [];
-  for (const digest of ctx.db.manifests.getKeys()) {
+  for (const digest of scan(ctx.db.manifests.getKeys())) {
     if (!liveManifests.has(digest) && !ctx.pins.has(digest)) deadManifests.push(digest);
   }
   const staleLinks: Array<[string, string]> = [];
-  for (const { key, value } of ctx.db.repoBlobs.getRange()) {
+  for (const { key, value } of scan(ctx.db.repoBlobs.getRange())) {
     if (value >= graceEdge) liveBlobs.add(key[1]);
     // A link no manifest of the repository explains is only kept while young.
     else if (!liveBlobs.has(key[1])) staleLinks.push(key);
@@ -55,9 +55,9 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
   const removed = await durableTransaction(ctx.db, () => {
     // Recomputed inside the transaction: links made since marking keep their blobs.
     const linked = new Set<string>();
-    for (const key of ctx.db.repoBlobs.getKeys()) linked.add(key[1]);
+    for (const key of scan(ctx.db.repoBlobs.getKeys())) linked.add(key[1]);
     const gone: Array<{ digest: string; size: number }> = [];
-    for (const { key: digest, value: rec } of ctx.db.blobs.getRange()) {
+    for (const { key: digest, value: rec } of scan(ctx.db.blobs.getRange())) {
       if (liveBlobs.has(digest) || linked.has(digest) || ctx.pins.has(digest) || rec.createdAt >= graceEdge) continue;
       ctx.db.blobs.remove(digest);
       gone.push({ digest, size: rec.size });
@@ -102,7 +102,7 @@ async function sweepPartials(ctx: StoreContext, graceEdge: number): Promise<numb
 export function markManifests(ctx: StoreContext): Set<string> {
   const live = new Set<string>();
   const stack: string[] = [];
-  for (const key of ctx.db.repoManifests.getKeys()) stack.push(key[1]);
+  for (const key of scan(ctx.db.repoManifests.getKeys())) stack.push(key[1]);
   while (stack.length > 0) {
     const digest = stack.pop()!;
     if (live.has(digest)) continue;

@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_PRIVATE_OPTIONS } from '../lib/private-files.ts';
 
 export interface BlobRecord {
   size: number;
@@ -71,7 +72,8 @@ export interface IndexDb {
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
   // Room for the store's databases and other domains' metadata (sync, control, monitoring).
-  const root = open({ path, compression: false, maxDbs: 64, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
+  // 0600: the index holds the desired state, upstream credentials included (docs/security.md).
+  const root = open({ path, compression: false, maxDbs: 64, ...LMDB_PRIVATE_OPTIONS, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
   return {
     root,
     blobs: root.openDB<BlobRecord, string>({ name: 'blobs' }),
@@ -105,4 +107,28 @@ export async function durableTransaction<T>(db: IndexDb, fn: () => T): Promise<T
   const result = await db.root.transaction(fn);
   await db.root.flushed;
   return result;
+}
+
+/**
+ * Iterates an LMDB range so its read transaction is released on every path. lmdb-js 3.x releases
+ * the cursor when iteration ends, breaks or the loop body throws, but not when the iterator's own
+ * next() throws (a key too long to encode, a value that fails to decode): a for-of loop does not
+ * call return() then, and the leaked read transaction pins old pages so every later write grows
+ * data.mdb until restart. Use this for every getRange/getKeys in the store.
+ */
+export function* scan<T>(range: Iterable<T>): Generator<T, void, undefined> {
+  const it = range[Symbol.iterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const step = it.next();
+      if (step.done) {
+        finished = true;
+        return;
+      }
+      yield step.value;
+    }
+  } finally {
+    if (!finished) it.return?.();
+  }
 }

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -7,7 +7,7 @@ import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
-import { durableTransaction, openIndexDb } from './index-db.ts';
+import { durableTransaction, openIndexDb, scan } from './index-db.ts';
 import { Layout } from './layout.ts';
 import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
@@ -40,8 +40,12 @@ export class Store {
 
   static async open(config: StoreConfig, log: Logger): Promise<Store> {
     const layout = new Layout(config.dataDir);
-    await mkdir(layout.indexDir, { recursive: true });
+    // The data dir holds the index (desired state with upstream credentials) and identity.json.
+    await ensurePrivateDir(layout.root);
+    await ensurePrivateDir(layout.indexDir);
     const db = openIndexDb(layout.indexDir, config.indexMapSizeBytes);
+    await tightenFiles(layout.indexDir);
+    await tightenFiles(layout.root);
     const ctx: StoreContext = { config, log, db, layout, digestLocks: new KeyedMutex(), pins: new Map() };
     const report = await reconcile(ctx);
     const indexed = await ensureBlobRefs(ctx);
@@ -78,8 +82,13 @@ export class Store {
   commitVerifiedFile(path: string, digest: string, size: number, repo?: string): Promise<void> {
     return blobs.commitFile(this.#ctx, path, digest, size, repo);
   }
-  mountBlob(repo: string, digest: string) {
-    return blobs.mountBlob(this.#ctx, repo, digest);
+  /** Cross-repository mount: only a blob `from` holds. */
+  mountBlob(repo: string, digest: string, from: string) {
+    return blobs.mountBlob(this.#ctx, repo, digest, from);
+  }
+  /** Links a stored blob into a repository regardless of where it came from (internal fetches only). */
+  linkBlob(repo: string, digest: string) {
+    return blobs.linkBlob(this.#ctx, repo, digest);
   }
   unlinkBlob(repo: string, digest: string) {
     return blobs.unlinkBlob(this.#ctx, repo, digest);
@@ -258,7 +267,7 @@ export class Store {
   usage(): { blobs: number; bytes: number } {
     let count = 0;
     let bytes = 0;
-    for (const { value } of this.#ctx.db.blobs.getRange()) {
+    for (const { value } of scan(this.#ctx.db.blobs.getRange())) {
       count++;
       bytes += value.size;
     }

@@ -374,7 +374,7 @@ export class SyncEngine {
         continue;
       }
       const { repository, reference } = plan.ref;
-      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true });
+      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
       const old = await this.#recordSynced(plan);
       if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
       await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });

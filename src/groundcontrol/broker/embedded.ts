@@ -8,6 +8,7 @@ import type { GcDb } from '../db/db.ts';
 import { sameSecretHash, verifyMosquittoHash } from '../secrets.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './authorizer.ts';
 import { LmdbPersistence } from './persistence.ts';
+import type { SecretBox } from '../secret-box.ts';
 import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
 
@@ -35,6 +36,7 @@ export function satelliteClientIds(id: string): string[] {
  */
 export class EmbeddedBroker {
   readonly #db: GcDb;
+  readonly #box: SecretBox;
   readonly #log: Logger;
   readonly #listen: ListenConfig;
   readonly #internal: { username: string; password: string };
@@ -44,8 +46,9 @@ export class EmbeddedBroker {
   #aedes: Aedes | undefined;
   #server: Server | undefined;
 
-  constructor(opts: { db: GcDb; log: Logger; listen: ListenConfig; limits: BrokerLimitsConfig; internal: { username: string; password: string } }) {
+  constructor(opts: { db: GcDb; box: SecretBox; log: Logger; listen: ListenConfig; limits: BrokerLimitsConfig; internal: { username: string; password: string } }) {
     this.#db = opts.db;
+    this.#box = opts.box;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#internal = opts.internal;
@@ -54,7 +57,7 @@ export class EmbeddedBroker {
 
   async start(): Promise<AddressInfo> {
     const options: AedesOptions = {
-      persistence: new LmdbPersistence(this.#db, this.#log),
+      persistence: new LmdbPersistence(this.#db, this.#log, this.#box),
       // Satellite ids are up to 63 characters; MQTT 3.1's 23 is too short.
       maxClientsIdLength: 64,
       drainTimeout: 30_000,

@@ -15,9 +15,9 @@ export const startUpload: Handler = async ({ req, res, url, name, store, signal,
   if (mount !== null) {
     const digest = parseDigest(mount).digest;
     const from = url.searchParams.get('from');
-    // Content is shared store-wide; `from` only has to name a valid repository when given.
-    if (from === null || isRepositoryName(from)) {
-      const mounted = await store.mountBlob(name, digest);
+    // Only from a repository that holds the blob (as distribution); else an ordinary upload session.
+    if (from !== null && isRepositoryName(from)) {
+      const mounted = await store.mountBlob(name, digest, from);
       if (mounted) {
         req.resume();
         sendBlobCreated(res, name, digest);
