@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { CREDENTIAL_REDACT_PATHS } from '../lib/log-redact.ts';
 
 /** One JSON logger to stdout (journald collects it); credentials never reach the log. */
 export function createLogger(level: string, name = 'satellite'): Logger {
@@ -7,7 +8,7 @@ export function createLogger(level: string, name = 'satellite'): Logger {
     level,
     base: { pid: process.pid },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token'],
+      paths: CREDENTIAL_REDACT_PATHS,
       censor: '[redacted]',
     },
   });

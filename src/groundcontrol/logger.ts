@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { CREDENTIAL_REDACT_PATHS } from '../lib/log-redact.ts';
 
 /** One JSON logger to stdout; tokens, passwords and Authorization headers never reach the log. */
 export function createGcLogger(level: string): Logger {
@@ -7,7 +8,7 @@ export function createGcLogger(level: string): Logger {
     level,
     base: { pid: process.pid },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token'],
+      paths: CREDENTIAL_REDACT_PATHS,
       censor: '[redacted]',
     },
   });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { GroundControlConfig } from '../config.ts';
 import type { GcDb } from '../db/db.ts';
+import type { SecretBox } from '../secret-box.ts';
 
 /** How the fleet reaches the broker; the broker link implements it. */
 export interface Publisher {
@@ -28,6 +29,10 @@ export interface FleetContext {
   publisher: Publisher;
   credentialsChanged: CredentialsHook;
   now: () => Date;
+  /** Key of the site peer secrets (site-secret.ts): <dataDir>/site-key. */
+  siteKey: Buffer;
   /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
   publicMqttUrl: string;
+  /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
+  secrets: SecretBox;
 }
