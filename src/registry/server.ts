@@ -122,13 +122,14 @@ export class RegistryServer {
     server.maxHeadersCount = 100;
     this.#server = server;
     const address = await listen(server, this.#config.listen.host, this.#config.listen.port, 'registry');
-    this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
+    // Warned before 'registry listening', the line that callers wait for.
     if (!this.#auth && this.#config.anonymousPush) {
       this.#log.warn(
         { address: address.address, port: address.port },
         'registry accepts anonymous pushes and deletes from anyone who can reach it (registry.anonymousPush: true, no registry.auth)',
       );
     }
+    this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
     return address;
   }
 
