@@ -6,6 +6,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { bundle } from '../../build.mjs';
+import { metricsUrl } from '../observability/helpers.ts';
 
 test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
   const out = await makeTempDir(t, 'hs-bundle-');
@@ -22,6 +23,9 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+  // prom-client works from the bundle: the push above is counted on the metrics listener.
+  const metrics = await (await fetch(await metricsUrl(sat))).text();
+  assert.match(metrics, /^harbor_satellite_registry_requests_total\{operation="manifest_put",status_class="2xx"\} 1$/m);
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {
