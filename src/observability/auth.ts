@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { SatelliteError } from '../lib/errors.ts';
+import { readTokenFile } from '../lib/token-file.ts';
 import type { MetricsConfig } from './config-schema.ts';
 
 /** True for addresses only this host can reach: 127.0.0.0/8, ::1, localhost. */
@@ -18,16 +18,7 @@ export function isLoopbackHost(host: string): boolean {
  */
 export async function loadMetricsToken(config: MetricsConfig): Promise<string | undefined> {
   let token = config.token;
-  if (token === undefined && config.tokenFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(config.tokenFile, 'utf8');
-    } catch (err) {
-      throw new SatelliteError('CONFIG_INVALID', `invalid config:\n  /metrics/tokenFile: cannot read ${config.tokenFile}`, { cause: err });
-    }
-    token = text.split('\n')[0]!.trim();
-    if (token.length < 16) throw new SatelliteError('CONFIG_INVALID', `invalid config:\n  /metrics/tokenFile: ${config.tokenFile} holds no token of at least 16 characters`);
-  }
+  if (token === undefined && config.tokenFile !== undefined) token = await readTokenFile(config.tokenFile, 'metrics.tokenFile');
   if (config.enabled && token === undefined && !isLoopbackHost(config.listen.host)) {
     throw new SatelliteError(
       'CONFIG_INVALID',

@@ -24,10 +24,9 @@ function fill(metric: Gauge | Counter, samples: Samples): void {
   }
 }
 
-/** A gauge whose value is read from a domain when Prometheus scrapes. */
-export function gaugeFrom(registry: Registry, def: Def): void {
+function fromDomain(Kind: typeof Gauge | typeof Counter, registry: Registry, def: Def): void {
   const { read } = def;
-  new Gauge({
+  new Kind({
     name: def.name,
     help: def.help,
     labelNames: def.labelNames ?? [],
@@ -38,21 +37,17 @@ export function gaugeFrom(registry: Registry, def: Def): void {
   });
 }
 
+/** A gauge whose value is read from a domain when Prometheus scrapes. */
+export function gaugeFrom(registry: Registry, def: Def): void {
+  fromDomain(Gauge, registry, def);
+}
+
 /**
  * A counter whose value is a domain's running total, read when Prometheus scrapes. The totals
  * start at zero with the process, which Prometheus' rate() treats as a counter reset.
  */
 export function counterFrom(registry: Registry, def: Def): void {
-  const { read } = def;
-  new Counter({
-    name: def.name,
-    help: def.help,
-    labelNames: def.labelNames ?? [],
-    registers: [registry],
-    async collect() {
-      fill(this, await read());
-    },
-  });
+  fromDomain(Counter, registry, def);
 }
 
 /** 1 for true, 0 for false or unknown. */

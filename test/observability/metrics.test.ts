@@ -95,13 +95,17 @@ test('metrics follow a real sync, a proxy miss, a cache hit and a pull; promtool
   await promtoolCheck(await scrape(url));
 });
 
-test('metrics on a non-loopback address without a token: config error, exit 78, nothing listens', async (t) => {
+test('metrics config errors exit 78: a non-loopback address without a token (nothing listens), an unreadable token file', async (t) => {
   const port = await freePort();
   const sat = await spawnSatellite(t, { config: { metrics: { listen: { host: '0.0.0.0', port } } } });
   const exit = await sat.proc.exited;
   assert.equal(exit.code, 78);
   assert.match(sat.logs(), /\/metrics\/listen\/host: 0\.0\.0\.0 is not a loopback address; set \/metrics\/token/);
   await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`), /fetch failed/);
+
+  const missing = await spawnSatellite(t, { config: { metrics: { tokenFile: '/nonexistent/metrics.token' } } });
+  assert.equal((await missing.proc.exited).code, 78);
+  assert.match(missing.logs(), /metrics\.tokenFile: cannot read \/nonexistent\/metrics\.token/);
 });
 
 test('a configured token is required on every scrape (bearer or basic); disabled metrics do not listen', async (t) => {
