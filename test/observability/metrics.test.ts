@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { startSatellite, spawnSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -134,4 +136,17 @@ test('a configured token is required on every scrape (bearer or basic); disabled
   const off = await startSatellite(t, { config: { metrics: { enabled: false, listen: { host: '127.0.0.1', port } } } });
   await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`), /fetch failed/);
   assert.doesNotMatch(off.logs(), /metrics listening/);
+});
+
+test('a metrics port already taken is logged and the satellite serves devices anyway', async (t) => {
+  const squatter = createServer();
+  squatter.listen(0, '127.0.0.1');
+  await once(squatter, 'listening');
+  t.after(() => squatter.close());
+  const port = (squatter.address() as { port: number }).port;
+  const sat = await startSatellite(t, { config: { metrics: { listen: { host: '127.0.0.1', port } } } });
+  assert.match(sat.logs(), /"msg":"metrics cannot listen; the satellite runs without its metrics endpoint"/);
+  const res = await fetch(`${sat.url}/v2/`);
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
 });
