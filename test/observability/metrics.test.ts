@@ -95,6 +95,14 @@ test('metrics follow a real sync, a proxy miss, a cache hit and a pull; promtool
   assert.ok(value(m4, `${P}proxy_cache_served_bytes_total`) >= proxiedLayerBytes);
   assert.equal(value(m4, `${P}proxy_upstream_bytes_total`), value(m3, `${P}proxy_upstream_bytes_total`), 'no blob bytes crossed the WAN again');
   await promtoolCheck(await scrape(url));
+  const times: number[] = [];
+  let size = 0;
+  for (let i = 0; i < 9; i++) {
+    const started = performance.now();
+    size = (await scrape(url)).length;
+    times.push(performance.now() - started);
+  }
+  t.diagnostic(`scrape: median ${times.sort((a, b) => a - b)[4]!.toFixed(1)} ms, ${size} bytes, ${[...m4.keys()].length} samples`);
 });
 
 test('metrics config errors exit 78: a non-loopback address without a token (nothing listens), an unreadable token file', async (t) => {
