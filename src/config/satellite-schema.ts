@@ -6,6 +6,7 @@ import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
 import type { HtpasswdAuthOptions } from '../registry/auth.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
+import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -112,6 +113,8 @@ export const satelliteConfigSchema = {
     },
     /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
     runtimes: runtimesConfigSchema,
+    /** Prometheus metrics on their own listener (docs/operations.md, "Metrics"). */
+    metrics: metricsConfigSchema,
     store: {
       type: 'object',
       additionalProperties: false,
@@ -158,6 +161,7 @@ export interface SatelliteConfig {
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
+  metrics: MetricsConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;

@@ -11,6 +11,8 @@ import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
+import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
+import { RunTotals } from '../sync/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -34,6 +36,7 @@ export interface SatelliteRuntime {
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
   const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
+  const metricsToken = await loadMetricsToken(config.metrics);
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(
     {
@@ -52,6 +55,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let closePeers: (() => Promise<void>) | undefined;
   let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
+  let metrics: RunningMetrics | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
     if (config.control) {
@@ -76,6 +80,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
     });
     sync = engine;
+    const runTotals = new RunTotals(engine);
     peers?.peers.attach({
       fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
       downloading: (digest) => engine.isDownloading(digest),
@@ -96,7 +101,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
     closeAuth = () => auth?.close();
+    const sources = { version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
+    metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     const server = new RegistryServer({
+      onResponse: metrics?.observe,
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
@@ -105,6 +113,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       proxy: pullThrough,
       status: () => ({
         version: VERSION,
+        syncTotals: runTotals.snapshot(),
         process: processStats(),
         store: store.usage(),
         sync: engine.status(),
@@ -146,6 +155,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
             (async () => {
+              await metrics?.close();
               await server.close();
               await closeAuth?.();
               await pullThrough?.close();
@@ -163,6 +173,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
     };
   } catch (err) {
+    await metrics?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

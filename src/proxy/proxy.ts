@@ -145,6 +145,10 @@ export class PullThroughProxy implements MissHandler {
     if (cache.isCachedBlob(digest)) cache.touchBlob(digest);
   }
 
+  noteBlobServed(digest: string, bytes: number): void {
+    if (this.#store.cacheIndex.isCachedBlob(digest)) this.#counters.cacheServedBytes += bytes;
+  }
+
   status(): ProxyStatus {
     return {
       enabled: true,

@@ -69,6 +69,8 @@ export interface MissHandler {
   openBlob(repo: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'>;
   /** A blob served from the store (cheap: access times for LRU eviction, hit counters). */
   noteBlobHit(repo: string, digest: string): void;
+  /** Body bytes of a blob sent from the store (cached blobs count as WAN bytes saved). */
+  noteBlobServed(digest: string, bytes: number): void;
 }
 
 export interface RequestContext {

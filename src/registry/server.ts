@@ -27,6 +27,7 @@ import { listTags } from './handlers/tags-list.ts';
 import { getReferrers } from './handlers/referrers.ts';
 import { drainAndClose, listen } from '../lib/http-server.ts';
 import { handlePeer, PEER_PREFIX, type PeerEndpoint } from './peer-endpoint.ts';
+import type { FinishedRequest } from './operation.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
@@ -71,6 +72,7 @@ export class RegistryServer {
   readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
   readonly #proxy: MissHandler | undefined;
+  readonly #onResponse: ((r: FinishedRequest) => void) | undefined;
   #server: Server | undefined;
   #active = 0;
   /** Requests in flight per remote address. */
@@ -89,7 +91,10 @@ export class RegistryServer {
     peer?: PeerEndpoint | undefined;
     /** Pull-through source consulted on manifest and blob misses. */
     proxy?: MissHandler | undefined;
+    /** Told of every finished response (the metrics' request counters). */
+    onResponse?: ((r: FinishedRequest) => void) | undefined;
   }) {
+    this.#onResponse = opts.onResponse;
     this.#proxy = opts.proxy;
     this.#config = opts.config;
     this.#status = opts.status;
@@ -160,6 +165,7 @@ export class RegistryServer {
         { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
         'request',
       );
+      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000 });
     });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
 

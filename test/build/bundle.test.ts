@@ -10,6 +10,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { bundle } from '../../build.mjs';
+import { metricsUrl } from '../observability/helpers.ts';
 
 test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
   const out = await makeTempDir(t, 'hs-bundle-');
@@ -40,6 +41,9 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const right = await fetch(`${secured.url}/v2/`, { headers: basic('s3cret') });
   assert.equal(right.status, 200);
   await right.arrayBuffer();
+  // prom-client works from the bundle: the push above is counted on the metrics listener.
+  const metrics = await (await fetch(await metricsUrl(sat))).text();
+  assert.match(metrics, /^harbor_satellite_registry_requests_total\{operation="manifest_put",status_class="2xx"\} 1$/m);
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {

@@ -66,6 +66,8 @@ export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): 
     dataDir,
     log: { level: 'info' },
     registry: { listen: { host: '127.0.0.1', port: 0 }, anonymousPush: true },
+    // Every test satellite gets its own metrics port: parallel tests never share 127.0.0.1:9585.
+    metrics: { listen: { host: '127.0.0.1', port: 0 } },
   };
   const config = deepMerge(defaults, opts.config ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));
