@@ -117,7 +117,7 @@ async function serve(file: string | undefined): Promise<number> {
   const { EXIT_CONFIG, createGcLogger, startGroundControl } = await server();
   const config = await loadConfig(file);
   if (!config) return EXIT_CONFIG;
-  const log = createGcLogger(config.log.level);
+  const log = createGcLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');

@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;
   }
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');
