@@ -40,22 +40,26 @@ export interface LogSinkOptions {
 
 /** Largest single write handed to the destination (docker's log copier reads 16 KiB at a time). */
 const MAX_WRITE = 64 * 1024;
+/** How often a full pipe is tried again. */
+const PIPE_POLL_MS = 25;
 /** Errors after which the destination never comes back: the reader closed, or no stdout at all. */
-const GONE = new Set(['EPIPE', 'ECONNRESET', 'EBADF', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
+const GONE = new Set(['EPIPE', 'ECONNRESET', 'EBADF']);
 
 /**
- * A pino destination that never blocks the event loop and never grows past `bufferBytes`.
+ * A pino destination that never blocks the event loop and never holds more than `bufferBytes`.
  *
- * Why not pino's default (sonic-boom 4.2): its async mode writes a pipe with fs.write on the libuv
- * thread pool, and a pipe nobody reads blocks that thread while lines pile up in memory without
- * bound; its exit flush (`flushSync`) retries every error but EAGAIN/EBUSY forever with a 100 ms
- * atomic sleep, so one ENOSPC hangs the process in a futex wait; and any error but EPIPE is
- * re-emitted with no listener. Here:
- * - a pipe or socket (journald, docker, `| tee`) is written through a non-blocking libuv stream;
- * - a file or terminal through async fs.write, one write at a time;
- * - lines that do not fit in the buffer are dropped and counted; a failed write is retried after
- *   `retryMs`; once everything held is written again, `onRecovered(n)` reports the n lines lost
- *   (the logger logs "n log lines dropped");
+ * Why not pino's default (sonic-boom 4.2 on fd 1): its async mode writes a pipe with fs.write on
+ * the libuv thread pool, and a pipe nobody reads blocks that thread while every later line piles
+ * up in memory without bound; its exit flush (`flushSync`) retries every error but EAGAIN/EBUSY
+ * forever with a 100 ms atomic sleep, so one ENOSPC re-emitted as an unhandled 'error' ends in a
+ * process stuck in a futex wait. Here:
+ * - a pipe or socket (journald, docker, `| tee`) is made non-blocking and written with writeSync:
+ *   a full pipe answers EAGAIN at once and is tried again every 25 ms from an unref'd timer, so no
+ *   pending write keeps a stopping process alive;
+ * - a file or terminal is written with async fs.write, one write at a time;
+ * - lines that do not fit in the buffer are dropped and counted; a failed write (ENOSPC, EIO) is
+ *   retried after `retryMs`; once the destination takes lines again, `onRecovered(n)` reports the
+ *   n lines lost (the logger logs "n log lines dropped");
  * - EPIPE (reader gone) closes the sink for good: lines are counted, the process carries on;
  * - at exit, what is still held gets one non-blocking attempt, no retry.
  */
@@ -64,11 +68,13 @@ export class LogSink implements LogCounters {
   readonly #max: number;
   readonly #retryMs: number;
   readonly #kind: LogDestinationKind;
-  readonly #socket: Socket | undefined;
   #queue: string[] = [];
   #queuedBytes = 0;
-  /** The chunk handed to the destination and not yet confirmed written. */
+  /** The chunk taken from the queue and not yet fully written (in flight on the thread pool for a file). */
   #inFlight: Buffer | undefined;
+  #writing = false;
+  /** A pipe made non-blocking: written with writeSync (EAGAIN when full), else with async fs.write. */
+  #nonBlocking = false;
   #retry: NodeJS.Timeout | undefined;
   #failing = false;
   #closed = false;
@@ -76,7 +82,7 @@ export class LogSink implements LogCounters {
   #droppedBytes = 0;
   #unreported = 0;
   #lastError: string | null = null;
-  /** Called once the destination took everything again after lines were dropped. */
+  /** Called once the destination takes lines again after some were dropped. */
   onRecovered: ((droppedLines: number) => void) | undefined;
 
   constructor(opts: LogSinkOptions) {
@@ -88,12 +94,14 @@ export class LogSink implements LogCounters {
       this.#closed = true;
       this.#lastError = 'EBADF';
     } else if (this.#kind === 'pipe') {
-      // libuv opens the fd non-blocking: a full pipe queues here (bounded below), never blocks.
-      const socket = new Socket({ fd: this.#fd, readable: false, writable: true });
-      socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err));
-      // Pending writes must not keep a finished process alive.
-      socket.unref();
-      this.#socket = socket;
+      // Opening a libuv stream on the fd sets O_NONBLOCK (as process.stdout does for a pipe); the
+      // handle is unref'd and never written through, and libuv never closes fds 0-2.
+      try {
+        new Socket({ fd: this.#fd, readable: false, writable: true }).unref();
+        this.#nonBlocking = true;
+      } catch {
+        // not a stream libuv can open: written like a file, on the thread pool
+      }
     }
     process.once('exit', () => this.#flushAtExit());
   }
@@ -109,7 +117,7 @@ export class LogSink implements LogCounters {
     }
     this.#queue.push(line);
     this.#queuedBytes += bytes;
-    this.#next();
+    this.#pump();
     return true;
   }
 
@@ -130,31 +138,58 @@ export class LogSink implements LogCounters {
     return this.#queuedBytes + (this.#inFlight?.length ?? 0);
   }
 
-  /** Hands the next chunk to the destination unless one is in flight or a retry is waiting. */
-  #next(): void {
-    if (this.#inFlight || this.#retry || this.#closed) return;
-    if (this.#queue.length === 0) {
-      this.#report();
-      return;
+  /** Writes what is held until the destination is empty, full or failing; re-entry only queues. */
+  #pump(): void {
+    if (this.#writing || this.#retry || this.#closed) return;
+    this.#writing = true;
+    try {
+      while (!this.#closed) {
+        if (!this.#inFlight) {
+          if (this.#queue.length === 0) break;
+          this.#inFlight = this.#take();
+        }
+        if (!this.#nonBlocking) {
+          this.#writeAsync(this.#inFlight);
+          return; // #writing stays true until the callback
+        }
+        let n: number;
+        try {
+          n = writeSync(this.#fd, this.#inFlight);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.#wait(PIPE_POLL_MS);
+          else this.#fail(err as NodeJS.ErrnoException);
+          break;
+        }
+        if (!this.#advance(n)) {
+          this.#wait(PIPE_POLL_MS); // the pipe took part of it: it is full now
+          break;
+        }
+      }
+    } finally {
+      if (this.#nonBlocking || !this.#inFlight || this.#closed) this.#writing = false;
     }
-    this.#inFlight = this.#take();
-    this.#send();
+    if (this.#buffered() === 0) this.#report();
   }
 
-  #send(): void {
+  #writeAsync(chunk: Buffer): void {
+    fsWrite(this.#fd, chunk, 0, chunk.length, null, (err, n) => {
+      this.#writing = false;
+      if (err) return this.#fail(err);
+      // A short write (a file filling up): the rest goes next, as bytes (it may end mid-character).
+      this.#advance(n);
+      this.#pump();
+    });
+  }
+
+  /** Records n bytes of #inFlight written; true when all of it was. */
+  #advance(n: number): boolean {
     const chunk = this.#inFlight;
-    if (!chunk) return;
-    if (this.#socket) {
-      this.#socket.write(chunk, (err) => {
-        // on error the socket's 'error' listener runs #fail
-        if (!err) this.#written(chunk.length);
-      });
-    } else {
-      fsWrite(this.#fd, chunk, 0, chunk.length, null, (err, n) => {
-        if (err) this.#fail(err);
-        else this.#written(n);
-      });
-    }
+    if (!chunk) return true;
+    this.#failing = false;
+    this.#inFlight = n < chunk.length ? chunk.subarray(n) : undefined;
+    // Works again: once there is room for new lines, say how many were lost.
+    if (this.#buffered() <= this.#max / 2) this.#report();
+    return this.#inFlight === undefined;
   }
 
   /** Up to MAX_WRITE bytes of whole lines from the queue (at least one line). */
@@ -172,60 +207,48 @@ export class LogSink implements LogCounters {
     return Buffer.from(lines.join(''));
   }
 
-  #written(n: number): void {
-    const chunk = this.#inFlight;
-    if (!chunk || this.#closed) return;
-    this.#failing = false;
-    if (n < chunk.length) {
-      // A short write (a file filling up): the rest goes next, as bytes (it may end mid-character).
-      this.#inFlight = chunk.subarray(n);
-      this.#send();
-      return;
-    }
-    this.#inFlight = undefined;
-    // Works again: once there is room for new lines, say how many were lost.
-    if (this.#buffered() <= this.#max / 2) this.#report();
-    this.#next();
-  }
-
+  /** Reports the dropped lines through onRecovered; the warning it logs just queues behind. */
   #report(): void {
-    if (this.#unreported === 0) return;
+    if (this.#unreported === 0 || !this.onRecovered) return;
     const n = this.#unreported;
     this.#unreported = 0;
-    this.onRecovered?.(n);
+    this.onRecovered(n);
+  }
+
+  #wait(ms: number): void {
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#pump();
+    }, ms);
+    // A pending retry never keeps a finished process alive.
+    this.#retry.unref();
   }
 
   #fail(err: NodeJS.ErrnoException): void {
-    if (this.#closed) return;
     this.#lastError = err.code ?? err.message;
-    if (this.#socket || GONE.has(this.#lastError)) {
-      // The reader is gone (a socket is destroyed after any error) and fd 1 cannot be reopened:
-      // count what is held as dropped and keep serving.
+    if (GONE.has(this.#lastError)) {
+      // The reader is gone and fd 1 cannot be reopened: count what is held as dropped, keep serving.
       this.#closed = true;
-      this.#socket?.destroy();
       this.#dropped += this.#queue.length + (this.#inFlight ? 1 : 0);
       this.#droppedBytes += this.#buffered();
       this.#queue = [];
       this.#queuedBytes = 0;
       this.#inFlight = undefined;
-      if (this.#retry) clearTimeout(this.#retry);
       return;
     }
-    // ENOSPC, EIO, EAGAIN on a file: keep what is held, try again later; new lines queue up to the cap.
+    // ENOSPC, EIO: keep what is held, try again later; new lines queue up to the cap.
     this.#failing = true;
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      this.#send();
-    }, this.#retryMs);
-    this.#retry.unref();
+    this.#wait(this.#retryMs);
   }
 
-  /** One non-blocking attempt at what is still queued; never retries, never throws. */
+  /** One non-blocking attempt at what is still held; never retries, never throws. */
   #flushAtExit(): void {
-    // A chunk still in flight would interleave with this write.
-    if (this.#closed || this.#inFlight || this.#queue.length === 0) return;
+    if (this.#closed || this.#buffered() === 0) return;
+    // A file chunk still on the thread pool would interleave with this write.
+    if (!this.#nonBlocking && this.#writing) return;
     try {
-      writeSync(this.#fd, this.#queue.join(''));
+      const rest = this.#inFlight ? [this.#inFlight, Buffer.from(this.#queue.join(''))] : [Buffer.from(this.#queue.join(''))];
+      writeSync(this.#fd, Buffer.concat(rest));
     } catch {
       // full, gone or would block: the lines are lost, as they would be anyway
     }

@@ -107,3 +107,19 @@ test('stdout a pipe nobody reads: memory stays bounded under 20 s of wrk, reques
   assert.equal(line.droppedLines, Number(warning[1]));
   assert.equal(await sat.stop(), 0, 'a clean stop');
 });
+
+test('stdout reader gone (EPIPE): the satellite keeps serving and counts every line as dropped', async (t) => {
+  const sat = await startWithStdout(t, { program: 'satellite', stdout: 'pipe', config: { log: { level: 'debug' } } });
+  sat.child.stdout!.destroy();
+  const gets = await timedGets(`${sat.url}/v2/`, 50);
+  assert.deepEqual(new Set(gets.statuses), new Set([200]));
+  const closed = await logStats(sat.url);
+  assert.equal(closed.state, 'closed');
+  assert.equal(closed.lastError, 'EPIPE');
+  assert.ok(closed.droppedLines > 0, JSON.stringify(closed));
+  await timedGets(`${sat.url}/v2/`, 10);
+  const later = await logStats(sat.url);
+  assert.ok(later.droppedLines >= closed.droppedLines + 10, `every request line counted: ${closed.droppedLines} -> ${later.droppedLines}`);
+  assert.equal(sat.child.exitCode, null, 'still running');
+  assert.equal(await sat.stop(), 0, 'a clean stop');
+});
