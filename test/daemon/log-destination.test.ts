@@ -60,6 +60,7 @@ test('stdout on a full filesystem: /v2/ answers fast, push and pull work, lines 
   assert.equal(full.lastError, 'ENOSPC');
   assert.ok(full.droppedLines > 0, `lines dropped: ${JSON.stringify(full)}`);
   assert.ok(full.bufferedBytes <= 65536, `held ${full.bufferedBytes} bytes`);
+  t.diagnostic(`full disk: GET /v2/ median ${first.medianMs.toFixed(1)} ms then ${more.medianMs.toFixed(1)} ms (max ${more.maxMs.toFixed(0)}); ${full.droppedLines} lines dropped`);
 
   // Room again: the held lines and then the warning reach the file (retried every second).
   await tmpfs.makeRoom();

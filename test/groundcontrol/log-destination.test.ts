@@ -24,6 +24,7 @@ test('Ground Control with stdout on a full filesystem answers fast and counts th
   const health = await timedGets(`${gc.url}/api/v1/healthz`, 400);
   assert.deepEqual(new Set(health.statuses), new Set([200]));
   assert.ok(health.medianMs < 100, `median healthz ${health.medianMs.toFixed(1)} ms`);
+  t.diagnostic(`full disk: healthz median ${health.medianMs.toFixed(1)} ms, max ${health.maxMs.toFixed(0)} ms`);
   const created = await fetch(`${gc.url}/api/v1/satellites`, {
     method: 'POST',
     headers: { ...AUTH, 'Content-Type': 'application/json' },
