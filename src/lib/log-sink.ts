@@ -8,7 +8,7 @@ export type LogDestinationKind = 'pipe' | 'file' | 'tty' | 'other' | 'none';
 /**
  * The log's counters, for the status endpoints and (later) metrics. Read-only snapshot.
  * - `state`: `ok` writes go through; `backlogged` lines wait for a slow reader; `failing` the last
- *   write failed (ENOSPC, EIO, EAGAIN…) and is retried; `closed` the reader is gone (EPIPE) or there
+ *   write failed (ENOSPC, EIO…) and is retried; `closed` the reader is gone (EPIPE) or there
  *   is no stdout: every line is dropped from now on.
  */
 export interface LogSinkStats {
@@ -38,7 +38,7 @@ export interface LogSinkOptions {
   retryMs?: number;
 }
 
-/** Largest single write handed to the destination (docker's log copier reads 16 KiB at a time). */
+/** Largest single write: whole lines up to a Linux pipe's default capacity. */
 const MAX_WRITE = 64 * 1024;
 /** How often a full pipe is tried again. */
 const PIPE_POLL_MS = 25;
