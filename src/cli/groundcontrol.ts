@@ -15,6 +15,7 @@ server:
   admin-token create [-c FILE | --data-dir DIR]
                                            add an admin token and print it (once)
   mosquitto-acl [--user NAME]              print the Mosquitto ACL for an external broker
+  mosquitto-conf                           print the mosquitto.conf settings for large fleets
 
 API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json for scripts):
   satellite add NAME [--site S] [--ttl SECONDS]   create; prints its id and registration token
@@ -79,6 +80,11 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'mosquitto-acl') {
     const { mosquittoAcl } = await server();
     process.stdout.write(mosquittoAcl(values.user));
+    return 0;
+  }
+  if (command === 'mosquitto-conf') {
+    const { mosquittoFleetSettings } = await server();
+    process.stdout.write(mosquittoFleetSettings());
     return 0;
   }
   const url = values.url ?? process.env.GROUNDCONTROL_URL ?? 'http://127.0.0.1:8480';

@@ -46,10 +46,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     },
     log.child({ module: 'store' }),
   );
+  store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
   let closePeers: (() => Promise<void>) | undefined;
+  let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
@@ -76,8 +78,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     });
     sync = engine;
     peers?.peers.attach({
-      fetchOnRequest: (repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig),
+      fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
       downloading: (digest) => engine.isDownloading(digest),
+      scope: (digest) => engine.blobScope(digest),
     });
     closePeers = peers ? () => peers.peers.close() : undefined;
     if (peers) onSite = (site) => peers.peers.setSite(site);
@@ -92,7 +95,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       });
     }
     const pullThrough = proxy;
-    const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
+    const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
+    closeAuth = () => auth?.close();
     const server = new RegistryServer({
       config: config.registry,
       store,
@@ -145,6 +149,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           await Promise.all([
             (async () => {
               await server.close();
+              await closeAuth?.();
               await pullThrough?.close();
             })(),
             (async () => {
@@ -161,6 +166,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     };
   } catch (err) {
     await registry?.close();
+    await closeAuth?.();
     await proxy?.close();
     await control?.close();
     await sync?.close();

@@ -1,6 +1,7 @@
 import { pino, symbols, type Logger } from 'pino';
 import { LogSink, type LogCounters } from './log-sink.ts';
 import { DEFAULT_LOG_BUFFER_BYTES } from './log-config.ts';
+import { CREDENTIAL_REDACT_PATHS } from './log-redact.ts';
 
 /**
  * One JSON logger to stdout (journald, a container log or a file collects it) through a bounded,
@@ -14,10 +15,7 @@ export function createJsonLogger(name: string, config: { level: string; bufferBy
       name,
       level: config.level,
       base: { pid: process.pid },
-      redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token'],
-        censor: '[redacted]',
-      },
+      redact: { paths: CREDENTIAL_REDACT_PATHS, censor: '[redacted]' },
     },
     sink,
   );

@@ -122,7 +122,7 @@ export class PullThroughProxy implements MissHandler {
     for (let attempt = 0; ; attempt++) {
       if (this.#store.hasBlob(digest)) {
         // Cached for another repository already (or committed just now): link it here.
-        await this.#store.mountBlob(repo, digest);
+        await this.#store.linkBlob(repo, digest);
         return 'stored';
       }
       const fill = this.#fill(to, digest);

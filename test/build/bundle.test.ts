@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { requireBinary } from '../helpers/bin.ts';
 import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
@@ -26,6 +30,20 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+
+  // Password checks run in worker threads from bcrypt-worker.mjs, found beside the bundle.
+  assert.ok(outputs.some((f: string) => f.endsWith('bcrypt-worker.mjs')));
+  const htpasswd = join(out, 'htpasswd');
+  const { stdout } = await promisify(execFile)(requireBinary('htpasswd'), ['-Bbn', 'edge', 's3cret']);
+  await writeFile(htpasswd, stdout);
+  const secured = await startSatellite(t, { entry: join(outdir, 'satellite.mjs'), config: { registry: { auth: { htpasswd } } } });
+  const basic = (pass: string) => ({ Authorization: `Basic ${Buffer.from(`edge:${pass}`).toString('base64')}` });
+  const wrong = await fetch(`${secured.url}/v2/`, { headers: basic('nope') });
+  assert.equal(wrong.status, 401);
+  await wrong.arrayBuffer();
+  const right = await fetch(`${secured.url}/v2/`, { headers: basic('s3cret') });
+  assert.equal(right.status, 200);
+  await right.arrayBuffer();
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {

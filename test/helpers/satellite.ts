@@ -60,10 +60,12 @@ export { deepMerge };
 export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): Promise<SatelliteProcess> {
   const dataDir = opts.dataDir ?? (await makeTempDir(t, 'hs-satellite-data-'));
   const configFile = join(await makeTempDir(t, 'hs-satellite-config-'), 'satellite.json');
+  // Most tests push through the registry without credentials: they opt in to anonymous pushes
+  // explicitly (the product default is anonymous pull only); tests of that default set it false.
   const defaults = {
     dataDir,
     log: { level: 'info' },
-    registry: { listen: { host: '127.0.0.1', port: 0 } },
+    registry: { listen: { host: '127.0.0.1', port: 0 }, anonymousPush: true },
   };
   const config = deepMerge(defaults, opts.config ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));
