@@ -76,7 +76,7 @@ export async function startWithStdout(t: Teardown, opts: StartWithStdoutOptions)
   let readyPath: string;
   if (opts.program === 'satellite') {
     entry = join(REPO_ROOT, 'src', 'cli', 'satellite.ts');
-    defaults = { dataDir, log: { level: 'info' }, registry: { listen: { host: '127.0.0.1', port } } };
+    defaults = { dataDir, log: { level: 'info' }, registry: { listen: { host: '127.0.0.1', port }, anonymousPush: true } };
     readyPath = '/v2/';
   } else {
     entry = GC_ENTRY;
