@@ -7,6 +7,7 @@ import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-sc
 import type { HtpasswdAuthOptions } from '../registry/auth.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
+import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -22,14 +23,8 @@ export const satelliteConfigSchema = {
     dataDir: { type: 'string', minLength: 1, default: './data' },
     /** Under systemd: wait longer before each start that follows a quick failure (docs/operations.md). */
     restartBackoff: restartBackoffConfigSchema,
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-      },
-    },
+    /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
+    log: logConfigSchema,
     registry: {
       type: 'object',
       additionalProperties: false,
@@ -136,7 +131,7 @@ export interface SatelliteConfig {
   board?: string;
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
-  log: { level: string };
+  log: LogConfig;
   registry: {
     listen: { host: string; port: number };
     tls?: { cert: string; key: string };

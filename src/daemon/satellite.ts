@@ -10,6 +10,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { logCounters } from '../lib/json-logger.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
@@ -120,6 +121,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
+        log: logCounters(log)?.stats() ?? null,
       }),
     });
     registry = server;

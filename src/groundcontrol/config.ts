@@ -4,6 +4,7 @@ import { SatelliteError } from '../lib/errors.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
 import { upstreamTargetSchema } from '../protocol/desired-state.ts';
+import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 
 /** Exit status for bad configuration (EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -97,14 +98,8 @@ export const groundControlConfigSchema = {
     /** What satellites sync from: put into every desired state and registration answer. */
     upstream: upstreamTargetSchema,
     registrationTokenTtlSeconds: { type: 'integer', minimum: 1, maximum: 31536000, default: 86400 },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-      },
-    },
+    /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
+    log: logConfigSchema,
   },
 } as const;
 
@@ -160,7 +155,7 @@ export interface GroundControlConfig {
   publicMqttUrl?: string;
   upstream?: UpstreamConfig;
   registrationTokenTtlSeconds: number;
-  log: { level: string };
+  log: LogConfig;
   /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
   bootstrapAdminToken?: string;
 }

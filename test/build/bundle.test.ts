@@ -24,6 +24,10 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const res = await fetch(`${sat.url}/v2/`);
   assert.equal(res.status, 200);
   await res.arrayBuffer();
+  // The bounded log sink is in the bundle too: its counters reach the status.
+  const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { log: { destination: string; droppedLines: number } | null };
+  assert.equal(status.log?.destination, 'pipe');
+  assert.equal(status.log?.droppedLines, 0);
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
