@@ -102,7 +102,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
     closeAuth = () => auth?.close();
-    const sources = { version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
+    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
     metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     const server = new RegistryServer({
       onResponse: metrics?.observe,

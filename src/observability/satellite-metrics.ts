@@ -26,7 +26,7 @@ export interface MetricsSources {
   peers?: { status(): PeerStatusView } | undefined;
   control?: { status(): ControlStatus } | undefined;
   /** Log lines dropped because stdout could not take them (the logging sink's counters), if known. */
-  logStats?: (() => { dropped: number } | null | undefined) | undefined;
+  logStats?: (() => { droppedLines: number } | null | undefined) | undefined;
 }
 
 /** The part of the peers' status the metrics read (summed over peers: no per-peer labels). */
@@ -91,7 +91,7 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
   if (src.control) addControl(src.control, g, c);
   if (src.logStats) {
     const logStats = src.logStats;
-    c('log_dropped_lines_total', 'Log lines dropped because stdout could not take them.', () => logStats()?.dropped ?? 0);
+    c('log_dropped_lines_total', 'Log lines dropped because stdout could not take them.', () => logStats()?.droppedLines ?? 0);
   }
   return { registry: r, requests };
 }

@@ -92,6 +92,11 @@ test('stdout a pipe nobody reads: memory stays bounded under 20 s of wrk, reques
   assert.equal(stats.destination, 'pipe');
   assert.ok(stats.droppedLines > 0, `lines dropped: ${JSON.stringify(stats)}`);
   assert.ok(stats.bufferedBytes <= stats.bufferBytes);
+  // The same counter on the metrics listener, read after the status: it can only have grown.
+  const exposition = await (await fetch(sat.metricsUrl!)).text();
+  const metric = /^harbor_satellite_log_dropped_lines_total (\d+)$/m.exec(exposition);
+  assert.ok(metric, 'log_dropped_lines_total is exposed');
+  assert.ok(Number(metric[1]) >= stats.droppedLines, `metric ${metric[1]} < status ${stats.droppedLines}`);
   const quick = await timedGets(`${sat.url}/v2/`, 20);
   assert.deepEqual(new Set(quick.statuses), new Set([200]));
   assert.ok(quick.medianMs < 100, `median GET /v2/ ${quick.medianMs.toFixed(1)} ms while stdout is blocked`);

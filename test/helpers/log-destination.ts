@@ -52,6 +52,8 @@ export interface ServiceWithStdout {
   pid: number;
   /** http://127.0.0.1:PORT (registry for the satellite, API for Ground Control). */
   url: string;
+  /** The satellite's http://127.0.0.1:PORT/metrics (its stdout may be unread: the port is chosen here). */
+  metricsUrl?: string;
   stderr(): string;
   /** SIGTERM; resolves with the exit code, or throws if it has not exited after timeoutMs. */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -74,9 +76,16 @@ export async function startWithStdout(t: Teardown, opts: StartWithStdoutOptions)
   let defaults: Record<string, unknown>;
   let entry: string;
   let readyPath: string;
+  let metricsPort: number | undefined;
   if (opts.program === 'satellite') {
     entry = join(REPO_ROOT, 'src', 'cli', 'satellite.ts');
-    defaults = { dataDir, log: { level: 'info' }, registry: { listen: { host: '127.0.0.1', port }, anonymousPush: true } };
+    metricsPort = await freePort();
+    defaults = {
+      dataDir,
+      log: { level: 'info' },
+      registry: { listen: { host: '127.0.0.1', port }, anonymousPush: true },
+      metrics: { listen: { host: '127.0.0.1', port: metricsPort } },
+    };
     readyPath = '/v2/';
   } else {
     entry = GC_ENTRY;
@@ -129,7 +138,8 @@ export async function startWithStdout(t: Teardown, opts: StartWithStdoutOptions)
     if (Date.now() > deadline) throw new Error(`${opts.program} did not answer ${readyPath} within 30 s; stderr:\n${err}`);
     await sleep(200);
   }
-  return { child, pid: child.pid!, url, stderr: () => err, stop };
+  const metricsUrl = metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}/metrics`;
+  return { child, pid: child.pid!, url, ...(metricsUrl ? { metricsUrl } : {}), stderr: () => err, stop };
 }
 
 /** Opens `file` for writing (truncated) and closes it after the test. */
