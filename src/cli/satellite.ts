@@ -8,12 +8,14 @@ import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
+import { ADMIN_COMMANDS, ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
 commands:
   serve              run the satellite (registry on the local disk store)
   config show        print the effective configuration as JSON
+${ADMIN_USAGE}
 ${RUNTIME_USAGE}
 
 options:
@@ -45,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
         runtime: { type: 'string', multiple: true },
         root: { type: 'string' },
         content: { type: 'boolean' },
+        json: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        repair: { type: 'boolean' },
+        socket: { type: 'string' },
       },
     });
   } catch (err) {
@@ -61,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  // --socket alone is enough to reach a satellite: no config to read (it may not be readable).
+  if (ADMIN_COMMANDS.has(command) && values.socket) return adminCommand(command, values.socket, values);
   let config;
   try {
     config = await loadSatelliteConfig({
@@ -79,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
+  if (ADMIN_COMMANDS.has(command)) return adminCommand(command, config.admin.socket, values);
   if (command === 'runtime') return runtimeCommand(sub, config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);

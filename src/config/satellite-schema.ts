@@ -4,6 +4,7 @@ import { controlConfigSchema, type ControlConfig } from '../control/config-schem
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
+import { adminConfigSchema, type AdminConfig } from '../admin/config-schema.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
@@ -84,6 +85,8 @@ export const satelliteConfigSchema = {
       properties: upstreamProperties,
       dependencies: upstreamConfigSchema.dependencies,
     },
+    /** Local admin socket for the `satellite` CLI; see docs/operations.md. */
+    admin: adminConfigSchema,
     /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
     runtimes: runtimesConfigSchema,
     store: {
@@ -124,6 +127,7 @@ export interface SatelliteConfig {
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
+  admin: AdminConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;

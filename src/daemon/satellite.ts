@@ -10,6 +10,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { startAdmin } from './admin.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
@@ -51,6 +52,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let closePeers: (() => Promise<void>) | undefined;
   let proxy: PullThroughProxy | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
+  let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
     if (config.control) {
       control = await createControl({
@@ -117,6 +119,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);
     await control?.start(engine);
+    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     let closing: Promise<void> | undefined;
     return {
       store,
@@ -138,6 +141,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       close() {
         closing ??= (async () => {
+          await admin?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
@@ -158,6 +162,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
     };
   } catch (err) {
+    await admin?.close();
     await registry?.close();
     await proxy?.close();
     await control?.close();
