@@ -113,13 +113,13 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     });
     registry = server;
     const address = await server.start();
+    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);
     await control?.start(engine);
-    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     let closing: Promise<void> | undefined;
     return {
       store,

@@ -9,6 +9,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { blobFile, exists, syncConfig, waitForGeneration, waitForStatus, writeDesired } from '../sync/helpers.ts';
+import { AdminClient } from '../../src/admin/client.ts';
 import type { GcReport, ImageRow, RunReport, StatusReport, VerifyReport } from '../../src/admin/types.ts';
 
 interface CliResult {
@@ -204,4 +205,53 @@ test('gc --dry-run explains the grace period that keeps young blobs; a stopped s
   assert.equal(down.code, 1);
   assert.match(down.stderr, /^satellite status: no satellite answers on .*satellite\.sock: is it running/);
   assert.equal(await exists(join(sat.dataDir, 'run', 'satellite.sock')), false, 'the socket is removed on stop');
+});
+
+test('status shows downloads in progress with bytes, rate and ETA; sync --wait draws bars on a terminal', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  await makeImage(layout, { tag: 'big', seed: 'admin-cli-big', layerSizes: [3_000_000] });
+  await makeImage(layout, { tag: 'big2', seed: 'admin-cli-big2', layerSizes: [2_000_000] });
+  await skopeoCopy(`oci:${layout}:big`, `docker://${upstream.host}/fixtures/big:v1`);
+  await skopeoCopy(`oci:${layout}:big2`, `docker://${upstream.host}/fixtures/big2:v1`);
+  const desired = join(await makeTempDir(t, 'hs-desired-'), 'desired.json');
+  const doc = (generation: number, repos: string[]) => ({ generation, upstream: { url: upstream.url }, images: repos.map((repository) => ({ repository, tags: ['v1'] })) });
+  await writeDesired(desired, doc(1, ['fixtures/big']));
+  const rate = 600_000;
+  const sat = await startSatellite(t, { config: syncConfig(desired, { bandwidthBytesPerSecond: rate, checkpointBytes: 262_144 }) });
+  await sat.waitForLog(/"msg":"admin socket listening"/);
+  const client = new AdminClient(join(sat.dataDir, 'run', 'satellite.sock'));
+
+  let first: StatusReport | undefined;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    first = await client.status();
+    if (first.downloads.some((d) => d.bytes > 0)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(first?.downloads.length, 'a download was seen in progress');
+  await new Promise((r) => setTimeout(r, 1200));
+  const second = await client.status();
+  const d = second.downloads[0];
+  assert.ok(d, 'still downloading a second later');
+  assert.ok(d.size > 3_000_000 && d.bytes > first.downloads[0]!.bytes && d.bytes < d.size, JSON.stringify(d));
+  assert.ok(d.bytesPerSecond !== null && d.bytesPerSecond > rate / 4 && d.bytesPerSecond < rate * 2, `rate ${d.bytesPerSecond} for a ${rate} B/s limit`);
+  assert.ok(d.etaSeconds !== null && d.etaSeconds > 0 && d.etaSeconds < 30, `ETA ${d.etaSeconds}`);
+  const table = await cli(sat, 'status');
+  assert.match(table.stdout, /Downloads[\s\S]*\[#*-*\]\s+\d+%\s*│\s*[\d.]+ (KiB|MiB)\/2\.\d MiB/);
+  await waitForGeneration(sat, 1);
+
+  // On a terminal (script(1) gives the CLI a pty), sync --wait draws cli-progress bars.
+  await writeDesired(desired, doc(2, ['fixtures/big', 'fixtures/big2']));
+  await waitForStatus(sat, (s) => s.sync.desiredGeneration === 2);
+  const command = [process.execPath, join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'sync', '--wait', '--config', sat.configFile].map((a) => `'${a}'`).join(' ');
+  const tty = await new Promise<CliResult>((resolve) => {
+    execFile('script', ['-qec', command, '/dev/null'], { timeout: 120_000, env: { ...process.env, NODE_TEST_CONTEXT: '' } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+  assert.equal(tty.code, 0, tty.stdout + tty.stderr);
+  assert.match(tty.stdout, /images\s+\[[█░]+\] \d+% \d\/\d ok/, 'the images bar');
+  assert.match(tty.stdout, /[0-9a-f]{12} \[[█░]+\] \d+% [\d.]+ (KiB|MiB)\/1\.\d MiB/, 'a download bar with bytes');
+  assert.match(tty.stdout, /sync ok: generation 2/);
 });
