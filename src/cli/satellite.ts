@@ -8,6 +8,7 @@ import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
+import { startBanner } from './start-banner.ts';
 import { ADMIN_COMMANDS, ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 
 const USAGE = `usage: satellite <command> [options]
@@ -119,19 +120,26 @@ async function main(argv: string[]): Promise<number> {
       await notify.stopping('stopped during start-up');
       return 0;
     }
-    log.fatal({ err }, 'satellite failed to start');
     // A bad config, a refused registration token or a damaged identity will not fix themselves.
     if (isSatelliteError(err) && ['CONFIG_INVALID', 'REGISTRATION_FAILED', 'IDENTITY_INVALID'].includes(err.code)) {
+      // The operator's mistake, not a bug: one line saying what to fix, no stack trace.
+      log.fatal({ code: err.code, reason: err.message }, 'satellite failed to start');
+      console.error(`satellite: ${err.message}`);
       // systemd does not restart on 78; whoever fixes it and starts again should not wait.
       await backoff?.end().catch(() => undefined);
       return EXIT_CONFIG;
     }
+    log.fatal({ err }, 'satellite failed to start');
     return 1;
   } finally {
     process.off('SIGTERM', abortStart);
     process.off('SIGINT', abortStart);
   }
   log.info({ version: VERSION, dataDir: config.dataDir, board: config.board ?? null }, 'satellite started');
+  if (process.stderr.isTTY) {
+    const viaNpm = process.env.npm_lifecycle_event === 'start' || process.env.npm_lifecycle_event === 'satellite';
+    process.stderr.write(`${startBanner({ address: runtime.address, tls: !!config.registry.tls, configFile: values.config, dataDir: config.dataDir, viaNpm, socket: config.admin.socket, overridden: !!(values['data-dir'] || values.board || process.env.SATELLITE_DATA_DIR || process.env.RUNTIME_DIRECTORY) })}\n`);
+  }
   const rt = runtime;
   // Ready once the registry listens and the store is open; the watchdog pings come from a timer
   // on this event loop and only while the registry listens and the index reads.
