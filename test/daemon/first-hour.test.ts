@@ -50,3 +50,18 @@ test('serve with a missing registration token file says so in one line and exits
   assert.equal(r.stderr, `satellite: control.registrationTokenFile: cannot read ${join(dir, 'no-such-token')} (ENOENT)\n`);
   assert.doesNotMatch(r.stdout, /"stack"/, 'no stack trace in the log either');
 });
+
+test('runtime show warns about docker only when docker is enabled', async (t) => {
+  const dir = await makeTempDir(t, 'hs-first-hour-');
+  const config = join(dir, 'satellite.json');
+  const write = (runtimes: object) =>
+    writeFile(config, JSON.stringify({ dataDir: join(dir, 'data'), runtimes: { upstreams: ['registry.example.com', 'docker.io'], ...runtimes } }));
+  const show = () => run(process.execPath, [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), 'runtime', 'show', '--config', config, '--root', join(dir, 'root')], 30_000);
+  await write({ containerd: { enabled: true } });
+  const without = await show();
+  assert.equal(without.code, 0, without.stderr);
+  assert.match(without.stdout, /^docker \(not enabled\)$/m);
+  assert.doesNotMatch(without.stdout, /warning: docker/);
+  await write({ containerd: { enabled: true }, docker: { enabled: true } });
+  assert.match((await show()).stdout, /warning: docker uses registry-mirrors for Docker Hub/);
+});
