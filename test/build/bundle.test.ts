@@ -22,6 +22,7 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+  assert.doesNotMatch(sat.logs(), /DeprecationWarning/);
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {
@@ -32,4 +33,7 @@ test('the Ground Control bundle starts and answers its health check', async (t) 
   const gc = await startGroundControl(t, { entry: join(outdir, 'groundcontrol.mjs') });
   const res = await gc.api('GET', '/api/v1/healthz');
   assert.equal(res.status, 200);
+  // MQTT.js given a URL string calls url.parse(): Node's DEP0169 warning at every start.
+  await gc.waitForLog(/"msg":"broker connected"/);
+  assert.doesNotMatch(gc.logs(), /DeprecationWarning/);
 });
