@@ -24,7 +24,7 @@ function cli(sat: Satellite, ...args: string[]): Promise<CliResult> {
     execFile(
       process.execPath,
       [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), ...args, '--config', sat.configFile],
-      { cwd: REPO_ROOT, timeout: 120_000, env: { ...process.env, NODE_TEST_CONTEXT: '' } },
+      { cwd: REPO_ROOT, timeout: 120_000, env: { ...process.env, NODE_TEST_CONTEXT: '', RUNTIME_DIRECTORY: '' } },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
