@@ -79,6 +79,8 @@ export class AdminClient {
           reject(new SatelliteError('ADMIN_DENIED', `permission denied on ${this.socket}: run as the satellite's user or a member of its group`));
         } else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
           reject(new SatelliteError('ADMIN_UNREACHABLE', `no satellite answers on ${this.socket}: is it running, and with this config (--config) or socket (--socket)?`));
+        } else if (err.code === 'EINVAL' && Buffer.byteLength(this.socket) > 107) {
+          reject(new SatelliteError('ADMIN_UNREACHABLE', `no satellite answers on ${this.socket}: the path is too long for a unix socket (set admin.socket to a shorter one)`));
         } else reject(err);
       });
       req.end();

@@ -40,9 +40,12 @@ export class AdminServer {
     return this.#path;
   }
 
-  async start(): Promise<void> {
+  /** Listens; resolves false (logged) when the path is too long for a unix socket: the satellite runs on without the CLI. */
+  async start(): Promise<boolean> {
     if (Buffer.byteLength(this.#path) > MAX_SOCKET_PATH) {
-      throw new SatelliteError('CONFIG_INVALID', `admin.socket: ${this.#path} is longer than ${MAX_SOCKET_PATH} bytes (a unix socket limit)`);
+      // A deep dataDir must not stop the registry; the operator sets admin.socket to a shorter path.
+      this.#log.error({ socket: this.#path, maxBytes: MAX_SOCKET_PATH }, 'admin socket path too long for a unix socket: no admin socket (set admin.socket)');
+      return false;
     }
     await mkdir(dirname(this.#path), { recursive: true, mode: 0o750 });
     await this.#removeStale();
@@ -50,6 +53,7 @@ export class AdminServer {
     await Promise.race([once(this.#server, 'listening'), once(this.#server, 'error').then(([err]) => Promise.reject(err as Error))]);
     await chmod(this.#path, SOCKET_MODE);
     this.#log.info({ socket: this.#path, mode: SOCKET_MODE.toString(8) }, 'admin socket listening');
+    return true;
   }
 
   async close(): Promise<void> {

@@ -21,12 +21,11 @@ export interface AdminDeps {
   log: Logger;
 }
 
-/** Starts the admin socket (unless admin.enabled is false); resolves with its close function. */
+/** Starts the admin socket (unless admin.enabled is false or its path cannot be a socket). */
 export async function startAdmin(deps: AdminDeps): Promise<AdminServer | undefined> {
   if (!deps.config.admin.enabled) return undefined;
   const server = new AdminServer({ socket: deps.config.admin.socket, ports: adminPorts(deps), log: deps.log });
-  await server.start();
-  return server;
+  return (await server.start()) ? server : undefined;
 }
 
 /** The admin operations over the running satellite's domains. */

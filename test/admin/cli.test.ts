@@ -257,3 +257,14 @@ test('status shows downloads in progress with bytes, rate and ETA; sync --wait d
   assert.match(tty.stdout, /[0-9a-f]{12} \[[█░]+\] \d+% [\d.]+ (KiB|MiB)\/1\.\d MiB/, 'a download bar with bytes');
   assert.match(tty.stdout, /sync ok: generation 2/);
 });
+
+test('a data directory too deep for a unix socket path leaves the registry running and says to set admin.socket', async (t) => {
+  const base = await makeTempDir(t, 'hs-deep-');
+  const dataDir = join(base, 'a'.repeat(60), 'b'.repeat(40));
+  const sat = await startSatellite(t, { dataDir });
+  await sat.waitForLog(/"msg":"admin socket path too long for a unix socket: no admin socket \(set admin.socket\)"/);
+  assert.equal((await fetch(`${sat.url}/v2/`)).status, 200);
+  const r = await cli(sat, 'status');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no satellite answers on/);
+});
