@@ -268,3 +268,21 @@ test('a data directory too deep for a unix socket path leaves the registry runni
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no satellite answers on/);
 });
+
+test('images names the pull-through cache as the source of what a proxy miss stored', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'px', seed: 'admin-cli-proxy', layerSizes: [80_000] });
+  await skopeoCopy(`oci:${layout}:px`, `docker://${upstream.host}/fixtures/px:v1`);
+  const sat = await startSatellite(t, { config: { proxy: { enabled: true, upstream: { url: upstream.url } } } });
+  const got = await fetch(`${sat.url}/v2/fixtures/px/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(got.status, 200);
+  await got.arrayBuffer();
+  await sat.waitForLog(/"msg":"admin socket listening"/);
+  const rows = (await cliJson<ImageRow[]>(sat, 'images')).body;
+  const row = rows.find((r) => r.digest === img.manifestDigest);
+  assert.ok(row, JSON.stringify(rows));
+  assert.equal(row.source, 'proxy');
+  assert.equal(row.tag, 'v1');
+  assert.ok(row.lastPulledAt !== null, 'the pull through the proxy counts as a pull');
+});
