@@ -5,6 +5,7 @@ import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
 import type { HtpasswdAuthOptions } from '../registry/auth.ts';
+import { adminConfigSchema, type AdminConfig } from '../admin/config-schema.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
@@ -106,6 +107,8 @@ export const satelliteConfigSchema = {
       properties: upstreamProperties,
       dependencies: upstreamConfigSchema.dependencies,
     },
+    /** Local admin socket for the `satellite` CLI; see docs/operations.md. */
+    admin: adminConfigSchema,
     /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
     runtimes: runtimesConfigSchema,
     /** Prometheus metrics on their own listener (docs/operations.md, "Metrics"). */
@@ -157,6 +160,7 @@ export interface SatelliteConfig {
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
   metrics: MetricsConfig;
+  admin: AdminConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;

@@ -11,6 +11,7 @@ import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { logCounters } from '../lib/json-logger.ts';
+import { startAdmin } from './admin.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
@@ -58,6 +59,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
+  let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
     if (config.control) {
       control = await createControl({
@@ -126,6 +128,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     });
     registry = server;
     const address = await server.start();
+    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
@@ -153,6 +156,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       close() {
         closing ??= (async () => {
+          await admin?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
@@ -176,6 +180,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     };
   } catch (err) {
     await metrics?.close();
+    await admin?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

@@ -7,3 +7,6 @@ export type { GcResult } from './gc.ts';
 export type { ReconcileReport } from './reconcile.ts';
 export { StoreErrorCode } from './errors.ts';
 export type { CacheIndex, CachedTag, CachedEntry } from './cache-index.ts';
+export type { GcPlan } from './gc-plan.ts';
+export type { VerifyReport, BadBlob, BrokenImage } from './verify.ts';
+export type { PullLog } from './pull-log.ts';

@@ -16,6 +16,9 @@ import * as partials from './partials.ts';
 import { CacheIndex } from './cache-index.ts';
 import { ensureBlobRefs, isBlobReferenced } from './blob-refs.ts';
 import { removeUnreferencedBlobs } from './evict.ts';
+import { planGarbage, type GcPlan } from './gc-plan.ts';
+import { PullLog } from './pull-log.ts';
+import { verifyBlobs, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
 
@@ -31,6 +34,7 @@ export class Store {
   #sweep: NodeJS.Timeout | undefined;
   #closed = false;
   #cache: CacheIndex | undefined;
+  #pulls: PullLog | undefined;
   readonly reconciled: ReconcileReport;
 
   private constructor(ctx: StoreContext, reconciled: ReconcileReport) {
@@ -57,6 +61,7 @@ export class Store {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
+    await this.#pulls?.flush();
     await this.#ctx.db.root.close();
   }
 
@@ -262,6 +267,19 @@ export class Store {
   }
   collectGarbage(): Promise<GcResult> {
     return collectGarbage(this.#ctx);
+  }
+  /** What collectGarbage would remove now, and what the grace period and pins keep. */
+  planGarbage(): GcPlan {
+    return planGarbage(this.#ctx);
+  }
+  /** Re-hashes every blob file; with repair, quarantines bad ones (see verify.ts). */
+  verifyBlobs(opts?: VerifyOptions): Promise<VerifyReport> {
+    return verifyBlobs(this.#ctx, opts);
+  }
+  /** When manifests were last pulled (the registry touches, `satellite images` reads). */
+  get pulls(): PullLog {
+    this.#pulls ??= new PullLog(this.#ctx);
+    return this.#pulls;
   }
   /** Bytes of committed blobs (what the disk quota and reports count). */
   usage(): { blobs: number; bytes: number } {

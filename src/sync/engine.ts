@@ -452,7 +452,8 @@ export class SyncEngine {
     }
     report.result = allOk && report.errors.length === 0 ? 'ok' : this.#paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
     await this.#store.metaTransaction(() => this.#state.put('lastRun', report));
-    this.#log.info(
+    // Without a desired state there was nothing to do: no "sync finished generation 0" at info.
+    this.#log[doc ? 'info' : 'debug'](
       { generation: report.generation, result: report.result, bytesFromUpstream: report.bytesFromUpstream, blobsFetched: report.blobsFetched, blobsResumed: report.blobsResumed, errors: report.errors.length },
       'sync finished',
     );

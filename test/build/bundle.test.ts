@@ -48,6 +48,7 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   // prom-client works from the bundle: the push above is counted on the metrics listener.
   const metrics = await (await fetch(await metricsUrl(sat))).text();
   assert.match(metrics, /^harbor_satellite_registry_requests_total\{operation="manifest_put",status_class="2xx"\} 1$/m);
+  assert.doesNotMatch(sat.logs(), /DeprecationWarning/);
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {
@@ -58,4 +59,7 @@ test('the Ground Control bundle starts and answers its health check', async (t) 
   const gc = await startGroundControl(t, { entry: join(outdir, 'groundcontrol.mjs') });
   const res = await gc.api('GET', '/api/v1/healthz');
   assert.equal(res.status, 200);
+  // MQTT.js given a URL string calls url.parse(): Node's DEP0169 warning at every start.
+  await gc.waitForLog(/"msg":"broker connected"/);
+  assert.doesNotMatch(gc.logs(), /DeprecationWarning/);
 });

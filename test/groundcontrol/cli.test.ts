@@ -73,3 +73,16 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /error UNAUTHORIZED/);
 });
+
+test('CLI: group apply and assign say "not published" while Ground Control has no upstream.url', async (t) => {
+  const gc = await startGroundControl(t, { config: { upstream: undefined } });
+  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
+  delete env.NODE_TEST_CONTEXT;
+  const cli = async (...args: string[]) => (await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env })).stdout.trim();
+  await cli('satellite', 'add', 'edge-noup', '--site', 'lab');
+  const file = join(await makeTempDir(t, 'hs-gc-cli-'), 'group.json');
+  await writeFile(file, JSON.stringify({ name: 'web', images: [{ repository: 'library/nginx', tags: ['1.25'] }] }));
+  assert.equal(await cli('group', 'apply', '-f', file), 'group web created; not published: Ground Control has no upstream.url');
+  assert.equal(await cli('assign', 'web', '--site', 'lab'), 'assigned web; not published: Ground Control has no upstream.url');
+  assert.equal(JSON.parse(await cli('unassign', 'web', '--site', 'lab', '--json')).notPublished, 'Ground Control has no upstream.url');
+});

@@ -1,6 +1,7 @@
 import { assign, listAssignments, unassign, type AssignmentTarget } from '../fleet/assignments.ts';
 import { gcError } from '../errors.ts';
 import { SLUG, type ApiHandler } from './context.ts';
+import { publishNote } from './publish-note.ts';
 import { validateBody } from './http.ts';
 import { validate } from '../../lib/validate.ts';
 
@@ -23,7 +24,7 @@ function target(input: { group: string; satellite?: string; site?: string }, whe
 /** POST /api/v1/assignments {group, satellite | site} -> 201 {assignment, published} */
 export const postAssignment: ApiHandler = async (r) => {
   const input = validateBody<{ group: string; satellite?: string; site?: string }>(targetSchema, await r.body());
-  return { status: 201, body: await assign(r.fleet, target(input, 'request body')) };
+  return { status: 201, body: publishNote(r.fleet, await assign(r.fleet, target(input, 'request body'))) };
 };
 
 /** GET /api/v1/assignments[?group=G] -> {assignments} */
@@ -38,5 +39,5 @@ export const deleteAssignment: ApiHandler = async (r) => {
   const input = validate<{ group: string; satellite?: string; site?: string }>(targetSchema, Object.fromEntries(r.query), 'query', 'QUERY_INVALID');
   const t = target(input, 'query');
   const out = await unassign(r.fleet, t);
-  return { status: 200, body: { deleted: t, ...out } };
+  return { status: 200, body: publishNote(r.fleet, { deleted: t, ...out }) };
 };

@@ -2,6 +2,7 @@ import { desiredStateSchema, type DesiredImage } from '../../protocol/index.ts';
 import { gcError } from '../errors.ts';
 import { applyGroup, deleteGroup, getGroup, listGroups, viewGroup } from '../fleet/groups.ts';
 import { SLUG, type ApiHandler } from './context.ts';
+import { publishNote } from './publish-note.ts';
 import { validateBody } from './http.ts';
 
 // Items have the protocol's DesiredImage shape: the same schema a satellite validates.
@@ -24,7 +25,7 @@ interface GroupBody {
 
 async function apply(r: Parameters<ApiHandler>[0], body: GroupBody) {
   const out = await applyGroup(r.fleet, body);
-  return { status: out.created ? 201 : 200, body: out };
+  return { status: out.created ? 201 : 200, body: publishNote(r.fleet, out) };
 }
 
 /** POST /api/v1/groups {name, images, platforms?} -> 201 created | 200 {group, created, changed, published} */
@@ -50,5 +51,5 @@ export const getOneGroup: ApiHandler = (r) => ({ status: 200, body: { group: vie
 /** DELETE /api/v1/groups/:name -> {deleted, published} */
 export const removeGroup: ApiHandler = async (r) => {
   const out = await deleteGroup(r.fleet, r.params.name as string);
-  return { status: 200, body: { deleted: r.params.name, ...out } };
+  return { status: 200, body: publishNote(r.fleet, { deleted: r.params.name, ...out }) };
 };

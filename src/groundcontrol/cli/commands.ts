@@ -96,9 +96,9 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       } catch (err) {
         throw new UsageError(`cannot read group file ${file}: ${(err as Error).message}`);
       }
-      const doc = await api.call<{ group: GroupRecord; created: boolean; changed: boolean; published: string[] }>('POST', '/api/v1/groups', body);
+      const doc = await api.call<{ group: GroupRecord; created: boolean; changed: boolean } & Published>('POST', '/api/v1/groups', body);
       const what = doc.created ? 'created' : doc.changed ? 'updated' : 'unchanged';
-      print(doc, () => `group ${doc.group.name} ${what}; new desired state for ${doc.published.length} satellite(s)`);
+      print(doc, () => `group ${doc.group.name} ${what}; ${publishedText(doc)}`);
       return 0;
     }
     case 'group ls': {
@@ -116,19 +116,19 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       return 0;
     }
     case 'group rm': {
-      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`);
-      print(doc, () => `deleted group ${arg}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('DELETE', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`);
+      print(doc, () => `deleted group ${arg}; ${publishedText(doc)}`);
       return 0;
     }
     case 'assign': {
-      const doc = await api.call<{ published: string[] }>('POST', '/api/v1/assignments', target(need(sub, 'GROUP'), opts));
-      print(doc, () => `assigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('POST', '/api/v1/assignments', target(need(sub, 'GROUP'), opts));
+      print(doc, () => `assigned ${sub}; ${publishedText(doc)}`);
       return 0;
     }
     case 'unassign': {
       const q = new URLSearchParams(target(need(sub, 'GROUP'), opts));
-      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/assignments?${q}`);
-      print(doc, () => `unassigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('DELETE', `/api/v1/assignments?${q}`);
+      print(doc, () => `unassigned ${sub}; ${publishedText(doc)}`);
       return 0;
     }
     case 'token create': {
@@ -191,3 +191,14 @@ async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCom
 }
 
 export { ApiCallError };
+
+/** What group and assignment changes answer: the satellites that got a new desired state. */
+interface Published {
+  published: string[];
+  /** Set when nothing could be published (e.g. Ground Control has no upstream.url). */
+  notPublished?: string;
+}
+
+function publishedText(doc: Published): string {
+  return doc.notPublished ? `not published: ${doc.notPublished}` : `new desired state for ${doc.published.length} satellite(s)`;
+}
