@@ -6,6 +6,7 @@ import { SystemdNotifier } from '../daemon/notify.ts';
 import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
+import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
 
@@ -87,6 +88,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.log.level);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
+    // A write the disk refused (full, read-only), e.g. LMDB's commitError: reported where it failed; not a bug.
+    if (isStorageWriteFault(err)) {
+      log.error({ err }, 'write refused by a full or read-only disk');
+      return;
+    }
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });

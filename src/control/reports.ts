@@ -1,6 +1,6 @@
 import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
-import { Channel, MAX_PAYLOAD_BYTES, encodeMessage, topic, type ImageReport, type StateMessage } from '../protocol/index.ts';
+import { Channel, MAX_PAYLOAD_BYTES, encodeMessage, topic, type DiskReport, type ImageReport, type StateMessage } from '../protocol/index.ts';
 import type { SyncStatus } from '../sync/index.ts';
 import { clip } from './errors.ts';
 import type { Outbox } from './outbox.ts';
@@ -11,7 +11,7 @@ export interface StateInput {
   seq: number;
   version: string;
   sync: SyncStatus;
-  disk: { blobs: number; bytes: number };
+  disk: DiskReport;
   /** Newest desired generation received over MQTT in this process, if any. */
   received: number | null;
   /** peers.advertiseUrl, when this satellite shares blobs with its site. */
@@ -36,6 +36,8 @@ export function buildStateMessage(input: StateInput): StateMessage {
       if (img.digest !== undefined) r.digest = clip(img.digest, 200);
       if (img.code !== undefined) r.code = clip(img.code, 100);
       if (img.reason !== undefined) r.reason = clip(img.reason, 4000);
+      if (img.bytesNeeded !== undefined) r.bytesNeeded = img.bytesNeeded;
+      if (img.bytesAvailable !== undefined) r.bytesAvailable = img.bytesAvailable;
       return r;
     }),
     disk: input.disk,
@@ -123,7 +125,7 @@ export class Reporter {
         seq: 0,
         version: this.#opts.version,
         sync: sync.status(),
-        disk: this.#opts.store.usage(),
+        disk: diskReport(this.#opts.store),
         received: this.#opts.received(),
         peerUrl: this.#opts.peerUrl,
       }),
@@ -143,4 +145,10 @@ export class Reporter {
     clearInterval(this.#interval);
     clearTimeout(this.#debounce);
   }
+}
+
+/** Stored blobs plus free space and the disk's condition (DISK_FULL and read-only show here). */
+function diskReport(store: ControlStore): DiskReport {
+  const d = store.disk.refresh();
+  return { ...store.usage(), condition: d.condition, freeBytes: d.freeBytes, minFreeBytes: d.minFreeBytes };
 }

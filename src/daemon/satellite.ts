@@ -10,6 +10,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { healthProbe } from './health.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
@@ -41,6 +42,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       gcGraceSeconds: config.store.gcGraceSeconds,
       uploadTtlSeconds: config.store.uploadTtlSeconds,
       readChunkBytes: config.store.readChunkBytes,
+      minFreeBytes: config.store.minFreeBytes,
+      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
+      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
       ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
     },
     log.child({ module: 'store' }),
@@ -92,7 +96,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     }
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
+    let listening = () => false;
     const server = new RegistryServer({
+      health: healthProbe({ store, listening: () => listening(), images: () => engine.status().images }),
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
@@ -103,6 +109,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         version: VERSION,
         process: processStats(),
         store: store.usage(),
+        disk: store.disk.refresh(),
         sync: engine.status(),
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
@@ -110,6 +117,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    listening = () => server.listening;
     const address = await server.start();
     pullThrough?.start();
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);

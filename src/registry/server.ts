@@ -26,6 +26,7 @@ import { listTags } from './handlers/tags-list.ts';
 import { getReferrers } from './handlers/referrers.ts';
 import { drainAndClose, listen } from '../lib/http-server.ts';
 import { handlePeer, PEER_PREFIX, type PeerEndpoint } from './peer-endpoint.ts';
+import { handleHealth, type HealthProbe } from './handlers/health.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
@@ -60,6 +61,7 @@ export class RegistryServer {
   readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
   readonly #proxy: MissHandler | undefined;
+  readonly #health: HealthProbe | undefined;
   #server: Server | undefined;
   #active = 0;
   #seq = 0;
@@ -76,7 +78,10 @@ export class RegistryServer {
     peer?: PeerEndpoint | undefined;
     /** Pull-through source consulted on manifest and blob misses. */
     proxy?: MissHandler | undefined;
+    /** GET /healthz and /readyz, answered without auth (handlers/health.ts). */
+    health?: HealthProbe | undefined;
   }) {
+    this.#health = opts.health;
     this.#proxy = opts.proxy;
     this.#config = opts.config;
     this.#status = opts.status;
@@ -148,6 +153,7 @@ export class RegistryServer {
       sendError(res, registryError('UNAVAILABLE', 'satellite is shutting down'), { Connection: 'close', 'Retry-After': '5' });
       return;
     }
+    if (handleHealth(req, res, this.#health)) return;
     if (this.#active >= this.#config.maxConcurrentRequests) {
       req.resume();
       sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests'), { 'Retry-After': '1' });

@@ -10,6 +10,8 @@ import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
 import type { DesiredStateSource } from './desired-state-source.ts';
 import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
+import { admit, diskFullDetail } from './admission.ts';
+import { isDiskError, type DiskState } from '../store/index.ts';
 import type { ImageState, RunReport } from './image-state.ts';
 import { Meter } from './meter.ts';
 import { planImage, type ImagePlan } from './plan.ts';
@@ -43,6 +45,8 @@ export interface SyncStatus {
   images: ImageState[];
   meters: ReturnType<Meter['usage']>;
   partials: Array<{ digest: string; offset: number; size: number }>;
+  /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
+  disk: DiskState & { held: { reason: string; bytesNeeded: number | null; until: string | null } | null };
 }
 
 /**
@@ -74,6 +78,8 @@ export class SyncEngine {
   #failedRuns = 0;
   #runBytes = 0;
   #closed = false;
+  /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
+  #diskHold: { generation: number; bytesNeeded: number; until: number } | undefined;
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
@@ -172,7 +178,13 @@ export class SyncEngine {
     const held = this.#gate('start');
     if (held) throw held;
     const any = AbortSignal.any([signal, this.#abort.signal]);
-    return this.#download(this.#deps(this.#client(doc.upstream), this.#log), repo, want, any);
+    // Joining a download in flight needs no room of its own: its space is already reserved.
+    const release = this.#inflight.has(want.digest) ? () => undefined : await admit(this.#store, [want], `blob ${want.digest}`, this.#log);
+    try {
+      return await this.#download(this.#deps(this.#client(doc.upstream), this.#log), repo, want, any);
+    } finally {
+      release();
+    }
   }
 
   /** True while a download of the digest runs here (for a run or on request). */
@@ -231,6 +243,7 @@ export class SyncEngine {
       images: [...this.#images.getRange()].map((e) => e.value),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
+      disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
     };
   }
 
@@ -253,12 +266,46 @@ export class SyncEngine {
     clearTimeout(this.#timer);
     this.#nextRunAt = new Date(Date.now() + ms);
     this.#timer = setTimeout(() => {
+      const wait = this.#diskWait();
+      if (wait > 0) {
+        this.#schedule(wait);
+        return;
+      }
       void this.runOnce().catch((err) => {
         if (this.#closed) this.#log.info('sync run stopped');
-        else this.#log.error({ err }, 'sync run failed');
+        else {
+          this.#log.error({ err }, 'sync run failed');
+          // A run that failed outright (e.g. the disk turned read-only mid-run) is tried again later, not never.
+          if (!this.#timer || this.#nextRunAt === null || this.#nextRunAt.getTime() <= Date.now()) this.#schedule(this.#config.intervalSeconds * 1000);
+        }
       });
     }, ms);
     this.#timer.unref();
+  }
+
+  /**
+   * Milliseconds to wait before a scheduled run may spend WAN: while the disk is read-only, or while
+   * images wait for space that has not been freed (0 = run now). New desired state ends the wait.
+   */
+  #diskWait(): number {
+    const interval = this.#config.intervalSeconds * 1000;
+    const disk = this.#store.disk.refresh();
+    if (disk.condition === 'read-only') return interval;
+    const hold = this.#diskHold;
+    if (!hold) return 0;
+    const now = Date.now();
+    if (this.#desired?.generation !== hold.generation || now >= hold.until || this.#store.disk.available() >= hold.bytesNeeded) {
+      this.#diskHold = undefined;
+      return 0;
+    }
+    this.#log.debug({ bytesNeeded: hold.bytesNeeded, availableBytes: this.#store.disk.available() }, 'sync held: waiting for disk space');
+    return Math.min(interval, hold.until - now);
+  }
+
+  #heldReason(): SyncStatus['disk']['held'] {
+    if (this.#store.disk.readOnly) return { reason: 'STORE_READ_ONLY', bytesNeeded: null, until: null };
+    const hold = this.#diskHold;
+    return hold ? { reason: 'DISK_FULL', bytesNeeded: hold.bytesNeeded, until: new Date(hold.until).toISOString() } : null;
   }
 
   #client(target: UpstreamTarget): UpstreamPort {
@@ -343,19 +390,46 @@ export class SyncEngine {
       }
     }
 
-    const blobErrors = await this.#downloadAll(plans, upstream, report, log, signal);
-    // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
-    signal.throwIfAborted();
+    // Partials of images no longer desired go at once (only when every reference resolved: a
+    // reference that failed to plan may still want its partial).
+    const wanted = new Set(plans.flatMap((p) => p.blobs.map((b) => b.digest)));
+    if (this.#reachable && report.errors.length === 0) await this.#store.discardOrphanPartials(wanted);
     const replaced = new Map<string, Set<string>>();
+    const shortBy: number[] = [];
+    // One image at a time: its blobs are admitted and downloaded together, then it is committed and
+    // served before the next starts, so a disk with room for two images ends up with two, not zero.
     for (const plan of plans) {
+      let release: () => void;
+      try {
+        release = await admit(this.#store, plan.blobs, `image ${refKey(plan.ref)}`, log, wanted);
+      } catch (err) {
+        if (signal.aborted || !isDiskError(err)) throw err;
+        const d = diskFullDetail(err);
+        if (d) shortBy.push(d.bytesNeeded);
+        log.warn({ ref: refKey(plan.ref), code: codeOf(err), ...d }, 'image waits for disk space; nothing downloaded');
+        await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message, ...d });
+        report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
+        continue;
+      }
+      let blobErrors: Map<string, Error>;
+      try {
+        blobErrors = await this.#downloadAll([plan], upstream, report, log, signal);
+      } finally {
+        release();
+      }
+      // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
+      signal.throwIfAborted();
       const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
       if (missing) {
         const err = blobErrors.get(missing.digest);
         const paused = err && isSatelliteError(err, SyncErrorCode.paused);
+        const d = diskFullDetail(err);
+        if (d) shortBy.push(d.bytesNeeded);
         await this.#setImage(plan.ref, {
           status: paused ? 'pending' : 'failed',
           code: err ? codeOf(err) : 'BLOB_MISSING',
           reason: err ? err.message : `blob ${missing.digest} not downloaded`,
+          ...d,
         });
         if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
         continue;
@@ -367,6 +441,7 @@ export class SyncEngine {
       await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
       log.info({ repository, reference, digest: plan.digest }, 'image synced');
     }
+    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
 
     await this.#prune(refs, replaced, report, log);
     return this.#finish(report, doc, refs);

@@ -31,6 +31,7 @@ function status(images: SyncStatus['images']): SyncStatus {
     images,
     meters: { hour: { period: 'h', bytes: 0 }, day: { period: 'd', bytes: 0 }, month: { period: 'm', bytes: 0 } },
     partials: [],
+    disk: { condition: 'ok', freeBytes: 1e9, totalBytes: 2e9, minFreeBytes: 0, reservedBytes: 0, checkedAt: '2025-01-01T00:00:00.000Z', held: null },
   } as SyncStatus;
 }
 
