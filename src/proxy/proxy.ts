@@ -6,6 +6,7 @@ import { isRepositoryName } from '../oci/names.ts';
 import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import { evictBytes, evictToQuota } from './eviction.ts';
+import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
@@ -211,6 +212,8 @@ export class PullThroughProxy implements MissHandler {
   }
 
   #blobMissError(repo: string, digest: string, err: unknown): Error {
+    // The disk cannot take it (507 DISK_FULL / STORE_READ_ONLY): said as such, not as a miss.
+    if (isDiskError(err)) return err;
     if (isSatelliteError(err, 'UPSTREAM_NOT_FOUND')) return proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo} (upstream: not found)`);
     this.#counters.upstreamErrors++;
     // 404, not 5xx: containerd fails over to its next host only on 404 for blobs.

@@ -6,6 +6,8 @@ import { durableTransaction } from './index-db.ts';
 export interface ReliefOptions {
   /** Bytes wanted free (beyond the margin); relief stops early once they are. */
   needBytes: number;
+  /** Bytes the filesystem could ever hold for writes (size minus the margin). */
+  capacity: number;
   /** Free bytes available for new writes now (re-read after each step). */
   available: () => number;
   /** Pull-through cache eviction, least recently used first, never the desired set: returns bytes freed. */
@@ -35,7 +37,8 @@ export interface ReliefReport {
 export async function relieve(ctx: StoreContext, opts: ReliefOptions): Promise<ReliefReport> {
   const report: ReliefReport = { cacheBytes: 0, uploadBytes: 0, partialBytes: 0, gcBytes: 0 };
   const enough = () => opts.available() >= opts.needBytes;
-  if (enough()) return report;
+  // More than the whole disk can hold beside its margin: evicting anything would not help.
+  if (enough() || opts.needBytes > opts.capacity) return report;
   if (opts.evictCache) report.cacheBytes = await opts.evictCache(opts.needBytes - opts.available());
   if (!enough()) report.uploadBytes = await dropIdleUploads(ctx, opts.activeUploads, opts.uploadIdleSeconds);
   if (!enough() && opts.keepPartials) report.partialBytes = await dropOrphanPartials(ctx, opts.keepPartials);

@@ -103,6 +103,7 @@ export class Store {
   relieve(needBytes: number, keepPartials?: ReadonlySet<string>): Promise<ReliefReport> {
     return relieve(this.#ctx, {
       needBytes,
+      capacity: this.disk.state().totalBytes - this.disk.minFreeBytes,
       available: () => this.disk.available(),
       evictCache: this.#evictCache,
       keepPartials,

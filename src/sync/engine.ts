@@ -66,6 +66,9 @@ export class SyncEngine {
   readonly #windows: SyncWindows;
   readonly #rate: RateLimiter | undefined;
   readonly #abort = new AbortController();
+  /** Aborts the run in progress when a new desired state drops references it is downloading. */
+  #runAbort: AbortController | undefined;
+  #scheduled = false;
   #desired: DesiredState | undefined;
   #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
   #reachable: boolean | null = null;
@@ -119,6 +122,12 @@ export class SyncEngine {
     await this.#store.metaTransaction(() => this.#state.put('desired', state));
     this.#desired = state;
     for (const wake of [...this.#desiredWaiters]) wake();
+    // A run still downloading for references now dropped stops (progress checkpointed): the next
+    // run starts at once and removes their partials, instead of finishing bytes nobody wants.
+    if (current && this.#running) {
+      const now = new Set(desiredRefs(state, this.#config.platforms).map(refKey));
+      if (desiredRefs(current, this.#config.platforms).some((r) => !now.has(refKey(r)))) this.#runAbort?.abort();
+    }
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
   }
@@ -265,7 +274,9 @@ export class SyncEngine {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     this.#nextRunAt = new Date(Date.now() + ms);
+    this.#scheduled = true;
     this.#timer = setTimeout(() => {
+      this.#scheduled = false;
       const wait = this.#diskWait();
       if (wait > 0) {
         this.#schedule(wait);
@@ -273,10 +284,11 @@ export class SyncEngine {
       }
       void this.runOnce().catch((err) => {
         if (this.#closed) this.#log.info('sync run stopped');
+        else if (this.#scheduled) this.#log.info('sync run superseded by a new desired state');
         else {
           this.#log.error({ err }, 'sync run failed');
           // A run that failed outright (e.g. the disk turned read-only mid-run) is tried again later, not never.
-          if (!this.#timer || this.#nextRunAt === null || this.#nextRunAt.getTime() <= Date.now()) this.#schedule(this.#config.intervalSeconds * 1000);
+          this.#schedule(this.#config.intervalSeconds * 1000);
         }
       });
     }, ms);
@@ -356,7 +368,9 @@ export class SyncEngine {
       errors: [],
     };
     if (!doc) return this.#finish(report);
-    const signal = this.#abort.signal;
+    const runAbort = new AbortController();
+    this.#runAbort = runAbort;
+    const signal = AbortSignal.any([this.#abort.signal, runAbort.signal]);
     const log = this.#log.child({ generation: doc.generation });
     const refs = desiredRefs(doc, this.#config.platforms);
     const upstream = this.#client(doc.upstream);

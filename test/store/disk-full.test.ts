@@ -11,8 +11,9 @@ import { makeImage, sha256, type ImageFixture } from '../helpers/fixtures.ts';
 import { startSatellite, type Satellite } from '../helpers/satellite.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
-import { getStatus, waitForStatus, writeDesired, type StatusDoc } from '../sync/helpers.ts';
+import { blobFile, exists, getStatus, waitForStatus, writeDesired, type StatusDoc } from '../sync/helpers.ts';
 import { mountTmpfs } from './tmpfs.ts';
+import { startThrottle } from '../proxy/helpers.ts';
 
 const MiB = 1024 * 1024;
 const INTERVAL_S = 2;
@@ -220,3 +221,73 @@ test('a data filesystem that turns read-only: reads go on, status and readyz say
 });
 
 const syncRuns = (sat: Satellite) => sat.logs().split('\n').filter((l) => l.includes('"msg":"sync finished"')).length;
+
+test('partials of an image dropped from the desired state are removed at once, mid-download', { timeout: 120_000 }, async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const small = await makeImage(layout, { tag: 'a', seed: 'drop-a', layerSizes: [256 * 1024] });
+  const big = await makeImage(layout, { tag: 'c', seed: 'drop-c', layerSizes: [8 * MiB] });
+  await skopeoCopy(`oci:${layout}:a`, `docker://${upstream.host}/df/a:v1`);
+  await skopeoCopy(`oci:${layout}:c`, `docker://${upstream.host}/df/c:v1`);
+  // 1 MB/s: image c takes ~8 s, time enough to drop it while it downloads.
+  const wan = await startThrottle(t, upstream.host, 1024 * 1024);
+  const dir = await makeTempDir(t, 'hs-desired-');
+  const desired = join(dir, 'desired.json');
+  const sat = await startSatellite(t, {
+    config: {
+      sync: { desiredStateFile: desired, intervalSeconds: 3600, checkpointBytes: 65536, retry: { baseMs: 50, maxMs: 500 } },
+      store: { gcGraceSeconds: 0 },
+    },
+  });
+  const layer = big.layers[0]!.digest;
+  await writeDesired(desired, { generation: 1, upstream: { url: wan.url }, images: [{ repository: 'df/c', tags: ['v1'] }] });
+  await waitForStatus(sat, (s) => s.sync.partials.some((p) => p.digest === layer && p.offset > 0), 30_000);
+  const dropped = Date.now();
+  await writeDesired(desired, { generation: 2, upstream: { url: wan.url }, images: [{ repository: 'df/a', tags: ['v1'] }] });
+  const s = await waitForStatus(sat, (st) => st.sync.appliedGeneration === 2 && !st.sync.running, 30_000);
+  const tookMs = Date.now() - dropped;
+  assert.deepEqual(s.sync.partials, []);
+  assert.deepEqual(await listDir(join(sat.dataDir, 'partial')), [], 'partial file of the dropped image removed');
+  assert.ok(tookMs < 8_000, `the new desired state applied after ${tookMs} ms, without finishing the dropped download`);
+  assert.equal((await fetch(`${sat.url}/v2/df/a/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).headers.get('docker-content-digest'), small.manifestDigest);
+  assert.ok(sat.logs().includes('partial downloads no desired image needs removed'));
+});
+
+test('a pull-through fill that does not fit: the cache is evicted first; still short, 507 DISK_FULL and nothing half-written', { timeout: 180_000 }, async (t) => {
+  const fs = await mountTmpfs(t, 20 * 1024 * 1024);
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const cached = await makeImage(layout, { tag: 'old', seed: 'fill-old', layerSizes: [10 * MiB] });
+  const fits = await makeImage(layout, { tag: 'new', seed: 'fill-new', layerSizes: [12 * MiB] });
+  const huge = await makeImage(layout, { tag: 'huge', seed: 'fill-huge', layerSizes: [30 * MiB] });
+  for (const name of ['old', 'new', 'huge']) await skopeoCopy(`oci:${layout}:${name}`, `docker://${upstream.host}/px/${name}:v1`);
+  const dataDir = join(fs.dir, 'data');
+  const sat = await startSatellite(t, {
+    dataDir,
+    config: { proxy: { enabled: true, upstream: { url: upstream.url }, accessFlushSeconds: 1 }, store: { gcGraceSeconds: 0, minFreeBytes: 1 * MiB } },
+  });
+  const get = async (repo: string, digest: string) => {
+    const res = await fetch(`${sat.url}/v2/${repo}/blobs/${digest}`);
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  // A cached image (manifest and layer) fills ~10 of 20 MB.
+  assert.equal((await fetch(`${sat.url}/v2/px/old/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status, 200);
+  const old = await get('px/old', cached.layers[0]!.digest);
+  assert.equal(sha256(old.body), cached.layers[0]!.digest);
+  // 12 MB more does not fit beside it: the cache makes room (LRU), the fill succeeds.
+  const next = await get('px/new', fits.layers[0]!.digest);
+  assert.equal(next.status, 200);
+  assert.equal(sha256(next.body), fits.layers[0]!.digest);
+  assert.ok(sat.logs().includes('disk pressure: space reclaimed'), 'room made by evicting the cache');
+  // 30 MB can never fit on this disk: 507 with an OCI error body, no temp file left.
+  assert.equal((await fetch(`${sat.url}/v2/px/huge/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status, 200);
+  const res = await fetch(`${sat.url}/v2/px/huge/blobs/${huge.layers[0]!.digest}`);
+  assert.equal(res.status, 507, sat.logs().split('\n').slice(-8).join('\n'));
+  const body = (await res.json()) as { errors: Array<{ code: string; detail: { bytesNeeded: number; bytesAvailable: number } }> };
+  assert.equal(body.errors[0]!.code, 'DISK_FULL');
+  assert.equal(body.errors[0]!.detail.bytesNeeded, huge.layers[0]!.size);
+  assert.deepEqual(await listDir(join(dataDir, 'ingest')), []);
+  // Nothing was evicted for a blob that could never fit; what is stored is still served.
+  assert.ok(await exists(blobFile(dataDir, fits.layers[0]!.digest)), 'the cached blob stays');
+  assert.equal(sha256((await get('px/new', fits.layers[0]!.digest)).body), fits.layers[0]!.digest);
+});
