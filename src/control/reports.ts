@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Channel, MAX_PAYLOAD_BYTES, encodeMessage, topic, type DiskReport, type ImageReport, type StateMessage } from '../protocol/index.ts';
 import type { SyncStatus } from '../sync/index.ts';
 import { clip } from './errors.ts';
+import { isStorageWriteFault } from '../store/index.ts';
 import type { Outbox } from './outbox.ts';
 import type { ControlStore, SyncPort } from './ports.ts';
 
@@ -75,6 +76,11 @@ export interface ReporterOptions {
   received: () => number | null;
   isConnected: () => boolean;
   peerUrl?: string | undefined;
+  /**
+   * Publishes at once, not durably: the fallback when the outbox cannot be written (a full or
+   * read-only disk), so Ground Control still hears about the state that stops the satellite storing.
+   */
+  publishNow?: ((topic: string, payload: string) => Promise<void>) | undefined;
 }
 
 const SEQ_KEY = 'stateSeq';
@@ -131,12 +137,21 @@ export class Reporter {
       }),
     );
     let seq = 0;
-    await this.#opts.outbox.enqueue(() => {
+    const stateTopic = topic(this.#opts.satelliteId, Channel.state);
+    try {
+      await this.#opts.outbox.enqueue(() => {
+        seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
+        this.#meta.put(SEQ_KEY, seq);
+        const message: StateMessage = { ...draft, seq };
+        return [{ kind: 'state', topic: stateTopic, payload: encodeMessage(message).toString('utf8'), retain: true }];
+      });
+    } catch (err) {
+      if (!this.#opts.publishNow || !this.#opts.isConnected() || !isStorageWriteFault(err)) throw err;
+      // The seq cannot be persisted either: one past the last stored keeps Ground Control's ordering.
       seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
-      this.#meta.put(SEQ_KEY, seq);
-      const message: StateMessage = { ...draft, seq };
-      return [{ kind: 'state', topic: topic(this.#opts.satelliteId, Channel.state), payload: encodeMessage(message).toString('utf8'), retain: true }];
-    });
+      await this.#opts.publishNow(stateTopic, encodeMessage({ ...draft, seq }).toString('utf8'));
+      this.#opts.log.warn({ seq, disk: draft.disk.condition }, 'state report published directly: the outbox cannot be written');
+    }
     return seq;
   }
 

@@ -52,7 +52,7 @@ function faultOf(err: unknown): 'full' | 'read-only' | undefined {
  * commits (whose `commitError` promise rejects on its own): the daemon logs these, it does not exit.
  */
 export function isStorageWriteFault(err: unknown): boolean {
-  return faultOf(err) !== undefined;
+  return isDiskError(err) || faultOf(err) !== undefined;
 }
 
 export function diskFull(message: string, detail: DiskFullDetail, cause?: unknown): SatelliteError {
