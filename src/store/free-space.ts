@@ -49,10 +49,13 @@ function faultOf(err: unknown): 'full' | 'read-only' | undefined {
 
 /**
  * True for a write that failed because the disk is full or read-only, including LMDB's failed
- * commits (whose `commitError` promise rejects on its own): the daemon logs these, it does not exit.
+ * commits: lmdb-js also rejects every put of a failed transaction and the commit's `commitError`,
+ * promises nobody awaits. The caller of the transaction gets the error; the daemon logs these
+ * strays instead of exiting (a full disk must not become a crash loop).
  */
 export function isStorageWriteFault(err: unknown): boolean {
-  return isDiskError(err) || faultOf(err) !== undefined;
+  if (isDiskError(err) || faultOf(err) !== undefined) return true;
+  return err instanceof Error && err.message.startsWith('Commit failed') && 'commitError' in err;
 }
 
 export function diskFull(message: string, detail: DiskFullDetail, cause?: unknown): SatelliteError {
@@ -225,14 +228,32 @@ export class DiskSpace {
     try {
       return await fn();
     } catch (err) {
-      // lmdb-js: a failed commit rejects with "Commit failed" and the cause in a promise of its own.
       const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
-      if (commitError && typeof commitError.then === 'function') {
-        const cause = await commitError.then(() => undefined, (e: unknown) => e);
-        if (cause !== undefined && faultOf(cause)) throw this.translate(cause, what, bytesNeeded);
-      }
+      if (commitError && typeof commitError.then === 'function') throw await this.#commitFault(err, commitError, what, bytesNeeded);
       throw this.translate(err, what, bytesNeeded);
     }
+  }
+
+  /**
+   * lmdb-js rejects a failed commit with "Commit failed" and puts the cause in a promise of its own
+   * that is rejected only sometimes (and may never settle). The cause, if it comes quickly, decides;
+   * otherwise the disk itself: a failed write probe means read-only, almost no free space means full.
+   */
+  async #commitFault(err: unknown, commitError: Promise<unknown>, what: string, bytesNeeded: number): Promise<unknown> {
+    const cause = await Promise.race([
+      commitError.then(() => undefined, (e: unknown) => e),
+      new Promise<undefined>((resolve) => {
+        setTimeout(() => resolve(undefined), 100).unref();
+      }),
+    ]);
+    if (cause !== undefined && faultOf(cause)) return this.translate(cause, `${what} (index)`, bytesNeeded);
+    this.refresh();
+    if (!this.#readOnly && !this.#probeWrite()) this.#setReadOnly(true);
+    if (this.#readOnly) return new SatelliteError(DiskErrorCode.readOnly, `the data directory is read-only; cannot store ${what} (index)`, { cause: err });
+    if (this.#free < this.#minFree + 1024 * 1024) {
+      return diskFull(`disk full while writing ${what} (index)`, { bytesNeeded, bytesAvailable: Math.max(0, this.#free - this.#minFree) }, err);
+    }
+    return err;
   }
 
   #setReadOnly(ro: boolean): void {
