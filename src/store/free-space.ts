@@ -1,6 +1,5 @@
 import { accessSync, closeSync, constants, openSync, statfsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { access, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorCode, isSatelliteError, SatelliteError } from '../lib/errors.ts';
 
@@ -132,27 +131,6 @@ export class DiskSpace {
     } catch (err) {
       return faultOf(err) !== 'read-only';
     }
-  }
-
-  /** Async variant for periodic checks off the request path. */
-  async refreshAsync(): Promise<DiskState> {
-    try {
-      const s = await statfs(this.#dir);
-      this.#free = s.bavail * s.bsize;
-      this.#total = s.blocks * s.bsize;
-    } catch (err) {
-      this.#log.warn({ err }, 'cannot read free space of the data directory');
-    }
-    let ro = false;
-    try {
-      await access(this.#dir, constants.W_OK);
-    } catch (err) {
-      ro = errorCode(err) === 'EROFS';
-    }
-    if (!ro && this.#readOnly) ro = Date.now() - this.#probedAt < 2000 || !this.#probeWrite();
-    this.#setReadOnly(ro);
-    this.#checkedAt = new Date();
-    return this.state();
   }
 
   state(): DiskState {

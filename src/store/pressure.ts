@@ -49,38 +49,36 @@ export async function relieve(ctx: StoreContext, opts: ReliefOptions): Promise<R
 
 async function dropIdleUploads(ctx: StoreContext, active: ReadonlySet<string>, idleSeconds: number): Promise<number> {
   const edge = Date.now() - idleSeconds * 1000;
-  const idle: Array<{ id: string; bytes: number }> = [];
+  const idle: Array<{ key: string; bytes: number }> = [];
   for (const { key, value } of ctx.db.uploads.getRange()) {
-    if (value.updatedAt < edge && !active.has(key)) idle.push({ id: key, bytes: value.offset });
+    if (value.updatedAt < edge && !active.has(key)) idle.push({ key, bytes: value.offset });
   }
-  if (idle.length === 0) return 0;
-  await durableTransaction(ctx.db, () => {
-    for (const { id } of idle) ctx.db.uploads.remove(id);
-  });
-  let bytes = 0;
-  for (const { id, bytes: n } of idle) {
-    await unlinkIfExists(ctx.layout.uploadPath(id));
-    bytes += n;
-  }
-  ctx.log.info({ sessions: idle.length, bytes }, 'abandoned upload sessions removed for space');
+  const bytes = await removeAll(ctx, ctx.db.uploads, idle, (id) => ctx.layout.uploadPath(id));
+  if (idle.length > 0) ctx.log.info({ sessions: idle.length, bytes }, 'abandoned upload sessions removed for space');
   return bytes;
 }
 
 /** Partials no desired image needs and no download holds (pinned): their bytes would never be used. */
 export async function dropOrphanPartials(ctx: StoreContext, keep: ReadonlySet<string>): Promise<number> {
-  const orphans: Array<{ digest: string; bytes: number }> = [];
+  const orphans: Array<{ key: string; bytes: number }> = [];
   for (const { key, value } of ctx.db.partials.getRange()) {
-    if (!keep.has(key) && !ctx.pins.has(key)) orphans.push({ digest: key, bytes: value.offset });
+    if (!keep.has(key) && !ctx.pins.has(key)) orphans.push({ key, bytes: value.offset });
   }
-  if (orphans.length === 0) return 0;
+  const bytes = await removeAll(ctx, ctx.db.partials, orphans, (digest) => ctx.layout.partialPath(digest));
+  if (orphans.length > 0) ctx.log.info({ partials: orphans.length, bytes, digests: orphans.map((o) => o.key) }, 'partial downloads no desired image needs removed');
+  return bytes;
+}
+
+/** Records first (durably), files second: a crash in between leaves files start-up removes. */
+async function removeAll(ctx: StoreContext, db: { remove(key: string): unknown }, items: Array<{ key: string; bytes: number }>, pathOf: (key: string) => string): Promise<number> {
+  if (items.length === 0) return 0;
   await durableTransaction(ctx.db, () => {
-    for (const { digest } of orphans) ctx.db.partials.remove(digest);
+    for (const { key } of items) db.remove(key);
   });
   let bytes = 0;
-  for (const { digest, bytes: n } of orphans) {
-    await unlinkIfExists(ctx.layout.partialPath(digest));
+  for (const { key, bytes: n } of items) {
+    await unlinkIfExists(pathOf(key));
     bytes += n;
   }
-  ctx.log.info({ partials: orphans.length, bytes, digests: orphans.map((o) => o.digest) }, 'partial downloads no desired image needs removed');
   return bytes;
 }
