@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_PRIVATE_OPTIONS } from '../../lib/private-files.ts';
 import type { AdminTokenRecord, CommandRecord, DesiredRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
 /** Ground Control's LMDB environment (in its own data dir) and its named databases. */
@@ -47,7 +48,7 @@ export interface StoredSubscription {
 }
 
 export function openGcDb(path: string): GcDb {
-  const root = open({ path, compression: false, maxDbs: 32 });
+  const root = open({ path, compression: false, maxDbs: 32, ...LMDB_PRIVATE_OPTIONS });
   return {
     root,
     satellites: root.openDB({ name: 'satellites' }),

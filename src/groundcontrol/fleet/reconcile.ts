@@ -3,6 +3,8 @@ import { durable, under, type GcDb } from '../db/db.ts';
 import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
+import { withSiteSecret } from './site-secret.ts';
+import { hashableDesired, withUpstreamPassword, withoutUpstreamPassword } from './upstream-secret.ts';
 
 /** Names of the groups a satellite gets: assigned to it directly or to its site. */
 export function groupNamesOf(db: GcDb, sat: Pick<SatelliteRecord, 'id' | 'site'>): string[] {
@@ -68,11 +70,11 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const names = groupNamesOf(db, sat);
       if (names.length === 0 && !previous) continue;
       const groups = names.map((n) => db.groups.get(n)).filter((g): g is GroupRecord => g !== undefined);
-      const site = sat.site === null ? undefined : siteMembership(db, sat.site);
+      const site = sat.site === null ? undefined : withSiteSecret(ctx.siteKey, siteMembership(db, sat.site), id);
       const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1, site);
-      const hash = contentHash(state);
+      const hash = contentHash(hashableDesired(state, ctx.secrets));
       if (previous?.contentHash === hash) continue;
-      db.desired.put(id, { generation: state.generation, contentHash: hash, state, publishedAt: at });
+      db.desired.put(id, { generation: state.generation, contentHash: hash, state: withoutUpstreamPassword(state), publishedAt: at });
       out.push(id);
     }
     return out;
@@ -91,7 +93,8 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
 export function publishDesired(ctx: FleetContext, id: string): void {
   const record = ctx.db.desired.get(id);
   if (!record) return;
-  const message: DesiredMessage = { type: 'desired', satelliteId: id, issuedAt: record.publishedAt, state: record.state };
+  const state = withUpstreamPassword(record.state, ctx.config.upstream);
+  const message: DesiredMessage = { type: 'desired', satelliteId: id, issuedAt: record.publishedAt, state };
   ctx.publisher.publish(topic(id, 'desired'), encodeMessage(message), { retain: true }).then(
     () => ctx.log.debug({ satelliteId: id, generation: record.generation }, 'desired state published'),
     (err: unknown) => ctx.log.warn({ err, satelliteId: id }, 'desired state not published'),
