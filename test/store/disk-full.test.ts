@@ -14,6 +14,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { blobFile, exists, getStatus, waitForStatus, writeDesired, type StatusDoc } from '../sync/helpers.ts';
 import { mountTmpfs } from './tmpfs.ts';
 import { startThrottle } from '../proxy/helpers.ts';
+import { metricsUrl, parseMetrics, promtoolCheck, scrape, value } from '../observability/helpers.ts';
 
 const MiB = 1024 * 1024;
 const INTERVAL_S = 2;
@@ -125,6 +126,14 @@ test('a full disk does not stop a site: admission, DISK_FULL, no WAN for bytes t
   const s2 = await status();
   assert.equal(s2.sync.disk.held?.reason, 'DISK_FULL');
   assert.equal(s2.disk.condition, 'ok');
+  // The metrics say the same: one image waits for space, runs are held.
+  const text = await scrape(await metricsUrl(sat));
+  await promtoolCheck(text);
+  const m = parseMetrics(text);
+  assert.equal(value(m, 'harbor_satellite_sync_images_disk_full'), 1);
+  assert.equal(value(m, 'harbor_satellite_sync_disk_held'), 1);
+  assert.equal(value(m, 'harbor_satellite_disk_min_free_bytes'), 2 * MiB);
+  assert.equal(value(m, 'harbor_satellite_disk_read_only'), 0);
 
   // 3. readyz: ready but degraded (DISK_FULL); healthz alive. No auth, nothing but checks.
   const ready = await health(sat, '/readyz');
@@ -201,6 +210,7 @@ test('a data filesystem that turns read-only: reads go on, status and readyz say
   const roReady = await health(sat, '/readyz');
   assert.equal(roReady.status, 200);
   assert.deepEqual(roReady.body.degraded, ['STORE_READ_ONLY']);
+  assert.equal(value(parseMetrics(await scrape(await metricsUrl(sat))), 'harbor_satellite_disk_read_only'), 1);
   assert.equal(roReady.body.checks.disk, 'STORE_READ_ONLY');
   const roPush = await fetch(`${sat.url}/v2/push/ro/blobs/uploads/?digest=${sha256(Buffer.from('ro'))}`, { method: 'POST', body: 'ro' });
   assert.equal(roPush.status, 507);
