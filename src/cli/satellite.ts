@@ -7,6 +7,7 @@ import { StopSignals } from '../daemon/signals.ts';
 import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
+import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
 import { startBanner } from './start-banner.ts';
@@ -102,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
+    // A write the disk refused (full, read-only), e.g. LMDB's commitError: reported where it failed; not a bug.
+    if (isStorageWriteFault(err)) {
+      log.error({ err }, 'write refused by a full or read-only disk');
+      return;
+    }
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });

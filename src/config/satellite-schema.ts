@@ -124,6 +124,11 @@ export const satelliteConfigSchema = {
         uploadSweepIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         readChunkBytes: { type: 'integer', minimum: 4096, maximum: 16777216, default: 262144 },
         indexMapSizeBytes: { type: 'integer', minimum: 1048576 },
+        /** Free space kept on the data directory's filesystem; downloads and pushes that would eat into it wait or get 507. */
+        minFreeBytes: { type: 'integer', minimum: 0, default: 67108864 },
+        /** Under disk pressure: GC grace (shorter than gcGraceSeconds) and the idle time after which an upload session counts as abandoned. */
+        pressureGcGraceSeconds: { type: 'integer', minimum: 0, default: 300 },
+        pressureUploadIdleSeconds: { type: 'integer', minimum: 0, default: 600 },
       },
     },
   },
@@ -167,5 +172,8 @@ export interface SatelliteConfig {
     uploadSweepIntervalSeconds: number;
     readChunkBytes: number;
     indexMapSizeBytes?: number;
+    minFreeBytes: number;
+    pressureGcGraceSeconds: number;
+    pressureUploadIdleSeconds: number;
   };
 }

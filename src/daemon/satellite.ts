@@ -10,6 +10,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { healthProbe } from './health.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
@@ -46,6 +47,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       gcGraceSeconds: config.store.gcGraceSeconds,
       uploadTtlSeconds: config.store.uploadTtlSeconds,
       readChunkBytes: config.store.readChunkBytes,
+      minFreeBytes: config.store.minFreeBytes,
+      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
+      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
       ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
     },
     log.child({ module: 'store' }),
@@ -106,8 +110,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     closeAuth = () => auth?.close();
     const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
     metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
+    let listening = () => false;
     const server = new RegistryServer({
       onResponse: metrics?.observe,
+      health: healthProbe({ store, listening: () => listening(), images: () => engine.status().images }),
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
@@ -119,6 +125,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         syncTotals: runTotals.snapshot(),
         process: processStats(),
         store: store.usage(),
+        disk: store.disk.refresh(),
         sync: engine.status(),
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
@@ -127,6 +134,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    listening = () => server.listening;
     const address = await server.start();
     admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();

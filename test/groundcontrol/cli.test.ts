@@ -49,7 +49,7 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
   const status = await cli('status');
   assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync; broker connected; 0 message\(s\) rejected$/m);
-  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+0$`, 'm'));
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+0$`, 'm'));
   const statusJson = JSON.parse((await cli('status', '--json')).stdout);
   assert.equal(statusJson.satellites[0].desiredGeneration, 1);
 

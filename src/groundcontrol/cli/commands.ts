@@ -171,9 +171,28 @@ function statusText(doc: FleetStatus): string {
     s.acknowledgedGeneration,
     s.appliedGeneration,
     age(s.lastSeenAt),
+    diskText(s.state?.disk),
     s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
   ]);
-  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'ERRORS'], rows)}`;
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'ERRORS'], rows)}`;
+}
+
+/** "ok 1.2G free", "LOW 40M free", "READ-ONLY"; "-" before the satellite reported its disk. */
+function diskText(disk: { condition?: string; freeBytes?: number } | undefined): string {
+  if (!disk?.condition) return '-';
+  if (disk.condition === 'read-only') return 'READ-ONLY';
+  const free = disk.freeBytes === undefined ? '' : ` ${humanBytes(disk.freeBytes)} free`;
+  return `${disk.condition === 'low' ? 'LOW' : 'ok'}${free}`;
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)}${units[i]}`;
 }
 
 async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCommandOptions, io: CliOutput): Promise<number> {

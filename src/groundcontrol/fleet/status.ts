@@ -1,3 +1,4 @@
+import type { DiskReport } from '../../protocol/index.ts';
 import type { ErrorNote } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { REJECTED_KEY, emptyStatus, type RejectedSummary } from './reports.ts';
@@ -20,7 +21,7 @@ export interface SatelliteStatus {
   appliedGeneration: number | null;
   /** true when it applied the newest generation published */
   inSync: boolean;
-  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: { blobs: number; bytes: number }; lastSync: unknown; upstream: unknown } | null;
+  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: DiskReport; lastSync: unknown; upstream: unknown } | null;
   errors: { count: number; last: ErrorNote | null };
   events: { count: number; last: { at: string; level: string; code: string; message: string } | null };
 }
