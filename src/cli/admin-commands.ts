@@ -4,15 +4,7 @@ import { isSatelliteError } from '../lib/errors.ts';
 import { ago, fields, formatBytes, formatDuration, progressText, shortDigest, table, textBar } from './format.ts';
 import { syncCommand, verifyCommand } from './progress-commands.ts';
 
-export const ADMIN_USAGE = `  status             the running satellite: upstream, generations, images, downloads, disk, peers
-  images             every stored image: repository, tag, digest, size, platforms, source, last pulled
-  sync [--wait]      start a sync run now; --wait shows progress and exits 1 if an image failed
-  gc [--dry-run]     collect garbage now (or say what it would free)
-  verify [--repair]  re-hash every stored blob; --repair quarantines bad ones for re-sync
-      --json             print the admin answer as JSON
-      --socket PATH      the admin socket (default: admin.socket of the config)`;
-
-export const ADMIN_COMMANDS = new Set(['status', 'images', 'sync', 'gc', 'verify']);
+export { ADMIN_COMMANDS, ADMIN_USAGE } from './usage.ts';
 
 export interface AdminFlags {
   json?: boolean | undefined;

@@ -12,14 +12,7 @@ import {
   type RuntimesContext,
 } from '../runtimes/index.ts';
 
-export const RUNTIME_USAGE = `  runtime show       per runtime: the files it reads and what apply would change (dry run)
-  runtime apply      point the enabled runtimes at this satellite (merge, back up the originals)
-  runtime revert     restore every file apply changed, byte for byte
-
-runtime options:
-  --runtime NAME     act on NAME (${RUNTIME_NAMES.join(', ')}) instead of the enabled ones; repeatable
-  --root DIR         prefix every runtime path with DIR (image building, tests)
-  --content          show: print the merged files`;
+export { RUNTIME_USAGE } from './usage.ts';
 
 export interface RuntimeFlags {
   runtime?: string[] | undefined;

@@ -9,9 +9,9 @@ import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
-import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
 import { startBanner } from './start-banner.ts';
-import { ADMIN_COMMANDS, ADMIN_USAGE, adminCommand } from './admin-commands.ts';
+// The commands' code loads only for its command (import() below): `serve` keeps none of it.
+import { ADMIN_COMMANDS, ADMIN_USAGE, RUNTIME_USAGE } from './usage.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   // --socket alone is enough to reach a satellite: no config to read (it may not be readable).
-  if (ADMIN_COMMANDS.has(command) && values.socket) return adminCommand(command, values.socket, values);
+  if (ADMIN_COMMANDS.has(command) && values.socket) return (await import('./admin-commands.ts')).adminCommand(command, values.socket, values);
   let config;
   try {
     config = await loadSatelliteConfig({
@@ -91,8 +91,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
-  if (ADMIN_COMMANDS.has(command)) return adminCommand(command, config.admin.socket, values);
-  if (command === 'runtime') return runtimeCommand(sub, config, values);
+  if (ADMIN_COMMANDS.has(command)) return (await import('./admin-commands.ts')).adminCommand(command, config.admin.socket, values);
+  if (command === 'runtime') return (await import('./runtime.ts')).runtimeCommand(sub, config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

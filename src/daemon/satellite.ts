@@ -4,17 +4,17 @@ import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
 import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
 import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
-import { createControl, type Control } from '../control/index.ts';
+import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
 import type { SiteMembership } from '../protocol/index.ts';
-import { peerBlobSource, startPeers } from './peers.ts';
-import { PullThroughProxy } from '../proxy/index.ts';
+import type { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { healthProbe } from './health.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
-import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
-import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
+import type { RuntimesContext } from '../runtimes/index.ts';
+import { loadMetricsToken } from '../observability/auth.ts';
+import type { RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
@@ -40,7 +40,11 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
   const metricsToken = await loadMetricsToken(config.metrics);
-  if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
+  // A domain's code (and its dependencies: mqtt, undici, prom-client, yaml/toml) is loaded only when
+  // its config section turns it on: each import below is a chunk of its own in the bundle, so an
+  // idle board does not keep code it never runs (docs/benchmarks.md, "Memory").
+  const runtimesMod = config.runtimes.applyOnStart ? await import('../runtimes/index.ts') : undefined;
+  if (runtimesMod) await runtimesMod.mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(
     {
       dataDir: config.dataDir,
@@ -66,6 +70,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
     if (config.control) {
+      const { createControl } = await import('../control/index.ts');
       control = await createControl({
         peerUrl: config.peers?.advertiseUrl,
         onSite: (site) => onSite?.(site),
@@ -77,7 +82,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         ...(signal ? { signal } : {}),
       });
     }
-    const peers = await startPeers(config, control, store, log.child({ module: 'peers' }));
+    const peersMod = config.peers ? await import('./peers.ts') : undefined;
+    const peers = await peersMod?.startPeers(config, control, store, log.child({ module: 'peers' }));
     const createUpstream = upstreamFactory(config.upstream, control?.identity.upstream ?? null, log.child({ module: 'upstream' }));
     const engine = new SyncEngine({
       config: config.sync,
@@ -96,20 +102,21 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     closePeers = peers ? () => peers.peers.close() : undefined;
     if (peers) onSite = (site) => peers.peers.setSite(site);
     if (config.proxy.enabled) {
+      const { PullThroughProxy } = await import('../proxy/index.ts');
       proxy = new PullThroughProxy({
         config: config.proxy,
         store,
         log: log.child({ module: 'proxy' }),
-        createUpstream: proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
+        createUpstream: await proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
         pinned: () => engine.heldManifests(),
-        blobSources: peers && config.proxy.askPeers ? peerBlobSource(peers.peers, config.proxy.peerWaitMs) : undefined,
+        blobSources: peers && peersMod && config.proxy.askPeers ? peersMod.peerBlobSource(peers.peers, config.proxy.peerWaitMs) : undefined,
       });
     }
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
     closeAuth = () => auth?.close();
     const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
-    metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
+    if (config.metrics.enabled) metrics = await (await import('../observability/index.ts')).startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     let listening = () => false;
     const server = new RegistryServer({
       onResponse: metrics?.observe,
@@ -138,7 +145,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const address = await server.start();
     admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
-    if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
+    if (runtimesMod) await runtimesMod.applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);

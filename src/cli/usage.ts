@@ -1,0 +1,22 @@
+// The command lists for `satellite --help`, apart from the commands themselves: `serve` does not
+// load the CLI's table and progress-bar code or the runtimes' file formats (docs/benchmarks.md, "Memory").
+import { RUNTIME_NAMES } from '../runtimes/config-schema.ts';
+
+export const ADMIN_USAGE = `  status             the running satellite: upstream, generations, images, downloads, disk, peers
+  images             every stored image: repository, tag, digest, size, platforms, source, last pulled
+  sync [--wait]      start a sync run now; --wait shows progress and exits 1 if an image failed
+  gc [--dry-run]     collect garbage now (or say what it would free)
+  verify [--repair]  re-hash every stored blob; --repair quarantines bad ones for re-sync
+      --json             print the admin answer as JSON
+      --socket PATH      the admin socket (default: admin.socket of the config)`;
+
+export const ADMIN_COMMANDS = new Set(['status', 'images', 'sync', 'gc', 'verify']);
+
+export const RUNTIME_USAGE = `  runtime show       per runtime: the files it reads and what apply would change (dry run)
+  runtime apply      point the enabled runtimes at this satellite (merge, back up the originals)
+  runtime revert     restore every file apply changed, byte for byte
+
+runtime options:
+  --runtime NAME     act on NAME (${RUNTIME_NAMES.join(', ')}) instead of the enabled ones; repeatable
+  --root DIR         prefix every runtime path with DIR (image building, tests)
+  --content          show: print the merged files`;
