@@ -4,6 +4,7 @@
 import { build } from 'esbuild';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
+import { precompiledValidators } from './validators.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const ENTRY_POINTS: Record<string, string> = {
@@ -31,9 +32,8 @@ export interface BundleOptions {
 
 export async function bundle(outdir = 'dist/bundle', opts: BundleOptions = {}): Promise<BundleResult> {
   const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
-  const result = await build({
+  const common = {
     absWorkingDir: REPO_ROOT,
-    entryPoints: ENTRY_POINTS,
     outdir: resolve(REPO_ROOT, outdir),
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -54,8 +54,15 @@ export async function bundle(outdir = 'dist/bundle', opts: BundleOptions = {}): 
     banner: { js: "import { createRequire as __hsCreateRequire } from 'node:module'; const require = __hsCreateRequire(import.meta.url);" },
     metafile: true,
     logLevel: 'warning',
-  });
-  const outputs = Object.keys(result.metafile.outputs);
+  } as const;
+  const { groundcontrol, ...satellite } = ENTRY_POINTS;
+  const results = await Promise.all([
+    // The satellite validates with validators generated here (scripts/release/validators.ts): no ajv at run time.
+    build({ ...common, entryPoints: satellite, plugins: [precompiledValidators(REPO_ROOT)] }),
+    // Ground Control is central, not bound by a board's memory: it compiles its schemas with ajv.
+    build({ ...common, entryPoints: { groundcontrol: groundcontrol! } }),
+  ]);
+  const outputs = [...new Set(results.flatMap((r) => Object.keys(r.metafile.outputs)))];
   if (opts.portableSourceMaps) {
     for (const out of outputs.filter((f) => f.endsWith('.map'))) {
       const file = resolve(REPO_ROOT, out);

@@ -24,7 +24,7 @@ export interface Identity {
 
 const str = { type: 'string' } as const;
 
-const identityFileSchema = {
+export const identityFileSchema = {
   $id: 'identity-file',
   type: 'object',
   additionalProperties: false,

@@ -1,7 +1,7 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { SatelliteError } from './errors.ts';
+import { compileSchema } from './schema-compiler.ts';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** One line per problem, naming the key (as a JSON pointer) and the rule it broke. */
@@ -25,7 +25,7 @@ export function formatErrors(errors: ErrorObject[] | null | undefined): string[]
 export function validate<T>(schema: object, input: unknown, what: string, code = 'CONFIG_INVALID'): T {
   let fn = compiled.get(schema);
   if (!fn) {
-    fn = ajv.compile(schema);
+    fn = compileSchema(schema);
     compiled.set(schema, fn);
   }
   const copy = structuredClone(input);
