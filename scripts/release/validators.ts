@@ -55,15 +55,16 @@ export function precompiledModule(schemas: Record<string, object>): string {
     const code = standalone(ajv, ajv.compile(schema));
     parts.push(
       `// ${name}`,
-      `validators.set(${JSON.stringify(schemaKey(schema))}, (() => { const module = { exports: {} }; ${code}\nreturn module.exports; })());`,
+      // Built on first use: a satellite without control never builds the message validators.
+      `validators.set(${JSON.stringify(schemaKey(schema))}, () => { const module = { exports: {} }; ${code}\nreturn module.exports; });`,
     );
   }
   parts.push(
     'export const AJV_OPTIONS = ' + JSON.stringify(AJV_OPTIONS) + ';',
     'export function compileSchema(schema) {',
     "  const key = createHash('sha256').update(JSON.stringify(schema)).digest('hex').slice(0, 32);",
-    '  const fn = validators.get(key);',
-    '  if (fn) return fn;',
+    '  const make = validators.get(key);',
+    '  if (make) return make();',
     "  const err = new Error('this schema was not compiled at build time: add it to satelliteSchemas() in scripts/release/validators.ts');",
     "  err.code = 'SCHEMA_NOT_PRECOMPILED';",
     '  throw err;',
