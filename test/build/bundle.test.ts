@@ -9,7 +9,7 @@ import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
-import { bundle } from '../../build.mjs';
+import { bundle, NODE_FLAGS } from '../../build.mjs';
 import { metricsUrl } from '../observability/helpers.ts';
 
 test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
@@ -49,6 +49,20 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const metrics = await (await fetch(await metricsUrl(sat))).text();
   assert.match(metrics, /^harbor_satellite_registry_requests_total\{operation="manifest_put",status_class="2xx"\} 1$/m);
   assert.doesNotMatch(sat.logs(), /DeprecationWarning/);
+
+  // Idle memory with the release wrapper's node flags: the domains a default config leaves off
+  // (control, proxy, peers, runtimes, the upstream client) and ajv are not loaded. ~75 MiB here
+  // (docs/benchmarks.md, "Memory"); before lazy loading and build-time validators it was ~100 MiB.
+  const idle = await startSatellite(t, { entry: join(outdir, 'satellite.mjs'), nodeArgs: NODE_FLAGS.satellite });
+  await new Promise((r) => setTimeout(r, 3000));
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = (await (await fetch(`${idle.url}/_satellite/status`)).json()) as { process: { rss: number } };
+    samples.push(s.process.rss);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const median = samples.sort((a, b) => a - b)[1]!;
+  assert.ok(median < 92 * 1048576, `idle RSS ${(median / 1048576).toFixed(1)} MiB (samples ${samples.map((b) => (b / 1048576).toFixed(1)).join(', ')})`);
 });
 
 test('the Ground Control bundle starts and answers its health check', async (t) => {
