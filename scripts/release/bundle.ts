@@ -2,7 +2,7 @@
 // helper) carry native bindings: they stay external and are resolved from node_modules beside the
 // bundle (the release ships them in lib/node_modules).
 import { build } from 'esbuild';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { precompiledValidators } from './validators.ts';
 
@@ -55,6 +55,10 @@ export async function bundle(outdir = 'dist/bundle', opts: BundleOptions = {}): 
     metafile: true,
     logLevel: 'warning',
   } as const;
+  // Chunks of an earlier build into the same directory (content-hashed names) would pile up.
+  const out = resolve(REPO_ROOT, outdir);
+  const stale = (await readdir(out).catch(() => [] as string[])).filter((f) => /-[A-Z0-9]{8}\.mjs(\.map)?$/.test(f));
+  await Promise.all(stale.map((f) => rm(join(out, f), { force: true })));
   const { groundcontrol, ...satellite } = ENTRY_POINTS;
   const results = await Promise.all([
     // The satellite validates with validators generated here (scripts/release/validators.ts): no ajv at run time.
