@@ -12,7 +12,7 @@ import { openGcDb } from './db/db.ts';
 import { republishPendingCommands } from './fleet/commands.ts';
 import type { FleetContext } from './fleet/context.ts';
 import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
-import { ingestMessage } from './fleet/reports.ts';
+import { ReportRecorder } from './fleet/reports.ts';
 import { randomSecret } from './secrets.ts';
 
 export interface GroundControlRuntime {
@@ -99,7 +99,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       password: linkPassword,
       clientId: config.broker.clientId,
       log: linkLog,
-      onMessage: (topicName, payload) => ingestMessage(fleet, topicName, payload),
+      onMessage: (topicName, payload) => recorder.record(topicName, payload),
       onFreshSession: () => {
         const desired = republishAllDesired(fleet);
         const commands = republishPendingCommands(fleet);
@@ -115,6 +115,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       now: () => new Date(),
       publicMqttUrl,
     };
+    const recorder = new ReportRecorder(fleet);
     await link.start();
     stops.push(() => link.close());
     // The config (upstream) may have changed since the last run: recompute everyone.

@@ -1,53 +1,66 @@
-import { encodeMessage, topic, type DesiredMessage, type SiteMembership } from '../../protocol/index.ts';
-import { durable, under, type GcDb } from '../db/db.ts';
-import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
+import { encodeMessage, topic, type DesiredMessage, type DesiredState, type SiteMembership } from '../../protocol/index.ts';
+import { durable, type GcDb } from '../db/db.ts';
+import { groupNamesOf, putDesired, sitePeerMembers } from '../db/indexes.ts';
+import type { GroupRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
 
-/** Names of the groups a satellite gets: assigned to it directly or to its site. */
-export function groupNamesOf(db: GcDb, sat: Pick<SatelliteRecord, 'id' | 'site'>): string[] {
-  const names = new Set<string>();
-  for (const { key } of db.satelliteAssignments.getRange({})) if (key[1] === sat.id) names.add(key[0]);
-  if (sat.site !== null) for (const { key } of db.siteAssignments.getRange({})) if (key[1] === sat.site) names.add(key[0]);
-  return [...names].sort();
-}
-
-/** Ids of the satellites that get a group, directly or through their site. */
-export function satellitesOfGroup(db: GcDb, group: string): string[] {
-  const ids = new Set<string>();
-  for (const { key } of db.satelliteAssignments.getRange(under(group))) ids.add(key[1]);
-  const sites = new Set<string>();
-  for (const { key } of db.siteAssignments.getRange(under(group))) sites.add(key[1]);
-  if (sites.size > 0) for (const { key, value } of db.satellites.getRange({})) if (value.site !== null && sites.has(value.site)) ids.add(key);
-  return [...ids];
-}
-
-export function satellitesAtSite(db: GcDb, site: string): string[] {
-  const ids: string[] = [];
-  for (const { key, value } of db.satellites.getRange({})) if (value.site === site) ids.push(key);
-  return ids;
-}
+export { groupNamesOf, satellitesAtSite, satellitesOfGroup } from '../db/indexes.ts';
 
 /**
  * The blob-sharing members of a site: its satellites that reported a peer URL, by id. Every
  * member gets the same list, so rendezvous hashing names the same owner everywhere.
  */
 export function siteMembership(db: GcDb, site: string): SiteMembership {
-  const members: SiteMembership['members'] = [];
-  for (const { key, value } of db.satellites.getRange({})) {
-    if (value.site !== site) continue;
-    const url = db.status.get(key)?.state?.peerUrl;
-    if (url) members.push({ id: key, url });
+  return { name: site, members: sitePeerMembers(db, site) };
+}
+
+/**
+ * One reconcile's memo: satellites with the same site and groups get the same content, so each
+ * site's membership and each distinct (site, groups) desired state is computed once.
+ */
+class DesiredCache {
+  readonly #db: GcDb;
+  readonly #upstream: NonNullable<FleetContext['config']['upstream']>;
+  readonly #sites = new Map<string, SiteMembership>();
+  readonly #groups = new Map<string, GroupRecord | undefined>();
+  readonly #contents = new Map<string, { state: DesiredState; hash: string }>();
+
+  constructor(db: GcDb, upstream: NonNullable<FleetContext['config']['upstream']>) {
+    this.#db = db;
+    this.#upstream = upstream;
   }
-  members.sort((a, b) => (a.id < b.id ? -1 : 1));
-  return { name: site, members };
+
+  content(site: string | null, names: string[]): { state: DesiredState; hash: string } {
+    const key = JSON.stringify([site, names]);
+    let found = this.#contents.get(key);
+    if (!found) {
+      const groups = names.map((n) => this.#group(n)).filter((g): g is GroupRecord => g !== undefined);
+      const state = computeDesired(groups, this.#upstream, 0, site === null ? undefined : this.#site(site));
+      found = { state, hash: contentHash(state) };
+      this.#contents.set(key, found);
+    }
+    return found;
+  }
+
+  #group(name: string): GroupRecord | undefined {
+    if (!this.#groups.has(name)) this.#groups.set(name, this.#db.groups.get(name));
+    return this.#groups.get(name);
+  }
+
+  #site(site: string): SiteMembership {
+    let m = this.#sites.get(site);
+    if (!m) this.#sites.set(site, (m = siteMembership(this.#db, site)));
+    return m;
+  }
 }
 
 /**
  * Recomputes the desired state of the given satellites. A satellite whose content changed gets
  * the next generation, stored durably, then published retained (QoS 1) on its desired topic.
  * A satellite that never had a group gets nothing; one that lost its last group gets an empty
- * list. Returns the ids that got a new generation.
+ * list. Reads per satellite are point reads and index ranges (its groups); each site's
+ * membership is read once. Returns the ids that got a new generation.
  */
 export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>): Promise<string[]> {
   const { db, config } = ctx;
@@ -60,28 +73,28 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
   }
   const at = ctx.now().toISOString();
   const changed = await durable(db, () => {
-    const out: string[] = [];
+    const cache = new DesiredCache(db, upstream);
+    const out: Array<[string, number]> = [];
     for (const id of wanted) {
       const sat = db.satellites.get(id);
       if (!sat) continue;
-      const previous = db.desired.get(id);
+      const previous = db.generations.get(id);
       const names = groupNamesOf(db, sat);
-      if (names.length === 0 && !previous) continue;
-      const groups = names.map((n) => db.groups.get(n)).filter((g): g is GroupRecord => g !== undefined);
-      const site = sat.site === null ? undefined : siteMembership(db, sat.site);
-      const state = computeDesired(groups, upstream, (previous?.generation ?? 0) + 1, site);
-      const hash = contentHash(state);
-      if (previous?.contentHash === hash) continue;
-      db.desired.put(id, { generation: state.generation, contentHash: hash, state, publishedAt: at });
-      out.push(id);
+      if (names.length === 0 && (previous?.desired ?? null) === null) continue;
+      const { state: content, hash } = cache.content(sat.site, names);
+      if (previous?.desiredHash === hash) continue;
+      const generation = (previous?.desired ?? 0) + 1;
+      putDesired(db, id, { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at });
+      out.push([id, generation]);
     }
     return out;
   });
-  for (const id of changed) {
-    ctx.log.info({ satelliteId: id, generation: db.desired.get(id)?.generation }, 'desired state changed');
+  if (changed.length > 0) ctx.log.info({ satellites: changed.length, first: changed[0]?.[0] }, 'desired state changed');
+  for (const [id, generation] of changed) {
+    ctx.log.debug({ satelliteId: id, generation }, 'desired state changed');
     publishDesired(ctx, id);
   }
-  return changed;
+  return changed.map(([id]) => id);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { topic, type ChannelName } from '../../protocol/index.ts';
 import { durable, under } from '../db/db.ts';
+import { putSatellite, removeSatelliteRecords } from '../db/indexes.ts';
 import type { DesiredRecord, SatelliteRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
@@ -66,7 +67,7 @@ export async function createSatellite(
     mqttPasswordHash: null,
   };
   const registration = await durable(ctx.db, () => {
-    ctx.db.satellites.put(sat.id, sat);
+    putSatellite(ctx.db, sat);
     return putRegistrationToken(ctx.db, {
       satelliteId: sat.id,
       site: sat.site,
@@ -91,15 +92,15 @@ export async function updateSatellite(
     const next: SatelliteRecord = { ...sat };
     if (patch.name !== undefined) next.name = patch.name;
     if (patch.site !== undefined) next.site = patch.site;
-    ctx.db.satellites.put(id, next);
-    return { before: sat, after: next };
+    const membershipChanged = putSatellite(ctx.db, next);
+    return { before: sat, after: next, membershipChanged };
   });
   if (!updated) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
   if (updated.before.site !== updated.after.site) {
     ctx.log.info({ satelliteId: id, from: updated.before.site, to: updated.after.site }, 'satellite moved');
-    // Both sites' memberships changed (blob sharing), and the satellite's own groups may have.
-    const sites = [updated.before.site, updated.after.site].filter((x): x is string => x !== null);
-    await reconcileDesired(ctx, [id, ...sites.flatMap((site) => satellitesAtSite(ctx.db, site))]);
+    // Its own groups may have changed; a site whose blob-sharing members changed (it had a peer
+    // URL) is recomputed for every member.
+    await reconcileDesired(ctx, [id, ...updated.membershipChanged.flatMap((site) => satellitesAtSite(ctx.db, site))]);
   }
   return viewSatellite(ctx, updated.after);
 }
@@ -111,19 +112,15 @@ export async function updateSatellite(
 export async function deleteSatellite(ctx: FleetContext, id: string): Promise<void> {
   const { db } = ctx;
   const found = await durable(db, () => {
-    const sat = db.satellites.get(id);
-    if (!sat) return undefined;
-    db.satellites.remove(id);
-    for (const { key } of db.satelliteAssignments.getRange({})) if (key[1] === id) db.satelliteAssignments.remove(key);
+    const removed = removeSatelliteRecords(db, id);
+    if (!removed) return undefined;
     removeTokensOf(db, id);
-    db.status.remove(id);
-    db.desired.remove(id);
     for (const { key } of db.commands.getRange(under(id))) db.commands.remove(key);
-    return { site: sat.site };
+    return removed;
   });
   if (!found) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
-  // Its site's members stop sharing blobs with it.
-  if (found.site !== null) await reconcileDesired(ctx, satellitesAtSite(db, found.site));
+  // Its site's members stop sharing blobs with it (if it was sharing).
+  if (found.site !== null && found.wasPeer) await reconcileDesired(ctx, satellitesAtSite(db, found.site));
   ctx.log.info({ satelliteId: id }, 'satellite deleted');
   const retained: ChannelName[] = ['desired', 'state', 'presence'];
   for (const channel of retained) {
