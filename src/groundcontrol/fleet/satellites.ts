@@ -6,6 +6,7 @@ import type { DesiredRecord, SatelliteRecord, StatusRecord, TokenRecord } from '
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
 import { groupNamesOf, reconcileDesired, satellitesAtSite } from './reconcile.ts';
+import { pageSatellites, type StatusPage, type StatusQuery } from './status.ts';
 import { putRegistrationToken, removeTokensOf, type NewToken } from './tokens.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -41,13 +42,10 @@ export function getSatellite(ctx: FleetContext, id: string): SatelliteRecord {
   return sat;
 }
 
-export function listSatellites(ctx: FleetContext, filter: { site?: string | undefined } = {}): SatelliteView[] {
-  const out: SatelliteView[] = [];
-  for (const { value } of ctx.db.satellites.getRange({})) {
-    if (filter.site !== undefined && value.site !== filter.site) continue;
-    out.push(viewSatellite(ctx, value));
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+/** One page of satellites matching the filter, in id order (fleet/status.ts pages them). */
+export function listSatellites(ctx: FleetContext, q: StatusQuery = {}): { satellites: SatelliteView[]; page: StatusPage } {
+  const { satellites, page } = pageSatellites(ctx, q);
+  return { satellites: satellites.map((sat) => viewSatellite(ctx, sat)), page };
 }
 
 /** Creates a satellite and its first registration token; publishes its site's groups, if any. */
