@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import pino from 'pino';
 import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
-import { openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
-import { readCounts, satellitesAtSite, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
+import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
+import { readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
+import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
 import { assign, unassign } from '../../src/groundcontrol/fleet/assignments.ts';
 import type { FleetContext } from '../../src/groundcontrol/fleet/context.ts';
 import { applyGroup, deleteGroup } from '../../src/groundcontrol/fleet/groups.ts';
@@ -104,6 +105,11 @@ test('indexes match the records after every kind of write', async (t) => {
   const again = await createSatelliteToken(ctx, a1);
   await register(ctx, { token: again.token });
   consistent('re-register');
+  const spare = await createSatelliteToken(ctx, a2);
+  assert.equal(tokensOf(db, a2).length, 2);
+  assert.equal(await durable(db, () => revokeToken(db, spare.record.id)), true);
+  assert.equal(tokensOf(db, a2).length, 1);
+  consistent('token revoke');
 
   await ingestMessage(ctx, topic(a1, 'state'), stateReport(a1, 1, 2, 'http://127.0.0.1:8102'));
   await updateSatellite(ctx, a1, { site: 'mine' });

@@ -42,6 +42,8 @@ export interface GcDb {
   generations: Database<GenerationsRecord, string>;
   /** [state, satelliteId] -> 1, state = online | offline | unknown | in-sync | out-of-sync */
   satelliteStates: Database<1, [string, string]>;
+  /** [satelliteId, sha256(token)] -> 1: the registration tokens issued for a satellite */
+  satelliteTokens: Database<1, [string, string]>;
 }
 
 /** An MQTT packet as stored: payload kept as bytes. */
@@ -86,6 +88,7 @@ export function openGcDb(path: string): GcDb {
     sitePeers: root.openDB({ name: 'idx-site-peers' }),
     generations: root.openDB({ name: 'idx-generations' }),
     satelliteStates: root.openDB({ name: 'idx-satellite-states' }),
+    satelliteTokens: root.openDB({ name: 'idx-satellite-tokens' }),
   };
   ensureIndexes(db);
   return db;

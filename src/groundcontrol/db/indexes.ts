@@ -1,6 +1,6 @@
 import type { Database, Key } from 'lmdb';
 import type { GcDb } from './db.ts';
-import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord } from './records.ts';
+import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
 /**
  * Ground Control's secondary indexes and fleet-wide counters. Every write of a satellite, an
@@ -212,7 +212,30 @@ export function removeSiteAssignment(db: GcDb, group: string, site: string): voi
   db.siteGroups.remove([site, group]);
 }
 
+/** Stores a registration token (new, or marked used). */
+export function putToken(db: GcDb, hash: string, record: TokenRecord): void {
+  db.tokens.put(hash, record);
+  if (record.satelliteId !== null) db.satelliteTokens.put([record.satelliteId, hash], 1);
+}
+
+export function removeToken(db: GcDb, hash: string): void {
+  const record = db.tokens.get(hash);
+  if (!record) return;
+  db.tokens.remove(hash);
+  if (record.satelliteId !== null) db.satelliteTokens.remove([record.satelliteId, hash]);
+}
+
 // ---- reads ----
+
+/** The registration tokens issued for a satellite: [hash, record]. */
+export function tokensOf(db: GcDb, satelliteId: string): Array<[string, TokenRecord]> {
+  const out: Array<[string, TokenRecord]> = [];
+  for (const k of db.satelliteTokens.getKeys(under(satelliteId))) {
+    const record = db.tokens.get(k[1]);
+    if (record) out.push([k[1], record]);
+  }
+  return out;
+}
 
 export function satellitesAtSite(db: GcDb, site: string): string[] {
   return [...db.siteSatellites.getKeys(under(site))].map((k) => k[1]);
@@ -261,11 +284,12 @@ interface IndexContents {
   sitePeers: Map<string, unknown>;
   generations: Map<string, unknown>;
   satelliteStates: Map<string, unknown>;
+  satelliteTokens: Map<string, unknown>;
   counts: FleetCounts;
 }
 
 type IndexName = Exclude<keyof IndexContents, 'counts'>;
-const INDEX_NAMES: IndexName[] = ['siteSatellites', 'satelliteGroups', 'siteGroups', 'sitePeers', 'generations', 'satelliteStates'];
+const INDEX_NAMES: IndexName[] = ['siteSatellites', 'satelliteGroups', 'siteGroups', 'sitePeers', 'generations', 'satelliteStates', 'satelliteTokens'];
 
 const keyText = (key: unknown) => JSON.stringify(key);
 
@@ -278,6 +302,7 @@ function expectedIndexes(db: GcDb): IndexContents {
     sitePeers: new Map(),
     generations: new Map(),
     satelliteStates: new Map(),
+    satelliteTokens: new Map(),
     counts: emptyCounts(),
   };
   for (const { key, value: sat } of db.satellites.getRange({})) {
@@ -304,6 +329,7 @@ function expectedIndexes(db: GcDb): IndexContents {
   }
   for (const { key } of db.satelliteAssignments.getRange({})) out.satelliteGroups.set(keyText([key[1], key[0]]), 1);
   for (const { key } of db.siteAssignments.getRange({})) out.siteGroups.set(keyText([key[1], key[0]]), 1);
+  for (const { key, value } of db.tokens.getRange({})) if (value.satelliteId !== null) out.satelliteTokens.set(keyText([value.satelliteId, key]), 1);
   return out;
 }
 
@@ -316,6 +342,7 @@ function actualIndexes(db: GcDb): IndexContents {
     sitePeers: read(db.sitePeers),
     generations: read(db.generations),
     satelliteStates: read(db.satelliteStates),
+    satelliteTokens: read(db.satelliteTokens),
     counts: readCounts(db),
   };
 }

@@ -1,7 +1,7 @@
 import { TOPIC_PREFIX, type RegisterRequest, type RegisterResponse } from '../../protocol/index.ts';
 import type { SatelliteError } from '../../lib/errors.ts';
 import { durable } from '../db/db.ts';
-import { putSatellite, putStatus } from '../db/indexes.ts';
+import { putSatellite, putStatus, putToken } from '../db/indexes.ts';
 import type { SatelliteRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import { mosquittoHash, randomSecret, sha256Hex } from '../secrets.ts';
@@ -43,7 +43,7 @@ export async function register(ctx: FleetContext, req: RegisterRequest): Promise
       mqttPasswordHash: passwordHash,
     };
     putSatellite(ctx.db, next);
-    ctx.db.tokens.put(hash, { ...token, usedAt: at, usedBy: next.id });
+    putToken(ctx.db, hash, { ...token, usedAt: at, usedBy: next.id });
     // A re-registered satellite may have lost its disk: its report sequence starts again.
     const status = ctx.db.status.get(next.id);
     if (status?.state) putStatus(ctx.db, next.id, { ...status, state: null });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { topic, type ChannelName } from '../../protocol/index.ts';
 import { durable, under } from '../db/db.ts';
-import { putSatellite, removeSatelliteRecords } from '../db/indexes.ts';
+import { putSatellite, removeSatelliteRecords, tokensOf } from '../db/indexes.ts';
 import type { DesiredRecord, SatelliteRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
@@ -153,7 +153,7 @@ export function showSatellite(
   id: string,
 ): SatelliteView & { desired: DesiredRecord | null; status: StatusRecord | null; tokens: TokenRecord[] } {
   const sat = getSatellite(ctx, id);
-  const tokens = [...ctx.db.tokens.getRange({})].map(({ value }) => value).filter((t) => t.satelliteId === id);
+  const tokens = tokensOf(ctx.db, id).map(([, t]) => t);
   return {
     ...viewSatellite(ctx, sat),
     desired: ctx.db.desired.get(id) ?? null,
