@@ -80,24 +80,25 @@ function emptyGenerations(): GenerationsRecord {
 }
 
 /** Stores a satellite's generations (none known: no entry) and files it in-sync or out-of-sync. */
-function putGenerations(db: GcDb, id: string, g: GenerationsRecord): void {
+function putGenerations(db: GcDb, id: string, before: GenerationsRecord | undefined, g: GenerationsRecord): void {
   if (g.desired === null && g.acknowledged === null && g.applied === null) db.generations.remove(id);
   else db.generations.put(id, g);
-  setState(db, id, SYNC_STATES, syncOf(g));
+  moveState(db, id, syncOf(before), syncOf(g));
 }
 
-/** Moves a satellite's entry in one family of states (presence or sync); undefined removes it. */
-function setState(db: GcDb, id: string, family: readonly SatelliteState[], next: SatelliteState | undefined): void {
-  const old = family.find((s) => db.satelliteStates.doesExist([s, id]));
-  if (old === next) return;
-  if (old !== undefined) {
-    db.satelliteStates.remove([old, id]);
-    bump(db, COUNT_OF[old], -1);
+/** Moves a satellite's index entry from a known state to another, and the two counters with it. */
+function moveState(db: GcDb, id: string, from: SatelliteState | undefined, to: SatelliteState | undefined): void {
+  if (from === to) return;
+  const counts = readCounts(db);
+  if (from !== undefined) {
+    db.satelliteStates.remove([from, id]);
+    counts[COUNT_OF[from]]--;
   }
-  if (next !== undefined) {
-    db.satelliteStates.put([next, id], 1);
-    bump(db, COUNT_OF[next], 1);
+  if (to !== undefined) {
+    db.satelliteStates.put([to, id], 1);
+    counts[COUNT_OF[to]]++;
   }
+  db.meta.put(COUNTS_KEY, counts);
 }
 
 // ---- writes (inside a write transaction) ----
@@ -112,8 +113,8 @@ export function putSatellite(db: GcDb, next: SatelliteRecord): string[] {
   const id = next.id;
   if (!before) {
     bump(db, 'satellites', 1);
-    setState(db, id, PRESENCE_STATES, presenceOf(db.status.get(id)));
-    setState(db, id, SYNC_STATES, syncOf(db.generations.get(id)));
+    moveState(db, id, undefined, presenceOf(db.status.get(id)));
+    moveState(db, id, undefined, syncOf(db.generations.get(id)));
   }
   bump(db, 'registered', Number(next.registeredAt !== null) - Number(before !== undefined && before.registeredAt !== null));
   const oldSite = before ? before.site : null;
@@ -157,8 +158,8 @@ export function removeSatelliteRecords(db: GcDb, id: string): { site: string | n
     db.satelliteAssignments.remove([key[1], id]);
     db.satelliteGroups.remove(key);
   }
-  setState(db, id, PRESENCE_STATES, undefined);
-  setState(db, id, SYNC_STATES, undefined);
+  moveState(db, id, presenceOf(db.status.get(id)), undefined);
+  moveState(db, id, syncOf(db.generations.get(id)), undefined);
   db.status.remove(id);
   db.desired.remove(id);
   db.generations.remove(id);
@@ -166,30 +167,33 @@ export function removeSatelliteRecords(db: GcDb, id: string): { site: string | n
 }
 
 /**
- * Stores a satellite's status. Returns its site when the site's blob-sharing membership changed
- * (its peer URL appeared, changed or went), else undefined.
+ * Stores a satellite's status; `before` is its stored status and `site` its site (each read here
+ * when not given). Returns its site when the site's blob-sharing membership changed (its peer URL
+ * appeared, changed or went), else undefined.
  */
-export function putStatus(db: GcDb, id: string, next: StatusRecord): string | undefined {
+export function putStatus(db: GcDb, id: string, next: StatusRecord, hints: { before?: StatusRecord | undefined; site?: string | null } = {}): string | undefined {
+  const before = 'before' in hints ? hints.before : db.status.get(id);
   db.status.put(id, next);
-  setState(db, id, PRESENCE_STATES, presenceOf(next));
-  const g = db.generations.get(id) ?? emptyGenerations();
+  moveState(db, id, presenceOf(before), presenceOf(next));
   const acknowledged = next.state?.desiredGeneration ?? null;
   const applied = next.state?.appliedGeneration ?? null;
-  if (g.acknowledged !== acknowledged || g.applied !== applied) putGenerations(db, id, { ...g, acknowledged, applied });
-  const site = db.satellites.get(id)?.site;
-  if (!site) return undefined;
+  if ((before?.state?.desiredGeneration ?? null) !== acknowledged || (before?.state?.appliedGeneration ?? null) !== applied) {
+    const g = db.generations.get(id);
+    if ((g?.acknowledged ?? null) !== acknowledged || (g?.applied ?? null) !== applied) putGenerations(db, id, g, { ...(g ?? emptyGenerations()), acknowledged, applied });
+  }
   const url = peerUrlOf(next);
-  const had = db.sitePeers.get([site, id]);
-  if (had === url) return undefined;
+  if (url === peerUrlOf(before)) return undefined;
+  const site = hints.site !== undefined ? hints.site : (db.satellites.get(id)?.site ?? null);
+  if (site === null) return undefined;
   if (url) db.sitePeers.put([site, id], url);
   else db.sitePeers.remove([site, id]);
   return site;
 }
 
-/** Stores the desired state published to a satellite. */
-export function putDesired(db: GcDb, id: string, record: DesiredRecord): void {
+/** Stores the desired state published to a satellite; `previous` is its generations record. */
+export function putDesired(db: GcDb, id: string, record: DesiredRecord, previous: GenerationsRecord | undefined = db.generations.get(id)): void {
   db.desired.put(id, record);
-  putGenerations(db, id, { ...(db.generations.get(id) ?? emptyGenerations()), desired: record.generation, desiredHash: record.contentHash });
+  putGenerations(db, id, previous, { ...(previous ?? emptyGenerations()), desired: record.generation, desiredHash: record.contentHash });
 }
 
 export function putSatelliteAssignment(db: GcDb, group: string, satelliteId: string, at: string): void {

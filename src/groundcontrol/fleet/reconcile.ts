@@ -1,7 +1,7 @@
 import { encodeMessage, topic, type DesiredMessage, type DesiredState, type SiteMembership } from '../../protocol/index.ts';
 import { durable, type GcDb } from '../db/db.ts';
-import { groupNamesOf, putDesired, sitePeerMembers } from '../db/indexes.ts';
-import type { GroupRecord } from '../db/records.ts';
+import { groupsOfSite, putDesired, sitePeerMembers, under } from '../db/indexes.ts';
+import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
 
@@ -23,6 +23,7 @@ class DesiredCache {
   readonly #db: GcDb;
   readonly #upstream: NonNullable<FleetContext['config']['upstream']>;
   readonly #sites = new Map<string, SiteMembership>();
+  readonly #siteGroups = new Map<string, string[]>();
   readonly #groups = new Map<string, GroupRecord | undefined>();
   readonly #contents = new Map<string, { state: DesiredState; hash: string }>();
 
@@ -41,6 +42,18 @@ class DesiredCache {
       this.#contents.set(key, found);
     }
     return found;
+  }
+
+  /** Names of the groups a satellite gets (its own and its site's, the site's read once); sorted. */
+  groupNames(sat: SatelliteRecord): string[] {
+    const names = new Set<string>();
+    for (const k of this.#db.satelliteGroups.getKeys(under(sat.id))) names.add(k[1]);
+    if (sat.site !== null) {
+      let site = this.#siteGroups.get(sat.site);
+      if (!site) this.#siteGroups.set(sat.site, (site = groupsOfSite(this.#db, sat.site)));
+      for (const g of site) names.add(g);
+    }
+    return [...names].sort();
   }
 
   #group(name: string): GroupRecord | undefined {
@@ -79,12 +92,12 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const sat = db.satellites.get(id);
       if (!sat) continue;
       const previous = db.generations.get(id);
-      const names = groupNamesOf(db, sat);
+      const names = cache.groupNames(sat);
       if (names.length === 0 && (previous?.desired ?? null) === null) continue;
       const { state: content, hash } = cache.content(sat.site, names);
       if (previous?.desiredHash === hash) continue;
       const generation = (previous?.desired ?? 0) + 1;
-      putDesired(db, id, { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at });
+      putDesired(db, id, { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at }, previous);
       out.push([id, generation]);
     }
     return out;

@@ -46,7 +46,7 @@ export async function register(ctx: FleetContext, req: RegisterRequest): Promise
     putToken(ctx.db, hash, { ...token, usedAt: at, usedBy: next.id });
     // A re-registered satellite may have lost its disk: its report sequence starts again.
     const status = ctx.db.status.get(next.id);
-    if (status?.state) putStatus(ctx.db, next.id, { ...status, state: null });
+    if (status?.state) putStatus(ctx.db, next.id, { ...status, state: null }, { before: status, site: next.site });
     return { sat: next, created };
   });
   if (!('sat' in outcome)) throw outcome;

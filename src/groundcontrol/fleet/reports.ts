@@ -131,19 +131,20 @@ async function afterBatch(ctx: FleetContext, effects: Effects): Promise<void> {
 function applyIncoming(ctx: FleetContext, m: Incoming, at: string, effects: Effects): void {
   if ('rejected' in m) return applyRejected(ctx, m.topic, m.rejected.code, m.rejected.message, at, effects);
   const { satelliteId, message } = m;
-  if (!ctx.db.satellites.get(satelliteId)) return applyRejected(ctx, m.topic, 'SATELLITE_UNKNOWN', `message from unknown satellite ${satelliteId}`, at, effects);
+  const sat = ctx.db.satellites.get(satelliteId);
+  if (!sat) return applyRejected(ctx, m.topic, 'SATELLITE_UNKNOWN', `message from unknown satellite ${satelliteId}`, at, effects);
   switch (message.type) {
     case 'state': {
-      const site = updateStatus(ctx, satelliteId, (s) => applyState(ctx, s, message));
+      const site = updateStatus(ctx, satelliteId, (s) => applyState(ctx, s, message), sat.site);
       // A new (or gone) peer URL changes the site's blob-sharing membership.
       if (site && !effects.sites.has(site)) effects.sites.set(site, { satelliteId, peerUrl: message.peerUrl ?? null });
       return;
     }
     case 'presence':
-      updateStatus(ctx, satelliteId, (s) => applyPresence(s, message, at));
+      updateStatus(ctx, satelliteId, (s) => applyPresence(s, message, at), sat.site);
       return;
     case 'event':
-      updateStatus(ctx, satelliteId, (s) => applyEvent(s, message));
+      updateStatus(ctx, satelliteId, (s) => applyEvent(s, message), sat.site);
       return;
     case 'result':
       return applyResult(ctx, message, effects);
@@ -153,9 +154,10 @@ function applyIncoming(ctx: FleetContext, m: Incoming, at: string, effects: Effe
 }
 
 /** Returns the site whose membership changed, if any. */
-function updateStatus(ctx: FleetContext, id: string, apply: (s: StatusRecord) => StatusRecord | undefined): string | undefined {
-  const next = apply(ctx.db.status.get(id) ?? emptyStatus());
-  return next ? putStatus(ctx.db, id, next) : undefined;
+function updateStatus(ctx: FleetContext, id: string, apply: (s: StatusRecord) => StatusRecord | undefined, site?: string | null): string | undefined {
+  const before = ctx.db.status.get(id);
+  const next = apply(before ?? emptyStatus());
+  return next ? putStatus(ctx.db, id, next, site === undefined ? { before } : { before, site }) : undefined;
 }
 
 function seen(s: StatusRecord, at: string): string {
