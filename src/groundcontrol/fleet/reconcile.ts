@@ -1,7 +1,7 @@
 import { encodeMessage, topic, type DesiredMessage, type DesiredState, type SiteMembership } from '../../protocol/index.ts';
 import { durable, type GcDb } from '../db/db.ts';
 import { groupsOfSite, putDesired, sitePeerMembers, under } from '../db/indexes.ts';
-import type { GroupRecord, SatelliteRecord } from '../db/records.ts';
+import type { DesiredRecord, GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
 
@@ -87,7 +87,7 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
   const at = ctx.now().toISOString();
   const changed = await durable(db, () => {
     const cache = new DesiredCache(db, upstream);
-    const out: Array<[string, number]> = [];
+    const out: Array<[string, DesiredRecord]> = [];
     for (const id of wanted) {
       const sat = db.satellites.get(id);
       if (!sat) continue;
@@ -97,15 +97,18 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const { state: content, hash } = cache.content(sat.site, names);
       if (previous?.desiredHash === hash) continue;
       const generation = (previous?.desired ?? 0) + 1;
-      putDesired(db, id, { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at }, previous);
-      out.push([id, generation]);
+      const record: DesiredRecord = { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at };
+      putDesired(db, id, record, previous);
+      out.push([id, record]);
     }
     return out;
   });
   if (changed.length > 0) ctx.log.info({ satellites: changed.length, first: changed[0]?.[0] }, 'desired state changed');
-  for (const [id, generation] of changed) {
-    ctx.log.debug({ satelliteId: id, generation }, 'desired state changed');
-    publishDesired(ctx, id);
+  // In commit order: a later reconcile's records are published after these (its continuation
+  // runs after this one's), so publishing what was just written is publishing the newest.
+  for (const [id, record] of changed) {
+    ctx.log.debug({ satelliteId: id, generation: record.generation }, 'desired state changed');
+    publishRecord(ctx, id, record);
   }
   return changed.map(([id]) => id);
 }
@@ -116,7 +119,10 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
  */
 export function publishDesired(ctx: FleetContext, id: string): void {
   const record = ctx.db.desired.get(id);
-  if (!record) return;
+  if (record) publishRecord(ctx, id, record);
+}
+
+function publishRecord(ctx: FleetContext, id: string, record: DesiredRecord): void {
   const message: DesiredMessage = { type: 'desired', satelliteId: id, issuedAt: record.publishedAt, state: record.state };
   ctx.publisher.publish(topic(id, 'desired'), encodeMessage(message), { retain: true }).then(
     () => ctx.log.debug({ satelliteId: id, generation: record.generation }, 'desired state published'),
