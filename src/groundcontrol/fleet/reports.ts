@@ -62,11 +62,6 @@ export class ReportRecorder {
     });
   }
 
-  /** Resolves when everything handed over so far is recorded. */
-  async idle(): Promise<void> {
-    while (this.#running) await this.#running;
-  }
-
   async #drain(): Promise<void> {
     try {
       while (this.#waiting.length > 0) {
