@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import pino from 'pino';
 import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
+import { SecretBox } from '../../src/groundcontrol/secret-box.ts';
 import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
 import { readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
 import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
@@ -45,6 +47,8 @@ async function fleetContext(t: Teardown, dir?: string): Promise<FleetContext & {
     credentialsChanged: async () => undefined,
     now: () => new Date(),
     publicMqttUrl: 'mqtt://127.0.0.1:1883',
+    siteKey: randomBytes(32),
+    secrets: SecretBox.ephemeral(),
     sent,
   };
 }

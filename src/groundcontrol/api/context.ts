@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { FleetContext } from '../fleet/context.ts';
+import type { RegisterGuard } from './register-guard.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -10,6 +11,10 @@ export interface ApiRequest {
   query: URLSearchParams;
   /** Reads and parses the JSON body (capped). */
   body(): Promise<unknown>;
+  /** The client's address (IPv4-mapped IPv6 shown as IPv4). */
+  remote: string;
+  /** Rate limit and log aggregation of POST /register. */
+  registerGuard: RegisterGuard;
   fleet: FleetContext;
   log: Logger;
 }

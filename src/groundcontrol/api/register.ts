@@ -1,10 +1,23 @@
 import { registerRequestSchema, type RegisterRequest } from '../../protocol/index.ts';
+import { isSatelliteError } from '../../lib/errors.ts';
 import { register } from '../fleet/register.ts';
+import { statusOf } from '../errors.ts';
 import type { ApiHandler } from './context.ts';
 import { validateBody } from './http.ts';
 
-/** POST /api/v1/register RegisterRequest -> 200 RegisterResponse. No admin token: the body's token is the credential. */
+/**
+ * POST /api/v1/register RegisterRequest -> 200 RegisterResponse. No admin token: the body's token is
+ * the credential. Refusals count against the client's address (429 past its budget) and are logged
+ * as one summary line per interval.
+ */
 export const postRegister: ApiHandler = async (r) => {
-  const input = validateBody<RegisterRequest>(registerRequestSchema, await r.body());
-  return { status: 200, body: await register(r.fleet, input) };
+  r.registerGuard.check(r.remote);
+  try {
+    const input = validateBody<RegisterRequest>(registerRequestSchema, await r.body());
+    return { status: 200, body: await register(r.fleet, input) };
+  } catch (err) {
+    const status = statusOf(err);
+    if (status >= 400 && status < 500 && isSatelliteError(err)) r.registerGuard.failed(r.remote, err.code);
+    throw err;
+  }
 };

@@ -13,6 +13,8 @@ export interface Route {
   methods: Partial<Record<string, ApiHandler>>;
   /** No admin token: the handler authenticates by itself (registration) or needs none (health). */
   public?: boolean;
+  /** The handler counts its refusals (RegisterGuard): the server logs them at debug, not one info line each. */
+  aggregatesRejections?: boolean;
 }
 
 const ID = '(?<id>[a-z0-9][a-z0-9-]{0,62})';
@@ -22,7 +24,7 @@ const path = (p: string) => new RegExp(`^/api/v1${p}/?$`);
 /** Every endpoint of the API. */
 export const ROUTES: Route[] = [
   { pattern: path('/healthz'), methods: { GET: getHealth }, public: true },
-  { pattern: new RegExp(`^${REGISTER_PATH}/?$`), methods: { POST: postRegister }, public: true },
+  { pattern: new RegExp(`^${REGISTER_PATH}/?$`), methods: { POST: postRegister }, public: true, aggregatesRejections: true },
   { pattern: path('/status'), methods: { GET: getStatus } },
   { pattern: path('/satellites'), methods: { GET: getSatellites, POST: postSatellite } },
   { pattern: path(`/satellites/${ID}`), methods: { GET: getSatellite, PATCH: patchSatellite, DELETE: removeSatellite } },

@@ -3,13 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SatelliteError } from '../../lib/errors.ts';
 import { isAdminToken } from '../admin-tokens.ts';
-import type { ListenConfig } from '../config.ts';
+import type { ListenConfig, RegisterLimitConfig } from '../config.ts';
 import { gcError, statusOf } from '../errors.ts';
 import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
 import { bearerToken, readJson, sendError, sendJson } from './http.ts';
 import { matchRoute } from './routes.ts';
 import { drainAndClose, listen } from '../../lib/http-server.ts';
+import { clientAddress } from '../../lib/rejection-log.ts';
+import { RegisterGuard } from './register-guard.ts';
 
 /** The HTTP JSON API (node:http). Every route but health and registration needs an admin token. */
 export class ApiServer {
@@ -17,15 +19,19 @@ export class ApiServer {
   readonly #log: Logger;
   readonly #listen: ListenConfig;
   readonly #maxBodyBytes: number;
+  readonly #maxJsonDepth: number;
+  readonly #registerGuard: RegisterGuard;
   #server: Server | undefined;
   #seq = 0;
   #draining = false;
 
-  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number }) {
+  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
     this.#fleet = opts.fleet;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#maxBodyBytes = opts.maxBodyBytes;
+    this.#maxJsonDepth = opts.maxJsonDepth;
+    this.#registerGuard = new RegisterGuard({ config: opts.register, log: opts.log });
   }
 
   async start(): Promise<AddressInfo> {
@@ -52,6 +58,7 @@ export class ApiServer {
     this.#draining = true;
     await drainAndClose(server, deadlineMs);
     this.#server = undefined;
+    this.#registerGuard.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -62,6 +69,8 @@ export class ApiServer {
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
       log.debug({ method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms }, 'request');
     });
+    // Routes that count their own refusals log them as one summary line, not one per request.
+    let quiet = false;
     try {
       if (this.#draining) {
         req.resume();
@@ -74,13 +83,16 @@ export class ApiServer {
       if (!handler) {
         throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname.slice(0, 200)} (allowed: ${Object.keys(match.route.methods).join(', ')})`);
       }
+      quiet = match.route.aggregatesRejections === true;
       if (!match.route.public) this.#authorize(req);
       const ctx: ApiRequest = {
         req,
         res,
         params: match.params,
         query: url.searchParams,
-        body: () => readJson(req, this.#maxBodyBytes),
+        body: () => readJson(req, this.#maxBodyBytes, this.#maxJsonDepth),
+        remote: clientAddress(req.socket.remoteAddress),
+        registerGuard: this.#registerGuard,
         fleet: this.#fleet,
         log,
       };
@@ -90,9 +102,10 @@ export class ApiServer {
     } catch (err) {
       req.resume();
       const status = statusOf(err);
+      const code = (err as SatelliteError).code;
       if (status >= 500) log.error({ err, method: req.method, path: req.url }, 'request failed');
-      else log.info({ code: (err as SatelliteError).code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
-      sendError(res, err, status === 401 && (err as SatelliteError).code === 'UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' } : {});
+      else log[quiet ? 'debug' : 'info']({ code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
+      sendError(res, err, errorHeaders(err, status));
     }
   }
 
@@ -101,4 +114,12 @@ export class ApiServer {
     if (!token) throw gcError('UNAUTHORIZED', 'an admin token is required: Authorization: Bearer <token>');
     if (!isAdminToken(this.#fleet.db, token)) throw gcError('UNAUTHORIZED', 'the admin token is not valid');
   }
+}
+
+function errorHeaders(err: unknown, status: number): Record<string, string> {
+  const code = (err as SatelliteError).code;
+  if (status === 401 && code === 'UNAUTHORIZED') return { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' };
+  const retryAfter = (err as SatelliteError).detail as { retryAfterSeconds?: number } | undefined;
+  if (status === 429 && retryAfter?.retryAfterSeconds !== undefined) return { 'Retry-After': String(retryAfter.retryAfterSeconds) };
+  return {};
 }
