@@ -157,8 +157,11 @@ test('a peer URL change reconciles only that site, reading only its members; an 
   assert.ok(reads.satellites <= 2 * 60 + 5, `satellite reads ${reads.satellites}`);
   assert.ok(reads.status <= 5, `status reads ${reads.status}`);
   assert.ok(reads.desired <= 60 + 5, `desired reads ${reads.desired} (publishing)`);
-  const published = db.desired.get(reporter)?.state.site;
+  const { secret, ...published } = db.desired.get(reporter)?.state.site ?? {};
   assert.deepEqual(published, { name: 'port', members: [{ id: reporter, url: 'http://127.0.0.1:8107' }] });
+  assert.ok(secret, 'the member gets the site secret');
+  const other = ids.port!.find((id) => id !== reporter) as string;
+  assert.equal(db.desired.get(other)?.state.site?.secret, undefined, 'a non-member gets the list, not the secret');
 
   ctx.sent.length = 0;
   await ingestMessage(ctx, topic(reporter, 'state'), stateReport(reporter, 2, 1, 'http://127.0.0.1:8107'));
