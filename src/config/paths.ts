@@ -12,6 +12,8 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['upstream', 'caFile'],
   ['peers', 'tokenFile'],
   ['metrics', 'tokenFile'],
+  ['httpsProxy', 'caDir'],
+  ['httpsProxy', 'auth', 'passwordFile'],
 ];
 
 export function getPath(doc: unknown, key: readonly string[]): unknown {

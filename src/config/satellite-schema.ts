@@ -8,6 +8,7 @@ import type { HtpasswdAuthOptions } from '../registry/auth.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
+import { httpsProxyConfigSchema, type HttpsProxyConfig } from '../https-proxy/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -99,6 +100,8 @@ export const satelliteConfigSchema = {
     peers: peersConfigSchema,
     /** Pull-through cache: misses are fetched from proxy.upstream (see docs/proxy.md). */
     proxy: proxyConfigSchema,
+    /** CONNECT proxy for HTTPS_PROXY runtimes (docker): listed registries answered here (docs/runtimes.md). */
+    httpsProxy: httpsProxyConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -153,6 +156,7 @@ export interface SatelliteConfig {
   control?: ControlConfig;
   peers?: PeersConfig;
   proxy: ProxyConfig;
+  httpsProxy: HttpsProxyConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;

@@ -14,6 +14,7 @@ import { logCounters } from '../lib/json-logger.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
+import { startHttpsProxy, type HttpsProxy } from '../https-proxy/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -57,6 +58,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
+  let httpsProxy: HttpsProxy | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
     if (config.control) {
@@ -121,12 +123,14 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
+        httpsProxy: httpsProxy?.status() ?? { enabled: false },
         log: logCounters(log)?.stats() ?? null,
       }),
     });
     registry = server;
     const address = await server.start();
     pullThrough?.start();
+    httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
@@ -158,6 +162,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           await Promise.all([
             (async () => {
               await metrics?.close();
+              await httpsProxy?.close();
               await server.close();
               await closeAuth?.();
               await pullThrough?.close();
@@ -176,6 +181,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     };
   } catch (err) {
     await metrics?.close();
+    await httpsProxy?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();
