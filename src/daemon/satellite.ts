@@ -36,7 +36,7 @@ export interface SatelliteRuntime {
  * registry -> sync runs -> control connects. Stop order is the reverse.
  */
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
-  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
+  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile, httpsProxy: config.httpsProxy };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
   const metricsToken = await loadMetricsToken(config.metrics);
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });

@@ -6,6 +6,7 @@ import { SiteCa } from './site-ca.ts';
 
 export { HttpsProxy, type HttpsProxyStatus, type ProxiedRequestHandler } from './https-proxy.ts';
 export { SiteCa, CA_CERT_FILE, CA_KEY_FILE } from './site-ca.ts';
+export { parseAuthority } from './addresses.ts';
 export { httpsProxyConfigSchema, type HttpsProxyConfig } from './config-schema.ts';
 
 /** The site CA's directory: httpsProxy.caDir, else `<dataDir>/site-ca`. */
