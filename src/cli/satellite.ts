@@ -9,6 +9,7 @@ import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
+import { WEBHOOK_USAGE, webhookCommand } from './webhook.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
@@ -16,6 +17,7 @@ commands:
   serve              run the satellite (registry on the local disk store)
   config show        print the effective configuration as JSON
 ${RUNTIME_USAGE}
+${WEBHOOK_USAGE}
 
 options:
   -c, --config FILE      JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
@@ -80,7 +82,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
+  if (command === 'runtime' && sub === 'webhook-config') return webhookCommand('manifests', config);
   if (command === 'runtime') return runtimeCommand(sub, config, values);
+  if (command === 'webhook') return webhookCommand(sub, config);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

@@ -9,6 +9,7 @@ import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/re
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 import { httpsProxyConfigSchema, type HttpsProxyConfig } from '../https-proxy/config-schema.ts';
+import { webhookConfigSchema, type WebhookConfig } from '../webhook/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -102,6 +103,8 @@ export const satelliteConfigSchema = {
     proxy: proxyConfigSchema,
     /** CONNECT proxy for HTTPS_PROXY runtimes (docker): listed registries answered here (docs/runtimes.md). */
     httpsProxy: httpsProxyConfigSchema,
+    /** Kubernetes mutating admission webhook pointing pods' images at the satellite (docs/runtimes.md). */
+    webhook: webhookConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -157,6 +160,7 @@ export interface SatelliteConfig {
   peers?: PeersConfig;
   proxy: ProxyConfig;
   httpsProxy: HttpsProxyConfig;
+  webhook: WebhookConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;

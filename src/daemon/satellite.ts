@@ -15,6 +15,7 @@ import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runti
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
 import { startHttpsProxy, type HttpsProxy } from '../https-proxy/index.ts';
+import { startWebhook, type ImageWebhook } from '../webhook/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -59,6 +60,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
   let httpsProxy: HttpsProxy | undefined;
+  let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
     if (config.control) {
@@ -124,6 +126,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
         httpsProxy: httpsProxy?.status() ?? { enabled: false },
+        webhook: webhook?.status() ?? { enabled: false },
         log: logCounters(log)?.stats() ?? null,
       }),
     });
@@ -131,6 +134,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const address = await server.start();
     pullThrough?.start();
     httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
+    webhook = await startWebhook(config.webhook, { httpsProxy: config.httpsProxy, dataDir: config.dataDir, store }, log.child({ module: 'webhook' }));
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
@@ -163,6 +167,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
             (async () => {
               await metrics?.close();
               await httpsProxy?.close();
+              await webhook?.close();
               await server.close();
               await closeAuth?.();
               await pullThrough?.close();
@@ -182,6 +187,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   } catch (err) {
     await metrics?.close();
     await httpsProxy?.close();
+    await webhook?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

@@ -1,0 +1,33 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { SatelliteConfig } from '../config/index.ts';
+import { errnoCode } from '../lib/errors.ts';
+import { CA_CERT_FILE, siteCaDir } from '../https-proxy/index.ts';
+import { webhookManifests } from '../webhook/index.ts';
+
+export const WEBHOOK_USAGE = `  webhook manifests  print the MutatingWebhookConfiguration (caBundle: the site CA) for kubectl apply -f -`;
+
+/** `satellite webhook manifests` (also `satellite runtime webhook-config`); returns the exit status. */
+export async function webhookCommand(sub: string | undefined, config: SatelliteConfig): Promise<number> {
+  if (sub !== 'manifests') {
+    console.error(`unknown command: webhook ${sub ?? ''}\n\nusage: satellite webhook manifests [--config FILE]`);
+    return 2;
+  }
+  const w = config.webhook;
+  if (!w.url || !w.registry || w.rewrite.length === 0) {
+    console.error('satellite webhook manifests: set webhook.url, webhook.registry and webhook.rewrite in the config');
+    return 78;
+  }
+  const caFile = join(siteCaDir(config.httpsProxy, config.dataDir), CA_CERT_FILE);
+  let caPem: string;
+  try {
+    caPem = await readFile(caFile, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    console.error(`satellite webhook manifests: ${caFile} does not exist yet: start the satellite once with webhook.enabled (it creates the site CA)`);
+    return 1;
+  }
+  process.stdout.write(stringify(webhookManifests(w, caPem)));
+  return 0;
+}
