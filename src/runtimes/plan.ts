@@ -51,7 +51,7 @@ export interface PlanOptions {
 }
 
 export function runtimeTargets(config: RuntimesConfig, spec: MirrorSpec, runtime: RuntimeName): RuntimeTargets {
-  return withProxyRoute(mirrorTargets(config, spec, runtime), config, spec.proxy);
+  return withProxyRoute(mirrorTargets(config, spec, runtime), config, spec);
 }
 
 function mirrorTargets(config: RuntimesConfig, spec: MirrorSpec, runtime: RuntimeName): RuntimeTargets {

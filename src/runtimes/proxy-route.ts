@@ -5,6 +5,7 @@ import { CA_CERT_FILE, parseAuthority, siteCaDir, type HttpsProxyConfig } from '
 import type { RuntimeName, RuntimesConfig } from './config-schema.ts';
 import { RuntimeErrorCode, runtimeError } from './errors.ts';
 import type { RuntimeTargets, TargetFile } from './target.ts';
+import type { MirrorSpec } from './mirror.ts';
 
 /** The HTTPS proxy route as runtimes are told about it (runtimes.httpsProxy). */
 export interface ProxyRoute {
@@ -50,8 +51,13 @@ export async function proxyRoute(runtimes: RuntimesConfig, httpsProxy: HttpsProx
   return { url: url.replace(/\/+$/, ''), noProxy: r.noProxy, intercept: httpsProxy.intercept, caPem, authConfigured: httpsProxy.auth !== undefined };
 }
 
-/** Adds the drop-in (docker, containerd) and docker's certs.d CA files to a runtime's targets. */
-export function withProxyRoute(targets: RuntimeTargets, runtimes: RuntimesConfig, route: ProxyRoute | undefined): RuntimeTargets {
+/**
+ * Adds the drop-in (docker, containerd) and the site CA to a runtime's targets: docker's certs.d
+ * for every intercepted host; containerd's certs.d for intercepted hosts without a hosts.toml of
+ * the mirror route (containerd reads `*.crt` there only when no hosts.toml exists).
+ */
+export function withProxyRoute(targets: RuntimeTargets, runtimes: RuntimesConfig, spec: MirrorSpec): RuntimeTargets {
+  const route = spec.proxy;
   const unit = UNITS[targets.runtime];
   if (!route || !unit) return targets;
   const files: TargetFile[] = [...targets.files];
@@ -63,7 +69,18 @@ export function withProxyRoute(targets: RuntimeTargets, runtimes: RuntimesConfig
       files.push({ runtime: 'docker', path: join(runtimes.httpsProxy.dockerCertsDir, parseAuthority(host)?.key ?? host, 'ca.crt'), render: () => route.caPem });
     }
   }
-  const warnings = [...targets.warnings, `${unit} reads ${dropIn} after \`systemctl daemon-reload\` and a restart of ${unit}`];
+  if (targets.runtime === 'containerd') {
+    const mirrored = new Set(spec.upstreams.map((u) => u.host));
+    for (const host of route.intercept) {
+      const key = parseAuthority(host)?.key ?? host;
+      if (!mirrored.has(key)) files.push({ runtime: 'containerd', path: join(runtimes.containerd.certsDir, key, 'ca.crt'), render: () => route.caPem });
+    }
+  }
+  const extra: string[] = [];
+  if (targets.runtime === 'containerd' && !runtimes.containerd.setConfigPath) {
+    extra.push(`containerd's CRI plugin reads ${runtimes.containerd.certsDir} (and the site CA there) only with its config_path set: runtimes.containerd.setConfigPath`);
+  }
+  const warnings = [...targets.warnings, ...extra, `${unit} reads ${dropIn} after \`systemctl daemon-reload\` and a restart of ${unit}`];
   if (route.authConfigured) warnings.push('httpsProxy.auth is set: the drop-in carries no credentials (it is world-readable); let this host in through httpsProxy.allowedClients without auth, or add them by hand');
   return { ...targets, files, warnings };
 }

@@ -55,6 +55,10 @@ test('runtime apply installs the HTTPS proxy route (drop-ins for docker and cont
   assert.equal(await read('etc/systemd/system/docker.service.d/override.conf'), OVERRIDE, "the admin's drop-in is untouched");
   assert.equal(await read('etc/docker/certs.d/registry.example.com/ca.crt'), ca.certPem);
   assert.equal(await read('etc/docker/certs.d/upstream.test:5000/ca.crt'), ca.certPem);
+  // containerd: the CA where no mirror hosts.toml exists (upstream.test:5000); registry.example.com has the mirror route.
+  assert.equal(await read('etc/containerd/certs.d/upstream.test:5000/ca.crt'), ca.certPem);
+  assert.match(await read('etc/containerd/certs.d/registry.example.com/hosts.toml'), /^server = "https:\/\/registry\.example\.com"/m);
+  await assert.rejects(read('etc/containerd/certs.d/registry.example.com/ca.crt'), { code: 'ENOENT' });
   assert.doesNotMatch(await read('etc/docker/certs.d/registry.example.com/ca.crt'), /PRIVATE KEY/);
 
   const once = await snapshot(root);
