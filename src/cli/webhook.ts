@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { SatelliteConfig } from '../config/index.ts';
-import { errnoCode } from '../lib/errors.ts';
-import { CA_CERT_FILE, siteCaDir } from '../https-proxy/index.ts';
+import { isSatelliteError } from '../lib/errors.ts';
+import { readSiteCaCert } from '../https-proxy/index.ts';
 import { webhookManifests } from '../webhook/index.ts';
 
 export const WEBHOOK_USAGE = `  webhook manifests  print the MutatingWebhookConfiguration (caBundle: the site CA) for kubectl apply -f -`;
@@ -19,13 +17,12 @@ export async function webhookCommand(sub: string | undefined, config: SatelliteC
     console.error('satellite webhook manifests: set webhook.url, webhook.registry and webhook.rewrite in the config');
     return 78;
   }
-  const caFile = join(siteCaDir(config.httpsProxy, config.dataDir), CA_CERT_FILE);
   let caPem: string;
   try {
-    caPem = await readFile(caFile, 'utf8');
+    caPem = await readSiteCaCert(config.httpsProxy, config.dataDir, 'webhook.enabled');
   } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    console.error(`satellite webhook manifests: ${caFile} does not exist yet: start the satellite once with webhook.enabled (it creates the site CA)`);
+    if (!isSatelliteError(err, 'CA_MISSING')) throw err;
+    console.error(`satellite webhook manifests: ${err.message}`);
     return 1;
   }
   process.stdout.write(stringify(webhookManifests(w, caPem)));

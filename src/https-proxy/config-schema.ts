@@ -1,3 +1,5 @@
+import { listenSchema } from '../lib/listen-schema.ts';
+
 /**
  * The `httpsProxy` section: a CONNECT proxy that runtimes name in HTTPS_PROXY. Off by default;
  * when on, it listens on loopback and admits loopback clients only unless told otherwise.
@@ -42,15 +44,7 @@ export const httpsProxyConfigSchema = {
   default: {},
   properties: {
     enabled: { type: 'boolean', default: false },
-    listen: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 3128 },
-      },
-    },
+    listen: listenSchema('127.0.0.1', 3128),
     allowedClients: {
       type: 'array',
       maxItems: 256,

@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../lib/errors.ts';
-import { CA_CERT_FILE, parseAuthority, siteCaDir, type HttpsProxyConfig } from '../https-proxy/index.ts';
+import { parseAuthority, readSiteCaCert, type HttpsProxyConfig } from '../https-proxy/index.ts';
 import type { RuntimeName, RuntimesConfig } from './config-schema.ts';
 import { RuntimeErrorCode, runtimeError } from './errors.ts';
 import type { RuntimeTargets, TargetFile } from './target.ts';
@@ -40,13 +38,11 @@ export async function proxyRoute(runtimes: RuntimesConfig, httpsProxy: HttpsProx
     const host = h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h;
     url = `http://${host}:${port}`;
   }
-  const caFile = join(siteCaDir(httpsProxy, dataDir), CA_CERT_FILE);
   let caPem: string;
   try {
-    caPem = await readFile(caFile, 'utf8');
+    caPem = await readSiteCaCert(httpsProxy, dataDir, 'httpsProxy.enabled');
   } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    throw runtimeError(RuntimeErrorCode.configInvalid, `${caFile} does not exist yet: start the satellite once with httpsProxy.enabled (it creates the site CA), then apply`);
+    throw runtimeError(RuntimeErrorCode.configInvalid, `${(err as Error).message}, then apply`, { cause: err });
   }
   return { url: url.replace(/\/+$/, ''), noProxy: r.noProxy, intercept: httpsProxy.intercept, caPem, authConfigured: httpsProxy.auth !== undefined };
 }

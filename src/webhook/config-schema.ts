@@ -1,3 +1,5 @@
+import { listenSchema } from '../lib/listen-schema.ts';
+
 /**
  * The `webhook` section: a Kubernetes mutating admission webhook (HTTPS on its own port, certificate
  * from the site CA) that points pods' images at the satellite. Off by default.
@@ -32,15 +34,7 @@ export const webhookConfigSchema = {
   default: {},
   properties: {
     enabled: { type: 'boolean', default: false },
-    listen: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        host: { type: 'string', minLength: 1, default: '0.0.0.0' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8443 },
-      },
-    },
+    listen: listenSchema('0.0.0.0', 8443),
     url: { type: 'string', pattern: '^https://[^\\s/]+(/[^\\s?#]*)?$' },
     registry: { type: 'string', pattern: HOSTPORT },
     rewrite: {
