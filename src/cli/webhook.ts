@@ -13,8 +13,12 @@ export async function webhookCommand(sub: string | undefined, config: SatelliteC
     return 2;
   }
   const w = config.webhook;
-  if (!w.url || !w.registry || w.rewrite.length === 0) {
-    console.error('satellite webhook manifests: set webhook.url, webhook.registry and webhook.rewrite in the config');
+  if ((!w.url && !w.service) || !w.registry || w.rewrite.length === 0) {
+    console.error('satellite webhook manifests: set webhook.url (or webhook.service), webhook.registry and webhook.rewrite in the config');
+    return 78;
+  }
+  if (w.service && !w.listen.port) {
+    console.error('satellite webhook manifests: webhook.service needs a fixed webhook.listen.port (the Endpoints name it)');
     return 78;
   }
   let caPem: string;
@@ -25,6 +29,6 @@ export async function webhookCommand(sub: string | undefined, config: SatelliteC
     console.error(`satellite webhook manifests: ${err.message}`);
     return 1;
   }
-  process.stdout.write(stringify(webhookManifests(w, caPem)));
+  process.stdout.write(webhookManifests(w, caPem).map((doc) => stringify(doc)).join('---\n'));
   return 0;
 }

@@ -85,16 +85,18 @@ export class SiteCa {
 
   /** A TLS context presenting a certificate for `host` (DNS name or IP), issued now or cached. */
   contextFor(host: string): SecureContext {
-    return this.#leaf(host).context;
+    return this.#leaf([host]).context;
   }
 
-  /** Certificate (PEM, leaf then CA) and key for `host`, e.g. for a listener of its own. */
-  keyPairFor(host: string): { cert: string; key: string } {
-    return { cert: this.#leaf(host).certPem + this.certPem, key: this.#leafKeyPem };
+  /** Certificate (PEM, leaf then CA) and key for `names` (DNS names or IPs), e.g. for a listener of its own. */
+  keyPairFor(...names: string[]): { cert: string; key: string } {
+    return { cert: this.#leaf(names).certPem + this.certPem, key: this.#leafKeyPem };
   }
 
-  #leaf(host: string): Leaf {
-    const cached = this.#leaves.get(host);
+  #leaf(names: string[]): Leaf {
+    const host = names[0]!;
+    const key = names.join(',');
+    const cached = this.#leaves.get(key);
     if (cached && cached.notAfter - Date.now() > LEAF_RENEW_MS) return cached;
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.#leafPublic;
@@ -108,7 +110,7 @@ export class SiteCa {
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }] },
+      { name: 'subjectAltName', altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })) },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.#cert.generateSubjectKeyIdentifier().getBytes() },
     ]);
     cert.sign(this.#key, forge.md.sha256.create());
@@ -120,7 +122,7 @@ export class SiteCa {
     };
     // Bounded: the hosts are the operator's list (and the webhook's names), a handful.
     if (this.#leaves.size >= 256) this.#leaves.clear();
-    this.#leaves.set(host, leaf);
+    this.#leaves.set(key, leaf);
     return leaf;
   }
 }

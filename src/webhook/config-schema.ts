@@ -7,8 +7,13 @@ import { listenSchema } from '../lib/listen-schema.ts';
 export interface WebhookConfig {
   enabled: boolean;
   listen: { host: string; port: number };
-  /** How the kube-apiserver reaches it, e.g. https://satellite.site.example:8443/mutate (its host is the certificate's name). */
+  /** How the kube-apiserver reaches it, e.g. https://satellite.site.example:8443/mutate (its host is a name in the certificate). */
   url?: string;
+  /**
+   * Reached through a Service instead of `url`: `webhook manifests` prints a selector-less Service
+   * and its Endpoints (`address`, the satellite's IP as the cluster reaches it).
+   */
+  service?: { name: string; namespace: string; address: string };
   /** The satellite registry as nodes reach it (`host:port`), the new registry of rewritten images. */
   registry?: string;
   /** Registries whose images are rewritten; repositoryPrefix is prepended (a proxy.mirrors prefix). */
@@ -36,6 +41,16 @@ export const webhookConfigSchema = {
     enabled: { type: 'boolean', default: false },
     listen: listenSchema('0.0.0.0', 8443),
     url: { type: 'string', pattern: '^https://[^\\s/]+(/[^\\s?#]*)?$' },
+    service: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'namespace', 'address'],
+      properties: {
+        name: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' },
+        namespace: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' },
+        address: { type: 'string', pattern: '^[0-9A-Fa-f:.]+$' },
+      },
+    },
     registry: { type: 'string', pattern: HOSTPORT },
     rewrite: {
       type: 'array',
@@ -71,7 +86,11 @@ export const webhookConfigSchema = {
   },
   if: { properties: { enabled: { const: true } }, required: ['enabled'] },
   then: {
-    properties: { url: true, registry: true, rewrite: { type: 'array', minItems: 1 } },
-    required: ['url', 'registry'],
+    properties: { url: true, service: true, registry: true, rewrite: { type: 'array', minItems: 1 } },
+    required: ['registry'],
+    anyOf: [
+      { properties: { url: true }, required: ['url'] },
+      { properties: { service: true }, required: ['service'] },
+    ],
   },
 } as const;

@@ -40,13 +40,12 @@ export class ImageWebhook {
   }
 
   async start(): Promise<AddressInfo> {
-    const name = new URL(this.#config.url!).hostname.replace(/^\[|\]$/g, '');
-    const server: Server = createServer({ ...this.#ca.keyPairFor(name), minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res));
+    const server: Server = createServer({ ...this.#ca.keyPairFor(...certificateNames(this.#config)), minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     this.#server = server;
     const address = await listen(server, this.#config.listen.host, this.#config.listen.port, 'webhook');
-    this.#log.info({ address: address.address, port: address.port, url: this.#config.url, policy: this.#config.policy, rewrite: this.#config.rewrite }, 'webhook listening');
+    this.#log.info({ address: address.address, port: address.port, url: this.#config.url ?? null, service: this.#config.service ?? null, policy: this.#config.policy, rewrite: this.#config.rewrite }, 'webhook listening');
     return address;
   }
 
@@ -102,6 +101,14 @@ export class ImageWebhook {
     }
     return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
   }
+}
+
+/** The names the API server may call it by: the URL's host, the Service's DNS names. */
+export function certificateNames(config: Pick<WebhookConfig, 'url' | 'service'>): string[] {
+  const names: string[] = [];
+  if (config.url) names.push(new URL(config.url).hostname.replace(/^\[|\]$/g, ''));
+  if (config.service) names.push(`${config.service.name}.${config.service.namespace}.svc`, `${config.service.name}.${config.service.namespace}.svc.cluster.local`);
+  return names;
 }
 
 export interface Review {

@@ -12,7 +12,7 @@ import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { satelliteCli } from '../runtimes/helpers.ts';
 import { quietLog, run } from '../https-proxy/helpers.ts';
-import { ImageWebhook, ORIGINAL_IMAGES_ANNOTATION, type WebhookConfig } from '../../src/webhook/index.ts';
+import { ImageWebhook, ORIGINAL_IMAGES_ANNOTATION, webhookManifests, type WebhookConfig } from '../../src/webhook/index.ts';
 import { SiteCa } from '../../src/https-proxy/index.ts';
 
 const SATELLITE = 'satellite.site.example:8585';
@@ -145,23 +145,24 @@ test('webhook (policy exists): rewrites only images the satellite holds, keeps d
   assert.deepEqual(hook.namespaceSelector.matchExpressions[0], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] });
 });
 
+const BASE_CONFIG: WebhookConfig = {
+  enabled: true,
+  listen: { host: '127.0.0.1', port: 0 },
+  url: 'https://127.0.0.1/mutate',
+  registry: SATELLITE,
+  rewrite: [{ registry: 'registry.example.com' }, { registry: 'docker.io', repositoryPrefix: 'hub' }],
+  policy: 'always',
+  namespaces: { include: [], exclude: ['kube-system'] },
+  images: { include: [], exclude: ['*:latest'] },
+  failurePolicy: 'Ignore',
+  timeoutSeconds: 3,
+  name: 'images.harbor-satellite.io',
+};
+
 async function startWebhookInProcess(t: TestContext, over: Partial<WebhookConfig>): Promise<{ port: number; ca: string }> {
   const dir = await makeTempDir(t, 'hs-site-ca-');
   const ca = await SiteCa.open(dir, quietLog);
-  const config: WebhookConfig = {
-    enabled: true,
-    listen: { host: '127.0.0.1', port: 0 },
-    url: 'https://127.0.0.1/mutate',
-    registry: SATELLITE,
-    rewrite: [{ registry: 'registry.example.com' }, { registry: 'docker.io', repositoryPrefix: 'hub' }],
-    policy: 'always',
-    namespaces: { include: [], exclude: ['kube-system'] },
-    images: { include: [], exclude: ['*:latest'] },
-    failurePolicy: 'Ignore',
-    timeoutSeconds: 3,
-    name: 'images.harbor-satellite.io',
-    ...over,
-  };
+  const config: WebhookConfig = { ...BASE_CONFIG, ...over };
   const webhook = new ImageWebhook({ config, log: quietLog, ca, holds: () => false });
   const address = await webhook.start();
   t.after(() => webhook.close());
@@ -179,4 +180,26 @@ test('webhook (policy always): every image of a listed registry is rewritten (ai
   const res = await post(port, ca, JSON.stringify({ ...(admissionReview(pod, 'uid-b') as object), request: { uid: 'uid-b', kind: { group: 'apps', kind: 'Deployment' }, object: {} } }));
   assert.equal(res.status, 200);
   assert.equal(res.body.response.patch, undefined);
+});
+
+test('webhook.service: manifests hold a selector-less Service and Endpoints, and the certificate names the Service', async (t) => {
+  const service = { name: 'satellite-webhook', namespace: 'harbor', address: '10.20.0.5' };
+  const { port, ca } = await startWebhookInProcess(t, { url: undefined, service, listen: { host: '127.0.0.1', port: 0 } });
+  // TLS as the API server does it: to the Service's DNS name, trusting only the caBundle.
+  const { connect } = await import('node:tls');
+  const verified = await new Promise<boolean>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername: 'satellite-webhook.harbor.svc', ca }, () => {
+      resolve(s.authorized);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+  assert.equal(verified, true);
+  const docs = webhookManifests({ ...BASE_CONFIG, url: undefined, service, listen: { host: '0.0.0.0', port: 8443 } }, ca);
+  assert.deepEqual(docs.map((d) => d.kind), ['Service', 'Endpoints', 'MutatingWebhookConfiguration']);
+  const [svc, ep, mwc] = docs as any[];
+  assert.equal(svc.spec.selector, undefined);
+  assert.deepEqual(svc.spec.ports, [{ name: 'webhook', port: 443, targetPort: 8443, protocol: 'TCP' }]);
+  assert.deepEqual(ep.subsets, [{ addresses: [{ ip: '10.20.0.5' }], ports: [{ name: 'webhook', port: 8443, protocol: 'TCP' }] }]);
+  assert.deepEqual(mwc.webhooks[0].clientConfig.service, { name: 'satellite-webhook', namespace: 'harbor', path: '/mutate', port: 443 });
 });
