@@ -94,4 +94,9 @@ test('skopeo with HTTPS_PROXY pulls a listed registry from the satellite; other 
   const c3 = await run('curl', ['-sS', '--max-time', '20', '--proxy', proxyUrl, '--cacert', origin.caFile, `https://127.0.0.1:${origin.port}/`]);
   assert.notEqual(c3.code, 0);
   assert.match(c3.stderr, /403/);
+
+  const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { httpsProxy: { intercepted: number; tunnelled: number; refused: number } };
+  assert.ok(status.httpsProxy.intercepted >= 4, `intercepted ${status.httpsProxy.intercepted}`);
+  assert.equal(status.httpsProxy.tunnelled, 2);
+  assert.equal(status.httpsProxy.refused, 1);
 });
