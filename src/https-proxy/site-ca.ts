@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import forge from 'node-forge';
+import type forgeNs from 'node-forge';
 import type { Logger } from 'pino';
 import { SatelliteError, errnoCode } from '../lib/errors.ts';
 import { writeFileAtomic } from '../lib/fs-atomic.ts';
@@ -12,6 +12,8 @@ import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../lib/private-files.ts';
 /** File names in the CA directory: the key never leaves the device, the certificate is what clients trust. */
 export const CA_KEY_FILE = 'ca.key';
 export const CA_CERT_FILE = 'ca.crt';
+
+type Forge = typeof forgeNs;
 
 const CA_YEARS = 10;
 const LEAF_DAYS = 90;
@@ -32,26 +34,29 @@ interface Leaf {
 export class SiteCa {
   readonly certPem: string;
   readonly dir: string;
-  readonly #cert: forge.pki.Certificate;
-  readonly #key: forge.pki.rsa.PrivateKey;
+  readonly #forge: Forge;
+  readonly #cert: forgeNs.pki.Certificate;
+  readonly #key: forgeNs.pki.rsa.PrivateKey;
   readonly #leafKeyPem: string;
-  readonly #leafKey: forge.pki.rsa.PrivateKey;
-  readonly #leafPublic: forge.pki.rsa.PublicKey;
+  readonly #leafPublic: forgeNs.pki.rsa.PublicKey;
   readonly #leaves = new Map<string, Leaf>();
 
-  private constructor(dir: string, certPem: string, keyPem: string) {
+  private constructor(forge: Forge, dir: string, certPem: string, keyPem: string) {
+    this.#forge = forge;
     this.dir = dir;
     this.certPem = certPem;
     this.#cert = forge.pki.certificateFromPem(certPem);
     this.#key = forge.pki.privateKeyFromPem(keyPem);
     const leaf = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.#leafKeyPem = leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    this.#leafKey = forge.pki.privateKeyFromPem(this.#leafKeyPem);
-    this.#leafPublic = forge.pki.setRsaPublicKey(this.#leafKey.n, this.#leafKey.e);
+    const leafKey = forge.pki.privateKeyFromPem(this.#leafKeyPem);
+    this.#leafPublic = forge.pki.setRsaPublicKey(leafKey.n, leafKey.e);
   }
 
   /** Loads the CA from `dir`, creating it (and the directory, 0700) when absent. */
   static async open(dir: string, log: Logger, commonName = 'Harbor Satellite site CA'): Promise<SiteCa> {
+    // Loaded only when a CA is used: about 10 MiB of RSS a satellite without these listeners never pays.
+    const forge = (await import('node-forge')).default;
     const keyPath = join(dir, CA_KEY_FILE);
     const certPath = join(dir, CA_CERT_FILE);
     await ensurePrivateDir(dir);
@@ -65,14 +70,14 @@ export class SiteCa {
       if (keyPem !== undefined) throw new SatelliteError('CA_UNREADABLE', `${keyPath} exists but ${certPath} does not: restore it or remove both`);
     }
     if (keyPem === undefined || certPem === undefined) {
-      ({ keyPem, certPem } = createCa(commonName));
+      ({ keyPem, certPem } = createCa(forge, commonName));
       // Key first: a crash between the two leaves a key without a certificate, refused above, never the reverse.
       await writeFileAtomic(keyPath, keyPem, PRIVATE_FILE_MODE);
       await writeFileAtomic(certPath, certPem, 0o644);
       log.info({ cert: certPath, fingerprint: new X509Certificate(certPem).fingerprint256 }, 'site CA created');
     }
     try {
-      return new SiteCa(dir, certPem, keyPem);
+      return new SiteCa(forge, dir, certPem, keyPem);
     } catch (err) {
       throw new SatelliteError('CA_UNREADABLE', `the site CA in ${dir} is not a PEM certificate and RSA key`, { cause: err });
     }
@@ -98,6 +103,7 @@ export class SiteCa {
     const key = names.join(',');
     const cached = this.#leaves.get(key);
     if (cached && cached.notAfter - Date.now() > LEAF_RENEW_MS) return cached;
+    const forge = this.#forge;
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.#leafPublic;
     cert.serialNumber = serial();
@@ -127,7 +133,7 @@ export class SiteCa {
   }
 }
 
-function createCa(commonName: string): { keyPem: string; certPem: string } {
+function createCa(forge: Forge, commonName: string): { keyPem: string; certPem: string } {
   const pair = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const keyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const key = forge.pki.privateKeyFromPem(keyPem);
