@@ -33,6 +33,7 @@ export async function runtimeCommand(sub: string | undefined, config: SatelliteC
     registry: config.registry,
     dataDir: config.dataDir,
     desiredStateFile: config.sync.desiredStateFile,
+    httpsProxy: config.httpsProxy,
   };
   const opts = { root: flags.root, only: only as RuntimeName[] };
   try {

@@ -11,7 +11,7 @@ import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { startBanner } from './start-banner.ts';
 // The commands' code loads only for its command (import() below): `serve` keeps none of it.
-import { ADMIN_COMMANDS, ADMIN_USAGE, RUNTIME_USAGE } from './usage.ts';
+import { ADMIN_COMMANDS, ADMIN_USAGE, RUNTIME_USAGE, WEBHOOK_USAGE } from './usage.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
@@ -20,6 +20,7 @@ commands:
   config show        print the effective configuration as JSON
 ${ADMIN_USAGE}
 ${RUNTIME_USAGE}
+${WEBHOOK_USAGE}
 
 options:
   -c, --config FILE      JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
@@ -92,7 +93,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (ADMIN_COMMANDS.has(command)) return (await import('./admin-commands.ts')).adminCommand(command, config.admin.socket, values);
+  if (command === 'runtime' && sub === 'webhook-config') return (await import('./webhook.ts')).webhookCommand('manifests', config);
   if (command === 'runtime') return (await import('./runtime.ts')).runtimeCommand(sub, config, values);
+  if (command === 'webhook') return (await import('./webhook.ts')).webhookCommand(sub, config);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

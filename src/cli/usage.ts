@@ -15,8 +15,11 @@ export const ADMIN_COMMANDS = new Set(['status', 'images', 'sync', 'gc', 'verify
 export const RUNTIME_USAGE = `  runtime show       per runtime: the files it reads and what apply would change (dry run)
   runtime apply      point the enabled runtimes at this satellite (merge, back up the originals)
   runtime revert     restore every file apply changed, byte for byte
+  runtime webhook-config  the same as webhook manifests
 
 runtime options:
   --runtime NAME     act on NAME (${RUNTIME_NAMES.join(', ')}) instead of the enabled ones; repeatable
   --root DIR         prefix every runtime path with DIR (image building, tests)
   --content          show: print the merged files`;
+
+export const WEBHOOK_USAGE = `  webhook manifests  print the MutatingWebhookConfiguration (caBundle: the site CA) for kubectl apply -f -`;

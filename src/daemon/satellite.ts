@@ -16,6 +16,8 @@ import type { RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken } from '../observability/auth.ts';
 import type { RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
+import type { HttpsProxy } from '../https-proxy/index.ts';
+import type { ImageWebhook } from '../webhook/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -37,7 +39,7 @@ export interface SatelliteRuntime {
  * registry -> sync runs -> control connects. Stop order is the reverse.
  */
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
-  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
+  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile, httpsProxy: config.httpsProxy };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
   const metricsToken = await loadMetricsToken(config.metrics);
   // A domain's code (and its dependencies: mqtt, undici, prom-client, yaml/toml) is loaded only when
@@ -66,6 +68,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
+  let httpsProxy: HttpsProxy | undefined;
+  let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
@@ -137,6 +141,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
+        httpsProxy: httpsProxy?.status() ?? { enabled: false },
+        webhook: webhook?.status() ?? { enabled: false },
         log: logCounters(log)?.stats() ?? null,
       }),
     });
@@ -145,6 +151,14 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const address = await server.start();
     admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
+    if (config.httpsProxy.enabled) {
+      const { startHttpsProxy } = await import('../https-proxy/index.ts');
+      httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
+    }
+    if (config.webhook.enabled) {
+      const { startWebhook } = await import('../webhook/index.ts');
+      webhook = await startWebhook(config.webhook, { httpsProxy: config.httpsProxy, dataDir: config.dataDir, store }, log.child({ module: 'webhook' }));
+    }
     if (runtimesMod) await runtimesMod.applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
@@ -177,6 +191,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           await Promise.all([
             (async () => {
               await metrics?.close();
+              await httpsProxy?.close();
+              await webhook?.close();
               await server.close();
               await closeAuth?.();
               await pullThrough?.close();
@@ -196,6 +212,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   } catch (err) {
     await metrics?.close();
     await admin?.close();
+    await httpsProxy?.close();
+    await webhook?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

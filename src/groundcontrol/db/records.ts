@@ -46,6 +46,17 @@ export interface DesiredRecord {
   publishedAt: string;
 }
 
+/** Index record (db/indexes.ts): what the status counts and reconcile need, without documents. */
+export interface GenerationsRecord {
+  /** Newest generation published, and the content hash of that desired state. */
+  desired: number | null;
+  desiredHash: string | null;
+  /** Newest generation the satellite reported as received (state.desiredGeneration). */
+  acknowledged: number | null;
+  /** Newest generation it reported fully applied. */
+  applied: number | null;
+}
+
 export interface ErrorNote {
   at: string;
   code: string;

@@ -1,5 +1,6 @@
 import { parseDesiredState, type DesiredImage } from '../../protocol/index.ts';
 import { durable, under } from '../db/db.ts';
+import { removeSatelliteAssignment, removeSiteAssignment } from '../db/indexes.ts';
 import type { GroupRecord } from '../db/records.ts';
 import { isSatelliteError } from '../../lib/errors.ts';
 import { gcError } from '../errors.ts';
@@ -77,8 +78,8 @@ export async function deleteGroup(ctx: FleetContext, name: string): Promise<{ pu
   const found = await durable(ctx.db, () => {
     if (!ctx.db.groups.get(name)) return false;
     ctx.db.groups.remove(name);
-    for (const key of ctx.db.satelliteAssignments.getKeys(under(name))) ctx.db.satelliteAssignments.remove(key);
-    for (const key of ctx.db.siteAssignments.getKeys(under(name))) ctx.db.siteAssignments.remove(key);
+    for (const key of ctx.db.satelliteAssignments.getKeys(under(name))) removeSatelliteAssignment(ctx.db, name, key[1]);
+    for (const key of ctx.db.siteAssignments.getKeys(under(name))) removeSiteAssignment(ctx.db, name, key[1]);
     return true;
   });
   if (!found) throw gcError('GROUP_UNKNOWN', `no group ${name}`);
