@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { importBundleAtStart } from '../bundle/startup.ts';
 import { storeOptions } from './store-options.ts';
 import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
@@ -44,6 +45,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
+  await importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;

@@ -148,4 +148,9 @@ test('bundle: export from satellite A, import into satellite B with no upstream;
   const sigRes = await fetch(`${satB.url}/v2/apps/a/manifests/${sig.tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
   assert.equal(sigRes.status, 200);
   assert.equal(sha256(Buffer.from(await sigRes.arrayBuffer())), sig.manifestDigest);
+
+  // First boot without a link: sync.bundleDir is imported at start, before anything waits for one.
+  const satD = await startSatellite(t, { config: { sync: { bundleDir: bundle } } });
+  await satD.waitForLog(/"msg":"bundle imported"/);
+  assert.equal(sha256(await skopeoInspect(`docker://${satD.host}/apps/b:v1`, { raw: true })), apps[1]!.img.manifestDigest);
 });
