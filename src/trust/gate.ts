@@ -57,6 +57,6 @@ export async function keepSignatures(store: Store, repository: string, decision:
   try {
     await replicateSignatures(store, repository, replica, log);
   } catch (err) {
-    log.warn({ err, repository, tag: replica.tag }, 'signatures not replicated');
+    log.warn({ err, repository, tags: replica.groups.map((g) => g.tag) }, 'signatures not replicated');
   }
 }

@@ -39,6 +39,13 @@ export interface SignOptions {
   dockerReference?: string;
   /** Replace the payload after signing (a tampered payload). */
   payload?: Buffer;
+  /**
+   * Store it as an OCI 1.1 referrer instead (what `cosign sign --registry-referrers-mode=oci-1-1`
+   * writes): artifactType application/vnd.dev.cosign.artifact.sig.v1+json, subject = the image,
+   * pushed by digest and listed in the referrers fallback tag `sha256-<hex>` (distribution 2.8 has
+   * no referrers API).
+   */
+  referrer?: { subjectSize: number; subjectMediaType: string };
 }
 
 /** Signs `digest` of `repo` with `key` and pushes the signature manifest to the registry. */
@@ -64,10 +71,12 @@ export async function pushCosignSignature(
   );
   await pushBlob(registry, repo, payload);
   await pushBlob(registry, repo, config);
+  const ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      ...(opts.referrer ? { artifactType: ARTIFACT } : {}),
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: sha256(config) },
       layers: [
         {
@@ -77,8 +86,26 @@ export async function pushCosignSignature(
           annotations: { 'dev.cosignproject.cosign/signature': signature },
         },
       ],
+      ...(opts.referrer ? { subject: { mediaType: opts.referrer.subjectMediaType, size: opts.referrer.subjectSize, digest: opts.storeFor ?? digest } } : {}),
     }),
   );
+  if (opts.referrer) {
+    const put = async (ref: string, body: Buffer, type: string) => {
+      const res = await fetch(`${registry.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': type }, body });
+      if (res.status !== 201) throw new Error(`PUT ${ref}: ${res.status} ${await res.text()}`);
+    };
+    await put(sha256(manifest), manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const tag = (opts.storeFor ?? digest).replace(':', '-');
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, digest: sha256(manifest), artifactType: ARTIFACT }],
+      }),
+    );
+    await put(tag, index, 'application/vnd.oci.image.index.v1+json');
+    return { tag, manifestDigest: sha256(manifest), payload };
+  }
   const tag = `${(opts.storeFor ?? digest).replace(':', '-')}.sig`;
   const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
     method: 'PUT',

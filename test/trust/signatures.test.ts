@@ -10,7 +10,7 @@ import { makeCosignKey, pushCosignSignature } from '../helpers/cosign-sign.ts';
 import { getStatus, syncConfig, waitForStatus, writeDesired, type StatusDoc } from '../sync/helpers.ts';
 import { metricsUrl, parseMetrics, promtoolCheck, scrape, value } from '../observability/helpers.ts';
 
-const REPOS = ['apps/signed', 'apps/unsigned', 'apps/otherkey', 'apps/wrongdigest', 'apps/tampered', 'apps/identity'] as const;
+const REPOS = ['apps/signed', 'apps/unsigned', 'apps/otherkey', 'apps/wrongdigest', 'apps/tampered', 'apps/identity', 'apps/referrer'] as const;
 
 test('signature policy: enforce admits only images with a valid cosign signature, warn flags, key rotation re-checks', async (t) => {
   const upstream = await startDockerRegistry(t);
@@ -36,6 +36,11 @@ test('signature policy: enforce admits only images with a valid cosign signature
   // Signed by the trusted key for the right digest, but as another repository.
   await pushCosignSignature(upstream, 'apps/identity', d('apps/identity'), keyA.privateKey, { dockerReference: `${upstream.host}/apps/other:v1` });
 
+  // OCI 1.1: a referrer (subject = the image) listed in the referrers fallback tag.
+  const refSig = await pushCosignSignature(upstream, 'apps/referrer', d('apps/referrer'), keyA.privateKey, {
+    referrer: { subjectSize: (await skopeoInspect(`docker://${upstream.host}/apps/referrer:v1`, { raw: true })).length, subjectMediaType: 'application/vnd.oci.image.manifest.v1+json' },
+  });
+
   const dir = await makeTempDir(t, 'hs-desired-');
   const desired = join(dir, 'desired.json');
   const doc = (generation: number, mode: 'enforce' | 'warn', keys: string[]) => ({
@@ -60,6 +65,12 @@ test('signature policy: enforce admits only images with a valid cosign signature
   assert.equal(sha256(Buffer.from(await replicated.arrayBuffer())), signedSig.manifestDigest, 'the satellite serves the upstream signature manifest byte for byte');
   assert.equal(await head(`/v2/apps/signed/blobs/${sha256(signedSig.payload)}`), 200, 'and its payload');
 
+  // The referrer-stored signature verifies too, and the referrer and its fallback index are replicated.
+  assert.equal(img(s1, 'apps/referrer').status, 'ok');
+  assert.equal(img(s1, 'apps/referrer').signature, 'verified');
+  assert.equal(await head(`/v2/apps/referrer/manifests/${refSig.manifestDigest}`), 200);
+  assert.equal(await head(`/v2/apps/referrer/manifests/${refSig.tag}`), 200);
+
   const refused: Array<[string, string, RegExp]> = [
     ['apps/unsigned', 'SIGNATURE_REQUIRED', /no signature/],
     ['apps/otherkey', 'SIGNATURE_INVALID', /does not verify with any trusted key/],
@@ -77,7 +88,7 @@ test('signature policy: enforce admits only images with a valid cosign signature
   }
   assert.equal(s1.sync.appliedGeneration, null, 'a generation with refused images is not applied');
   const m1 = parseMetrics(await scrape(await metricsUrl(sat)));
-  assert.equal(value(m1, 'harbor_satellite_sync_image_signatures{verdict="verified"}'), 1);
+  assert.equal(value(m1, 'harbor_satellite_sync_image_signatures{verdict="verified"}'), 2);
   assert.equal(value(m1, 'harbor_satellite_sync_image_signatures{verdict="unsigned"}'), 1);
   assert.equal(value(m1, 'harbor_satellite_sync_image_signatures{verdict="invalid"}'), 4);
 
