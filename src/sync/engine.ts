@@ -393,6 +393,7 @@ export class SyncEngine {
     }
 
     const plans: ImagePlan[] = [];
+    const replaced = new Map<string, Set<string>>();
     let planned = this.#reachable === true;
     this.#wanted.begin();
     try {
@@ -405,7 +406,11 @@ export class SyncEngine {
               // Checked again every run: a key rotated out in the desired state stops an image it signed.
               const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
               if (trust?.refused) {
+                // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
                 if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
+                const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
+                await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
+                replaced.set(ref.repository, new Set([...(replaced.get(ref.repository) ?? []), ...held]));
                 await this.#refuse(plan, trust, report);
                 continue;
               }
@@ -430,7 +435,6 @@ export class SyncEngine {
     // reference that failed to plan may still want its partial).
     const wanted = new Set(plans.flatMap((p) => p.blobs.map((b) => b.digest)));
     if (planned) await this.#store.discardOrphanPartials(wanted);
-    const replaced = new Map<string, Set<string>>();
     const shortBy: number[] = [];
     // One image at a time: its blobs are admitted and downloaded together, then it is committed and
     // served before the next starts, so a disk with room for two images ends up with two, not zero.

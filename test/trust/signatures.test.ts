@@ -114,6 +114,7 @@ test('signature policy: enforce admits only images with a valid cosign signature
   assert.equal(img(s3, 'apps/signed').status, 'failed');
   assert.equal(img(s3, 'apps/signed').code, 'SIGNATURE_INVALID');
   assert.equal(await head('/v2/apps/signed/manifests/v1'), 404, 'a tag whose signature no trusted key verifies is withdrawn');
+  assert.equal(await head(`/v2/apps/signed/manifests/${d('apps/signed')}`), 404, 'and its manifest: no pull by digest either');
   assert.equal(img(s3, 'apps/otherkey').status, 'ok');
   assert.equal(img(s3, 'apps/otherkey').signature, 'verified');
   assert.equal(img(s3, 'apps/otherkey').code, undefined);
