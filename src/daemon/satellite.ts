@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { importBundleAtStart } from '../bundle/startup.ts';
+import { storeOptions } from './store-options.ts';
 import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
@@ -43,20 +45,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
   const metricsToken = await loadMetricsToken(config.metrics);
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
-  const store = await Store.open(
-    {
-      dataDir: config.dataDir,
-      gcGraceSeconds: config.store.gcGraceSeconds,
-      uploadTtlSeconds: config.store.uploadTtlSeconds,
-      readChunkBytes: config.store.readChunkBytes,
-      minFreeBytes: config.store.minFreeBytes,
-      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
-      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
-      ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
-    },
-    log.child({ module: 'store' }),
-  );
+  const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
+  await importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
