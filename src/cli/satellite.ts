@@ -11,7 +11,7 @@ import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { startBanner } from './start-banner.ts';
 // The commands' code loads only for its command (import() below): `serve` keeps none of it.
-import { ADMIN_COMMANDS, ADMIN_USAGE, RUNTIME_USAGE, WEBHOOK_USAGE } from './usage.ts';
+import { ADMIN_COMMANDS, ADMIN_USAGE, BUNDLE_USAGE, RUNTIME_USAGE, WEBHOOK_USAGE } from './usage.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
@@ -21,6 +21,7 @@ commands:
 ${ADMIN_USAGE}
 ${RUNTIME_USAGE}
 ${WEBHOOK_USAGE}
+${BUNDLE_USAGE}
 
 options:
   -c, --config FILE      JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
@@ -56,6 +57,12 @@ async function main(argv: string[]): Promise<number> {
         'dry-run': { type: 'boolean' },
         repair: { type: 'boolean' },
         socket: { type: 'string' },
+        from: { type: 'string' },
+        image: { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o' },
+        username: { type: 'string' },
+        'password-file': { type: 'string' },
+        trust: { type: 'string' },
       },
     });
   } catch (err) {
@@ -96,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'runtime' && sub === 'webhook-config') return (await import('./webhook.ts')).webhookCommand('manifests', config);
   if (command === 'runtime') return (await import('./runtime.ts')).runtimeCommand(sub, config, values);
   if (command === 'webhook') return (await import('./webhook.ts')).webhookCommand(sub, config);
+  if (command === 'bundle') return (await import('./bundle-commands.ts')).bundleCommand(sub, positionals[2], config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

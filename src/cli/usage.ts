@@ -23,3 +23,9 @@ runtime options:
   --content          show: print the merged files`;
 
 export const WEBHOOK_USAGE = `  webhook manifests  print the MutatingWebhookConfiguration (caBundle: the site CA) for kubectl apply -f -`;
+
+export const BUNDLE_USAGE = `  bundle create --from URL --image REPO:TAG [--image ...] -o DIR [--username U --password-file F]
+                     write a bundle (OCI layout + bundle.json) of images from a registry (upstream or satellite)
+  bundle import PATH [--trust FILE]
+                     check every digest (and signatures, if a policy applies) and import into the store;
+                     run it while the satellite is stopped; rerun to resume`;

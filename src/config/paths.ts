@@ -5,6 +5,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['registry', 'tls', 'key'],
   ['registry', 'auth', 'htpasswd'],
   ['sync', 'desiredStateFile'],
+  ['sync', 'bundleDir'],
   ['control', 'registrationTokenFile'],
   ['control', 'identityFile'],
   ['control', 'caFile'],

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { storeOptions } from './store-options.ts';
 import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
@@ -47,20 +48,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   // idle board does not keep code it never runs (docs/benchmarks.md, "Memory").
   const runtimesMod = config.runtimes.applyOnStart ? await import('../runtimes/index.ts') : undefined;
   if (runtimesMod) await runtimesMod.mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
-  const store = await Store.open(
-    {
-      dataDir: config.dataDir,
-      gcGraceSeconds: config.store.gcGraceSeconds,
-      uploadTtlSeconds: config.store.uploadTtlSeconds,
-      readChunkBytes: config.store.readChunkBytes,
-      minFreeBytes: config.store.minFreeBytes,
-      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
-      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
-      ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
-    },
-    log.child({ module: 'store' }),
-  );
+  const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
+  if (config.sync.bundleDir) await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;

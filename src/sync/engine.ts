@@ -19,6 +19,7 @@ import { pruneRemoved, type SyncedRefs } from './prune.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
+import { decideTrust, keepSignatures, type TrustDecision } from '../trust/index.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -392,6 +393,7 @@ export class SyncEngine {
     }
 
     const plans: ImagePlan[] = [];
+    const replaced = new Map<string, Set<string>>();
     let planned = this.#reachable === true;
     this.#wanted.begin();
     try {
@@ -401,8 +403,20 @@ export class SyncEngine {
             const plan = await planImage(upstream, this.#store, ref, log, signal);
             this.#wanted.add(ref.repository, plan.blobs);
             if (plan.upToDate) {
+              // Checked again every run: a key rotated out in the desired state stops an image it signed.
+              const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
+              if (trust?.refused) {
+                // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
+                if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
+                const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
+                await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
+                replaced.set(ref.repository, new Set([...(replaced.get(ref.repository) ?? []), ...held]));
+                await this.#refuse(plan, trust, report);
+                continue;
+              }
+              await keepSignatures(this.#store, ref.repository, trust, log);
               await this.#recordSynced(plan);
-              await this.#setImage(ref, { status: 'ok', digest: plan.digest });
+              await this.#setImage(ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
             } else plans.push(plan);
           } catch (err) {
             if (signal.aborted) throw err;
@@ -421,7 +435,6 @@ export class SyncEngine {
     // reference that failed to plan may still want its partial).
     const wanted = new Set(plans.flatMap((p) => p.blobs.map((b) => b.digest)));
     if (planned) await this.#store.discardOrphanPartials(wanted);
-    const replaced = new Map<string, Set<string>>();
     const shortBy: number[] = [];
     // One image at a time: its blobs are admitted and downloaded together, then it is committed and
     // served before the next starts, so a disk with room for two images ends up with two, not zero.
@@ -462,10 +475,24 @@ export class SyncEngine {
         continue;
       }
       const { repository, reference } = plan.ref;
+      let trust: TrustDecision | undefined;
+      try {
+        trust = await decideTrust(upstream, doc.trust, { repository, digest: plan.digest }, log, signal);
+      } catch (err) {
+        signal.throwIfAborted();
+        await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
+        report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
+        continue;
+      }
+      if (trust?.refused) {
+        await this.#refuse(plan, trust, report);
+        continue;
+      }
       await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
       const old = await this.#recordSynced(plan);
       if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
-      await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
+      await keepSignatures(this.#store, repository, trust, log);
+      await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
       log.info({ repository, reference, digest: plan.digest }, 'image synced');
     }
     this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
@@ -571,6 +598,13 @@ export class SyncEngine {
       await this.#store.metaTransaction(() => this.#synced.put(key, { digests }));
     }
     return previous.filter((d) => !digests.includes(d));
+  }
+
+  /** Enforce refused the image: failed with SIGNATURE_REQUIRED / SIGNATURE_INVALID, nothing committed. */
+  async #refuse(plan: ImagePlan, trust: TrustDecision, report: RunReport): Promise<void> {
+    const refused = trust.refused!;
+    await this.#setImage(plan.ref, { status: 'failed', digest: plan.digest, ...trust.fields, code: refused.code, reason: refused.reason });
+    report.errors.push({ ref: refKey(plan.ref), digest: plan.digest, code: refused.code, message: refused.reason });
   }
 
   async #setImage(ref: { repository: string; reference: string }, s: Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>) {

@@ -1,4 +1,4 @@
-import type { CommandName, DesiredImage, DesiredState, ImageReport, StateMessage } from '../../protocol/index.ts';
+import type { CommandName, DesiredImage, DesiredState, GroupTrust, ImageReport, StateMessage } from '../../protocol/index.ts';
 
 /** A satellite Ground Control knows. Ids are generated and never reused. */
 export interface SatelliteRecord {
@@ -19,6 +19,8 @@ export interface GroupRecord {
   name: string;
   images: DesiredImage[];
   platforms?: string[];
+  /** Signature policy for the group's images (docs/trust.md); absent = not checked. */
+  trust?: GroupTrust;
   createdAt: string;
   updatedAt: string;
 }
