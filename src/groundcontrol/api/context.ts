@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { FleetContext } from '../fleet/context.ts';
+import type { SessionStore } from '../console/sessions.ts';
+import type { Caller } from './auth.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -12,12 +14,19 @@ export interface ApiRequest {
   body(): Promise<unknown>;
   fleet: FleetContext;
   log: Logger;
+  /** Who is calling (undefined on public routes). */
+  caller?: Caller | undefined;
+  /** The console's sessions (undefined when the console is disabled). */
+  sessions?: SessionStore | undefined;
 }
 
 /** A handler answers with a status and a JSON body (or null for 204). */
 export interface ApiResponse {
   status: number;
   body: unknown;
+  headers?: Record<string, string>;
+  /** What the event and audit log says about a change (default: method, path and status). */
+  audit?: string;
 }
 
 export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;

@@ -2,16 +2,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SatelliteError } from '../../lib/errors.ts';
-import { isAdminToken } from '../admin-tokens.ts';
+import { ConsoleAssets, CONSOLE_HEADERS } from '../console/assets.ts';
+import { SessionStore } from '../console/sessions.ts';
 import type { ListenConfig } from '../config.ts';
 import { gcError, statusOf } from '../errors.ts';
 import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
-import { bearerToken, readJson, sendError, sendJson } from './http.ts';
-import { matchRoute } from './routes.ts';
+import { recordEvent } from '../fleet/events.ts';
+import { authenticate, type Caller } from './auth.ts';
+import { readJson, sendError, sendJson } from './http.ts';
+import { isPublic, matchRoute } from './routes.ts';
 import { drainAndClose, listen } from '../../lib/http-server.ts';
 
-/** The HTTP JSON API (node:http). Every route but health and registration needs an admin token. */
+/**
+ * The HTTP JSON API (node:http) and the console's static files under /console/. Every API route
+ * but health, registration and the console login needs an admin token or a console session.
+ */
 export class ApiServer {
   readonly #fleet: FleetContext;
   readonly #log: Logger;
@@ -20,12 +26,20 @@ export class ApiServer {
   #server: Server | undefined;
   #seq = 0;
   #draining = false;
+  /** undefined when the console is disabled. */
+  readonly #sessions: SessionStore | undefined;
+  readonly #assets: ConsoleAssets | undefined;
 
   constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number }) {
     this.#fleet = opts.fleet;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#maxBodyBytes = opts.maxBodyBytes;
+    const console = opts.fleet.config.console;
+    if (console.enabled) {
+      this.#sessions = new SessionStore({ ttlSeconds: console.sessionTtlSeconds });
+      this.#assets = new ConsoleAssets(opts.log.child({ module: 'console' }));
+    }
   }
 
   async start(): Promise<AddressInfo> {
@@ -68,13 +82,19 @@ export class ApiServer {
         throw gcError('UNAVAILABLE', 'Ground Control is shutting down');
       }
       const url = new URL(req.url ?? '/', 'http://groundcontrol.invalid');
+      if (this.#assets && (url.pathname === '/' || url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+        req.resume();
+        return await this.#serveConsole(req, res, url.pathname);
+      }
       const match = matchRoute(url.pathname);
       if (!match) throw gcError('NOT_FOUND', `no such endpoint: ${url.pathname.slice(0, 200)}`);
       const handler = match.route.methods[req.method ?? ''];
       if (!handler) {
         throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname.slice(0, 200)} (allowed: ${Object.keys(match.route.methods).join(', ')})`);
       }
-      if (!match.route.public) this.#authorize(req);
+      const method = req.method ?? 'GET';
+      let caller: Caller | undefined;
+      if (!isPublic(match.route, method)) caller = authenticate(req, this.#fleet.db, this.#sessions);
       const ctx: ApiRequest = {
         req,
         res,
@@ -83,10 +103,13 @@ export class ApiServer {
         body: () => readJson(req, this.#maxBodyBytes),
         fleet: this.#fleet,
         log,
+        caller,
+        sessions: this.#sessions,
       };
       const out = await handler(ctx);
       req.resume();
-      sendJson(res, out.status, out.body);
+      if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller, method, url.pathname, out.status, out.audit, match.params.id);
+      sendJson(res, out.status, out.body, out.headers);
     } catch (err) {
       req.resume();
       const status = statusOf(err);
@@ -96,9 +119,43 @@ export class ApiServer {
     }
   }
 
-  #authorize(req: IncomingMessage): void {
-    const token = bearerToken(req);
-    if (!token) throw gcError('UNAUTHORIZED', 'an admin token is required: Authorization: Bearer <token>');
-    if (!isAdminToken(this.#fleet.db, token)) throw gcError('UNAUTHORIZED', 'the admin token is not valid');
+  /** One line in the event and audit log per change made through the API (a failure to write it is logged, not answered). */
+  async #audit(caller: Caller | undefined, method: string, path: string, status: number, text: string | undefined, id: string | undefined): Promise<void> {
+    const action = `${method} ${path.slice(0, 200)}`;
+    const actor = caller?.actor ?? (path.endsWith('/register') ? 'registration token' : 'console login');
+    const satelliteId = path.startsWith('/api/v1/satellites/') ? (id ?? null) : null;
+    try {
+      await recordEvent(this.#fleet.db, this.#fleet.config.events.kept, this.#fleet.now().toISOString(), {
+        kind: 'audit',
+        action,
+        actor,
+        satelliteId,
+        status,
+        message: text ?? `${action} -> ${status}`,
+      });
+    } catch (err) {
+      this.#log.error({ err, action }, 'audit log line not written');
+    }
+  }
+
+  /** GET /console/ (the page), /console/app.js, /console/app.css; / and /console redirect. */
+  async #serveConsole(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${pathname.slice(0, 200)} (allowed: GET)`);
+    if (pathname === '/' || pathname === '/console') {
+      res.writeHead(302, { Location: '/console/', 'Content-Length': '0', ...CONSOLE_HEADERS });
+      res.end();
+      return;
+    }
+    const name = pathname === '/console/' ? 'index.html' : pathname.slice('/console/'.length);
+    const found = await this.#assets?.get(name);
+    if (!found) throw gcError('NOT_FOUND', `no such console file: ${pathname.slice(0, 200)}`);
+    const headers = { 'Content-Type': found.type, ETag: found.etag, 'Cache-Control': 'no-cache', ...CONSOLE_HEADERS };
+    if (req.headers['if-none-match'] === found.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': String(found.body.length) });
+    res.end(req.method === 'HEAD' ? undefined : found.body);
   }
 }
