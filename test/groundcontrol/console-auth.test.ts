@@ -82,17 +82,20 @@ test('console: session login (cookie flags), CSRF on cookie-authenticated change
   const events = await gc.api('GET', '/api/v1/events?kind=audit');
   assert.equal(events.status, 200);
   const actions = events.body.events.map((e: { action: string }) => e.action);
-  assert.deepEqual(actions, ['POST /api/v1/satellites', 'POST /api/v1/groups', 'POST /api/v1/session']);
-  const [createdSat, createdGroup, loggedIn] = events.body.events;
+  assert.deepEqual(actions, ['POST /api/v1/satellites', 'POST /api/v1/groups', 'POST /api/v1/session', 'POST /api/v1/session']);
+  const [createdSat, createdGroup, loggedIn, refused] = events.body.events;
   assert.match(createdSat.actor, /^admin token [0-9a-f]{12}$/);
   assert.match(createdSat.message, /^satellite shop-1-[0-9a-z]+ \(shop-1\) created at site berlin/);
   assert.equal(createdGroup.actor, login.body.actor);
   assert.match(createdGroup.message, /^group edge created \(1 image\(s\)\)/);
   assert.equal(loggedIn.message, `${login.body.actor} logged in`);
+  assert.equal(loggedIn.actor, login.body.actor);
+  assert.equal(refused.status, 401);
+  assert.match(refused.message, /^console login refused/);
   const page1 = await gc.api('GET', '/api/v1/events?limit=2');
   assert.equal(page1.body.events.length, 2);
   const page2 = await gc.api('GET', `/api/v1/events?limit=2&before=${page1.body.page.next}`);
-  assert.deepEqual(page2.body.events.map((e: { action: string }) => e.action), ['POST /api/v1/session']);
+  assert.deepEqual(page2.body.events.map((e: { message: string }) => e.message.split(':')[0]), [`${login.body.actor} logged in`, 'console login refused']);
   assert.equal(page2.body.page.next, null);
   assert.equal((await gc.api('GET', '/api/v1/events?kind=bogus')).status, 400);
 

@@ -27,6 +27,10 @@ export interface ApiResponse {
   headers?: Record<string, string>;
   /** What the event and audit log says about a change (default: method, path and status). */
   audit?: string;
+  /** Who to name in the audit log when the route is public (login, registration). */
+  actor?: string;
+  /** The satellite the change is about, when the path does not name it. */
+  satelliteId?: string;
 }
 
 export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;

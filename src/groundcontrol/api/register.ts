@@ -6,5 +6,6 @@ import { validateBody } from './http.ts';
 /** POST /api/v1/register RegisterRequest -> 200 RegisterResponse. No admin token: the body's token is the credential. */
 export const postRegister: ApiHandler = async (r) => {
   const input = validateBody<RegisterRequest>(registerRequestSchema, await r.body());
-  return { status: 200, body: await register(r.fleet, input) };
+  const out = await register(r.fleet, input);
+  return { status: 200, body: out, actor: 'registration token', satelliteId: out.satelliteId, audit: `satellite ${out.satelliteId} registered${input.hostname ? ` from host ${input.hostname}` : ''}` };
 };

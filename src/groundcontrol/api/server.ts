@@ -108,11 +108,14 @@ export class ApiServer {
       };
       const out = await handler(ctx);
       req.resume();
-      if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller, method, url.pathname, out.status, out.audit, match.params.id);
+      if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller?.actor ?? out.actor ?? 'anonymous', method, url.pathname, out.status, out.audit, out.satelliteId ?? match.params.id);
       sendJson(res, out.status, out.body, out.headers);
     } catch (err) {
       req.resume();
       const status = statusOf(err);
+      if (status === 401 && req.method === 'POST' && req.url?.split('?')[0] === '/api/v1/session') {
+        await this.#audit('console login', 'POST', '/api/v1/session', status, 'console login refused: the admin token is not valid', undefined);
+      }
       if (status >= 500) log.error({ err, method: req.method, path: req.url }, 'request failed');
       else log.info({ code: (err as SatelliteError).code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
       sendError(res, err, status === 401 && (err as SatelliteError).code === 'UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' } : {});
@@ -120,10 +123,9 @@ export class ApiServer {
   }
 
   /** One line in the event and audit log per change made through the API (a failure to write it is logged, not answered). */
-  async #audit(caller: Caller | undefined, method: string, path: string, status: number, text: string | undefined, id: string | undefined): Promise<void> {
+  async #audit(actor: string, method: string, path: string, status: number, text: string | undefined, id: string | undefined): Promise<void> {
     const action = `${method} ${path.slice(0, 200)}`;
-    const actor = caller?.actor ?? (path.endsWith('/register') ? 'registration token' : 'console login');
-    const satelliteId = path.startsWith('/api/v1/satellites/') ? (id ?? null) : null;
+    const satelliteId = id !== undefined && (path.startsWith('/api/v1/satellites/') || path.endsWith('/register')) ? id : null;
     try {
       await recordEvent(this.#fleet.db, this.#fleet.config.events.kept, this.#fleet.now().toISOString(), {
         kind: 'audit',

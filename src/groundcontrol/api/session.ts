@@ -37,6 +37,7 @@ export const postSession: ApiHandler = async (r) => {
     headers: { 'Set-Cookie': cookieHeader(cookie, sessions.ttlSeconds, isTls(r.req)) },
     body: { actor, csrfToken: session.csrfToken, expiresAt: new Date(session.expiresAt).toISOString() },
     audit: `${actor} logged in`,
+    actor,
   };
 };
 
