@@ -1,6 +1,7 @@
 // esbuild: the two entry points into single ESM files for Node 24. lmdb (and its msgpackr-extract
 // helper) carry native bindings: they stay external and are resolved from node_modules beside the
-// bundle (the release ships them in lib/node_modules).
+// bundle (the release ships them in lib/node_modules). Ground Control's web console is built beside
+// them into <outdir>/console/ (browser ESM + CSS; see src/groundcontrol/console/build-options.ts).
 import { build } from 'esbuild';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';

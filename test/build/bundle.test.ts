@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -24,12 +25,20 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
 });
 
-test('the Ground Control bundle starts and answers its health check', async (t) => {
+test('the Ground Control bundle starts, answers its health check and serves the console built beside it', async (t) => {
   const { startGroundControl } = await import('../helpers/groundcontrol.ts');
   const outdir = join(import.meta.dirname, '..', '..', 'dist', `bundle-gc-test-${process.pid}`);
   t.after(async () => (await import('node:fs/promises')).rm(outdir, { recursive: true, force: true }));
-  await bundle(outdir);
+  const { outputs } = await bundle(outdir);
+  assert.ok(outputs.some((f: string) => f.endsWith('console/app.js')));
   const gc = await startGroundControl(t, { entry: join(outdir, 'groundcontrol.mjs') });
   const res = await gc.api('GET', '/api/v1/healthz');
   assert.equal(res.status, 200);
+  // From the files the release ships (lib/console/), not built at run time.
+  const js = await fetch(`${gc.url}/console/app.js`);
+  assert.equal(js.status, 200);
+  assert.deepEqual(Buffer.from(await js.arrayBuffer()), await readFile(join(outdir, 'console', 'app.js')));
+  assert.doesNotMatch(gc.logs(), /console assets built/);
+  const page = await fetch(`${gc.url}/console/`);
+  assert.match(await page.text(), /<script type="module" src="\/console\/app.js">/);
 });
