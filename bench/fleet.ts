@@ -52,15 +52,19 @@ function describe(r: RoundResult): string {
   return `${r.label}: delivered ${s(r.received)}, ack published ${s(r.acked)}, ${gc} (p50/p99/max)`;
 }
 
-async function runSize(t: ScriptTeardown, n: number, sites: number, opts: Options): Promise<SizeResult> {
+/** Everything up to the rounds: the stack, N satellites registered, logged in and online. */
+async function setUp(t: ScriptTeardown, n: number, sites: number, opts: Options) {
   await waitForQuiet(opts.quietWaitSec);
   progress(`N=${n}, ${sites} site(s): starting mosquitto and Ground Control`);
   const gcEnv: Record<string, string> = opts.gcNodeOptions ? { NODE_OPTIONS: opts.gcNodeOptions } : {};
-  const { gc, gcPid, mosq, mosqPid, mosqDrops } = await startStack(t, { mosquittoConf: opts.mosquittoConf, gcEnv });
+  const stack = await startStack(t, { mosquittoConf: opts.mosquittoConf, gcEnv });
+  const { gc, gcPid, mosq, mosqPid } = stack;
   // Readings come from the servers themselves, not a wrapper (the helpers exec through setpriv).
   if (!exeOf(gcPid).includes('node') || !exeOf(mosqPid).endsWith('mosquitto')) throw new Error(`unexpected processes: ${exeOf(gcPid)}, ${exeOf(mosqPid)}`);
 
-  const enrolment = await enrol(gc, n, sites, opts.concurrency, progress);
+  const enrolment = await enrol(gc, n, sites, opts.concurrency, [gcPid, mosqPid], progress);
+  const gcAfterRegisterKiB = readMem(gcPid).rssKiB;
+  const mosqAfterRegisterKiB = readMem(mosqPid).rssKiB;
   progress(`N=${n}: registered in ${fmt(enrolment.registerMs / 1000, 1)} s; logging the satellites in`);
   const fleet = new SimFleet(Math.min(opts.workers, n), progress);
   defer(t, () => fleet.close());
@@ -82,6 +86,30 @@ async function runSize(t: ScriptTeardown, n: number, sites: number, opts: Option
     if (online !== last.count) last = { count: online, at: Date.now() };
   }
   progress(`N=${n}: ${Number.isNaN(onlineMs) ? `only ${online} of ${n} online in Ground Control, no change for 10 s` : `all online in Ground Control ${fmt(onlineMs / 1000, 1)} s after the first login`}`);
+  return { ...stack, enrolment, fleet, connected, onlineMs, online, gcAfterRegisterKiB, mosqAfterRegisterKiB };
+}
+
+/** --setup-only: registration and login figures of one size, no rounds. */
+async function runSetupOnly(t: ScriptTeardown, n: number, sites: number, opts: Options): Promise<string[]> {
+  const s = await setUp(t, n, sites, opts);
+  const { registerMs, registerCpu: cpu } = s.enrolment;
+  const mib = (kib: number) => fmt(kib / 1024, 0);
+  const row = [
+    fmt(n),
+    fmt(registerMs / 1000, 1),
+    fmt(n / (registerMs / 1000), 0),
+    `${fmt(cpu.cores.get(s.gcPid) ?? Number.NaN, 2)} / ${fmt(cpu.cores.get(s.mosqPid) ?? Number.NaN, 2)} / ${fmt(cpu.harness, 2)} / ${fmt(cpu.other, 2)}`,
+    `${mib(s.gcAfterRegisterKiB)} / ${mib(s.mosqAfterRegisterKiB)}`,
+    `${fmt(s.connected.ms / 1000, 1)}; ${s.connected.retries}`,
+    Number.isNaN(s.onlineMs) ? `${s.online} of ${n}` : fmt(s.onlineMs / 1000, 1),
+  ];
+  progress(`N=${n}: stopping`);
+  await t.run();
+  return row;
+}
+
+async function runSize(t: ScriptTeardown, n: number, sites: number, opts: Options): Promise<SizeResult> {
+  const { gc, gcPid, mosqPid, mosqDrops, enrolment, fleet, connected, onlineMs, online } = await setUp(t, n, sites, opts);
   const observer = opts.observe === 'lmdb' ? lmdbObserver(gc) : apiObserver(gc);
   defer(t, () => observer.close());
 
@@ -177,7 +205,7 @@ function machineLines(opts: Options): string[] {
     `date: ${new Date().toISOString()}`,
     `machine: ${firstLine('nproc', [])} vCPU (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${firstLine('uname', ['-r'])}`,
     `node: ${process.version}; Ground Control ${VERSION} at ${firstLine('git', ['describe', '--always', '--dirty'], REPO_ROOT)}, src/cli/groundcontrol.ts, log level info`,
-    `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL and password file, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
+    `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL, password file and large-fleet settings, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
     `clients: ${opts.workers} processes of raw MQTT 3.1.1 clients (mqtt-packet); rounds per size: ${opts.rounds} after a warm-up; layouts: ${opts.sites.map((x) => (x === 1 ? 'all at one site' : `spread over ${x} sites`)).join(', ')}; Ground Control observed every ${opts.pollMs} ms through ${opts.observe === 'api' ? 'GET /api/v1/status?state=out-of-sync&limit=100 (counts.inSync)' : 'its LMDB, read-only'}; upstream in desired states: ${UPSTREAM_URL}`,
     'fresh mosquitto and Ground Control (empty data dirs) for every size',
   ];
@@ -201,23 +229,29 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   const info = [...machineLines(opts), checkOpenFiles(opts.sizes)];
   for (const line of info) progress(line);
   const sizes: SizeResult[] = [];
+  const setupRows: string[][] = [];
   for (const sites of opts.sites) {
     for (const n of opts.sizes) {
       // Each size and layout gets its own stack, stopped before the next starts; on an abort the
       // script's teardown stops the one running.
       const sizeTeardown = new ScriptTeardown();
       t.after(() => sizeTeardown.run());
-      sizes.push(await runSize(sizeTeardown, n, sites, opts));
+      if (opts.setupOnly) setupRows.push(await runSetupOnly(sizeTeardown, n, sites, opts));
+      else sizes.push(await runSize(sizeTeardown, n, sites, opts));
     }
   }
   const header = [`### node bench/fleet.ts ${process.argv.slice(2).join(' ')}`.trim(), '', ...info.map((l) => `- ${l}`)];
+  if (opts.setupOnly) {
+    const cols = ['N', 'registration (s)', 'registrations/s', 'cores while registering: GC / mosquitto / bench / other', 'RSS after registration (MiB): GC / mosquitto', 'login (s); retries', 'all online in GC after (s)'];
+    return [...header, '', `| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...setupRows.map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
+  }
   return report(sizes, header);
 }
 
 process.exitCode = await runBenchScript<Options>({
   usage: USAGE,
   parse: parseOptions,
-  // Set-up grows with N (every registration rewrites the whole password file); every round is
+  // Set-up grows with N (registrations are batched, but each batch writes the whole password file); every round is
   // bounded by --round-timeout, and may be run again when the machine was busy.
   budgetSec: (opts) => {
     const roundsPerSize = 1 + opts.rounds * (1 + opts.noiseRetries);

@@ -13,6 +13,8 @@ PACKAGES+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-a
 # A fresh machine may have no npm at all; Debian's npm is only used to run `npm ci`
 # (the project's own Node 24 comes from the `node` devDependency).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+# promtool (`promtool check metrics`) checks the satellite's Prometheus exposition in the metrics test.
+PACKAGES+=(prometheus)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

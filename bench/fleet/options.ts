@@ -31,6 +31,8 @@ message, when it published its acknowledgement, and when Ground Control's status
   --noise-retries N   run a round again when other processes used over 0.2 cores during it, up
                       to N times; the last attempt is kept (default 2)
   --concurrency N     API calls and MQTT logins in flight during set-up (default 16 and 16 × 8)
+  --setup-only        per size: register N satellites, log them in, wait for them online, and
+                      report those times (registrations/s, CPU split, RSS); no rounds
 
 Everything listens on 127.0.0.1. Linux only: memory and CPU come from /proc.`;
 
@@ -47,6 +49,7 @@ export interface Options {
   concurrency: number;
   quietWaitSec: number;
   noiseRetries: number;
+  setupOnly: boolean;
 }
 
 function wholeNumber(text: string | undefined, name: string, min: number, max: number, dflt: number): number {
@@ -74,6 +77,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       concurrency: { type: 'string' },
       'quiet-wait': { type: 'string' },
       'noise-retries': { type: 'string' },
+      'setup-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -95,5 +99,6 @@ export function parseOptions(argv: string[]): Options | undefined {
     concurrency: wholeNumber(values.concurrency, '--concurrency', 1, 256, 16),
     quietWaitSec: wholeNumber(values['quiet-wait'], '--quiet-wait', 0, 3600, 180),
     noiseRetries: wholeNumber(values['noise-retries'], '--noise-retries', 0, 10, 2),
+    setupOnly: values['setup-only'],
   };
 }

@@ -1,17 +1,14 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { mosquittoAcl } from '../../src/groundcontrol/broker/mosquitto.ts';
-import { requireBinary } from '../../test/helpers/bin.ts';
+import { CpuMeter, type CpuSplit } from '../lib/proc-stats.ts';
 import type { Teardown } from '../../test/helpers/cleanup.ts';
 import { startGroundControl, type GroundControl } from '../../test/helpers/groundcontrol.ts';
-import { startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.ts';
-import { makeTempDir } from '../../test/helpers/tmp.ts';
+import { externalBrokerConfig, startMosquittoForGroundControl, type Mosquitto } from '../../test/helpers/mosquitto.ts';
 import type { SimSatellite } from './ipc.ts';
 
 const GC_USER = 'groundcontrol';
 const GC_PASSWORD = 'bench-fleet-gc-broker-password';
+const GC = { username: GC_USER, password: GC_PASSWORD };
 export const SITE = 'bench';
 /** The site of satellite i when the fleet is spread over `sites` sites (one: all at SITE). */
 export const siteOf = (i: number, sites: number) => (sites === 1 ? SITE : `${SITE}-${String(i % sites).padStart(3, '0')}`);
@@ -29,14 +26,13 @@ export interface Stack {
 }
 
 /**
- * mosquitto with the documented password file and ACL (test/helpers/mosquitto.ts), then Ground
- * Control in external-broker mode keeping that password file and reloading mosquitto with SIGHUP,
- * exactly as docs/groundcontrol.md describes.
+ * mosquitto with the documented password file, ACL and large-fleet settings
+ * (test/helpers/mosquitto.ts, mosquittoFleetSettings), then Ground Control in external-broker mode
+ * keeping that password file and reloading mosquitto with SIGHUP, exactly as docs/groundcontrol.md
+ * describes.
  */
 export async function startStack(t: Teardown, opts: { mosquittoConf: string[]; gcEnv: Record<string, string> }): Promise<Stack> {
-  const seed = join(await makeTempDir(t, 'hs-bench-passwd-'), 'passwd');
-  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, GC_USER, GC_PASSWORD]);
-  const mosq = await startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(GC_USER) });
+  const mosq = await startMosquittoForGroundControl(t, GC);
   // The helper saves mosquitto's database every second (for its restart tests); the documented
   // production config keeps mosquitto's default (30 min). Restart it with that, plus any --mosquitto-conf.
   await mosq.stop();
@@ -55,13 +51,7 @@ export async function startStack(t: Teardown, opts: { mosquittoConf: string[]; g
     config: {
       log: { level: 'info' },
       upstream: { url: UPSTREAM_URL },
-      broker: {
-        url: mosq.url,
-        username: GC_USER,
-        password: GC_PASSWORD,
-        passwordFile: mosq.passwordFile,
-        reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
-      },
+      broker: externalBrokerConfig(mosq, GC),
     },
     env: opts.gcEnv,
     readyTimeoutMs: 30_000,
@@ -89,13 +79,15 @@ export interface Enrolment {
   satellites: SimSatellite[];
   createMs: number;
   registerMs: number;
+  /** Who used the CPU while the satellites registered (pids: Ground Control, mosquitto). */
+  registerCpu: CpuSplit;
 }
 
 /**
  * N satellites at one site, or spread over `sites`, through the API (POST /api/v1/satellites), each registered with its
  * one-time token (POST /api/v1/register) for its MQTT credentials. Not timed as part of a round.
  */
-export async function enrol(gc: GroundControl, n: number, sites: number, concurrency: number, progress: (msg: string) => void): Promise<Enrolment> {
+export async function enrol(gc: GroundControl, n: number, sites: number, concurrency: number, pids: number[], progress: (msg: string) => void): Promise<Enrolment> {
   const t0 = Date.now();
   const tokens = await pool(Array.from({ length: n }, (_, i) => i), concurrency, async (i) => {
     const name = `bench-${String(i).padStart(5, '0')}`;
@@ -106,11 +98,13 @@ export async function enrol(gc: GroundControl, n: number, sites: number, concurr
   const t1 = Date.now();
   progress(`created ${n} satellites in ${((t1 - t0) / 1000).toFixed(1)} s; registering them`);
   let done = 0;
+  const meter = new CpuMeter(pids);
   const satellites = await pool(tokens, concurrency, async ({ name, token }) => {
     const r = await gc.api('POST', '/api/v1/register', { token, hostname: name, version: 'bench' }, null);
     if (r.status !== 200) throw new Error(`register ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     if (++done % 1000 === 0) progress(`registered ${done}/${n}`);
     return { id: r.body.satelliteId as string, password: r.body.mqtt.password as string };
   });
-  return { satellites, createMs: t1 - t0, registerMs: Date.now() - t1 };
+  const registerMs = Date.now() - t1;
+  return { satellites, createMs: t1 - t0, registerMs, registerCpu: meter.stop() };
 }

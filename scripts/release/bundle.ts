@@ -8,7 +8,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { consoleBuildOptions } from '../../src/groundcontrol/console/build-options.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-export const ENTRY_POINTS: Record<string, string> = { satellite: 'src/cli/satellite.ts', groundcontrol: 'src/cli/groundcontrol.ts' };
+export const ENTRY_POINTS: Record<string, string> = {
+  satellite: 'src/cli/satellite.ts',
+  groundcontrol: 'src/cli/groundcontrol.ts',
+  // The registry's password checks run in worker threads from this file (src/registry/auth.ts finds it beside satellite.mjs).
+  'bcrypt-worker': 'src/registry/bcrypt-worker.ts',
+};
 export const EXTERNAL = ['lmdb', 'msgpackr-extract'];
 
 export interface BundleResult {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiCallError, ApiClient, UsageError, runApiCommand } from '../groundcontrol/client.ts';
 import { SystemdNotifier } from '../daemon/notify.ts';
+import { StopSignals } from '../daemon/signals.ts';
 import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
@@ -14,6 +15,7 @@ server:
   admin-token create [-c FILE | --data-dir DIR]
                                            add an admin token and print it (once)
   mosquitto-acl [--user NAME]              print the Mosquitto ACL for an external broker
+  mosquitto-conf                           print the mosquitto.conf settings for large fleets
 
 API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json for scripts):
   satellite add NAME [--site S] [--ttl SECONDS]   create; prints its id and registration token
@@ -89,6 +91,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(mosquittoAcl(values.user));
     return 0;
   }
+  if (command === 'mosquitto-conf') {
+    const { mosquittoFleetSettings } = await server();
+    process.stdout.write(mosquittoFleetSettings());
+    return 0;
+  }
   const url = values.url ?? process.env.GROUNDCONTROL_URL ?? 'http://127.0.0.1:8480';
   const api = new ApiClient(url, values.token ?? process.env.GROUNDCONTROL_TOKEN);
   try {
@@ -126,7 +133,10 @@ async function serve(file: string | undefined): Promise<number> {
   const { EXIT_CONFIG, createGcLogger, startGroundControl } = await server();
   const config = await loadConfig(file);
   if (!config) return EXIT_CONFIG;
-  const log = createGcLogger(config.log.level);
+  // One SIGTERM/SIGINT listener from here on: a signal during the back-off cuts it short, one
+  // during start-up stops Ground Control cleanly as soon as it is up (never the default action).
+  const signals = new StopSignals();
+  const log = createGcLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');
@@ -134,14 +144,8 @@ async function serve(file: string | undefined): Promise<number> {
   });
   let runtime;
   notify.starting('starting');
-  const waiting = new AbortController();
-  const abortWait = () => waiting.abort();
-  process.once('SIGTERM', abortWait);
-  process.once('SIGINT', abortWait);
-  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: waiting.signal });
-  process.off('SIGTERM', abortWait);
-  process.off('SIGINT', abortWait);
-  if (waiting.signal.aborted) {
+  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: signals.signal });
+  if (signals.signal.aborted) {
     notify.close();
     await backoff?.end();
     await notify.stopping('stopped during the restart back-off');
@@ -177,8 +181,7 @@ async function serve(file: string | undefined): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    signals.onStop(stop);
   });
   return 0;
 }

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { EXIT_CONFIG, loadSatelliteConfig } from '../config/index.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { SystemdNotifier } from '../daemon/notify.ts';
+import { StopSignals } from '../daemon/signals.ts';
 import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
@@ -84,26 +85,24 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;
   }
-  const log = createLogger(config.log.level);
+  // SIGTERM during start-up (e.g. a first boot still waiting for Ground Control) aborts it; one
+  // that lands once start-up is past its last abort check stops the running satellite cleanly.
+  const signals = new StopSignals();
+  const log = createLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
-  // SIGTERM during start-up (e.g. a first boot still waiting for Ground Control) aborts it.
-  const starting = new AbortController();
-  const abortStart = () => starting.abort();
-  process.once('SIGTERM', abortStart);
-  process.once('SIGINT', abortStart);
   notify.starting(config.control ? 'starting (registering with Ground Control on first boot)' : 'starting');
-  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: starting.signal });
+  const backoff = await beginRestartBackoff({ dataDir: config.dataDir, config: config.restartBackoff, log, notify, signal: signals.signal });
   let runtime;
   try {
-    if (starting.signal.aborted) throw new Error('stopped during the restart back-off');
-    runtime = await startSatellite(config, log, starting.signal);
+    if (signals.signal.aborted) throw new Error('stopped during the restart back-off');
+    runtime = await startSatellite(config, log, signals.signal);
   } catch (err) {
     notify.close();
-    if (starting.signal.aborted) {
+    if (signals.signal.aborted) {
       log.info('stopped during start-up');
       await backoff?.end();
       await notify.stopping('stopped during start-up');
@@ -117,9 +116,6 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_CONFIG;
     }
     return 1;
-  } finally {
-    process.off('SIGTERM', abortStart);
-    process.off('SIGINT', abortStart);
   }
   log.info({ version: VERSION, dataDir: config.dataDir, board: config.board ?? null }, 'satellite started');
   const rt = runtime;
@@ -148,8 +144,7 @@ async function main(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    signals.onStop(stop);
   });
 }
 

@@ -11,6 +11,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['control', 'mqtt', 'caFile'],
   ['upstream', 'caFile'],
   ['peers', 'tokenFile'],
+  ['metrics', 'tokenFile'],
 ];
 
 export function getPath(doc: unknown, key: readonly string[]): unknown {

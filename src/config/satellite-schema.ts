@@ -4,7 +4,10 @@ import { controlConfigSchema, type ControlConfig } from '../control/config-schem
 import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
+import type { HtpasswdAuthOptions } from '../registry/auth.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
+import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
+import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -20,14 +23,8 @@ export const satelliteConfigSchema = {
     dataDir: { type: 'string', minLength: 1, default: './data' },
     /** Under systemd: wait longer before each start that follows a quick failure (docs/operations.md). */
     restartBackoff: restartBackoffConfigSchema,
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-      },
-    },
+    /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
+    log: logConfigSchema,
     registry: {
       type: 'object',
       additionalProperties: false,
@@ -58,9 +55,34 @@ export const satelliteConfigSchema = {
           properties: {
             htpasswd: { type: 'string', minLength: 1 },
             realm: { type: 'string', minLength: 1, default: 'harbor-satellite' },
+            /** bcrypt checks run on this many worker threads, never on the event loop. */
+            verifyThreads: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+            /** Checks waiting for a thread; beyond, 429 at once. */
+            maxPendingVerifications: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+            /** A verified user:password is remembered this long (an HMAC of it, in memory), up to cacheEntries. */
+            cacheSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 60 },
+            cacheEntries: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+            /** Failed password checks allowed per remote address per minute; beyond, 429 with Retry-After. */
+            failuresPerMinute: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
           },
         },
+        /**
+         * Without registry.auth, pushes and deletes are refused (403 DENIED) unless this is true:
+         * devices only pull, and anyone on the LAN can reach the port.
+         */
+        anonymousPush: { type: 'boolean', default: false },
         maxConcurrentRequests: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
+        /** Requests in flight from one remote address: one host cannot take every slot. */
+        maxConcurrentRequestsPerClient: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+        /**
+         * A request body (upload, manifest) must bring at least bodyMinBytesPerSecond on average over
+         * every bodyRateWindowSeconds, else the connection is cut (slow-body attacks hold slots).
+         */
+        bodyMinBytesPerSecond: { type: 'integer', minimum: 0, maximum: 1073741824, default: 1024 },
+        bodyRateWindowSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        /** Open upload sessions, in total and per remote address: 429 beyond. */
+        maxUploadSessions: { type: 'integer', minimum: 1, maximum: 1000000, default: 512 },
+        maxUploadSessionsPerClient: { type: 'integer', minimum: 1, maximum: 1000000, default: 64 },
         maxManifestBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 4194304 },
         /** Requests idle (no bytes either way) longer than this are dropped. */
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
@@ -86,13 +108,17 @@ export const satelliteConfigSchema = {
     },
     /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
     runtimes: runtimesConfigSchema,
+    /** Prometheus metrics on their own listener (docs/operations.md, "Metrics"). */
+    metrics: metricsConfigSchema,
     store: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
         gcGraceSeconds: { type: 'integer', minimum: 0, default: 3600 },
-        uploadTtlSeconds: { type: 'integer', minimum: 60, default: 86400 },
+        /** Upload sessions idle longer than this are dropped (at start-up and by the periodic sweep). */
+        uploadTtlSeconds: { type: 'integer', minimum: 1, default: 3600 },
+        uploadSweepIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         readChunkBytes: { type: 'integer', minimum: 4096, maximum: 16777216, default: 262144 },
         indexMapSizeBytes: { type: 'integer', minimum: 1048576 },
       },
@@ -105,12 +131,18 @@ export interface SatelliteConfig {
   board?: string;
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
-  log: { level: string };
+  log: LogConfig;
   registry: {
     listen: { host: string; port: number };
     tls?: { cert: string; key: string };
-    auth?: { htpasswd: string; realm: string };
+    auth?: { htpasswd: string } & HtpasswdAuthOptions;
+    anonymousPush: boolean;
     maxConcurrentRequests: number;
+    maxConcurrentRequestsPerClient: number;
+    bodyMinBytesPerSecond: number;
+    bodyRateWindowSeconds: number;
+    maxUploadSessions: number;
+    maxUploadSessionsPerClient: number;
     maxManifestBytes: number;
     idleTimeoutSeconds: number;
     headersTimeoutSeconds: number;
@@ -124,9 +156,11 @@ export interface SatelliteConfig {
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
+  metrics: MetricsConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;
+    uploadSweepIntervalSeconds: number;
     readChunkBytes: number;
     indexMapSizeBytes?: number;
   };

@@ -76,6 +76,6 @@ export async function loadIdentity(file: string): Promise<Identity | undefined> 
 export async function saveIdentity(file: string, identity: Identity): Promise<void> {
   const { source: _s, ...rest } = identity;
   const doc: IdentityFile = { version: 1, ...rest };
-  await mkdir(dirname(file), { recursive: true });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
 }

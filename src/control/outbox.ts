@@ -27,6 +27,8 @@ export interface OutboxStats {
   dropped: number;
   /** Unsent state reports superseded by newer ones. */
   coalesced: number;
+  /** When the broker last acknowledged a state report from this process (ISO time), else null. */
+  lastReportSentAt: string | null;
 }
 
 export interface OutboxOptions {
@@ -64,6 +66,7 @@ export class Outbox {
   #pumping: Promise<void> | undefined;
   #closed = false;
   #sent = 0;
+  #lastReportSentAt: number | undefined;
   #coalesced = 0;
   #dropped: number;
 
@@ -174,7 +177,7 @@ export class Outbox {
   }
 
   stats(): OutboxStats {
-    return { pending: this.#keys.length, pendingReports: this.#reportCount, sent: this.#sent, dropped: this.#dropped, coalesced: this.#coalesced };
+    return { pending: this.#keys.length, pendingReports: this.#reportCount, sent: this.#sent, dropped: this.#dropped, coalesced: this.#coalesced, lastReportSentAt: this.#lastReportSentAt === undefined ? null : new Date(this.#lastReportSentAt).toISOString() };
   }
 
   /** Stops publishing and refuses new items; what is queued stays for the next start. */
@@ -205,6 +208,7 @@ export class Outbox {
         this.#inflight = undefined;
       }
       this.#sent++;
+      if (item.kind === 'state') this.#lastReportSentAt = Date.now();
       // Not durable on purpose: a power cut now only means this message is sent once more.
       if (this.#kinds.has(key)) {
         this.#forget(key);

@@ -1,14 +1,11 @@
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createJsonLogger } from '../lib/json-logger.ts';
+import type { LogConfig } from '../lib/log-config.ts';
 
-/** One JSON logger to stdout (journald collects it); credentials never reach the log. */
-export function createLogger(level: string, name = 'satellite'): Logger {
-  return pino({
-    name,
-    level,
-    base: { pid: process.pid },
-    redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token'],
-      censor: '[redacted]',
-    },
-  });
+/**
+ * The satellite's root logger: JSON lines to stdout through a bounded, non-blocking sink
+ * (a full disk or a stalled reader drops and counts lines, it never stops the registry).
+ */
+export function createLogger(config: Pick<LogConfig, 'level'> & Partial<LogConfig>, name = 'satellite'): Logger {
+  return createJsonLogger(name, config);
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SatelliteConfig } from '../config/index.ts';
 import type { Control } from '../control/index.ts';
 import { SatelliteError } from '../lib/errors.ts';
-import { loadPeerToken, peerEndpoint, Peers } from '../peers/index.ts';
+import { loadPeerToken, PeerCredentials, peerEndpoint, Peers } from '../peers/index.ts';
 import type { BlobSourcePort } from '../proxy/index.ts';
 import type { PeerEndpoint } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
@@ -25,18 +25,28 @@ export async function startPeers(
     throw new SatelliteError('CONFIG_INVALID', 'invalid config:\n  /peers/advertiseUrl: required with control: Ground Control tells the site where to reach this satellite');
   }
   const token = await loadPeerToken(c);
+  // The peer endpoints read blobs past registry.auth and can start upstream fetches: never open.
+  // Only a satellite whose members all come from Ground Control may go without a token (it gets the site secret).
+  const siteSecretOnly = control !== undefined && c.fromGroundControl && (c.static ?? []).length === 0;
+  if (token === undefined && !siteSecretOnly) {
+    throw new SatelliteError(
+      'CONFIG_INVALID',
+      `invalid config:\n  /peers/token: required (or peers.tokenFile): the site's shared secret; without Ground Control membership the peer endpoints would be open to anyone who reaches the port`,
+    );
+  }
   const peers = new Peers({
     config: c,
     log,
-    token,
+    credentials: new PeerCredentials({ configured: token, graceMs: c.siteSecretGraceMs }),
     selfKey,
     local: {
       blobSize: (digest) => store.blobSize(digest),
       partialOffset: (digest) => store.partialBytes(digest),
+      referenced: (digest) => store.isBlobReferenced(digest),
     },
   });
-  log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key) }, 'peer sharing on');
-  return { peers, endpoint: peerEndpoint(peers, token) };
+  log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key), auth: token === undefined ? 'site secret from Ground Control' : 'token' }, 'peer sharing on');
+  return { peers, endpoint: peerEndpoint(peers) };
 }
 
 /**

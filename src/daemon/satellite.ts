@@ -10,7 +10,10 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { logCounters } from '../lib/json-logger.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
+import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
+import { RunTotals } from '../sync/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -34,6 +37,7 @@ export interface SatelliteRuntime {
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
   const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
+  const metricsToken = await loadMetricsToken(config.metrics);
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(
     {
@@ -45,11 +49,14 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     },
     log.child({ module: 'store' }),
   );
+  store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
   let closePeers: (() => Promise<void>) | undefined;
+  let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
+  let metrics: RunningMetrics | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   try {
     if (config.control) {
@@ -74,9 +81,11 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
     });
     sync = engine;
+    const runTotals = new RunTotals(engine);
     peers?.peers.attach({
-      fetchOnRequest: (repo, want, sig) => engine.fetchBlobOnRequest(repo, want, sig),
+      fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
       downloading: (digest) => engine.isDownloading(digest),
+      scope: (digest) => engine.blobScope(digest),
     });
     closePeers = peers ? () => peers.peers.close() : undefined;
     if (peers) onSite = (site) => peers.peers.setSite(site);
@@ -91,8 +100,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       });
     }
     const pullThrough = proxy;
-    const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth.realm) : undefined;
+    const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
+    closeAuth = () => auth?.close();
+    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
+    metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     const server = new RegistryServer({
+      onResponse: metrics?.observe,
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
@@ -101,12 +114,14 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       proxy: pullThrough,
       status: () => ({
         version: VERSION,
+        syncTotals: runTotals.snapshot(),
         process: processStats(),
         store: store.usage(),
         sync: engine.status(),
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
+        log: logCounters(log)?.stats() ?? null,
       }),
     });
     registry = server;
@@ -142,7 +157,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
             (async () => {
+              await metrics?.close();
               await server.close();
+              await closeAuth?.();
               await pullThrough?.close();
             })(),
             (async () => {
@@ -158,7 +175,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
     };
   } catch (err) {
+    await metrics?.close();
     await registry?.close();
+    await closeAuth?.();
     await proxy?.close();
     await control?.close();
     await sync?.close();

@@ -4,6 +4,7 @@ import { SatelliteError } from '../lib/errors.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
 import { upstreamTargetSchema } from '../protocol/desired-state.ts';
+import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 
 /** Exit status for bad configuration (EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -39,6 +40,20 @@ export const groundControlConfigSchema = {
       properties: {
         listen: listen('0.0.0.0', 8480),
         maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 1048576 },
+        /** Request bodies nested deeper are refused with 400 (no API body needs more than a few levels). */
+        maxJsonDepth: { type: 'integer', minimum: 4, maximum: 1000, default: 32 },
+        /** POST /register needs no admin token: refusals per client address are limited and logged in summary. */
+        register: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxFailuresPerAddress: { type: 'integer', minimum: 1, maximum: 1000000, default: 10 },
+            failureWindowSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+            logIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
+            maxTrackedAddresses: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
+          },
+        },
       },
     },
     broker: {
@@ -48,6 +63,25 @@ export const groundControlConfigSchema = {
       properties: {
         /** The built-in broker (used unless url is set). */
         embedded: listen('0.0.0.0', 1883),
+        /** Connection limits of the embedded broker (an external broker has its own). */
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            /** Open connections in all (logged in or not); beyond, new ones are closed at once. */
+            maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
+            /** Connections not yet logged in, in all and per client address; beyond, closed at once. */
+            maxPendingConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
+            maxPendingPerAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+            /** A connection whose CONNECT is not complete and accepted within this time is closed. */
+            connectTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
+            /** Largest MQTT packet before login (a CONNECT with a last will is well under 1 KiB). */
+            maxConnectBytes: { type: 'integer', minimum: 512, maximum: 1048576, default: 8192 },
+            /** One summary warn line per interval for refused or dropped connections. */
+            logIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
+          },
+        },
         /** An external broker (Mosquitto) instead of the embedded one. */
         url: MQTT_URL,
         username: { type: 'string', minLength: 1, default: 'groundcontrol' },
@@ -84,14 +118,8 @@ export const groundControlConfigSchema = {
         kept: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
       },
     },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-      },
-    },
+    /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
+    log: logConfigSchema,
   },
 } as const;
 
@@ -100,8 +128,30 @@ export interface ListenConfig {
   port: number;
 }
 
+/** api.register: refusals of POST /register per client address. */
+export interface RegisterLimitConfig {
+  /** Refused registrations an address may make per window before it gets 429. */
+  maxFailuresPerAddress: number;
+  failureWindowSeconds: number;
+  /** One summary warn line per interval for refused registrations. */
+  logIntervalSeconds: number;
+  /** Addresses remembered at once; the oldest window is forgotten first. */
+  maxTrackedAddresses: number;
+}
+
+/** broker.limits: what a client may hold before it has logged in. */
+export interface BrokerLimitsConfig {
+  maxConnections: number;
+  maxPendingConnections: number;
+  maxPendingPerAddress: number;
+  connectTimeoutSeconds: number;
+  maxConnectBytes: number;
+  logIntervalSeconds: number;
+}
+
 export interface BrokerConfig {
   embedded: ListenConfig;
+  limits: BrokerLimitsConfig;
   url?: string;
   username: string;
   password?: string;
@@ -120,14 +170,14 @@ export interface GroundControlConfig {
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
   adminTokenFile?: string;
-  api: { listen: ListenConfig; maxBodyBytes: number };
+  api: { listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig };
   broker: BrokerConfig;
   publicMqttUrl?: string;
   upstream?: UpstreamConfig;
   registrationTokenTtlSeconds: number;
   console: { enabled: boolean; sessionTtlSeconds: number };
   events: { kept: number };
-  log: { level: string };
+  log: LogConfig;
   /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
   bootstrapAdminToken?: string;
 }
@@ -147,6 +197,9 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   const problems: string[] = [];
   if (config.broker.url && (raw.broker as { embedded?: unknown } | undefined)?.embedded) {
     problems.push('/broker: "embedded" and "url" exclude each other (url selects an external broker)');
+  }
+  if (config.broker.url && (raw.broker as { limits?: unknown } | undefined)?.limits) {
+    problems.push('/broker/limits: only used by the embedded broker (an external broker has its own limits)');
   }
   if (!config.broker.url && (config.broker.passwordFile || config.broker.reloadCommand)) {
     problems.push('/broker/passwordFile: only used with an external broker (set /broker/url)');

@@ -1,7 +1,7 @@
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { isSatelliteError } from '../lib/errors.ts';
 import { bootstrapAdminTokens } from './admin-tokens.ts';
 import { ApiServer } from './api/server.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -13,7 +13,10 @@ import { republishPendingCommands } from './fleet/commands.ts';
 import type { FleetContext } from './fleet/context.ts';
 import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
 import { ReportRecorder } from './fleet/reports.ts';
+import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
+import { SecretBox } from './secret-box.ts';
+import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 
 export interface GroundControlRuntime {
   apiPort: number;
@@ -41,8 +44,15 @@ function urlHost(host: string): string {
  * (external), our MQTT link, a reconcile pass, then the API. close() stops in reverse order.
  */
 export async function startGroundControl(config: GroundControlConfig, log: Logger): Promise<GroundControlRuntime> {
-  await mkdir(config.dataDir, { recursive: true });
-  const db = openGcDb(join(config.dataDir, 'db'));
+  // 0700 dir, 0600 files whatever the umask: the database holds credential hashes and sealed
+  // messages, the key file what unseals them (docs/security.md).
+  const dbDir = join(config.dataDir, 'db');
+  await ensurePrivateDir(config.dataDir);
+  await ensurePrivateDir(dbDir);
+  const box = await SecretBox.open(config.dataDir);
+  const db = openGcDb(dbDir);
+  await tightenFiles(dbDir);
+  await tightenFiles(config.dataDir);
   const stops: Array<() => Promise<void>> = [async () => db.root.close()];
   const stopAll = async () => {
     for (const stop of stops.reverse()) {
@@ -55,6 +65,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
   };
   try {
     await bootstrapAdminTokens(db, config, log);
+    const siteKey = await loadSiteKey(config.dataDir, log);
 
     let brokerPort: number | undefined;
     let linkUrl: string;
@@ -66,8 +77,10 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       linkPassword = randomSecret();
       const broker = new EmbeddedBroker({
         db,
+        box,
         log: log.child({ module: 'broker' }),
         listen: config.broker.embedded,
+        limits: config.broker.limits,
         internal: { username: config.broker.username, password: linkPassword },
       });
       const address = await broker.start();
@@ -87,8 +100,15 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
           path: config.broker.passwordFile,
           reloadCommand: config.broker.reloadCommand,
           groundControl: config.broker.password !== undefined ? { username: config.broker.username, password: config.broker.password } : undefined,
+          probeUrl: config.broker.url,
         });
-        await passwordFile.sync();
+        const file = passwordFile;
+        // A broker that is not up yet does not stop Ground Control (the link retries too): the
+        // file is written, and the next change writes it again and confirms the reload.
+        await file.sync().catch((err: unknown) => {
+          if (!isSatelliteError(err, 'UNAVAILABLE')) throw err;
+          log.warn({ err: err.message }, 'mosquitto did not confirm the password file reload');
+        });
       }
     }
 
@@ -111,9 +131,11 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       config,
       log: log.child({ module: 'fleet' }),
       publisher: link,
-      credentialsChanged: passwordFile ? () => passwordFile.sync() : async () => embedded?.revokeStale(),
+      credentialsChanged: passwordFile ? (ids) => passwordFile.sync(ids) : async (ids) => embedded?.revokeStale(ids),
       now: () => new Date(),
+      siteKey,
       publicMqttUrl,
+      secrets: box,
     };
     const recorder = new ReportRecorder(fleet);
     await link.start();
@@ -121,7 +143,14 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
     // The config (upstream) may have changed since the last run: recompute everyone.
     await reconcileDesired(fleet, [...db.satellites.getKeys({})]);
 
-    const api = new ApiServer({ fleet, log: log.child({ module: 'api' }), listen: config.api.listen, maxBodyBytes: config.api.maxBodyBytes });
+    const api = new ApiServer({
+      fleet,
+      log: log.child({ module: 'api' }),
+      listen: config.api.listen,
+      maxBodyBytes: config.api.maxBodyBytes,
+      maxJsonDepth: config.api.maxJsonDepth,
+      register: config.api.register,
+    });
     const apiAddress = await api.start();
     stops.push(() => api.close());
     const liveness = () => {

@@ -4,5 +4,5 @@ export { loadGroundControlConfig, groundControlConfigSchema, EXIT_CONFIG, type G
 export { createGcLogger } from './logger.ts';
 export { createAdminToken } from './admin-tokens.ts';
 export { openGcDb } from './db/db.ts';
-export { mosquittoAcl } from './broker/mosquitto.ts';
+export { mosquittoAcl, mosquittoFleetSettings } from './broker/mosquitto.ts';
 export * from './client.ts';

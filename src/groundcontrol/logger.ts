@@ -1,14 +1,8 @@
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createJsonLogger } from '../lib/json-logger.ts';
+import type { LogConfig } from '../lib/log-config.ts';
 
-/** One JSON logger to stdout; tokens, passwords and Authorization headers never reach the log. */
-export function createGcLogger(level: string): Logger {
-  return pino({
-    name: 'groundcontrol',
-    level,
-    base: { pid: process.pid },
-    redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token'],
-      censor: '[redacted]',
-    },
-  });
+/** Ground Control's root logger: the same bounded, non-blocking stdout sink as the satellite's. */
+export function createGcLogger(config: Pick<LogConfig, 'level'> & Partial<LogConfig>): Logger {
+  return createJsonLogger('groundcontrol', config);
 }

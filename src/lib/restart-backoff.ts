@@ -83,7 +83,7 @@ export class RestartBackoff {
     const delayMs = failures === 0 ? 0 : Math.min(this.#config.maxSeconds, this.#config.baseSeconds * 2 ** (failures - 1)) * 1000;
     this.#state = { startedAt: now, failures, clean: false };
     // A first boot: the store creates the data dir later, the record is needed now.
-    await mkdir(this.#dataDir, { recursive: true });
+    await mkdir(this.#dataDir, { recursive: true, mode: 0o700 });
     await this.#write();
     return { delayMs, failures, damaged };
   }

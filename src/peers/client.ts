@@ -24,8 +24,14 @@ export class PeerClient {
   readonly #agent: Agent;
   readonly #config: PeersConfig;
   readonly #headers: Record<string, string>;
+  readonly #auth: (peer: Member) => string[];
 
-  constructor(config: PeersConfig, token: string | undefined, selfKey: string | undefined) {
+  /**
+   * auth names the secrets to send to a member, best first (the site's depends on the member's
+   * origin and rotates; during a rotation a member that has not got the new one yet gets the previous).
+   */
+  constructor(config: PeersConfig, auth: (peer: Member) => string[], selfKey: string | undefined) {
+    this.#auth = auth;
     this.#config = config;
     this.#agent = new Agent({
       connections: config.maxConnections,
@@ -36,7 +42,6 @@ export class PeerClient {
     });
     this.#headers = {
       'user-agent': `harbor-satellite/${VERSION} peer`,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(selfKey ? { [PEER_ID_HEADER]: selfKey } : {}),
     };
   }
@@ -97,15 +102,21 @@ export class PeerClient {
   }
 
   async #send(peer: Member, url: string, headers: Record<string, string>, headersTimeout: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const secrets = this.#auth(peer);
     try {
-      return await request(url, {
-        method: 'GET',
-        dispatcher: this.#agent,
-        headers: { ...this.#headers, ...headers },
-        headersTimeout,
-        bodyTimeout: this.#config.idleTimeoutMs,
-        signal,
-      });
+      for (let i = 0; ; i++) {
+        const secret = secrets[i];
+        const res = await request(url, {
+          method: 'GET',
+          dispatcher: this.#agent,
+          headers: { ...this.#headers, ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers },
+          headersTimeout,
+          bodyTimeout: this.#config.idleTimeoutMs,
+          signal,
+        });
+        if (res.statusCode !== 401 || i + 1 >= secrets.length) return res;
+        await res.body.dump();
+      }
     } catch (err) {
       if (signal.aborted) throw err;
       throw peerError(PeerErrorCode.unreachable, `peer ${peer.key} (${peer.url}): ${describe(err)}`, { errno: errorCode(err) }, err);

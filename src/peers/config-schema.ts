@@ -30,6 +30,8 @@ export const peersConfigSchema = {
     /** Shared secret every member of the site sends and requires (Authorization: Bearer). */
     token: { type: 'string', minLength: 16, maxLength: 256 },
     tokenFile: { type: 'string', minLength: 1 },
+    /** After Ground Control rotates the site secret, the previous one is still accepted this long. */
+    siteSecretGraceMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 300000 },
     /** A peer that does not accept the connection this fast is skipped. */
     connectTimeoutMs: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
     /** A peer that accepted but sends no response headers this fast is skipped. */
@@ -65,6 +67,7 @@ export interface PeersConfig {
   fromGroundControl: boolean;
   token?: string;
   tokenFile?: string;
+  siteSecretGraceMs: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;

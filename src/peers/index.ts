@@ -3,4 +3,4 @@ export { peerEndpoint } from './endpoint.ts';
 export { peersConfigSchema, type PeersConfig, type PeerEntry } from './config-schema.ts';
 export { PeerErrorCode } from './errors.ts';
 export { rank, normalizeUrl } from './members.ts';
-export { loadPeerToken } from './token.ts';
+export { loadPeerToken, PeerCredentials } from './token.ts';

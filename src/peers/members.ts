@@ -39,6 +39,11 @@ export class Membership {
     this.#published = this.#clean(entries);
   }
 
+  /** True when the member is known only from Ground Control's membership (it gets the site secret). */
+  fromSite(key: string): boolean {
+    return !this.#static.some((m) => m.key === key) && this.#published.some((m) => m.key === key);
+  }
+
   /** The other members, static first; one entry per key. */
   peers(): Member[] {
     const out = new Map<string, Member>();

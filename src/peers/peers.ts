@@ -11,6 +11,7 @@ import { Membership, rank, type Member } from './members.ts';
 import { countingBody, PeerAwarePort } from './port.ts';
 import { PeerStats } from './stats.ts';
 import type { PeerBlobState } from './wire.ts';
+import type { PeerCredentials } from './token.ts';
 
 /** What the peers need from the local satellite: its store, and a way to fetch a blob for a peer. */
 export interface LocalBlobs {
@@ -18,8 +19,11 @@ export interface LocalBlobs {
   blobSize(digest: string): number | undefined;
   /** Bytes of a download in progress, if one is. */
   partialOffset(digest: string): number | undefined;
+  /** True when a stored manifest lists the blob (an index lookup). */
+  referenced(digest: string): boolean;
 }
-export type FetchOnRequest = (repo: string, want: { digest: string; size: number }, signal: AbortSignal) => Promise<unknown>;
+/** Fetches a blob of this satellite's own desired state (its repository and size from our plan). */
+export type FetchOnRequest = (digest: string, signal: AbortSignal) => Promise<unknown>;
 
 /** The local sync engine, as the peers see it. */
 export interface LocalSync {
@@ -27,6 +31,8 @@ export interface LocalSync {
   fetchOnRequest: FetchOnRequest;
   /** True while a download of the digest is in progress here (any source). */
   downloading(digest: string): boolean;
+  /** Whether the desired state references the blob: 'pending' while the newest one is not planned yet. */
+  scope(digest: string): 'wanted' | 'pending' | 'no';
 }
 
 type PeerResponse = { status: 200 | 206; start: number; total: number; body: NodeJS.ReadableStream & import('node:stream').Readable; source: BlobSource };
@@ -40,6 +46,7 @@ type PeerResponse = { status: 200 | 206; start: number; total: number; body: Nod
 export class Peers {
   readonly membership: Membership;
   readonly stats: PeerStats;
+  readonly credentials: PeerCredentials;
   readonly #config: PeersConfig;
   readonly #log: Logger;
   readonly #local: LocalBlobs;
@@ -54,14 +61,16 @@ export class Peers {
   readonly #slots: Limiter;
   #fetch: FetchOnRequest | undefined;
   #downloading: (digest: string) => boolean = () => false;
+  #scope: (digest: string) => 'wanted' | 'pending' | 'no' = () => 'no';
 
-  constructor(opts: { config: PeersConfig; log: Logger; local: LocalBlobs; token?: string | undefined; selfKey?: string | undefined }) {
+  constructor(opts: { config: PeersConfig; log: Logger; local: LocalBlobs; credentials: PeerCredentials; selfKey?: string | undefined }) {
     this.#config = opts.config;
     this.#log = opts.log;
     this.#local = opts.local;
+    this.credentials = opts.credentials;
     this.membership = new Membership({ selfKey: opts.selfKey ?? opts.config.id, selfUrl: opts.config.advertiseUrl, static: opts.config.static });
     this.stats = new PeerStats(opts.config.downCooldownMs);
-    this.#client = new PeerClient(opts.config, opts.token, this.membership.selfKey);
+    this.#client = new PeerClient(opts.config, (peer) => this.credentials.outgoing(this.membership.fromSite(peer.key)), this.membership.selfKey);
     this.#slots = new Limiter(Math.max(1, opts.config.maxOnRequestFetches), 64);
   }
 
@@ -73,12 +82,14 @@ export class Peers {
   /** Connects the sync engine: what is downloading here, and fetches for members (when enabled). */
   attach(sync: LocalSync): void {
     this.#downloading = (digest) => sync.downloading(digest);
+    this.#scope = (digest) => sync.scope(digest);
     this.#fetch = this.#config.fetchOnRequest && this.#config.maxOnRequestFetches > 0 ? sync.fetchOnRequest : undefined;
   }
 
   /** The site membership Ground Control published (with the desired state); ignored unless fromGroundControl. */
-  setSite(site: { name: string; members: readonly PeerEntry[] } | undefined): void {
+  setSite(site: { name: string; members: readonly PeerEntry[]; secret?: string | undefined } | undefined): void {
     if (!this.#config.fromGroundControl) return;
+    if (this.credentials.setSiteSecret(site?.secret)) this.#log.info({ site: site?.name ?? null, graceMs: this.#config.siteSecretGraceMs }, 'site secret rotated');
     const before = this.membership.peers().map((m) => `${m.key}=${m.url}`).join(',');
     this.membership.setPublished(site?.members ?? []);
     const members = this.membership.peers();
@@ -233,36 +244,51 @@ export class Peers {
     return peers > 0;
   }
 
-  /** What this satellite can tell a member about a blob now (starting a fetch for it if asked). */
-  stateFor(digest: string, q: { repo?: string | undefined; size?: number | undefined; fetch: boolean }): PeerBlobState {
-    const have = this.#local.blobSize(digest);
-    if (have !== undefined) return { state: 'present', size: have };
-    if (this.#fetchingHere(digest)) {
-      return { state: 'fetching', offset: this.#local.partialOffset(digest) ?? 0, size: q.size ?? 0 };
-    }
-    if (!q.fetch || !this.#fetch || q.repo === undefined || q.size === undefined) return { state: 'absent' };
-    const until = this.#refused.get(digest);
-    if (until !== undefined && until > Date.now()) return { state: 'absent', reason: 'fetch failed recently' };
-    this.#startFetch(q.repo, digest, q.size);
-    return { state: 'fetching', offset: 0, size: q.size };
+  /**
+   * What a member may ask about: blobs a stored manifest lists or this satellite's desired state
+   * references. Anything else is answered as absent, never fetched, never served.
+   */
+  mayShare(digest: string): boolean {
+    return this.#local.referenced(digest) || this.#scope(digest) === 'wanted';
   }
 
-  #startFetch(repo: string, digest: string, size: number): void {
+  /** What this satellite can tell a member about a blob now (starting a fetch for it if asked). */
+  stateFor(digest: string, q: { size?: number | undefined; fetch: boolean }): PeerBlobState {
+    const shared = this.mayShare(digest);
+    if (shared) {
+      const have = this.#local.blobSize(digest);
+      if (have !== undefined) return { state: 'present', size: have };
+    }
+    if ((shared || this.#onRequest.has(digest)) && this.#fetchingHere(digest)) {
+      return { state: 'fetching', offset: this.#local.partialOffset(digest) ?? 0, size: q.size ?? 0 };
+    }
+    // Fetch on request: only what our own sync wants (or may, once the newest desired state is planned).
+    if (!q.fetch || !this.#fetch || (!shared && this.#scope(digest) !== 'pending')) return { state: 'absent' };
+    const until = this.#refused.get(digest);
+    if (until !== undefined && until > Date.now()) return { state: 'absent', reason: 'fetch failed recently' };
+    if (!this.#startFetch(digest)) return { state: 'absent', reason: 'too many fetches for peers' };
+    return { state: 'fetching', offset: 0, size: q.size ?? 0 };
+  }
+
+  /** Starts a bounded fetch for a member (maxOnRequestFetches at once, 64 waiting); false when full. */
+  #startFetch(digest: string): boolean {
     const fetch = this.#fetch!;
+    if (this.#onRequest.size >= this.#config.maxOnRequestFetches + 64) return false;
     this.#onRequest.add(digest);
-    this.#log.info({ repo, digest, size }, 'fetching a blob a peer asked for');
+    this.#log.info({ digest }, 'fetching a blob a peer asked for');
     this.#slots
-      .run(() => fetch(repo, { digest, size }, this.#abort.signal))
+      .run(() => fetch(digest, this.#abort.signal))
       .catch((err: unknown) => {
         this.#refused.set(digest, Date.now() + 10_000);
         if (this.#refused.size > 4096) this.#refused.delete(this.#refused.keys().next().value!);
-        this.#log.warn({ repo, digest, err: (err as Error).message }, 'fetch for a peer failed');
+        this.#log.warn({ digest, err: (err as Error).message }, 'fetch for a peer failed');
       })
       .finally(() => this.#onRequest.delete(digest));
+    return true;
   }
 
   /** Long-poll: the state, held while 'fetching' for at most waitMs. */
-  async waitState(digest: string, q: { repo?: string | undefined; size?: number | undefined; fetch: boolean; waitMs: number }, signal: AbortSignal) {
+  async waitState(digest: string, q: { size?: number | undefined; fetch: boolean; waitMs: number }, signal: AbortSignal) {
     const deadline = Date.now() + Math.min(q.waitMs, this.#config.pollWaitMs);
     let st = this.stateFor(digest, q);
     while (st.state === 'fetching' && Date.now() < deadline && !signal.aborted && !this.#abort.signal.aborted) {

@@ -1,3 +1,4 @@
+import { jsonDepth } from '../lib/json-depth.ts';
 import { validate } from '../lib/validate.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import {
@@ -15,6 +16,9 @@ import {
   type StateMessage,
 } from './messages.ts';
 import { Channel, MAX_PAYLOAD_BYTES, parseTopic, type ChannelName } from './topics.ts';
+
+/** No message of the contract nests anywhere near this deep. */
+const MAX_MESSAGE_DEPTH = 64;
 
 interface ByChannel {
   desired: DesiredMessage;
@@ -51,9 +55,12 @@ export function decodeMessage<C extends ChannelName>(
     throw invalid(`message for satellite ${parsed.satelliteId}, not ${expect.satelliteId}`);
   }
   if (payload.length > MAX_PAYLOAD_BYTES) throw invalid(`payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+  const text = payload.toString('utf8');
+  // Validation copies and walks the value recursively: refuse absurd nesting as invalid, not as a fault.
+  if (jsonDepth(text, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) throw invalid(`payload on ${topicName} nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
   let doc: unknown;
   try {
-    doc = JSON.parse(payload.toString('utf8'));
+    doc = JSON.parse(text);
   } catch {
     throw invalid(`payload on ${topicName} is not JSON`);
   }

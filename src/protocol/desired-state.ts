@@ -24,6 +24,11 @@ export interface DesiredState {
 export interface SiteMembership {
   name: string;
   members: Array<{ id: string; url: string }>;
+  /**
+   * The site's peer secret (Ground Control derives it from its key over the site and its members,
+   * so it changes with the membership): members send it and require it on the peer endpoints.
+   */
+  secret?: string;
 }
 
 export interface DesiredImage {
@@ -70,6 +75,7 @@ export const siteMembershipSchema = {
         },
       },
     },
+    secret: { type: 'string', minLength: 32, maxLength: 256 },
   },
 } as const;
 

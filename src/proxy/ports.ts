@@ -10,7 +10,7 @@ export type ProxyStore = Pick<
   | 'cacheIndex'
   | 'hasBlob'
   | 'statBlob'
-  | 'mountBlob'
+  | 'linkBlob'
   | 'getManifest'
   | 'putManifest'
   | 'deleteManifest'

@@ -122,7 +122,7 @@ export class PullThroughProxy implements MissHandler {
     for (let attempt = 0; ; attempt++) {
       if (this.#store.hasBlob(digest)) {
         // Cached for another repository already (or committed just now): link it here.
-        await this.#store.mountBlob(repo, digest);
+        await this.#store.linkBlob(repo, digest);
         return 'stored';
       }
       const fill = this.#fill(to, digest);
@@ -143,6 +143,10 @@ export class PullThroughProxy implements MissHandler {
     this.#counters.blobHits++;
     const cache = this.#store.cacheIndex;
     if (cache.isCachedBlob(digest)) cache.touchBlob(digest);
+  }
+
+  noteBlobServed(digest: string, bytes: number): void {
+    if (this.#store.cacheIndex.isCachedBlob(digest)) this.#counters.cacheServedBytes += bytes;
   }
 
   status(): ProxyStatus {

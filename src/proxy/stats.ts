@@ -22,6 +22,8 @@ export interface ProxyCounters {
   evictedManifests: number;
   evictedBlobs: number;
   evictedBytes: number;
+  /** Blob bytes served from the cache to clients (not fetched for that request): WAN bytes saved. */
+  cacheServedBytes: number;
 }
 
 export function newCounters(): ProxyCounters {
@@ -42,6 +44,7 @@ export function newCounters(): ProxyCounters {
     evictedManifests: 0,
     evictedBlobs: 0,
     evictedBytes: 0,
+    cacheServedBytes: 0,
   };
 }
 

@@ -15,6 +15,8 @@ export async function sendFileRange(
   res: ServerResponse,
   pool: BufferPool,
   signal: AbortSignal,
+  /** Counts bytes as the socket takes them: right even when the client hangs up after the last byte. */
+  progress?: { bytes?: number },
 ): Promise<number> {
   const fd = await new Promise<number>((resolve, reject) => open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
   const chunk = pool.join();
@@ -50,8 +52,9 @@ export async function sendFileRange(
         res.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => {
           pending[k] = false;
           signal.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve();
+          if (err) return reject(err);
+          if (progress) progress.bytes = (progress.bytes ?? 0) + bytesRead;
+          resolve();
         });
       });
       inFlight[i]!.catch(() => undefined);

@@ -5,6 +5,9 @@ import type { BufferPool } from '../lib/buffer-pool.ts';
 
 export interface RegistryLimits {
   maxManifestBytes: number;
+  /** Open upload sessions in total and per remote address (429 beyond). */
+  maxUploadSessions: number;
+  maxUploadSessionsPerClient: number;
 }
 
 /** The store operations the registry needs: nothing about LMDB or files. */
@@ -18,6 +21,7 @@ export type RegistryStore = Pick<
   | 'hasBlob'
   | 'blobSize'
   | 'createUpload'
+  | 'countUploads'
   | 'getUpload'
   | 'appendUpload'
   | 'finishUpload'
@@ -65,6 +69,8 @@ export interface MissHandler {
   openBlob(repo: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'>;
   /** A blob served from the store (cheap: access times for LRU eviction, hit counters). */
   noteBlobHit(repo: string, digest: string): void;
+  /** Body bytes of a blob sent from the store (cached blobs count as WAN bytes saved). */
+  noteBlobServed(digest: string, bytes: number): void;
 }
 
 export interface RequestContext {
@@ -76,6 +82,8 @@ export interface RequestContext {
   /** Tag, digest or upload id from the path, unvalidated. */
   ref: string;
   store: RegistryStore;
+  /** The remote address (what per-client limits count by). */
+  client: string;
   limits: RegistryLimits;
   log: Logger;
   /** Aborted when the client goes away before the response is complete. */

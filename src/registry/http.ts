@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SatelliteError } from '../lib/errors.ts';
+import { isRepositoryName, isTag } from '../oci/names.ts';
 import { registryError } from './errors.ts';
 
 /** Reads a small body (manifests, never blobs) under a hard cap: 413 as soon as it is exceeded. */
@@ -33,16 +34,24 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-/** dist-spec pagination parameters: n (page size) and last (exclusive lower bound). */
-export function pageParams(url: URL, maxN = 10000): { n?: number; last?: string } {
+/**
+ * dist-spec pagination parameters: n (page size) and last (exclusive lower bound). `last` must be
+ * what the list holds (a tag, or a repository name for the catalog): anything else is 400 before
+ * it reaches the index (a 4 KB key once made LMDB throw mid-iteration and leak a read transaction).
+ */
+export function pageParams(url: URL, last: 'tag' | 'name', maxN = 10000): { n?: number; last?: string } {
   const out: { n?: number; last?: string } = {};
   const n = url.searchParams.get('n');
   if (n !== null) {
-    if (!/^\d+$/.test(n)) throw new SatelliteError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got ${n.slice(0, 20)}`);
+    if (!/^\d{1,12}$/.test(n)) throw new SatelliteError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got ${n.slice(0, 20)}`);
     out.n = Math.min(Number(n), maxN);
   }
-  const last = url.searchParams.get('last');
-  if (last !== null) out.last = last;
+  const after = url.searchParams.get('last');
+  if (after !== null) {
+    if (last === 'tag' && !isTag(after)) throw registryError('TAG_INVALID', `last must be a tag, got ${after.slice(0, 130)}`);
+    if (last === 'name' && !isRepositoryName(after)) throw registryError('NAME_INVALID', `last must be a repository name, got ${after.slice(0, 260)}`);
+    out.last = after;
+  }
   return out;
 }
 

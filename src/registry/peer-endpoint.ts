@@ -7,11 +7,14 @@ import { sendBlob } from './handlers/blob-get.ts';
 
 /**
  * Satellite-to-satellite endpoints under /_satellite/peer/ (src/peers owns the contract): they
- * are authorised by the site's shared peer token instead of the registry's htpasswd.
+ * are authorised by the site's peer secret instead of the registry's htpasswd, and only reach
+ * blobs this satellite's manifests or desired state reference.
  */
 export interface PeerEndpoint {
   /** True when the request may use the peer endpoints. */
   authorize(req: IncomingMessage): boolean;
+  /** True when the blob may be served to a peer (a stored manifest or the desired state references it). */
+  mayRead(digest: string): boolean;
   /** The JSON answer of GET /_satellite/peer/state/<digest> (may long-poll, bounded). */
   state(digest: string, url: URL, signal: AbortSignal): Promise<unknown>;
   /** Blob bytes sent to the asker named by the request (for its counters). */
@@ -20,7 +23,7 @@ export interface PeerEndpoint {
 
 export const PEER_PREFIX = '/_satellite/peer/';
 
-/** GET /_satellite/peer/state/<digest> and GET|HEAD /_satellite/peer/blobs/<digest> (any repository). */
+/** GET /_satellite/peer/state/<digest> and GET|HEAD /_satellite/peer/blobs/<digest> (referenced blobs only). */
 export async function handlePeer(peer: PeerEndpoint, ctx: RequestContext): Promise<void> {
   const { req, res, url } = ctx;
   req.resume();
@@ -33,7 +36,7 @@ export async function handlePeer(peer: PeerEndpoint, ctx: RequestContext): Promi
     sendJson(res, 200, await peer.state(digest, url, ctx.signal));
     return;
   }
-  const size = ctx.store.blobSize(digest);
+  const size = peer.mayRead(digest) ? ctx.store.blobSize(digest) : undefined;
   if (size === undefined) throw registryError('BLOB_UNKNOWN', `blob ${digest} not here`);
   await sendBlob(ctx, digest, size);
   if (ctx.stats.bytes) peer.served(req, ctx.stats.bytes);

@@ -8,7 +8,8 @@ import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
 import type { Handler, MissHandler, RegistryStore, RequestContext } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
-import { sendJson } from './http.ts';
+import { hasBody, sendJson } from './http.ts';
+import { watchBodyRate } from './body-rate.ts';
 import { BufferPool } from '../lib/buffer-pool.ts';
 import { matchRoute, type RouteName } from './routes.ts';
 import { getBase } from './handlers/base.ts';
@@ -26,11 +27,20 @@ import { listTags } from './handlers/tags-list.ts';
 import { getReferrers } from './handlers/referrers.ts';
 import { drainAndClose, listen } from '../lib/http-server.ts';
 import { handlePeer, PEER_PREFIX, type PeerEndpoint } from './peer-endpoint.ts';
+import type { FinishedRequest } from './operation.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
   tls?: { cert: string; key: string } | undefined;
+  /** Without auth, accept pushes and deletes from anyone (default false: anonymous pull only). */
+  anonymousPush: boolean;
   maxConcurrentRequests: number;
+  /** In flight from one remote address (below maxConcurrentRequests: one host cannot take every slot). */
+  maxConcurrentRequestsPerClient: number;
+  bodyMinBytesPerSecond: number;
+  bodyRateWindowSeconds: number;
+  maxUploadSessions: number;
+  maxUploadSessionsPerClient: number;
   maxManifestBytes: number;
   idleTimeoutSeconds: number;
   headersTimeoutSeconds: number;
@@ -38,6 +48,8 @@ export interface RegistryServerConfig {
   sendBufferBudgetBytes: number;
   sendChunkMaxBytes: number;
 }
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
   base: { GET: getBase, HEAD: getBase },
@@ -60,8 +72,11 @@ export class RegistryServer {
   readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
   readonly #proxy: MissHandler | undefined;
+  readonly #onResponse: ((r: FinishedRequest) => void) | undefined;
   #server: Server | undefined;
   #active = 0;
+  /** Requests in flight per remote address. */
+  readonly #perClient = new Map<string, number>();
   #seq = 0;
   #draining = false;
 
@@ -76,7 +91,10 @@ export class RegistryServer {
     peer?: PeerEndpoint | undefined;
     /** Pull-through source consulted on manifest and blob misses. */
     proxy?: MissHandler | undefined;
+    /** Told of every finished response (the metrics' request counters). */
+    onResponse?: ((r: FinishedRequest) => void) | undefined;
   }) {
+    this.#onResponse = opts.onResponse;
     this.#proxy = opts.proxy;
     this.#config = opts.config;
     this.#status = opts.status;
@@ -109,6 +127,13 @@ export class RegistryServer {
     server.maxHeadersCount = 100;
     this.#server = server;
     const address = await listen(server, this.#config.listen.host, this.#config.listen.port, 'registry');
+    // Warned before 'registry listening', the line that callers wait for.
+    if (!this.#auth && this.#config.anonymousPush) {
+      this.#log.warn(
+        { address: address.address, port: address.port },
+        'registry accepts anonymous pushes and deletes from anyone who can reach it (registry.anonymousPush: true, no registry.auth)',
+      );
+    }
     this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
     return address;
   }
@@ -140,6 +165,7 @@ export class RegistryServer {
         { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
         'request',
       );
+      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000 });
     });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
 
@@ -153,10 +179,29 @@ export class RegistryServer {
       sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests'), { 'Retry-After': '1' });
       return;
     }
+    const client = req.socket.remoteAddress ?? '';
+    const mine = this.#perClient.get(client) ?? 0;
+    if (mine >= this.#config.maxConcurrentRequestsPerClient) {
+      req.resume();
+      // Close too: a client over its share should not keep the socket busy trickling a body.
+      sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests from this address'), { 'Retry-After': '1', Connection: 'close' });
+      return;
+    }
     this.#active++;
+    this.#perClient.set(client, mine + 1);
     const controller = new AbortController();
+    const stopRateWatch = hasBody(req)
+      ? watchBodyRate(req, { minBytesPerSecond: this.#config.bodyMinBytesPerSecond, windowSeconds: this.#config.bodyRateWindowSeconds }, (received) => {
+          log.warn({ reqId, client, method: req.method, path: req.url, received, windowSeconds: this.#config.bodyRateWindowSeconds }, 'request body too slow: connection cut');
+          req.socket.destroy();
+        })
+      : undefined;
     res.once('close', () => {
       this.#active--;
+      const n = (this.#perClient.get(client) ?? 1) - 1;
+      if (n <= 0) this.#perClient.delete(client);
+      else this.#perClient.set(client, n);
+      stopRateWatch?.();
       if (!res.writableFinished) controller.abort();
     });
     try {
@@ -166,8 +211,13 @@ export class RegistryServer {
         return;
       }
       if (this.#auth) {
-        const user = await this.#auth.authenticate(req);
-        if (!user) {
+        const result = await this.#auth.authenticate(req, client);
+        if (result.retryAfterSeconds !== undefined) {
+          req.resume();
+          sendError(res, registryError('TOOMANYREQUESTS', 'too many failed password checks from this address'), { 'Retry-After': String(result.retryAfterSeconds) });
+          return;
+        }
+        if (!result.user) {
           req.resume();
           sendError(res, registryError('UNAUTHORIZED', 'authentication required'), { 'WWW-Authenticate': this.#auth.challenge() });
           return;
@@ -199,6 +249,12 @@ export class RegistryServer {
       req.resume();
       throw registryError('METHOD_UNKNOWN', `${req.method} is not supported on this endpoint`);
     }
+    // Devices only pull: without credentials to check, writes are refused unless explicitly allowed.
+    // Decided on the parsed route, so no spelling of the URL (absolute form, dot segments) gets around it.
+    if (!this.#auth && !this.#config.anonymousPush && WRITE_METHODS.has(req.method ?? '')) {
+      req.resume();
+      throw registryError('DENIED', 'anonymous pushes and deletes are disabled: configure registry.auth (or registry.anonymousPush: true)');
+    }
     const name = match.name ?? '';
     if (match.name !== undefined && !isRepositoryName(name)) {
       req.resume();
@@ -215,7 +271,12 @@ export class RegistryServer {
       name,
       ref,
       store: this.#store,
-      limits: { maxManifestBytes: this.#config.maxManifestBytes },
+      client: req.socket.remoteAddress ?? '',
+      limits: {
+        maxManifestBytes: this.#config.maxManifestBytes,
+        maxUploadSessions: this.#config.maxUploadSessions,
+        maxUploadSessionsPerClient: this.#config.maxUploadSessionsPerClient,
+      },
       log: this.#log,
       signal,
       pool: this.#pool,

@@ -101,7 +101,18 @@ export function openBlob(ctx: StoreContext, digest: string, range?: { start: num
   });
 }
 
-export async function mountBlob(ctx: StoreContext, repo: string, digest: string): Promise<BlobInfo | undefined> {
+/**
+ * dist-spec cross-repository mount: links a blob that `from` holds into `repo`. Only from a
+ * repository that has it (as distribution does): content is shared store-wide, but naming a
+ * digest must not make another repository's blob readable here.
+ */
+export async function mountBlob(ctx: StoreContext, repo: string, digest: string, from: string): Promise<BlobInfo | undefined> {
+  if (ctx.db.repoBlobs.get([from, digest]) === undefined) return undefined;
+  return linkBlob(ctx, repo, digest);
+}
+
+/** Links a stored blob into a repository, whoever stored it (the pull-through cache's own fetches). */
+export async function linkBlob(ctx: StoreContext, repo: string, digest: string): Promise<BlobInfo | undefined> {
   const rec = ctx.db.blobs.get(digest);
   if (!rec) return undefined;
   await durableTransaction(ctx.db, () => linkBlobInTxn(ctx, repo, digest, Date.now()));

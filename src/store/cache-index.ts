@@ -1,6 +1,6 @@
 import type { Database } from 'lmdb';
 import type { StoreContext } from './context.ts';
-import { durableTransaction, prefixRange } from './index-db.ts';
+import { durableTransaction, prefixRange, scan } from './index-db.ts';
 
 /** A tag the pull-through cache resolved from its upstream, and when it last checked. */
 export interface CachedTag {
@@ -50,7 +50,7 @@ export class CacheIndex {
   /** Proxy tags of a repository pointing at digest. */
   tagsPointingAt(repo: string, digest: string): string[] {
     const out: string[] = [];
-    for (const { key, value } of this.#tags.getRange(prefixRange([repo]))) if (value.digest === digest) out.push(key[1]);
+    for (const { key, value } of scan(this.#tags.getRange(prefixRange([repo])))) if (value.digest === digest) out.push(key[1]);
     return out;
   }
 
@@ -101,11 +101,11 @@ export class CacheIndex {
   }
 
   manifests(): Array<{ repo: string; digest: string } & CachedEntry> {
-    return [...this.#manifests.getRange()].map(({ key, value }) => ({ repo: key[0], digest: key[1], ...this.#withPending(`m\0${key[0]}\0${key[1]}`, value) }));
+    return [...scan(this.#manifests.getRange())].map(({ key, value }) => ({ repo: key[0], digest: key[1], ...this.#withPending(`m\0${key[0]}\0${key[1]}`, value) }));
   }
 
   blobs(): Array<{ digest: string } & CachedEntry> {
-    return [...this.#blobs.getRange()].map(({ key, value }) => ({ digest: key, ...this.#withPending(`b\0${key}`, value) }));
+    return [...scan(this.#blobs.getRange())].map(({ key, value }) => ({ digest: key, ...this.#withPending(`b\0${key}`, value) }));
   }
 
   /** Forgets a manifest and the proxy tags that pointed at it in that repository. */
@@ -127,7 +127,7 @@ export class CacheIndex {
   /** Bytes of cached blobs still in the store (records of blobs removed elsewhere are dropped lazily). */
   bytes(): number {
     let total = 0;
-    for (const { key, value } of this.#blobs.getRange()) if (this.#ctx.db.blobs.get(key)) total += value.size;
+    for (const { key, value } of scan(this.#blobs.getRange())) if (this.#ctx.db.blobs.get(key)) total += value.size;
     return total;
   }
 

@@ -25,4 +25,6 @@ export interface StoreContext {
   digestLocks: KeyedMutex;
   /** Digests in use by in-flight work (downloads, pulls) that GC must not touch: digest -> count. */
   pins: Map<string, number>;
+  /** True for a partial download its owner still wants (GC keeps it); see Store.keepPartials. */
+  keepPartial?: ((digest: string) => boolean) | undefined;
 }

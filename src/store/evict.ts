@@ -1,7 +1,7 @@
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
 import { markManifests } from './gc.ts';
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 
 /**
  * Removes the given blobs at once (no grace period) unless a manifest linked to any repository
@@ -24,7 +24,7 @@ export async function removeUnreferencedBlobs(ctx: StoreContext, digests: string
     }
     const doomed = new Set(out.map((o) => o.digest));
     if (doomed.size > 0) {
-      for (const key of ctx.db.repoBlobs.getKeys()) if (doomed.has(key[1])) ctx.db.repoBlobs.remove(key);
+      for (const key of scan(ctx.db.repoBlobs.getKeys())) if (doomed.has(key[1])) ctx.db.repoBlobs.remove(key);
     }
     return out;
   });

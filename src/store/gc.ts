@@ -1,12 +1,15 @@
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { StoreContext } from './context.ts';
+import { removeBlobRefsInTxn } from './blob-refs.ts';
 
 export interface GcResult {
   manifestsRemoved: number;
   blobsRemoved: number;
   bytesFreed: number;
   linksRemoved: number;
+  /** Partial downloads (record and file) nobody wants any more. */
+  partialsRemoved: number;
 }
 
 /**
@@ -15,7 +18,7 @@ export interface GcResult {
  * Everything else is swept: manifest records, stale blob links, then blob records and files.
  */
 export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
-  const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0 };
+  const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0, partialsRemoved: 0 };
   const liveManifests = markManifests(ctx);
   const liveBlobs = new Set<string>();
   for (const digest of liveManifests) {
@@ -24,11 +27,11 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
 
   const graceEdge = Date.now() - ctx.config.gcGraceSeconds * 1000;
   const deadManifests: string[] = [];
-  for (const digest of ctx.db.manifests.getKeys()) {
+  for (const digest of scan(ctx.db.manifests.getKeys())) {
     if (!liveManifests.has(digest) && !ctx.pins.has(digest)) deadManifests.push(digest);
   }
   const staleLinks: Array<[string, string]> = [];
-  for (const { key, value } of ctx.db.repoBlobs.getRange()) {
+  for (const { key, value } of scan(ctx.db.repoBlobs.getRange())) {
     if (value >= graceEdge) liveBlobs.add(key[1]);
     // A link no manifest of the repository explains is only kept while young.
     else if (!liveBlobs.has(key[1])) staleLinks.push(key);
@@ -36,6 +39,7 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
 
   await durableTransaction(ctx.db, () => {
     for (const digest of deadManifests) {
+      removeBlobRefsInTxn(ctx, digest, ctx.db.manifests.get(digest)?.blobs ?? []);
       ctx.db.manifests.remove(digest);
       ctx.db.manifestData.remove(digest);
       result.manifestsRemoved++;
@@ -51,9 +55,9 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
   const removed = await durableTransaction(ctx.db, () => {
     // Recomputed inside the transaction: links made since marking keep their blobs.
     const linked = new Set<string>();
-    for (const key of ctx.db.repoBlobs.getKeys()) linked.add(key[1]);
+    for (const key of scan(ctx.db.repoBlobs.getKeys())) linked.add(key[1]);
     const gone: Array<{ digest: string; size: number }> = [];
-    for (const { key: digest, value: rec } of ctx.db.blobs.getRange()) {
+    for (const { key: digest, value: rec } of scan(ctx.db.blobs.getRange())) {
       if (liveBlobs.has(digest) || linked.has(digest) || ctx.pins.has(digest) || rec.createdAt >= graceEdge) continue;
       ctx.db.blobs.remove(digest);
       gone.push({ digest, size: rec.size });
@@ -70,15 +74,35 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
       result.bytesFreed += size;
     });
   }
+  result.partialsRemoved = await sweepPartials(ctx, graceEdge);
   ctx.log.info(result, 'garbage collection finished');
   return result;
+}
+
+/**
+ * Partial downloads are kept while a download holds them (pinned), while young (a resume after a
+ * restart), or while their owner still wants the blob (ctx.keepPartial, e.g. the sync plan);
+ * the rest — an abandoned fetch, one a peer asked for and nobody wants now — go, record first.
+ */
+async function sweepPartials(ctx: StoreContext, graceEdge: number): Promise<number> {
+  const gone = await durableTransaction(ctx.db, () => {
+    const out: string[] = [];
+    for (const { key: digest, value } of ctx.db.partials.getRange()) {
+      if (ctx.pins.has(digest) || value.updatedAt >= graceEdge || ctx.keepPartial?.(digest)) continue;
+      ctx.db.partials.remove(digest);
+      out.push(digest);
+    }
+    return out;
+  });
+  for (const digest of gone) await unlinkIfExists(ctx.layout.partialPath(digest));
+  return gone.length;
 }
 
 /** Manifests reachable from a repository link, with index children. */
 export function markManifests(ctx: StoreContext): Set<string> {
   const live = new Set<string>();
   const stack: string[] = [];
-  for (const key of ctx.db.repoManifests.getKeys()) stack.push(key[1]);
+  for (const key of scan(ctx.db.repoManifests.getKeys())) stack.push(key[1]);
   while (stack.length > 0) {
     const digest = stack.pop()!;
     if (live.has(digest)) continue;

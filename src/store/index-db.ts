@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_PRIVATE_OPTIONS } from '../lib/private-files.ts';
 
 export interface BlobRecord {
   size: number;
@@ -38,6 +39,8 @@ export interface UploadRecord {
   offset: number;
   startedAt: number;
   updatedAt: number;
+  /** Remote address that opened the session (per-client caps); absent on older records. */
+  client?: string;
 }
 
 /** The LMDB environment and its named databases. Only store/ touches it. */
@@ -63,11 +66,14 @@ export interface IndexDb {
   repos: Database<number, string>;
   /** digest -> progress of a resumable download */
   partials: Database<PartialRecord, string>;
+  /** [blob digest, manifest digest] -> 1: which stored manifests list a blob (blob-refs.ts) */
+  blobRefs: Database<1, [string, string]>;
 }
 
 export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
   // Room for the store's databases and other domains' metadata (sync, control, monitoring).
-  const root = open({ path, compression: false, maxDbs: 64, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
+  // 0600: the index holds the desired state, upstream credentials included (docs/security.md).
+  const root = open({ path, compression: false, maxDbs: 64, ...LMDB_PRIVATE_OPTIONS, ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}) });
   return {
     root,
     blobs: root.openDB<BlobRecord, string>({ name: 'blobs' }),
@@ -80,6 +86,7 @@ export function openIndexDb(path: string, mapSizeBytes?: number): IndexDb {
     uploads: root.openDB<UploadRecord, string>({ name: 'uploads' }),
     repos: root.openDB<number, string>({ name: 'repos' }),
     partials: root.openDB<PartialRecord, string>({ name: 'partials' }),
+    blobRefs: root.openDB<1, [string, string]>({ name: 'blob-refs' }),
   };
 }
 
@@ -100,4 +107,28 @@ export async function durableTransaction<T>(db: IndexDb, fn: () => T): Promise<T
   const result = await db.root.transaction(fn);
   await db.root.flushed;
   return result;
+}
+
+/**
+ * Iterates an LMDB range so its read transaction is released on every path. lmdb-js 3.x releases
+ * the cursor when iteration ends, breaks or the loop body throws, but not when the iterator's own
+ * next() throws (a key too long to encode, a value that fails to decode): a for-of loop does not
+ * call return() then, and the leaked read transaction pins old pages so every later write grows
+ * data.mdb until restart. Use this for every getRange/getKeys in the store.
+ */
+export function* scan<T>(range: Iterable<T>): Generator<T, void, undefined> {
+  const it = range[Symbol.iterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const step = it.next();
+      if (step.done) {
+        finished = true;
+        return;
+      }
+      yield step.value;
+    }
+  } finally {
+    if (!finished) it.return?.();
+  }
 }

@@ -1,7 +1,8 @@
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 import { digestOf, isDigest, parseDigest } from '../lib/digest.ts';
 import { effectiveArtifactType, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { linkBlobInTxn } from './blobs.ts';
+import { addBlobRefsInTxn } from './blob-refs.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode, storeError } from './errors.ts';
 import type { ManifestRecord, ReferrerRecord } from './index-db.ts';
@@ -22,6 +23,14 @@ export interface PutManifestOptions {
    * as soon as they arrive.
    */
   allowMissingBlobs?: boolean;
+  /**
+   * Blobs the store holds for any repository are linked into this one. Only for content the
+   * caller fetched for this repository from its own source (sync commits what the upstream's
+   * manifest lists, and skips downloads the store already has). A client push never gets this:
+   * a pushed manifest may reference only blobs pushed or mounted into its repository, as in
+   * distribution, or it could read any other repository's blobs by naming their digests.
+   */
+  linkStoredBlobs?: boolean;
 }
 
 /** Resolves a tag or digest inside one repository. */
@@ -70,7 +79,24 @@ function prepare(content: Buffer, contentType: string | undefined, expectedDiges
 /** Inside a write transaction: checks references, then links the manifest into the repository. */
 function applyInTxn(ctx: StoreContext, repo: string, m: PreparedManifest, opts: PutManifestOptions): void {
   const { parsed, digest } = m;
-  const missing = opts.allowMissingBlobs ? [] : parsed.blobs.filter((d) => !ctx.db.blobs.get(d.digest)).map((d) => d.digest);
+  const missing: string[] = [];
+  for (const d of parsed.blobs) {
+    const stored = ctx.db.blobs.get(d.digest);
+    if (!stored) {
+      if (!opts.allowMissingBlobs) missing.push(d.digest);
+      continue;
+    }
+    // A descriptor is digest and size: a wrong size would make clients fail mid-pull.
+    if (stored.size !== d.size) {
+      throw storeError(StoreErrorCode.sizeInvalid, `manifest says ${d.digest} has ${d.size} bytes, the blob has ${stored.size}`, {
+        digest: d.digest,
+        size: d.size,
+        stored: stored.size,
+      });
+    }
+    const linkAny = opts.allowMissingBlobs || opts.linkStoredBlobs;
+    if (!linkAny && ctx.db.repoBlobs.get([repo, d.digest]) === undefined) missing.push(d.digest);
+  }
   if (!opts.allowMissingChildren) {
     for (const child of parsed.manifests) {
       if (ctx.db.repoManifests.get([repo, child.digest]) === undefined) missing.push(child.digest);
@@ -86,6 +112,7 @@ function applyInTxn(ctx: StoreContext, repo: string, m: PreparedManifest, opts: 
   if (!ctx.db.manifests.get(digest)) {
     ctx.db.manifests.put(digest, m.record);
     ctx.db.manifestData.put(digest, m.content);
+    addBlobRefsInTxn(ctx, digest, m.record.blobs);
   }
   if (ctx.db.repoManifests.get([repo, digest]) === undefined) ctx.db.repoManifests.put([repo, digest], now);
   if (ctx.db.repos.get(repo) === undefined) ctx.db.repos.put(repo, now);
@@ -154,7 +181,7 @@ export async function deleteManifest(ctx: StoreContext, repo: string, digest: st
       throw storeError(StoreErrorCode.manifestUnknown, `manifest ${digest} is not in ${repo}`);
     }
     // distribution 2.8 lets a listed child go and leaves a broken index; keep references intact instead.
-    for (const { key } of ctx.db.repoManifests.getRange(prefixRange([repo]))) {
+    for (const { key } of scan(ctx.db.repoManifests.getRange(prefixRange([repo])))) {
       const parent = ctx.db.manifests.get(key[1]);
       if (parent?.children.includes(digest)) {
         throw storeError(
@@ -164,7 +191,7 @@ export async function deleteManifest(ctx: StoreContext, repo: string, digest: st
       }
     }
     ctx.db.repoManifests.remove([repo, digest]);
-    for (const { key, value } of ctx.db.tags.getRange(prefixRange([repo]))) {
+    for (const { key, value } of scan(ctx.db.tags.getRange(prefixRange([repo])))) {
       if (value === digest) ctx.db.tags.remove(key);
     }
     const subject = ctx.db.manifests.get(digest)?.subject;
@@ -192,7 +219,7 @@ export function listTags(ctx: StoreContext, repo: string, page: { n?: number; la
   const start = page.last !== undefined ? [repo, page.last] : range.start;
   const out: string[] = [];
   if (page.n === 0) return out;
-  for (const key of ctx.db.tags.getKeys({ start, end: range.end })) {
+  for (const key of scan(ctx.db.tags.getKeys({ start, end: range.end }))) {
     if (page.last !== undefined && key[1] <= page.last) continue;
     out.push(key[1]);
     if (page.n !== undefined && out.length >= page.n) break;
@@ -203,7 +230,7 @@ export function listTags(ctx: StoreContext, repo: string, page: { n?: number; la
 export function listRepositories(ctx: StoreContext, page: { n?: number; last?: string }): string[] {
   const out: string[] = [];
   if (page.n === 0) return out;
-  for (const repo of ctx.db.repos.getKeys(page.last !== undefined ? { start: page.last } : {})) {
+  for (const repo of scan(ctx.db.repos.getKeys(page.last !== undefined ? { start: page.last } : {}))) {
     if (page.last !== undefined && repo <= page.last) continue;
     out.push(repo);
     if (page.n !== undefined && out.length >= page.n) break;
@@ -217,7 +244,7 @@ export interface Referrer extends ReferrerRecord {
 
 export function listReferrers(ctx: StoreContext, repo: string, subject: string, artifactType?: string): Referrer[] {
   const out: Referrer[] = [];
-  for (const { key, value } of ctx.db.referrers.getRange(prefixRange([repo, subject]))) {
+  for (const { key, value } of scan(ctx.db.referrers.getRange(prefixRange([repo, subject])))) {
     if (artifactType !== undefined && value.artifactType !== artifactType) continue;
     out.push({ digest: key[2], ...value });
   }
@@ -227,10 +254,10 @@ export function listReferrers(ctx: StoreContext, repo: string, subject: string, 
 /** Every tag of a repository with the digest it points at. */
 export function tagsOf(ctx: StoreContext, repo: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const { key, value } of ctx.db.tags.getRange(prefixRange([repo]))) out.set(key[1], value);
+  for (const { key, value } of scan(ctx.db.tags.getRange(prefixRange([repo])))) out.set(key[1], value);
   return out;
 }
 
 export function manifestsOf(ctx: StoreContext, repo: string): string[] {
-  return [...ctx.db.repoManifests.getKeys(prefixRange([repo]))].map((k) => k[1]);
+  return [...scan(ctx.db.repoManifests.getKeys(prefixRange([repo])))].map((k) => k[1]);
 }

@@ -2,7 +2,7 @@ import { open, truncate } from 'node:fs/promises';
 import { fileSize, unlinkIfExists } from '../lib/fs-atomic.ts';
 import { commitFile } from './blobs.ts';
 import type { StoreContext } from './context.ts';
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 
 export interface Partial {
   digest: string;
@@ -53,5 +53,5 @@ export async function discardPartial(ctx: StoreContext, digest: string): Promise
 }
 
 export function listPartials(ctx: StoreContext): Array<{ digest: string; offset: number; size: number }> {
-  return [...ctx.db.partials.getRange()].map(({ key, value }) => ({ digest: key, offset: value.offset, size: value.size }));
+  return [...scan(ctx.db.partials.getRange())].map(({ key, value }) => ({ digest: key, offset: value.offset, size: value.size }));
 }

@@ -1,4 +1,4 @@
-import { durableTransaction } from './index-db.ts';
+import { durableTransaction, scan } from './index-db.ts';
 import { readdir, rm, truncate, mkdir } from 'node:fs/promises';
 import { fileSize } from '../lib/fs-atomic.ts';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
     orphanBlobsAdopted: 0,
   };
   const { layout, db } = ctx;
-  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir, layout.partialDir]) await mkdir(dir, { recursive: true });
+  for (const dir of [layout.blobsDir, layout.ingestDir, layout.uploadsDir, layout.partialDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
 
   for (const name of await readdir(layout.ingestDir)) {
     await rm(join(layout.ingestDir, name), { force: true, recursive: true });
@@ -38,7 +38,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
   }
 
   const ttlEdge = Date.now() - ctx.config.uploadTtlSeconds * 1000;
-  for (const { key: id, value: rec } of db.uploads.getRange()) {
+  for (const { key: id, value: rec } of scan(db.uploads.getRange())) {
     const size = await fileSize(layout.uploadPath(id));
     if (size === undefined || rec.updatedAt < ttlEdge) {
       await db.uploads.remove(id);
@@ -59,7 +59,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
   }
 
   // Partial downloads: keep the ones with a record (beginPartial trims them), drop the rest.
-  const partialNames = new Set([...db.partials.getKeys()].map((d) => d.replace(':', '-')));
+  const partialNames = new Set([...scan(db.partials.getKeys())].map((d) => d.replace(':', '-')));
   for (const name of await readdir(layout.partialDir)) {
     if (!partialNames.has(name)) {
       await rm(join(layout.partialDir, name), { force: true, recursive: true });
@@ -67,7 +67,7 @@ export async function reconcile(ctx: StoreContext): Promise<ReconcileReport> {
     }
   }
 
-  for (const { key: digest, value: rec } of db.blobs.getRange()) {
+  for (const { key: digest, value: rec } of scan(db.blobs.getRange())) {
     const size = await fileSize(layout.blobPath(digest));
     if (size !== rec.size) {
       ctx.log.warn({ digest, expected: rec.size, found: size ?? null }, 'blob file missing or damaged; dropping index entry');

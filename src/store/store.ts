@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -7,13 +7,14 @@ import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
-import { durableTransaction, openIndexDb } from './index-db.ts';
+import { durableTransaction, openIndexDb, scan } from './index-db.ts';
 import { Layout } from './layout.ts';
 import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
 import * as uploads from './uploads.ts';
 import * as partials from './partials.ts';
 import { CacheIndex } from './cache-index.ts';
+import { ensureBlobRefs, isBlobReferenced } from './blob-refs.ts';
 import { removeUnreferencedBlobs } from './evict.ts';
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
@@ -25,6 +26,9 @@ import type { Database } from 'lmdb';
 export class Store {
   readonly #ctx: StoreContext;
   readonly #hashes: uploads.UploadHashes = new Map();
+  /** Upload sessions receiving bytes now (the sweep leaves them alone). */
+  readonly #appending = new Set<string>();
+  #sweep: NodeJS.Timeout | undefined;
   #closed = false;
   #cache: CacheIndex | undefined;
   readonly reconciled: ReconcileReport;
@@ -36,16 +40,23 @@ export class Store {
 
   static async open(config: StoreConfig, log: Logger): Promise<Store> {
     const layout = new Layout(config.dataDir);
-    await mkdir(layout.indexDir, { recursive: true });
+    // The data dir holds the index (desired state with upstream credentials) and identity.json.
+    await ensurePrivateDir(layout.root);
+    await ensurePrivateDir(layout.indexDir);
     const db = openIndexDb(layout.indexDir, config.indexMapSizeBytes);
+    await tightenFiles(layout.indexDir);
+    await tightenFiles(layout.root);
     const ctx: StoreContext = { config, log, db, layout, digestLocks: new KeyedMutex(), pins: new Map() };
     const report = await reconcile(ctx);
+    const indexed = await ensureBlobRefs(ctx);
+    if (indexed > 0) log.info({ manifests: indexed }, 'blob reference index built');
     return new Store(ctx, report);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweep);
     await this.#ctx.db.root.close();
   }
 
@@ -71,8 +82,13 @@ export class Store {
   commitVerifiedFile(path: string, digest: string, size: number, repo?: string): Promise<void> {
     return blobs.commitFile(this.#ctx, path, digest, size, repo);
   }
-  mountBlob(repo: string, digest: string) {
-    return blobs.mountBlob(this.#ctx, repo, digest);
+  /** Cross-repository mount: only a blob `from` holds. */
+  mountBlob(repo: string, digest: string, from: string) {
+    return blobs.mountBlob(this.#ctx, repo, digest, from);
+  }
+  /** Links a stored blob into a repository regardless of where it came from (internal fetches only). */
+  linkBlob(repo: string, digest: string) {
+    return blobs.linkBlob(this.#ctx, repo, digest);
   }
   unlinkBlob(repo: string, digest: string) {
     return blobs.unlinkBlob(this.#ctx, repo, digest);
@@ -98,14 +114,41 @@ export class Store {
   }
 
   // Uploads
-  createUpload(repo: string) {
-    return uploads.createUpload(this.#ctx, repo);
+  /** client: the remote address that opens it (counted by countUploads). */
+  createUpload(repo: string, client?: string) {
+    return uploads.createUpload(this.#ctx, repo, client);
+  }
+  countUploads(client: string) {
+    return uploads.countUploads(this.#ctx, client);
+  }
+  /** Drops sessions idle longer than uploadTtlSeconds now; resolves with how many. */
+  expireUploads(now?: number): Promise<number> {
+    return uploads.expireUploads(this.#ctx, this.#hashes, this.#appending, now);
+  }
+  /** Runs expireUploads every intervalMs until close (start-up reconcile only covers restarts). */
+  sweepUploadsEvery(intervalMs: number): void {
+    clearInterval(this.#sweep);
+    let running = false;
+    this.#sweep = setInterval(() => {
+      if (running || this.#closed) return;
+      running = true;
+      this.expireUploads()
+        .then((n) => n > 0 && this.#ctx.log.info({ expired: n }, 'expired abandoned upload sessions'))
+        .catch((err: unknown) => this.#ctx.log.error({ err }, 'upload session sweep failed'))
+        .finally(() => (running = false));
+    }, intervalMs);
+    this.#sweep.unref();
   }
   getUpload(repo: string, id: string) {
     return uploads.getUpload(this.#ctx, repo, id);
   }
-  appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
-    return uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+  async appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
+    this.#appending.add(id);
+    try {
+      return await uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+    } finally {
+      this.#appending.delete(id);
+    }
   }
   finishUpload(repo: string, id: string, digest: string) {
     return uploads.finishUpload(this.#ctx, this.#hashes, repo, id, digest);
@@ -152,6 +195,10 @@ export class Store {
   }
   childrenOf(digest: string): string[] {
     return this.#ctx.db.manifests.get(digest)?.children ?? [];
+  }
+  /** True when a stored manifest lists the digest as its config or a layer (an index lookup). */
+  isBlobReferenced(digest: string): boolean {
+    return isBlobReferenced(this.#ctx, digest);
   }
   /** Config and layer digests of a stored manifest (empty for an index or an unknown digest). */
   blobsOf(digest: string): string[] {
@@ -209,6 +256,10 @@ export class Store {
       else pins.set(digest, n);
     };
   }
+  /** Tells GC which partial downloads are still wanted (by digest) beyond pinned and young ones. */
+  keepPartials(wanted: (digest: string) => boolean): void {
+    this.#ctx.keepPartial = wanted;
+  }
   collectGarbage(): Promise<GcResult> {
     return collectGarbage(this.#ctx);
   }
@@ -216,7 +267,7 @@ export class Store {
   usage(): { blobs: number; bytes: number } {
     let count = 0;
     let bytes = 0;
-    for (const { value } of this.#ctx.db.blobs.getRange()) {
+    for (const { value } of scan(this.#ctx.db.blobs.getRange())) {
       count++;
       bytes += value.size;
     }

@@ -25,13 +25,42 @@ export interface UploadStatus {
  */
 export type UploadHashes = Map<string, { hash: Hash; offset: number }>;
 
-export async function createUpload(ctx: StoreContext, repo: string): Promise<UploadStatus> {
+export async function createUpload(ctx: StoreContext, repo: string, client?: string): Promise<UploadStatus> {
   const id = randomUUID();
   const fh = await open(ctx.layout.uploadPath(id), 'wx');
   await fh.close();
   const now = Date.now();
-  await durableTransaction(ctx.db, () => ctx.db.uploads.put(id, { repo, offset: 0, startedAt: now, updatedAt: now }));
+  await durableTransaction(ctx.db, () => ctx.db.uploads.put(id, { repo, offset: 0, startedAt: now, updatedAt: now, ...(client !== undefined ? { client } : {}) }));
   return { id, repo, offset: 0 };
+}
+
+/** Open sessions: all of them, and those opened by `client`. */
+export function countUploads(ctx: StoreContext, client: string): { total: number; client: number } {
+  let total = 0;
+  let mine = 0;
+  for (const { value } of ctx.db.uploads.getRange()) {
+    total++;
+    if (value.client === client) mine++;
+  }
+  return { total, client: mine };
+}
+
+/**
+ * Drops sessions untouched for uploadTtlSeconds (records, files, running hashes), except those
+ * receiving bytes right now. Run periodically: abandoned sessions otherwise hold disk and memory.
+ */
+export async function expireUploads(ctx: StoreContext, hashes: UploadHashes, busy: ReadonlySet<string>, now = Date.now()): Promise<number> {
+  const edge = now - ctx.config.uploadTtlSeconds * 1000;
+  const stale: string[] = [];
+  for (const { key, value } of ctx.db.uploads.getRange()) {
+    if (value.updatedAt < edge && !busy.has(key)) stale.push(key);
+  }
+  for (const id of stale) {
+    hashes.delete(id);
+    await durableTransaction(ctx.db, () => ctx.db.uploads.remove(id));
+    await unlinkIfExists(ctx.layout.uploadPath(id));
+  }
+  return stale.length;
 }
 
 export function getUpload(ctx: StoreContext, repo: string, id: string): UploadStatus {

@@ -16,6 +16,7 @@ import { planImage, type ImagePlan } from './plan.ts';
 import { pruneRemoved, type SyncedRefs } from './prune.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
+import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -77,7 +78,8 @@ export class SyncEngine {
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
-  readonly #desiredWaiters = new Set<() => void>();
+  /** Blobs the desired state references (as last planned): what members may ask us to fetch. */
+  readonly #wanted = new WantedBlobs();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -91,6 +93,8 @@ export class SyncEngine {
     this.#meter = new Meter(opts.store.metaDb<number, [string, string]>('sync-meter'), opts.config.caps);
     this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
     this.#rate = opts.config.bandwidthBytesPerSecond ? new RateLimiter(opts.config.bandwidthBytesPerSecond) : undefined;
+    // A partial download of a blob the plan still wants survives GC (one nobody wants does not).
+    opts.store.keepPartials((digest) => this.#wanted.get(digest) !== undefined);
   }
 
   async start(): Promise<void> {
@@ -112,7 +116,6 @@ export class SyncEngine {
     if (current && state.generation === current.generation && JSON.stringify(current) === JSON.stringify(state)) return;
     await this.#store.metaTransaction(() => this.#state.put('desired', state));
     this.#desired = state;
-    for (const wake of [...this.#desiredWaiters]) wake();
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
   }
@@ -164,34 +167,35 @@ export class SyncEngine {
    * the desired state in force, with the same verification, caps and windows. Joins a download of
    * the same digest already in progress. Rejects when there is no desired state yet.
    */
-  async fetchBlobOnRequest(repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
-    // A site gets one desired state at once; a peer may ask a moment before ours arrives.
-    if (!this.#desired && !this.#closed) await this.#desiredArrival(signal, 10_000);
+  async fetchBlobOnRequest(digest: string, signal: AbortSignal): Promise<DownloadResult> {
+    // A site gets one desired state at once; a member may ask a moment before ours is planned.
+    const deadline = Date.now() + 10_000;
+    let want = this.#wanted.get(digest);
+    while (!want && !this.#closed && !signal.aborted && Date.now() < deadline && this.blobScope(digest) === 'pending') {
+      await this.#wanted.planned(signal, deadline - Date.now());
+      want = this.#wanted.get(digest);
+    }
     const doc = this.#desired;
     if (!doc || this.#closed) throw syncError(SyncErrorCode.stopped, 'no desired state: no upstream to fetch from');
+    // Never what the asker names: only a blob of our own images, from the repository our manifest names.
+    if (!want) throw syncError(SyncErrorCode.notWanted, `${digest} is not a blob of this satellite's desired state`);
     const held = this.#gate('start');
     if (held) throw held;
     const any = AbortSignal.any([signal, this.#abort.signal]);
-    return this.#download(this.#deps(this.#client(doc.upstream), this.#log), repo, want, any);
+    return this.#download(this.#deps(this.#client(doc.upstream), this.#log), want.repo, { digest, size: want.size }, any);
+  }
+
+  /**
+   * Whether the desired state references a blob (cheap, in memory): 'wanted', 'no', or 'pending'
+   * while the newest desired state is not planned yet.
+   */
+  blobScope(digest: string): BlobScope {
+    return this.#wanted.scope(digest, this.#desired?.generation, this.#source !== undefined);
   }
 
   /** True while a download of the digest runs here (for a run or on request). */
   isDownloading(digest: string): boolean {
     return this.#inflight.has(digest);
-  }
-
-  #desiredArrival(signal: AbortSignal, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.#desiredWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal.addEventListener('abort', done, { once: true });
-      this.#desiredWaiters.add(done);
-    });
   }
 
   #download(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
@@ -236,7 +240,7 @@ export class SyncEngine {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of [...this.#desiredWaiters]) wake();
+    this.#wanted.wakeAll();
     clearTimeout(this.#timer);
     this.#abort.abort();
     await this.#running?.catch(() => undefined);
@@ -327,20 +331,29 @@ export class SyncEngine {
     }
 
     const plans: ImagePlan[] = [];
-    if (this.#reachable) {
-      for (const ref of refs) {
-        try {
-          const plan = await planImage(upstream, this.#store, ref, log, signal);
-          if (plan.upToDate) {
-            await this.#recordSynced(plan);
-            await this.#setImage(ref, { status: 'ok', digest: plan.digest });
-          } else plans.push(plan);
-        } catch (err) {
-          if (signal.aborted) throw err;
-          report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
-          await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
+    let planned = this.#reachable === true;
+    this.#wanted.begin();
+    try {
+      if (this.#reachable) {
+        for (const ref of refs) {
+          try {
+            const plan = await planImage(upstream, this.#store, ref, log, signal);
+            this.#wanted.add(ref.repository, plan.blobs);
+            if (plan.upToDate) {
+              await this.#recordSynced(plan);
+              await this.#setImage(ref, { status: 'ok', digest: plan.digest });
+            } else plans.push(plan);
+          } catch (err) {
+            if (signal.aborted) throw err;
+            planned = false;
+            report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
+            await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
+          }
         }
       }
+    } finally {
+      // An image that could not be resolved keeps what the last plan wanted of it.
+      this.#wanted.end(doc.generation, planned);
     }
 
     const blobErrors = await this.#downloadAll(plans, upstream, report, log, signal);
@@ -361,7 +374,7 @@ export class SyncEngine {
         continue;
       }
       const { repository, reference } = plan.ref;
-      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true });
+      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
       const old = await this.#recordSynced(plan);
       if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
       await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });

@@ -5,3 +5,4 @@ export { parseDesiredState, desiredStateSchema, type DesiredState, type DesiredI
 export { syncConfigSchema, type SyncConfig } from './config-schema.ts';
 export type { UpstreamPort } from './upstream-port.ts';
 export type { ImageState, RunReport } from './image-state.ts';
+export { RunTotals, RUN_RESULTS, type RunTotalsSnapshot, type RunResult } from './run-totals.ts';

@@ -2,11 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { requireBinary } from '../helpers/bin.ts';
 import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { bundle } from '../../build.mjs';
+import { metricsUrl } from '../observability/helpers.ts';
 
 test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
   const out = await makeTempDir(t, 'hs-bundle-');
@@ -20,9 +25,30 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   const res = await fetch(`${sat.url}/v2/`);
   assert.equal(res.status, 200);
   await res.arrayBuffer();
+  // The bounded log sink is in the bundle too: its counters reach the status.
+  const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { log: { destination: string; droppedLines: number } | null };
+  assert.equal(status.log?.destination, 'pipe');
+  assert.equal(status.log?.droppedLines, 0);
   const img = await makeImage(out, { tag: 'v1', seed: 'bundle', layerSizes: [50_000] });
   await skopeoCopy(`oci:${out}:v1`, `docker://${sat.host}/bundle/app:v1`);
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/bundle/app:v1`, { raw: true })), img.manifestDigest);
+
+  // Password checks run in worker threads from bcrypt-worker.mjs, found beside the bundle.
+  assert.ok(outputs.some((f: string) => f.endsWith('bcrypt-worker.mjs')));
+  const htpasswd = join(out, 'htpasswd');
+  const { stdout } = await promisify(execFile)(requireBinary('htpasswd'), ['-Bbn', 'edge', 's3cret']);
+  await writeFile(htpasswd, stdout);
+  const secured = await startSatellite(t, { entry: join(outdir, 'satellite.mjs'), config: { registry: { auth: { htpasswd } } } });
+  const basic = (pass: string) => ({ Authorization: `Basic ${Buffer.from(`edge:${pass}`).toString('base64')}` });
+  const wrong = await fetch(`${secured.url}/v2/`, { headers: basic('nope') });
+  assert.equal(wrong.status, 401);
+  await wrong.arrayBuffer();
+  const right = await fetch(`${secured.url}/v2/`, { headers: basic('s3cret') });
+  assert.equal(right.status, 200);
+  await right.arrayBuffer();
+  // prom-client works from the bundle: the push above is counted on the metrics listener.
+  const metrics = await (await fetch(await metricsUrl(sat))).text();
+  assert.match(metrics, /^harbor_satellite_registry_requests_total\{operation="manifest_put",status_class="2xx"\} 1$/m);
 });
 
 test('the Ground Control bundle starts, answers its health check and serves the console built beside it', async (t) => {

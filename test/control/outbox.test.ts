@@ -89,10 +89,10 @@ test('outbox bounds: older unsent reports are superseded, the oldest messages dr
 
   let outbox = make();
   for (let i = 1; i <= 4; i++) await outbox.enqueue(() => [item('state', i)]);
-  assert.deepEqual(outbox.stats(), { pending: 2, pendingReports: 2, sent: 0, dropped: 0, coalesced: 2 });
+  assert.deepEqual(outbox.stats(), { pending: 2, pendingReports: 2, sent: 0, dropped: 0, coalesced: 2, lastReportSentAt: null });
   for (let i = 1; i <= 6; i++) await outbox.enqueue(() => [item('result', i)]);
   // Room was made by superseding the two queued reports; no result or event was dropped yet.
-  assert.deepEqual(outbox.stats(), { pending: 6, pendingReports: 0, sent: 0, dropped: 0, coalesced: 4 });
+  assert.deepEqual(outbox.stats(), { pending: 6, pendingReports: 0, sent: 0, dropped: 0, coalesced: 4, lastReportSentAt: null });
   await outbox.enqueue(() => [item('event', 1), item('event', 2)]);
   assert.equal(outbox.stats().dropped, 2);
   await outbox.close();

@@ -12,7 +12,20 @@ test('config: defaults, relative paths, environment; errors name the key', async
   const config = await loadGroundControlConfig({ file, env: { GROUNDCONTROL_ADMIN_TOKEN: 'hsa_0123456789abcdef', GROUNDCONTROL_LOG_LEVEL: 'debug' } });
   assert.equal(config.dataDir, join(dir, 'state'));
   assert.equal(config.broker.passwordFile, join(dir, 'passwd'));
-  assert.deepEqual(config.api, { listen: { host: '0.0.0.0', port: 8480 }, maxBodyBytes: 1048576 });
+  assert.deepEqual(config.api, {
+    listen: { host: '0.0.0.0', port: 8480 },
+    maxBodyBytes: 1048576,
+    maxJsonDepth: 32,
+    register: { maxFailuresPerAddress: 10, failureWindowSeconds: 60, logIntervalSeconds: 10, maxTrackedAddresses: 10000 },
+  });
+  assert.deepEqual(config.broker.limits, {
+    maxConnections: 10000,
+    maxPendingConnections: 512,
+    maxPendingPerAddress: 64,
+    connectTimeoutSeconds: 10,
+    maxConnectBytes: 8192,
+    logIntervalSeconds: 10,
+  });
   assert.equal(config.broker.username, 'groundcontrol');
   assert.equal(config.registrationTokenTtlSeconds, 86400);
   assert.equal(config.log.level, 'debug');
@@ -30,6 +43,8 @@ test('config: defaults, relative paths, environment; errors name the key', async
   await bad({ broker: { url: 'mqtt://127.0.0.1:1', embedded: { port: 1 } } }, /\/broker: "embedded" and "url" exclude each other/);
   await bad({ broker: { passwordFile: 'x' } }, /\/broker\/passwordFile: only used with an external broker/);
   await bad({ broker: { url: 'http://x' } }, /\/broker\/url: must match pattern/);
+  await bad({ broker: { url: 'mqtt://127.0.0.1:1', limits: { maxPendingPerAddress: 4 } } }, /\/broker\/limits: only used by the embedded broker/);
+  await bad({ broker: { limits: { maxConnectBytes: 10 } }, api: { maxJsonDepth: 2 } }, /\/api\/maxJsonDepth: must be >= 4[\s\S]*\/broker\/limits\/maxConnectBytes: must be >= 512/);
   await bad({ upstream: { username: 'u' } }, /\/upstream: must have required property 'url'/);
   await bad({ publicMqttUrl: 'mqtt://h:1', log: { level: 'loud' } }, /\/log\/level: must be one of/);
 });

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import pino from 'pino';
 import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
+import { SecretBox } from '../../src/groundcontrol/secret-box.ts';
 import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
 import { INDEX_VERSION, readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
 import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
@@ -46,6 +48,8 @@ async function fleetContext(t: Teardown, dir?: string): Promise<FleetContext & {
     credentialsChanged: async () => undefined,
     now: () => new Date(),
     publicMqttUrl: 'mqtt://127.0.0.1:1883',
+    siteKey: randomBytes(32),
+    secrets: SecretBox.ephemeral(),
     sent,
   };
 }
@@ -170,8 +174,11 @@ test('a peer URL change reconciles only that site, reading only its members; an 
   assert.ok(reads.satellites <= 2 * 60 + 5, `satellite reads ${reads.satellites}`);
   assert.ok(reads.status <= 5, `status reads ${reads.status}`);
   assert.ok(reads.desired <= 60 + 5, `desired reads ${reads.desired} (publishing)`);
-  const published = db.desired.get(reporter)?.state.site;
+  const { secret, ...published } = db.desired.get(reporter)?.state.site ?? {};
   assert.deepEqual(published, { name: 'port', members: [{ id: reporter, url: 'http://127.0.0.1:8107' }] });
+  assert.ok(secret, 'the member gets the site secret');
+  const other = ids.port!.find((id) => id !== reporter) as string;
+  assert.equal(db.desired.get(other)?.state.site?.secret, undefined, 'a non-member gets the list, not the secret');
 
   ctx.sent.length = 0;
   await ingestMessage(ctx, topic(reporter, 'state'), stateReport(reporter, 2, 1, 'http://127.0.0.1:8107'));

@@ -1,20 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { topic } from '../../src/protocol/index.ts';
 import { mosquittoAcl } from '../../src/groundcontrol/broker/mosquitto.ts';
-import { requireBinary } from '../helpers/bin.ts';
 import { addAndRegister, connectSatellite, eventually, startGroundControl, type Registered, type TestMqttClient } from '../helpers/groundcontrol.ts';
-import { startMosquitto } from '../helpers/mosquitto.ts';
+import { externalBrokerConfig, startMosquittoForGroundControl } from '../helpers/mosquitto.ts';
 import { REPO_ROOT } from '../helpers/satellite.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
 
 const GC_USER = 'groundcontrol';
 const GC_PASSWORD = 'gc-broker-password-for-tests';
+const GC = { username: GC_USER, password: GC_PASSWORD };
 const at = () => new Date().toISOString();
 
 test('the documented Mosquitto ACL is the one tested here', async () => {
@@ -24,23 +21,16 @@ test('the documented Mosquitto ACL is the one tested here', async () => {
 
 test('external broker: Ground Control on a real mosquitto with the documented ACL, across a broker restart', async (t) => {
   // The operator's first password file, made with mosquitto's own tool; Ground Control then owns it.
-  const seed = join(await makeTempDir(t, 'hs-passwd-'), 'passwd');
-  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, GC_USER, GC_PASSWORD]);
-  const mosq = await startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(GC_USER) });
+  const mosq = await startMosquittoForGroundControl(t, GC);
   const gc = await startGroundControl(t, {
     config: {
-      broker: {
-        url: mosq.url,
-        username: GC_USER,
-        password: GC_PASSWORD,
-        passwordFile: mosq.passwordFile,
-        reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
-      },
+      broker: externalBrokerConfig(mosq, GC),
     },
   });
   await gc.waitForLog(/"msg":"broker connected"/);
 
-  // mosquitto reloads its password file asynchronously after SIGHUP: satellites retry, so do we.
+  // Ground Control confirms mosquitto's reload before it answers (broker-credentials.test.ts logs
+  // in at the first attempt); retrying here covers the broker restart below.
   const connect = (reg: Registered, opts = {}) =>
     eventually(() => connectSatellite(t, mosq.url, reg, opts).catch(() => undefined), 5000, `${reg.satelliteId} logs in to mosquitto`);
 

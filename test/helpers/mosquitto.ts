@@ -1,5 +1,8 @@
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mosquittoAcl, mosquittoFleetSettings } from '../../src/groundcontrol/broker/mosquitto.ts';
 import { requireBinary } from './bin.ts';
 import { defer, type Teardown } from './cleanup.ts';
 import { freePort } from './ports.ts';
@@ -29,7 +32,8 @@ export interface Mosquitto {
 }
 
 /**
- * Debian's mosquitto on 127.0.0.1 (a free port) with persistence, a password file and an ACL.
+ * Debian's mosquitto on 127.0.0.1 (a free port) with persistence, a password file, an ACL and
+ * the documented large-fleet settings (mosquittoFleetSettings).
  * As root, mosquitto drops to the `mosquitto` user, so its directories are chowned to it.
  */
 export async function startMosquitto(t: Teardown, opts: MosquittoOptions): Promise<Mosquitto> {
@@ -62,7 +66,8 @@ export async function startMosquitto(t: Teardown, opts: MosquittoOptions): Promi
       'log_type notice',
       'log_type information',
       'connection_messages true',
-      '',
+      // The documented settings for large fleets (docs/groundcontrol.md): every test runs them.
+      mosquittoFleetSettings(),
     ].join('\n'),
   );
   if (process.getuid?.() === 0) {
@@ -101,4 +106,25 @@ async function mosquittoUser(): Promise<{ uid: number; gid: number }> {
   if (!line) throw new Error('no mosquitto user: install the Debian mosquitto package (scripts/install-test-peers.sh)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * mosquitto ready for Ground Control: the operator's first password file holding Ground Control's
+ * user, made with mosquitto's own tool, and the documented ACL. Ground Control then owns the file.
+ */
+export async function startMosquittoForGroundControl(t: Teardown, gcUser: { username: string; password: string }): Promise<Mosquitto> {
+  const seed = join(await makeTempDir(t, 'hs-passwd-'), 'passwd');
+  await promisify(execFile)(requireBinary('mosquitto_passwd'), ['-c', '-b', seed, gcUser.username, gcUser.password]);
+  return startMosquitto(t, { passwords: await readFile(seed, 'utf8'), acl: mosquittoAcl(gcUser.username) });
+}
+
+/** Ground Control's `broker` config for that mosquitto: keep its password file, reload with SIGHUP. */
+export function externalBrokerConfig(mosq: Mosquitto, gcUser: { username: string; password: string }): Record<string, unknown> {
+  return {
+    url: mosq.url,
+    username: gcUser.username,
+    password: gcUser.password,
+    passwordFile: mosq.passwordFile,
+    reloadCommand: ['sh', '-c', `kill -HUP "$(cat '${mosq.pidFile}')"`],
+  };
 }

@@ -60,10 +60,14 @@ export { deepMerge };
 export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): Promise<SatelliteProcess> {
   const dataDir = opts.dataDir ?? (await makeTempDir(t, 'hs-satellite-data-'));
   const configFile = join(await makeTempDir(t, 'hs-satellite-config-'), 'satellite.json');
+  // Most tests push through the registry without credentials: they opt in to anonymous pushes
+  // explicitly (the product default is anonymous pull only); tests of that default set it false.
   const defaults = {
     dataDir,
     log: { level: 'info' },
-    registry: { listen: { host: '127.0.0.1', port: 0 } },
+    registry: { listen: { host: '127.0.0.1', port: 0 }, anonymousPush: true },
+    // Every test satellite gets its own metrics port: parallel tests never share 127.0.0.1:9585.
+    metrics: { listen: { host: '127.0.0.1', port: 0 } },
   };
   const config = deepMerge(defaults, opts.config ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));

@@ -11,11 +11,23 @@ import { rank } from '../../src/peers/index.ts';
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const TOKEN = 'peer-token-abcdefghijklmnop';
 
-test('peer endpoints: token required, state and ranged blob reads of any repository, clear errors', async (t) => {
+test('peer endpoints: token required, state and ranged blob reads of referenced blobs, clear errors', async (t) => {
   const sat = await startSatellite(t, { config: { peers: { id: 'edge-a', static: [{ id: 'edge-b', url: 'http://127.0.0.1:9' }], token: TOKEN } } });
   const blob = seededBytes('peer-endpoint', 300_000);
   const digest = sha256(blob);
-  assert.equal((await fetch(`${sat.url}/v2/apps/x/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob })).status, 201);
+  const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+  for (const b of [blob, config]) assert.equal((await fetch(`${sat.url}/v2/apps/x/blobs/uploads/?digest=${sha256(b)}`, { method: 'POST', body: b })).status, 201);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: blob.length }],
+  });
+  const put = await fetch(`${sat.url}/v2/apps/x/manifests/v1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  assert.equal(put.status, 201);
+  // A blob no manifest lists (a push in progress, an upload left behind) is not the site's business.
+  const loose = seededBytes('peer-endpoint-loose', 1000);
+  assert.equal((await fetch(`${sat.url}/v2/apps/x/blobs/uploads/?digest=${sha256(loose)}`, { method: 'POST', body: loose })).status, 201);
   const auth = { authorization: `Bearer ${TOKEN}`, 'x-satellite-peer': 'edge-b' };
 
   const noToken = await fetch(`${sat.url}/_satellite/peer/state/${digest}`);
@@ -29,12 +41,14 @@ test('peer endpoints: token required, state and ranged blob reads of any reposit
   const missing = sha256(Buffer.from('nobody has this'));
   const absent = await fetch(`${sat.url}/_satellite/peer/state/${missing}?repo=apps/x&size=15&wait=300`, { headers: auth });
   assert.deepEqual(await absent.json(), { state: 'absent' }, 'no desired state: nothing to fetch it from');
+  assert.deepEqual(await (await fetch(`${sat.url}/_satellite/peer/state/${sha256(loose)}?wait=0`, { headers: auth })).json(), { state: 'absent' });
+  assert.equal((await fetch(`${sat.url}/_satellite/peer/blobs/${sha256(loose)}`, { headers: auth })).status, 404);
   assert.equal((await fetch(`${sat.url}/_satellite/peer/blobs/${missing}`, { headers: auth })).status, 404);
   assert.equal((await fetch(`${sat.url}/_satellite/peer/state/sha256:nothex`, { headers: auth })).status, 400);
   assert.equal((await fetch(`${sat.url}/_satellite/peer/nope/${digest}`, { headers: auth })).status, 404);
   assert.equal((await fetch(`${sat.url}/_satellite/peer/blobs/${digest}`, { method: 'DELETE', headers: auth })).status, 405);
 
-  // Content-addressed: served whatever repository it was pushed to, with Range for resumes.
+  // Content-addressed: served whatever repository references it, with Range for resumes.
   const full = await fetch(`${sat.url}/_satellite/peer/blobs/${digest}`, { headers: auth });
   assert.equal(full.status, 200);
   assert.equal(sha256(Buffer.from(await full.arrayBuffer())), digest);
@@ -58,6 +72,9 @@ test('bad peers config stops the satellite with exit 78 naming the key', async (
     [{ id: 'a', token: 'short' }, /\/peers\/token/],
     [{ id: 'a', firstByteTimeoutMs: 0 }, /\/peers\/firstByteTimeoutMs/],
     [{ id: 'a', tokenFile: '/nonexistent/peer-token' }, /peers\.tokenFile: cannot read/],
+    // Without a token the peer endpoints would be open to anyone reaching the port.
+    [{ id: 'a', static: [{ url: 'http://127.0.0.1:1' }] }, /\/peers\/token: required/],
+    [{ id: 'a' }, /\/peers\/token: required/],
   ];
   for (const [peers, message] of cases) {
     const sat = await spawnSatellite(t, { config: { peers } });

@@ -1,15 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSatellite } from '../helpers/satellite.ts';
 import { startGroundControl, eventually } from '../helpers/groundcontrol.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeLayer, writeImage, sha256, type ImageFixture } from '../helpers/fixtures.ts';
 import type { Satellite } from '../helpers/satellite.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
-import { peersStatus, verifiedBlobs } from './helpers.ts';
+import { peersStatus, startSiteMember, verifiedBlobs } from './helpers.ts';
 
 const MB = 1024 * 1024;
 const AMD = { os: 'linux', architecture: 'amd64' };
@@ -29,21 +27,7 @@ test('Ground Control publishes site membership: satellites registered at one sit
 
   const gc = await startGroundControl(t, { config: { upstream: { url: wan.url } } });
   const sats: Array<{ id: string; sat: Satellite }> = [];
-  for (const name of ['pi-1', 'pi-2', 'pi-3']) {
-    const created = await gc.api<{ satellite: { id: string }; registration: { token: string } }>('POST', '/api/v1/satellites', { name, site: 'harbour' });
-    assert.equal(created.status, 201);
-    const port = await freePort();
-    const sat = await startSatellite(t, {
-      config: {
-        registry: { listen: { host: '127.0.0.1', port } },
-        control: { groundControlUrl: gc.url, registrationToken: created.body.registration.token, reportIntervalSeconds: 3600 },
-        sync: { intervalSeconds: 3600, retry: { baseMs: 50, maxMs: 500 } },
-        peers: { advertiseUrl: `http://127.0.0.1:${port}` },
-        log: { level: process.env.PEERS_LOG ?? 'info' },
-      },
-    });
-    sats.push({ id: created.body.satellite.id, sat });
-  }
+  for (const name of ['pi-1', 'pi-2', 'pi-3']) sats.push(await startSiteMember(t, gc, name, 'harbour'));
   // Each satellite reports where its peers reach it; Ground Control records it.
   for (const { id, sat } of sats) {
     await eventually(async () => {

@@ -28,6 +28,8 @@ test('messages decode when valid; malformed, oversized and wrong-satellite messa
   reject(topic('sat-1', 'commands'), JSON.stringify({ ...cmd, satelliteId: 'sat-2' }), /names satellite sat-2 on sat-1's topic/);
   reject(topic('sat-2', 'commands'), JSON.stringify({ ...cmd, satelliteId: 'sat-2' }), /for satellite sat-2, not sat-1/, { satelliteId: 'sat-1' });
   reject(topic('sat-1', 'commands'), Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 32), /exceeds/);
+  // Deep nesting is invalid input, not a stack overflow in validation.
+  reject(topic('sat-1', 'commands'), `{"type":${'['.repeat(50_000)}${']'.repeat(50_000)}}`, /nests deeper than 64 levels/);
   const desired = {
     type: 'desired',
     satelliteId: 'sat-1',

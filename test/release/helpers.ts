@@ -68,9 +68,9 @@ export async function elfMachine(file: string): Promise<number> {
 }
 export const ELF_MACHINE = { x64: 62, arm64: 183 } as const;
 
-/** A satellite config for a release run: loopback, port 0, data in dataDir. */
+/** A satellite config for a release run: loopback, port 0, data in dataDir, anonymous pushes allowed (the tests push). */
 export async function writeTestConfig(file: string, dataDir: string): Promise<void> {
-  await writeFile(file, JSON.stringify({ dataDir, log: { level: 'info' }, registry: { listen: { host: '127.0.0.1', port: 0 } } }));
+  await writeFile(file, JSON.stringify({ dataDir, log: { level: 'info' }, registry: { listen: { host: '127.0.0.1', port: 0 }, anonymousPush: true } }));
 }
 
 /** The port from a `"msg":"registry listening"` log line. */

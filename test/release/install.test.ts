@@ -41,7 +41,7 @@ test('installs into a temp root: release, current link, user, data dir, config, 
   assert.match(await readFile(join(root, 'etc', 'group'), 'utf8'), new RegExp(`^harbor-satellite:x:${ids.gid}:`, 'm'));
   assert.match(await readFile(join(root, 'etc', 'shadow'), 'utf8'), /^harbor-satellite:!/m);
 
-  assert.deepEqual(await modeOf(join(root, 'var', 'lib', 'harbor-satellite')), { mode: 0o750, ...ids });
+  assert.deepEqual(await modeOf(join(root, 'var', 'lib', 'harbor-satellite')), { mode: 0o700, ...ids });
   assert.deepEqual(await modeOf(join(root, 'etc', 'harbor-satellite')), { mode: 0o750, uid: 0, gid: ids.gid });
   const tokenFile = join(root, 'etc', 'harbor-satellite', 'registration-token');
   assert.deepEqual(await modeOf(tokenFile), { mode: 0o600, ...ids });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FleetContext } from '../fleet/context.ts';
 import type { SessionStore } from '../console/sessions.ts';
 import type { Caller } from './auth.ts';
+import type { RegisterGuard } from './register-guard.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -12,6 +13,10 @@ export interface ApiRequest {
   query: URLSearchParams;
   /** Reads and parses the JSON body (capped). */
   body(): Promise<unknown>;
+  /** The client's address (IPv4-mapped IPv6 shown as IPv4). */
+  remote: string;
+  /** Rate limit and log aggregation of POST /register. */
+  registerGuard: RegisterGuard;
   fleet: FleetContext;
   log: Logger;
   /** Who is calling (undefined on public routes). */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SatelliteError } from '../../lib/errors.ts';
+import { jsonDepth } from '../../lib/json-depth.ts';
 import { validate } from '../../lib/validate.ts';
 import { gcError, statusOf } from '../errors.ts';
 
@@ -28,8 +29,11 @@ export function sendError(res: ServerResponse, err: unknown, headers: Record<str
   sendJson(res, status, body, headers);
 }
 
-/** Reads a JSON body under a cap (413 past it); 400 when it is not JSON. */
-export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+/**
+ * Reads a JSON body under a cap (413 past it); 400 when it is not JSON or nests deeper than maxDepth
+ * (checked on the text, before anything recursive walks the parsed value).
+ */
+export async function readJson(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<unknown> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/\bjson\b/i.test(type)) {
     req.resume();
@@ -52,6 +56,7 @@ export async function readJson(req: IncomingMessage, maxBytes: number): Promise<
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
+  if (jsonDepth(text, maxDepth) > maxDepth) throw gcError('BODY_INVALID', `request body nests deeper than ${maxDepth} levels`);
   try {
     return JSON.parse(text);
   } catch (err) {

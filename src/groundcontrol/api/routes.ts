@@ -18,6 +18,8 @@ export interface Route {
    * none (health). A list names the public methods only.
    */
   public?: boolean | string[];
+  /** The handler counts its refusals (RegisterGuard): the server logs them at debug, not one info line each. */
+  aggregatesRejections?: boolean;
 }
 
 const ID = '(?<id>[a-z0-9][a-z0-9-]{0,62})';
@@ -27,7 +29,7 @@ const path = (p: string) => new RegExp(`^/api/v1${p}/?$`);
 /** Every endpoint of the API. */
 export const ROUTES: Route[] = [
   { pattern: path('/healthz'), methods: { GET: getHealth }, public: true },
-  { pattern: new RegExp(`^${REGISTER_PATH}/?$`), methods: { POST: postRegister }, public: true },
+  { pattern: new RegExp(`^${REGISTER_PATH}/?$`), methods: { POST: postRegister }, public: true, aggregatesRejections: true },
   { pattern: path('/session'), methods: { GET: getSession, POST: postSession, DELETE: deleteSession }, public: ['POST'] },
   { pattern: path('/status'), methods: { GET: getStatus } },
   { pattern: path('/events'), methods: { GET: getEvents } },

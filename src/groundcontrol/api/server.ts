@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { SatelliteError } from '../../lib/errors.ts';
 import { ConsoleAssets, CONSOLE_HEADERS } from '../console/assets.ts';
 import { SessionStore } from '../console/sessions.ts';
-import type { ListenConfig } from '../config.ts';
+import type { ListenConfig, RegisterLimitConfig } from '../config.ts';
 import { gcError, statusOf } from '../errors.ts';
 import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
@@ -13,6 +13,8 @@ import { authenticate, type Caller } from './auth.ts';
 import { readJson, sendError, sendJson } from './http.ts';
 import { isPublic, matchRoute } from './routes.ts';
 import { drainAndClose, listen } from '../../lib/http-server.ts';
+import { clientAddress } from '../../lib/rejection-log.ts';
+import { RegisterGuard } from './register-guard.ts';
 
 /**
  * The HTTP JSON API (node:http) and the console's static files under /console/. Every API route
@@ -23,6 +25,8 @@ export class ApiServer {
   readonly #log: Logger;
   readonly #listen: ListenConfig;
   readonly #maxBodyBytes: number;
+  readonly #maxJsonDepth: number;
+  readonly #registerGuard: RegisterGuard;
   #server: Server | undefined;
   #seq = 0;
   #draining = false;
@@ -30,11 +34,13 @@ export class ApiServer {
   readonly #sessions: SessionStore | undefined;
   readonly #assets: ConsoleAssets | undefined;
 
-  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number }) {
+  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
     this.#fleet = opts.fleet;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#maxBodyBytes = opts.maxBodyBytes;
+    this.#maxJsonDepth = opts.maxJsonDepth;
+    this.#registerGuard = new RegisterGuard({ config: opts.register, log: opts.log });
     const console = opts.fleet.config.console;
     if (console.enabled) {
       this.#sessions = new SessionStore({ ttlSeconds: console.sessionTtlSeconds });
@@ -66,6 +72,7 @@ export class ApiServer {
     this.#draining = true;
     await drainAndClose(server, deadlineMs);
     this.#server = undefined;
+    this.#registerGuard.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -76,6 +83,8 @@ export class ApiServer {
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
       log.debug({ method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms }, 'request');
     });
+    // Routes that count their own refusals log them as one summary line, not one per request.
+    let quiet = false;
     try {
       if (this.#draining) {
         req.resume();
@@ -92,6 +101,7 @@ export class ApiServer {
       if (!handler) {
         throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname.slice(0, 200)} (allowed: ${Object.keys(match.route.methods).join(', ')})`);
       }
+      quiet = match.route.aggregatesRejections === true;
       const method = req.method ?? 'GET';
       let caller: Caller | undefined;
       if (!isPublic(match.route, method)) caller = authenticate(req, this.#fleet.db, this.#sessions);
@@ -100,7 +110,9 @@ export class ApiServer {
         res,
         params: match.params,
         query: url.searchParams,
-        body: () => readJson(req, this.#maxBodyBytes),
+        body: () => readJson(req, this.#maxBodyBytes, this.#maxJsonDepth),
+        remote: clientAddress(req.socket.remoteAddress),
+        registerGuard: this.#registerGuard,
         fleet: this.#fleet,
         log,
         caller,
@@ -113,12 +125,13 @@ export class ApiServer {
     } catch (err) {
       req.resume();
       const status = statusOf(err);
+      const code = (err as SatelliteError).code;
       if (status === 401 && req.method === 'POST' && req.url?.split('?')[0] === '/api/v1/session') {
         await this.#audit('console login', 'POST', '/api/v1/session', status, 'console login refused: the admin token is not valid', undefined);
       }
       if (status >= 500) log.error({ err, method: req.method, path: req.url }, 'request failed');
-      else log.info({ code: (err as SatelliteError).code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
-      sendError(res, err, status === 401 && (err as SatelliteError).code === 'UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' } : {});
+      else log[quiet ? 'debug' : 'info']({ code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
+      sendError(res, err, errorHeaders(err, status));
     }
   }
 
@@ -160,4 +173,12 @@ export class ApiServer {
     res.writeHead(200, { ...headers, 'Content-Length': String(found.body.length) });
     res.end(req.method === 'HEAD' ? undefined : found.body);
   }
+}
+
+function errorHeaders(err: unknown, status: number): Record<string, string> {
+  const code = (err as SatelliteError).code;
+  if (status === 401 && code === 'UNAUTHORIZED') return { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' };
+  const retryAfter = (err as SatelliteError).detail as { retryAfterSeconds?: number } | undefined;
+  if (status === 429 && retryAfter?.retryAfterSeconds !== undefined) return { 'Retry-After': String(retryAfter.retryAfterSeconds) };
+  return {};
 }

@@ -1,3 +1,4 @@
+import { logCounters } from '../../lib/json-logger.ts';
 import { validate } from '../../lib/validate.ts';
 import { SATELLITE_STATES, type SatelliteState } from '../db/indexes.ts';
 import { fleetStatus, MAX_PAGE, type StatusQuery } from '../fleet/status.ts';
@@ -30,9 +31,12 @@ export function pageQuery(query: URLSearchParams): StatusQuery {
 /**
  * GET /api/v1/status[?site=S][&group=G][&state=online|offline|unknown|in-sync|out-of-sync]
  * [&limit=N][&after=ID] -> FleetStatus: fleet-wide counts, one page of rows in id order and
- * page.next for the following page.
+ * page.next for the following page; plus `log`: Ground Control's own log counters (dropped lines).
  */
-export const getStatus: ApiHandler = (r) => ({ status: 200, body: fleetStatus(r.fleet, pageQuery(r.query)) });
+export const getStatus: ApiHandler = (r) => ({
+  status: 200,
+  body: { ...fleetStatus(r.fleet, pageQuery(r.query)), log: logCounters(r.log)?.stats() ?? null },
+});
 
 /** GET /api/v1/healthz -> {ok, broker} (no token: for load balancers and probes) */
 export const getHealth: ApiHandler = (r) => ({ status: 200, body: { ok: true, broker: { connected: r.fleet.publisher.connected } } });

@@ -1,15 +1,15 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { SatelliteError } from '../../lib/errors.ts';
-import type { ListenConfig } from '../config.ts';
+import type { BrokerLimitsConfig, ListenConfig } from '../config.ts';
 import type { GcDb } from '../db/db.ts';
 import { sameSecretHash, verifyMosquittoHash } from '../secrets.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './authorizer.ts';
 import { LmdbPersistence } from './persistence.ts';
-import { PacketLimit } from './packet-limit.ts';
+import type { SecretBox } from '../secret-box.ts';
+import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
 
 // A payload just over the contract's limit still reaches Ground Control, which rejects and counts
@@ -36,23 +36,28 @@ export function satelliteClientIds(id: string): string[] {
  */
 export class EmbeddedBroker {
   readonly #db: GcDb;
+  readonly #box: SecretBox;
   readonly #log: Logger;
   readonly #listen: ListenConfig;
   readonly #internal: { username: string; password: string };
   readonly #principals = new WeakMap<Client, Principal>();
+  readonly #guard: ConnectionGuard;
+  readonly #guarded = new WeakMap<Client, GuardedConnection>();
   #aedes: Aedes | undefined;
   #server: Server | undefined;
 
-  constructor(opts: { db: GcDb; log: Logger; listen: ListenConfig; internal: { username: string; password: string } }) {
+  constructor(opts: { db: GcDb; box: SecretBox; log: Logger; listen: ListenConfig; limits: BrokerLimitsConfig; internal: { username: string; password: string } }) {
     this.#db = opts.db;
+    this.#box = opts.box;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#internal = opts.internal;
+    this.#guard = new ConnectionGuard({ limits: opts.limits, maxPacketBytes: MAX_PACKET_BYTES, log: opts.log });
   }
 
   async start(): Promise<AddressInfo> {
     const options: AedesOptions = {
-      persistence: new LmdbPersistence(this.#db, this.#log),
+      persistence: new LmdbPersistence(this.#db, this.#log, this.#box),
       // Satellite ids are up to 63 characters; MQTT 3.1's 23 is too short.
       maxClientsIdLength: 64,
       drainTimeout: 30_000,
@@ -86,21 +91,15 @@ export class EmbeddedBroker {
     const aedes = await Aedes.createBroker(options);
     this.#aedes = aedes;
     aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
-    aedes.on('client', (client) => this.#log.debug({ clientId: client.id }, 'mqtt client connected'));
+    aedes.on('client', (client) => {
+      // Logged in: no longer pending, and full-size packets from now on.
+      this.#guarded.get(client)?.loggedIn();
+      this.#log.debug({ clientId: client.id }, 'mqtt client connected');
+    });
     aedes.on('clientDisconnect', (client) => this.#log.debug({ clientId: client.id }, 'mqtt client disconnected'));
     const server = createServer((socket) => {
-      // Bytes in go through the size check; bytes out go straight to the socket.
-      const limit = new PacketLimit(MAX_PACKET_BYTES);
-      socket.pipe(limit);
-      const conn = Duplex.from({ readable: limit, writable: socket });
-      limit.on('error', (err) => {
-        if (err.name !== 'AbortError') this.#log.warn({ remote: socket.remoteAddress, reason: err.message }, 'mqtt connection dropped');
-        socket.destroy();
-        conn.destroy();
-      });
-      socket.on('error', () => conn.destroy());
-      socket.on('close', () => conn.destroy());
-      aedes.handle(conn);
+      const conn = this.#guard.admit(socket);
+      if (conn) this.#guarded.set(aedes.handle(conn.stream), conn);
     });
     this.#server = server;
     server.listen(this.#listen.port, this.#listen.host);
@@ -133,18 +132,24 @@ export class EmbeddedBroker {
   }
 
   /**
-   * Disconnects satellites whose credentials changed since they logged in (deleted, or password
-   * rotated by a new registration): a login is checked once, so a revoked one must be cut.
+   * Disconnects these satellites if their credentials changed since they logged in (deleted, or
+   * password rotated by a new registration): a login is checked once, so a revoked one must be
+   * cut. Logins are authenticated from LMDB, so nothing else is needed for a new satellite. A
+   * satellite's session can only use its own client ids, so only those are looked up.
    */
-  revokeStale(): void {
+  revokeStale(satelliteIds: readonly string[]): void {
     const aedes = this.#aedes as (Aedes & { clients: Record<string, Client> }) | undefined;
     if (!aedes) return;
-    for (const client of Object.values(aedes.clients)) {
-      const p = this.#principals.get(client);
-      if (p?.kind !== 'satellite') continue;
-      if (this.#db.satellites.get(p.id)?.mqttPasswordHash === p.passwordHash) continue;
-      this.#log.info({ satelliteId: p.id }, 'mqtt session of revoked credentials closed');
-      client.close();
+    for (const id of satelliteIds) {
+      for (const clientId of satelliteClientIds(id)) {
+        const client = aedes.clients[clientId];
+        if (!client) continue;
+        const p = this.#principals.get(client);
+        if (p?.kind !== 'satellite' || p.id !== id) continue;
+        if (this.#db.satellites.get(id)?.mqttPasswordHash === p.passwordHash) continue;
+        this.#log.info({ satelliteId: id }, 'mqtt session of revoked credentials closed');
+        client.close();
+      }
     }
   }
 
@@ -157,5 +162,6 @@ export class EmbeddedBroker {
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await closed;
+    this.#guard.close();
   }
 }

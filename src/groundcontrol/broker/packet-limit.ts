@@ -1,12 +1,14 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { SatelliteError } from '../../lib/errors.ts';
 
 /**
  * Passes MQTT bytes through unchanged while reading each fixed header [MQTT-2.2]: a packet whose
  * Remaining Length exceeds maxBytes fails the stream before its body is buffered anywhere (aedes'
- * parser has no size limit of its own).
+ * parser has no size limit of its own: it keeps every byte of a declared length until the packet is
+ * complete). The limit can be raised once the client has logged in (ConnectionGuard).
  */
 export class PacketLimit extends Transform {
-  readonly #max: number;
+  #max: number;
   /** Body bytes of the current packet still to pass; -1 while reading a fixed header. */
   #skip = -1;
   #headerBytes = 0;
@@ -16,6 +18,11 @@ export class PacketLimit extends Transform {
   constructor(maxBytes: number) {
     super();
     this.#max = maxBytes;
+  }
+
+  /** Applies from the next fixed header on. */
+  set maxBytes(n: number) {
+    this.#max = n;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -33,10 +40,10 @@ export class PacketLimit extends Transform {
       this.#length += (byte & 0x7f) * this.#multiplier;
       this.#multiplier *= 128;
       if (byte & 0x80) {
-        if (this.#headerBytes > 5) return done(new Error('malformed MQTT remaining length'));
+        if (this.#headerBytes > 5) return done(new SatelliteError('PACKET_MALFORMED', 'malformed MQTT remaining length'));
         continue;
       }
-      if (this.#length > this.#max) return done(new Error(`MQTT packet of ${this.#length} bytes exceeds ${this.#max}`));
+      if (this.#length > this.#max) return done(new SatelliteError('PACKET_TOO_LARGE', `MQTT packet of ${this.#length} bytes exceeds ${this.#max}`));
       this.#skip = this.#length === 0 ? -1 : this.#length;
       this.#headerBytes = 0;
       this.#length = 0;

@@ -2,6 +2,7 @@ import MemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import type { Logger } from 'pino';
 import { SATELLITE_ID_RE } from '../../protocol/index.ts';
 import { durable, type GcDb, type StoredPacket, type StoredSubscription } from '../db/db.ts';
+import type { SecretBox } from '../secret-box.ts';
 
 // aedes hands these around; only the fields we store are typed here.
 type Packet = Parameters<MemoryPersistence['storeRetained']>[0];
@@ -14,18 +15,21 @@ type Sub = Parameters<MemoryPersistence['addSubscriptions']>[1][number];
  * messages, the subscriptions of persistent (clean: false) sessions and their queued QoS 1/2
  * messages. setup() loads them back. QoS 2 inbound state and wills stay in memory (the contract
  * uses QoS 1; a satellite's will is re-sent by the satellite when it reconnects).
+ * Payloads are sealed with the SecretBox: a desired state carries the upstream password.
  */
 export class LmdbPersistence extends MemoryPersistence {
   readonly #db: GcDb;
   readonly #log: Logger;
+  readonly #box: SecretBox;
   /** "clientId|brokerId|brokerCounter" -> LMDB key of the queued packet */
   readonly #outgoingKeys = new Map<string, [string, number]>();
   #seq = 0;
 
-  constructor(db: GcDb, log: Logger) {
+  constructor(db: GcDb, log: Logger, box: SecretBox) {
     super();
     this.#db = db;
     this.#log = log;
+    this.#box = box;
   }
 
   override async setup(broker: unknown): Promise<void> {
@@ -33,7 +37,7 @@ export class LmdbPersistence extends MemoryPersistence {
     await this.#forgetDeletedSatellites();
     let retained = 0;
     for (const { value } of this.#db.mqttRetained.getRange({})) {
-      await super.storeRetained(toPacket(value));
+      await super.storeRetained(toPacket(value, this.#box));
       retained++;
     }
     const byClient = new Map<string, Sub[]>();
@@ -45,7 +49,7 @@ export class LmdbPersistence extends MemoryPersistence {
     for (const [clientId, subs] of byClient) await super.addSubscriptions({ id: clientId } as Client, subs);
     let queued = 0;
     for (const { key, value } of this.#db.mqttOutgoing.getRange({})) {
-      const packet = toPacket(value);
+      const packet = toPacket(value, this.#box);
       await super.outgoingEnqueue({ clientId: key[0] }, packet);
       this.#outgoingKeys.set(outgoingId(key[0], value), key);
       this.#seq = Math.max(this.#seq, key[1]);
@@ -66,7 +70,7 @@ export class LmdbPersistence extends MemoryPersistence {
     const p = packet as unknown as StoredPacket;
     await durable(this.#db, () => {
       if (p.payload.length === 0) this.#db.mqttRetained.remove(p.topic);
-      else this.#db.mqttRetained.put(p.topic, fromPacket(p));
+      else this.#db.mqttRetained.put(p.topic, fromPacket(p, this.#box));
     });
     await super.storeRetained(packet);
   }
@@ -108,7 +112,7 @@ export class LmdbPersistence extends MemoryPersistence {
     for (const [i, sub] of subs.entries()) this.#outgoingKeys.set(outgoingId(sub.clientId, p), keys[i] as [string, number]);
     await super.outgoingEnqueueCombi(subs, packet);
     await durable(this.#db, () => {
-      for (const key of keys) this.#db.mqttOutgoing.put(key, fromPacket(p));
+      for (const key of keys) this.#db.mqttOutgoing.put(key, fromPacket(p, this.#box));
     });
   }
 
@@ -134,11 +138,11 @@ function outgoingId(clientId: string, p: Pick<StoredPacket, 'brokerId' | 'broker
   return `${clientId}|${p.brokerId}|${p.brokerCounter}`;
 }
 
-function fromPacket(p: StoredPacket): StoredPacket {
+function fromPacket(p: StoredPacket, box: SecretBox): StoredPacket {
   return {
     cmd: 'publish',
     topic: p.topic,
-    payload: Buffer.from(p.payload),
+    payload: box.seal(p.payload),
     qos: p.qos,
     retain: p.retain,
     dup: p.dup ?? false,
@@ -147,6 +151,6 @@ function fromPacket(p: StoredPacket): StoredPacket {
   };
 }
 
-function toPacket(s: StoredPacket): Packet {
-  return { ...s, payload: Buffer.from(s.payload) } as unknown as Packet;
+function toPacket(s: StoredPacket, box: SecretBox): Packet {
+  return { ...s, payload: box.open(s.payload) } as unknown as Packet;
 }

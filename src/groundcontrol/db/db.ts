@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_PRIVATE_OPTIONS } from '../../lib/private-files.ts';
 import { ensureIndexes } from './indexes.ts';
 import type { AdminTokenRecord, CommandRecord, DesiredRecord, EventRecord, GenerationsRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
@@ -68,7 +69,7 @@ export interface StoredSubscription {
 }
 
 export function openGcDb(path: string): GcDb {
-  const root = open({ path, compression: false, maxDbs: 32 });
+  const root = open({ path, compression: false, maxDbs: 32, ...LMDB_PRIVATE_OPTIONS });
   const db: GcDb = {
     root,
     satellites: root.openDB({ name: 'satellites' }),

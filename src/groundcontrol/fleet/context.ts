@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { GroundControlConfig } from '../config.ts';
 import type { GcDb } from '../db/db.ts';
+import type { SecretBox } from '../secret-box.ts';
 
 /** How the fleet reaches the broker; the broker link implements it. */
 export interface Publisher {
@@ -12,8 +13,13 @@ export interface Publisher {
   readonly connected: boolean;
 }
 
-/** Told when MQTT credentials changed (the external broker's password file is rewritten). */
-export type CredentialsHook = () => Promise<void>;
+/**
+ * Told when these satellites' MQTT credentials changed (set, rotated or deleted; the record in
+ * LMDB is already committed). Resolves once the broker applies them: the external broker's
+ * password file is updated and reloaded (batched), the embedded broker cuts sessions of revoked
+ * credentials. Only the named satellites are looked at.
+ */
+export type CredentialsHook = (satelliteIds: readonly string[]) => Promise<void>;
 
 /** Everything the fleet functions need, passed explicitly. */
 export interface FleetContext {
@@ -23,6 +29,10 @@ export interface FleetContext {
   publisher: Publisher;
   credentialsChanged: CredentialsHook;
   now: () => Date;
+  /** Key of the site peer secrets (site-secret.ts): <dataDir>/site-key. */
+  siteKey: Buffer;
   /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
   publicMqttUrl: string;
+  /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
+  secrets: SecretBox;
 }

@@ -4,6 +4,8 @@ import { groupsOfSite, putDesired, sitePeerMembers, under } from '../db/indexes.
 import type { DesiredRecord, GroupRecord, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { computeDesired, contentHash } from './desired.ts';
+import { withSiteSecret } from './site-secret.ts';
+import { hashableDesired, withUpstreamPassword, withoutUpstreamPassword } from './upstream-secret.ts';
 
 export { groupNamesOf, satellitesAtSite, satellitesOfGroup } from '../db/indexes.ts';
 
@@ -16,29 +18,35 @@ export function siteMembership(db: GcDb, site: string): SiteMembership {
 }
 
 /**
- * One reconcile's memo: satellites with the same site and groups get the same content, so each
- * site's membership and each distinct (site, groups) desired state is computed once.
+ * One reconcile's memo: satellites with the same site, groups and site membership (member or not:
+ * only members get the site secret) get the same content, so each site's membership and each
+ * distinct desired state is computed once.
  */
 class DesiredCache {
-  readonly #db: GcDb;
+  readonly #ctx: FleetContext;
   readonly #upstream: NonNullable<FleetContext['config']['upstream']>;
-  readonly #sites = new Map<string, SiteMembership>();
+  readonly #sites = new Map<string, { plain: SiteMembership; members: Set<string>; withSecret: SiteMembership | undefined }>();
   readonly #siteGroups = new Map<string, string[]>();
   readonly #groups = new Map<string, GroupRecord | undefined>();
   readonly #contents = new Map<string, { state: DesiredState; hash: string }>();
 
-  constructor(db: GcDb, upstream: NonNullable<FleetContext['config']['upstream']>) {
-    this.#db = db;
+  constructor(ctx: FleetContext, upstream: NonNullable<FleetContext['config']['upstream']>) {
+    this.#ctx = ctx;
     this.#upstream = upstream;
   }
 
-  content(site: string | null, names: string[]): { state: DesiredState; hash: string } {
-    const key = JSON.stringify([site, names]);
+  /** The stored form (no upstream password, generation 0) and its content hash. */
+  content(sat: SatelliteRecord, names: string[]): { state: DesiredState; hash: string } {
+    const site = sat.site === null ? undefined : this.#site(sat.site);
+    const member = site?.members.has(sat.id) ?? false;
+    const key = JSON.stringify([sat.site, names, member]);
     let found = this.#contents.get(key);
     if (!found) {
       const groups = names.map((n) => this.#group(n)).filter((g): g is GroupRecord => g !== undefined);
-      const state = computeDesired(groups, this.#upstream, 0, site === null ? undefined : this.#site(site));
-      found = { state, hash: contentHash(state) };
+      let membership: SiteMembership | undefined;
+      if (site) membership = member ? (site.withSecret ??= withSiteSecret(this.#ctx.siteKey, site.plain, sat.id)) : site.plain;
+      const state = computeDesired(groups, this.#upstream, 0, membership);
+      found = { state: withoutUpstreamPassword(state), hash: contentHash(hashableDesired(state, this.#ctx.secrets)) };
       this.#contents.set(key, found);
     }
     return found;
@@ -47,24 +55,27 @@ class DesiredCache {
   /** Names of the groups a satellite gets (its own and its site's, the site's read once); sorted. */
   groupNames(sat: SatelliteRecord): string[] {
     const names = new Set<string>();
-    for (const k of this.#db.satelliteGroups.getKeys(under(sat.id))) names.add(k[1]);
+    for (const k of this.#ctx.db.satelliteGroups.getKeys(under(sat.id))) names.add(k[1]);
     if (sat.site !== null) {
       let site = this.#siteGroups.get(sat.site);
-      if (!site) this.#siteGroups.set(sat.site, (site = groupsOfSite(this.#db, sat.site)));
+      if (!site) this.#siteGroups.set(sat.site, (site = groupsOfSite(this.#ctx.db, sat.site)));
       for (const g of site) names.add(g);
     }
     return [...names].sort();
   }
 
   #group(name: string): GroupRecord | undefined {
-    if (!this.#groups.has(name)) this.#groups.set(name, this.#db.groups.get(name));
+    if (!this.#groups.has(name)) this.#groups.set(name, this.#ctx.db.groups.get(name));
     return this.#groups.get(name);
   }
 
-  #site(site: string): SiteMembership {
-    let m = this.#sites.get(site);
-    if (!m) this.#sites.set(site, (m = siteMembership(this.#db, site)));
-    return m;
+  #site(name: string) {
+    let s = this.#sites.get(name);
+    if (!s) {
+      const plain = siteMembership(this.#ctx.db, name);
+      this.#sites.set(name, (s = { plain, members: new Set(plain.members.map((m) => m.id)), withSecret: undefined }));
+    }
+    return s;
   }
 }
 
@@ -86,7 +97,7 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
   }
   const at = ctx.now().toISOString();
   const changed = await durable(db, () => {
-    const cache = new DesiredCache(db, upstream);
+    const cache = new DesiredCache(ctx, upstream);
     const out: Array<[string, DesiredRecord]> = [];
     for (const id of wanted) {
       const sat = db.satellites.get(id);
@@ -94,7 +105,7 @@ export async function reconcileDesired(ctx: FleetContext, ids: Iterable<string>)
       const previous = db.generations.get(id);
       const names = cache.groupNames(sat);
       if (names.length === 0 && (previous?.desired ?? null) === null) continue;
-      const { state: content, hash } = cache.content(sat.site, names);
+      const { state: content, hash } = cache.content(sat, names);
       if (previous?.desiredHash === hash) continue;
       const generation = (previous?.desired ?? 0) + 1;
       const record: DesiredRecord = { generation, contentHash: hash, state: { ...content, generation }, publishedAt: at };
@@ -123,7 +134,8 @@ export function publishDesired(ctx: FleetContext, id: string): void {
 }
 
 function publishRecord(ctx: FleetContext, id: string, record: DesiredRecord): void {
-  const message: DesiredMessage = { type: 'desired', satelliteId: id, issuedAt: record.publishedAt, state: record.state };
+  const state = withUpstreamPassword(record.state, ctx.config.upstream);
+  const message: DesiredMessage = { type: 'desired', satelliteId: id, issuedAt: record.publishedAt, state };
   ctx.publisher.publish(topic(id, 'desired'), encodeMessage(message), { retain: true }).then(
     () => ctx.log.debug({ satelliteId: id, generation: record.generation }, 'desired state published'),
     (err: unknown) => ctx.log.warn({ err, satelliteId: id }, 'desired state not published'),

@@ -52,7 +52,7 @@ export async function register(ctx: FleetContext, req: RegisterRequest): Promise
   if (!('sat' in outcome)) throw outcome;
   const { sat, created } = outcome;
   ctx.log.info({ satelliteId: sat.id, created, site: sat.site, hostname: sat.hostname }, 'satellite registered');
-  await ctx.credentialsChanged();
+  await ctx.credentialsChanged([sat.id]);
   if (created) await reconcileDesired(ctx, [sat.id]);
   else publishDesired(ctx, sat.id);
   return {

@@ -127,7 +127,7 @@ export async function deleteSatellite(ctx: FleetContext, id: string): Promise<vo
       ctx.log.warn({ err, satelliteId: id, channel }, 'retained message not cleared');
     });
   }
-  await ctx.credentialsChanged();
+  await ctx.credentialsChanged([id]);
 }
 
 /** A new one-time token for an existing satellite: registering with it rotates its MQTT password. */

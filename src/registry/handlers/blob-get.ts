@@ -22,6 +22,7 @@ export const getBlob: Handler = async (ctx) => {
   if (!info) throw registryError('BLOB_UNKNOWN', `blob ${digest} not found in ${name}`);
   proxy?.noteBlobHit(name, digest);
   await sendBlob(ctx, digest, info.size);
+  if (ctx.stats.bytes) proxy?.noteBlobServed(digest, ctx.stats.bytes);
 };
 
 /** Writes a stored blob (or the requested range of it); shared with the peer endpoint. */
@@ -54,7 +55,7 @@ export async function sendBlob({ req, res, store, signal, pool, stats }: Request
   const release = store.pin(digest);
   try {
     const start = range?.start ?? 0;
-    stats.bytes = await sendFileRange(store.blobPath(digest), start, start + length - 1, res, pool, signal);
+    stats.bytes = await sendFileRange(store.blobPath(digest), start, start + length - 1, res, pool, signal, stats);
   } finally {
     release();
   }

@@ -3,7 +3,7 @@ import type { Handler } from '../context.ts';
 
 /** GET /v2/_catalog with the same pagination as tags. */
 export const getCatalog: Handler = async ({ res, url, store }) => {
-  const page = pageParams(url);
+  const page = pageParams(url, 'name');
   const repos = store.listRepositories({ ...page, ...(page.n !== undefined ? { n: page.n + 1 } : {}) });
   const headers: Record<string, string> = {};
   if (page.n !== undefined && repos.length > page.n) {
