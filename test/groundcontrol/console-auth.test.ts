@@ -99,6 +99,21 @@ test('console: session login (cookie flags), CSRF on cookie-authenticated change
   assert.equal(page2.body.page.next, null);
   assert.equal((await gc.api('GET', '/api/v1/events?kind=bogus')).status, 400);
 
+  // Prometheus metrics behind the same auth: the fleet by state from the counters, API requests by route.
+  assert.equal((await send(gc, 'GET', '/api/v1/metrics')).status, 401);
+  const metrics = await fetch(`${gc.url}/api/v1/metrics`, { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await metrics.text();
+  assert.match(text, /^groundcontrol_satellites\{state="all"\} 1$/m);
+  assert.match(text, /^groundcontrol_satellites\{state="never_seen"\} 1$/m);
+  assert.match(text, /^groundcontrol_satellites\{state="failed"\} 0$/m);
+  assert.match(text, /^groundcontrol_broker_connected 1$/m);
+  assert.match(text, /^groundcontrol_console_sessions 1$/m);
+  assert.match(text, /^groundcontrol_api_requests_total\{method="POST",route="\/api\/v1\/tokens",status_class="4xx"\} 3$/m);
+  assert.match(text, /^groundcontrol_api_requests_total\{method="GET",route="\/api\/v1\/status",status_class="2xx"\} 1$/m);
+  assert.match(text, /^groundcontrol_api_request_duration_seconds_count\{method="POST",route="\/api\/v1\/groups"\} 1$/m);
+
   // Logout ends the session and clears the cookie; the cookie is then worthless.
   const noCsrfLogout = await send(gc, 'DELETE', '/api/v1/session', { cookie, origin });
   assert.equal(noCsrfLogout.status, 403);

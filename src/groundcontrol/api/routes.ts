@@ -7,7 +7,7 @@ import { postRegister } from './register.ts';
 import { getSatellite, getSatellites, patchSatellite, postSatellite, postSatelliteToken, removeSatellite } from './satellites.ts';
 import { getEvents } from './events.ts';
 import { deleteSession, getSession, postSession } from './session.ts';
-import { getHealth, getStatus } from './status.ts';
+import { getHealth, getMetrics, getStatus } from './status.ts';
 import { getTokens, postToken, removeToken } from './tokens.ts';
 
 export interface Route {
@@ -33,6 +33,7 @@ export const ROUTES: Route[] = [
   { pattern: path('/session'), methods: { GET: getSession, POST: postSession, DELETE: deleteSession }, public: ['POST'] },
   { pattern: path('/status'), methods: { GET: getStatus } },
   { pattern: path('/events'), methods: { GET: getEvents } },
+  { pattern: path('/metrics'), methods: { GET: getMetrics } },
   { pattern: path('/satellites'), methods: { GET: getSatellites, POST: postSatellite } },
   { pattern: path(`/satellites/${ID}`), methods: { GET: getSatellite, PATCH: patchSatellite, DELETE: removeSatellite } },
   { pattern: path(`/satellites/${ID}/tokens`), methods: { POST: postSatelliteToken } },

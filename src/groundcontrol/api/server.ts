@@ -9,6 +9,7 @@ import { gcError, statusOf } from '../errors.ts';
 import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
 import { recordEvent } from '../fleet/events.ts';
+import { GcMetrics, routeTemplate } from '../metrics.ts';
 import { authenticate, type Caller } from './auth.ts';
 import { readJson, sendError, sendJson } from './http.ts';
 import { isPublic, matchRoute } from './routes.ts';
@@ -33,6 +34,7 @@ export class ApiServer {
   /** undefined when the console is disabled. */
   readonly #sessions: SessionStore | undefined;
   readonly #assets: ConsoleAssets | undefined;
+  readonly #metrics: GcMetrics;
 
   constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
     this.#fleet = opts.fleet;
@@ -46,6 +48,8 @@ export class ApiServer {
       this.#sessions = new SessionStore({ ttlSeconds: console.sessionTtlSeconds });
       this.#assets = new ConsoleAssets(opts.log.child({ module: 'console' }));
     }
+    const sessions = this.#sessions;
+    this.#metrics = new GcMetrics(opts.fleet, sessions ? { sessions: () => sessions.size } : {});
   }
 
   async start(): Promise<AddressInfo> {
@@ -79,9 +83,12 @@ export class ApiServer {
     const reqId = ++this.#seq;
     const started = process.hrtime.bigint();
     const log = this.#log.child({ reqId });
+    let route = 'other';
     res.once('close', () => {
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+      const ns = Number(process.hrtime.bigint() - started);
+      const ms = Math.round(ns / 1e5) / 10;
       log.debug({ method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms }, 'request');
+      this.#metrics.observe(req.method ?? 'GET', route, res.statusCode, ns / 1e9);
     });
     // Routes that count their own refusals log them as one summary line, not one per request.
     let quiet = false;
@@ -93,9 +100,11 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'http://groundcontrol.invalid');
       if (this.#assets && (url.pathname === '/' || url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
         req.resume();
+        route = 'console';
         return await this.#serveConsole(req, res, url.pathname);
       }
       const match = matchRoute(url.pathname);
+      if (match) route = routeTemplate(url.pathname, match.params);
       if (!match) throw gcError('NOT_FOUND', `no such endpoint: ${url.pathname.slice(0, 200)}`);
       const handler = match.route.methods[req.method ?? ''];
       if (!handler) {
@@ -117,11 +126,13 @@ export class ApiServer {
         log,
         caller,
         sessions: this.#sessions,
+        metrics: this.#metrics,
       };
       const out = await handler(ctx);
       req.resume();
       if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller?.actor ?? out.actor ?? 'anonymous', method, url.pathname, out.status, out.audit, out.satelliteId ?? match.params.id);
-      sendJson(res, out.status, out.body, out.headers);
+      if (out.text !== undefined) sendText(res, out.status, out.text, out.headers);
+      else sendJson(res, out.status, out.body, out.headers);
     } catch (err) {
       req.resume();
       const status = statusOf(err);
@@ -173,6 +184,11 @@ export class ApiServer {
     res.writeHead(200, { ...headers, 'Content-Length': String(found.body.length) });
     res.end(req.method === 'HEAD' ? undefined : found.body);
   }
+}
+
+function sendText(res: ServerResponse, status: number, text: { contentType: string; body: string }, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': text.contentType, 'Content-Length': String(Buffer.byteLength(text.body)), 'Cache-Control': 'no-store', ...headers });
+  res.end(text.body);
 }
 
 function errorHeaders(err: unknown, status: number): Record<string, string> {
