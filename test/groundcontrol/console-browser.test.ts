@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { eventually, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
@@ -15,19 +15,6 @@ import { makeTempDir } from '../helpers/tmp.ts';
 
 // The callbacks given to page.evaluate/waitForFunction run in the page (tsc has no DOM lib here).
 declare const document: any;
-
-/** Debian's chromium; playwright never downloads a browser here. */
-export const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-export async function launchChromium(t: { after(fn: () => unknown): void }): Promise<Browser> {
-  await access(CHROMIUM).catch(() => {
-    throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/install-test-peers.sh)`);
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
-  return browser;
-}
 
 interface Row {
   id: string;
