@@ -1,21 +1,10 @@
 import type { DesiredRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import type { SatelliteView } from '../fleet/satellites.ts';
+import { formatBytes as bytes } from '../../lib/format-bytes.ts';
 import { age, formatTable } from './table.ts';
 
 /** GET /api/v1/satellites/:id's satellite. */
 export type SatelliteShow = SatelliteView & { desired: DesiredRecord | null; status: StatusRecord | null; tokens: TokenRecord[] };
-
-function bytes(n: number | undefined | null): string {
-  if (n === undefined || n === null) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 /** `groundcontrol satellite show ID` without --json: a summary, the images and recent events. */
 export function satelliteText(s: SatelliteShow, now = Date.now()): string {

@@ -1,5 +1,7 @@
 // Small display helpers shared by the views.
 
+export { formatBytes as bytes } from '../../../lib/format-bytes.ts';
+
 export function ago(iso, now = Date.now()) {
   if (!iso) return '-';
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -7,18 +9,6 @@ export function ago(iso, now = Date.now()) {
   if (s < 3600) return Math.floor(s / 60) + 'm ago';
   if (s < 86400) return Math.floor(s / 3600) + 'h ago';
   return Math.floor(s / 86400) + 'd ago';
-}
-
-export function bytes(n) {
-  if (n === undefined || n === null) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return (i === 0 ? v : v.toFixed(1)) + ' ' + units[i];
 }
 
 /** presence of a status row: online | offline | never seen */
