@@ -7,14 +7,18 @@ import { StopSignals } from '../daemon/signals.ts';
 import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { startSatellite } from '../daemon/satellite.ts';
 import { isSatelliteError } from '../lib/errors.ts';
+import { isStorageWriteFault } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
+import { startBanner } from './start-banner.ts';
+import { ADMIN_COMMANDS, ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
 commands:
   serve              run the satellite (registry on the local disk store)
   config show        print the effective configuration as JSON
+${ADMIN_USAGE}
 ${RUNTIME_USAGE}
 
 options:
@@ -46,6 +50,11 @@ async function main(argv: string[]): Promise<number> {
         runtime: { type: 'string', multiple: true },
         root: { type: 'string' },
         content: { type: 'boolean' },
+        json: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        repair: { type: 'boolean' },
+        socket: { type: 'string' },
       },
     });
   } catch (err) {
@@ -62,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  // --socket alone is enough to reach a satellite: no config to read (it may not be readable).
+  if (ADMIN_COMMANDS.has(command) && values.socket) return adminCommand(command, values.socket, values);
   let config;
   try {
     config = await loadSatelliteConfig({
@@ -80,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
+  if (ADMIN_COMMANDS.has(command)) return adminCommand(command, config.admin.socket, values);
   if (command === 'runtime') return runtimeCommand(sub, config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
@@ -91,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.log);
   const notify = new SystemdNotifier({ log: log.child({ module: 'systemd' }) });
   process.on('unhandledRejection', (err) => {
+    // A write the disk refused (full, read-only), e.g. LMDB's commitError: reported where it failed; not a bug.
+    if (isStorageWriteFault(err)) {
+      log.error({ err }, 'write refused by a full or read-only disk');
+      return;
+    }
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
@@ -108,16 +125,23 @@ async function main(argv: string[]): Promise<number> {
       await notify.stopping('stopped during start-up');
       return 0;
     }
-    log.fatal({ err }, 'satellite failed to start');
     // A bad config, a refused registration token or a damaged identity will not fix themselves.
     if (isSatelliteError(err) && ['CONFIG_INVALID', 'REGISTRATION_FAILED', 'IDENTITY_INVALID'].includes(err.code)) {
+      // The operator's mistake, not a bug: one line saying what to fix, no stack trace.
+      log.fatal({ code: err.code, reason: err.message }, 'satellite failed to start');
+      console.error(`satellite: ${err.message}`);
       // systemd does not restart on 78; whoever fixes it and starts again should not wait.
       await backoff?.end().catch(() => undefined);
       return EXIT_CONFIG;
     }
+    log.fatal({ err }, 'satellite failed to start');
     return 1;
   }
   log.info({ version: VERSION, dataDir: config.dataDir, board: config.board ?? null }, 'satellite started');
+  if (process.stderr.isTTY) {
+    const viaNpm = process.env.npm_lifecycle_event === 'start' || process.env.npm_lifecycle_event === 'satellite';
+    process.stderr.write(`${startBanner({ address: runtime.address, tls: !!config.registry.tls, configFile: values.config, dataDir: config.dataDir, viaNpm, socket: config.admin.socket, overridden: !!(values['data-dir'] || values.board || process.env.SATELLITE_DATA_DIR || process.env.RUNTIME_DIRECTORY) })}\n`);
+  }
   const rt = runtime;
   // Ready once the registry listens and the store is open; the watchdog pings come from a timer
   // on this event loop and only while the registry listens and the index reads.

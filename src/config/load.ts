@@ -1,4 +1,4 @@
-import { isAbsolute, resolve, dirname } from 'node:path';
+import { isAbsolute, resolve, dirname, join } from 'node:path';
 import { SatelliteError } from '../lib/errors.ts';
 import { satelliteConfigSchema, type SatelliteConfig } from './satellite-schema.ts';
 import { deepFreeze, validate } from '../lib/validate.ts';
@@ -64,6 +64,8 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
     throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
   }
   resolveRuntimePaths(config.runtimes, abs);
+  // systemd's RuntimeDirectory= (e.g. /run/harbor-satellite) when set, else beside the data.
+  config.admin.socket ??= join(env.RUNTIME_DIRECTORY ? env.RUNTIME_DIRECTORY.split(':')[0]! : join(config.dataDir, 'run'), 'satellite.sock');
   return deepFreeze(config);
 }
 

@@ -12,6 +12,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['upstream', 'caFile'],
   ['peers', 'tokenFile'],
   ['metrics', 'tokenFile'],
+  ['admin', 'socket'],
 ];
 
 export function getPath(doc: unknown, key: readonly string[]): unknown {

@@ -5,6 +5,7 @@ import { peersConfigSchema, type PeersConfig } from '../peers/config-schema.ts';
 import { proxyConfigSchema, type ProxyConfig } from '../proxy/config-schema.ts';
 import { runtimesConfigSchema, type RuntimesConfig } from '../runtimes/config-schema.ts';
 import type { HtpasswdAuthOptions } from '../registry/auth.ts';
+import { adminConfigSchema, type AdminConfig } from '../admin/config-schema.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
@@ -106,6 +107,8 @@ export const satelliteConfigSchema = {
       properties: upstreamProperties,
       dependencies: upstreamConfigSchema.dependencies,
     },
+    /** Local admin socket for the `satellite` CLI; see docs/operations.md. */
+    admin: adminConfigSchema,
     /** Container runtime mirror configuration (`satellite runtime apply`); see docs/runtimes.md. */
     runtimes: runtimesConfigSchema,
     /** Prometheus metrics on their own listener (docs/operations.md, "Metrics"). */
@@ -121,6 +124,11 @@ export const satelliteConfigSchema = {
         uploadSweepIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         readChunkBytes: { type: 'integer', minimum: 4096, maximum: 16777216, default: 262144 },
         indexMapSizeBytes: { type: 'integer', minimum: 1048576 },
+        /** Free space kept on the data directory's filesystem; downloads and pushes that would eat into it wait or get 507. */
+        minFreeBytes: { type: 'integer', minimum: 0, default: 67108864 },
+        /** Under disk pressure: GC grace (shorter than gcGraceSeconds) and the idle time after which an upload session counts as abandoned. */
+        pressureGcGraceSeconds: { type: 'integer', minimum: 0, default: 300 },
+        pressureUploadIdleSeconds: { type: 'integer', minimum: 0, default: 600 },
       },
     },
   },
@@ -157,11 +165,15 @@ export interface SatelliteConfig {
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
   metrics: MetricsConfig;
+  admin: AdminConfig;
   store: {
     gcGraceSeconds: number;
     uploadTtlSeconds: number;
     uploadSweepIntervalSeconds: number;
     readChunkBytes: number;
     indexMapSizeBytes?: number;
+    minFreeBytes: number;
+    pressureGcGraceSeconds: number;
+    pressureUploadIdleSeconds: number;
   };
 }

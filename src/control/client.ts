@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { connect, type IClientOptions, type IClientReconnectOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffMs } from './registration.ts';
+import { mqttUrlOptions } from '../lib/mqtt-url.ts';
 
 export interface ControlClientOptions {
   url: string;
@@ -52,7 +53,8 @@ export class ControlClient {
   constructor(opts: ControlClientOptions) {
     this.#opts = opts;
     this.#log = opts.log;
-    this.#client = connect(opts.url, {
+    this.#client = connect({
+      ...mqttUrlOptions(opts.url),
       clientId: opts.clientId,
       clean: false,
       protocolVersion: 4,

@@ -132,6 +132,7 @@ export class Control {
       received: () => this.source.newestGeneration,
       isConnected: () => this.#client.connected,
       peerUrl: opts.peerUrl,
+      publishNow: (t, payload) => this.#client.publish(t, payload, { retain: true }),
     });
     this.#commands = new CommandRunner({
       satelliteId: id,

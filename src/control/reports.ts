@@ -1,8 +1,9 @@
 import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
-import { Channel, MAX_PAYLOAD_BYTES, encodeMessage, topic, type ImageReport, type StateMessage } from '../protocol/index.ts';
+import { Channel, MAX_PAYLOAD_BYTES, encodeMessage, topic, type DiskReport, type ImageReport, type StateMessage } from '../protocol/index.ts';
 import type { SyncStatus } from '../sync/index.ts';
 import { clip } from './errors.ts';
+import { isStorageWriteFault } from '../store/index.ts';
 import type { Outbox } from './outbox.ts';
 import type { ControlStore, SyncPort } from './ports.ts';
 
@@ -11,7 +12,7 @@ export interface StateInput {
   seq: number;
   version: string;
   sync: SyncStatus;
-  disk: { blobs: number; bytes: number };
+  disk: DiskReport;
   /** Newest desired generation received over MQTT in this process, if any. */
   received: number | null;
   /** peers.advertiseUrl, when this satellite shares blobs with its site. */
@@ -36,6 +37,8 @@ export function buildStateMessage(input: StateInput): StateMessage {
       if (img.digest !== undefined) r.digest = clip(img.digest, 200);
       if (img.code !== undefined) r.code = clip(img.code, 100);
       if (img.reason !== undefined) r.reason = clip(img.reason, 4000);
+      if (img.bytesNeeded !== undefined) r.bytesNeeded = img.bytesNeeded;
+      if (img.bytesAvailable !== undefined) r.bytesAvailable = img.bytesAvailable;
       return r;
     }),
     disk: input.disk,
@@ -73,6 +76,11 @@ export interface ReporterOptions {
   received: () => number | null;
   isConnected: () => boolean;
   peerUrl?: string | undefined;
+  /**
+   * Publishes at once, not durably: the fallback when the outbox cannot be written (a full or
+   * read-only disk), so Ground Control still hears about the state that stops the satellite storing.
+   */
+  publishNow?: ((topic: string, payload: string) => Promise<void>) | undefined;
 }
 
 const SEQ_KEY = 'stateSeq';
@@ -123,18 +131,27 @@ export class Reporter {
         seq: 0,
         version: this.#opts.version,
         sync: sync.status(),
-        disk: this.#opts.store.usage(),
+        disk: diskReport(this.#opts.store),
         received: this.#opts.received(),
         peerUrl: this.#opts.peerUrl,
       }),
     );
     let seq = 0;
-    await this.#opts.outbox.enqueue(() => {
+    const stateTopic = topic(this.#opts.satelliteId, Channel.state);
+    try {
+      await this.#opts.outbox.enqueue(() => {
+        seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
+        this.#meta.put(SEQ_KEY, seq);
+        const message: StateMessage = { ...draft, seq };
+        return [{ kind: 'state', topic: stateTopic, payload: encodeMessage(message).toString('utf8'), retain: true }];
+      });
+    } catch (err) {
+      if (!this.#opts.publishNow || !this.#opts.isConnected() || !isStorageWriteFault(err)) throw err;
+      // The seq cannot be persisted either: one past the last stored keeps Ground Control's ordering.
       seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
-      this.#meta.put(SEQ_KEY, seq);
-      const message: StateMessage = { ...draft, seq };
-      return [{ kind: 'state', topic: topic(this.#opts.satelliteId, Channel.state), payload: encodeMessage(message).toString('utf8'), retain: true }];
-    });
+      await this.#opts.publishNow(stateTopic, encodeMessage({ ...draft, seq }).toString('utf8'));
+      this.#opts.log.warn({ seq, disk: draft.disk.condition }, 'state report published directly: the outbox cannot be written');
+    }
     return seq;
   }
 
@@ -143,4 +160,10 @@ export class Reporter {
     clearInterval(this.#interval);
     clearTimeout(this.#debounce);
   }
+}
+
+/** Stored blobs plus free space and the disk's condition (DISK_FULL and read-only show here). */
+function diskReport(store: ControlStore): DiskReport {
+  const d = store.disk.refresh();
+  return { ...store.usage(), condition: d.condition, freeBytes: d.freeBytes, minFreeBytes: d.minFreeBytes };
 }

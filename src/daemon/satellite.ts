@@ -10,7 +10,9 @@ import type { SiteMembership } from '../protocol/index.ts';
 import { peerBlobSource, startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
+import { healthProbe } from './health.ts';
 import { logCounters } from '../lib/json-logger.ts';
+import { startAdmin } from './admin.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
@@ -45,6 +47,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       gcGraceSeconds: config.store.gcGraceSeconds,
       uploadTtlSeconds: config.store.uploadTtlSeconds,
       readChunkBytes: config.store.readChunkBytes,
+      minFreeBytes: config.store.minFreeBytes,
+      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
+      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
       ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
     },
     log.child({ module: 'store' }),
@@ -58,6 +63,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
+  let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
     if (config.control) {
       control = await createControl({
@@ -104,8 +110,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     closeAuth = () => auth?.close();
     const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
     metrics = await startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
+    let listening = () => false;
     const server = new RegistryServer({
       onResponse: metrics?.observe,
+      health: healthProbe({ store, listening: () => listening(), images: () => engine.status().images }),
       config: config.registry,
       store,
       log: log.child({ module: 'registry' }),
@@ -117,6 +125,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         syncTotals: runTotals.snapshot(),
         process: processStats(),
         store: store.usage(),
+        disk: store.disk.refresh(),
         sync: engine.status(),
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
@@ -125,7 +134,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    listening = () => server.listening;
     const address = await server.start();
+    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
@@ -153,6 +164,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       close() {
         closing ??= (async () => {
+          await admin?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
@@ -176,6 +188,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     };
   } catch (err) {
     await metrics?.close();
+    await admin?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

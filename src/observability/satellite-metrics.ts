@@ -84,6 +84,12 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
   g('sync_download_size_bytes', 'Full size of the blob downloads in progress.', () => sync().partials.reduce((n, p) => n + p.size, 0));
   g('sync_metered_bytes', 'Bytes read from the upstream in the current UTC hour, day and month (what the caps count).', () => Object.entries(sync().meters).map(([period, m]) => [{ period }, m.bytes]), ['period']);
   const caps = ([['hour', src.caps.hourBytes], ['day', src.caps.dayBytes], ['month', src.caps.monthBytes]] as const).filter(([, v]) => v !== undefined);
+  // Disk space (docs/operations.md "Disk space"): the same view as the status's sync.disk.
+  g('disk_min_free_bytes', 'Free space the satellite keeps (store.minFreeBytes); admissions count it as used.', () => sync().disk.minFreeBytes);
+  g('disk_reserved_bytes', 'Bytes promised to downloads and fills in flight that they have not written yet.', () => sync().disk.reservedBytes);
+  g('disk_read_only', '1 while the data directory filesystem refuses writes (STORE_READ_ONLY).', () => bool(sync().disk.condition === 'read-only'));
+  g('sync_images_disk_full', 'Images of the desired state waiting for disk space (code DISK_FULL).', () => sync().images.filter((i) => i.code === 'DISK_FULL').length);
+  g('sync_disk_held', '1 while sync runs wait for disk space or a writable disk (no upstream traffic).', () => bool(sync().disk.held !== null));
   if (caps.length > 0) g('sync_cap_bytes', 'Configured data cap per UTC period (sync.caps); absent periods have no cap.', () => caps.map(([period, v]) => [{ period }, v!]), ['period']);
 
   if (src.proxy) addProxy(src.proxy, g, c);

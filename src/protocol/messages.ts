@@ -49,6 +49,19 @@ export interface ImageReport {
   digest?: string;
   code?: string;
   reason?: string;
+  /** With code DISK_FULL: bytes the image still needs on disk, and what was free for it (beyond the margin). */
+  bytesNeeded?: number;
+  bytesAvailable?: number;
+}
+
+/** The satellite's data disk: stored blobs, and (newer satellites) free space and its condition. */
+export interface DiskReport {
+  blobs: number;
+  bytes: number;
+  /** ok; low: free space under store.minFreeBytes; read-only: the filesystem refuses writes. */
+  condition?: 'ok' | 'low' | 'read-only';
+  freeBytes?: number;
+  minFreeBytes?: number;
 }
 
 export interface StateMessage {
@@ -63,7 +76,7 @@ export interface StateMessage {
   /** Newest generation fully applied. */
   appliedGeneration: number | null;
   images: ImageReport[];
-  disk: { blobs: number; bytes: number };
+  disk: DiskReport;
   lastSync: { result: string; finishedAt: string; bytesFromUpstream: number; errors: number } | null;
   upstream: { reachable: boolean | null; lastError: string | null };
   /** Where the other satellites of the site reach this one for blobs (peers.advertiseUrl), if it shares. */
@@ -145,6 +158,8 @@ const imageReport = {
     digest: { type: 'string', maxLength: 200 },
     code: { type: 'string', maxLength: 100 },
     reason: { type: 'string', maxLength: 4000 },
+    bytesNeeded: { type: 'integer', minimum: 0 },
+    bytesAvailable: { type: 'integer', minimum: 0 },
   },
 } as const;
 
@@ -168,7 +183,13 @@ export const stateMessageSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['blobs', 'bytes'],
-      properties: { blobs: { type: 'integer', minimum: 0 }, bytes: { type: 'integer', minimum: 0 } },
+      properties: {
+        blobs: { type: 'integer', minimum: 0 },
+        bytes: { type: 'integer', minimum: 0 },
+        condition: { enum: ['ok', 'low', 'read-only'] },
+        freeBytes: { type: 'integer', minimum: 0 },
+        minFreeBytes: { type: 'integer', minimum: 0 },
+      },
     },
     lastSync: {
       type: ['object', 'null'],

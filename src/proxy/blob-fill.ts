@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { parseDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
+import { isDiskError } from '../store/index.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
@@ -128,17 +129,21 @@ export class BlobFill {
 
   async #run(upstream: ProxyUpstream, peers: BlobSourcePort | undefined): Promise<void> {
     const release = this.#store.pin(this.digest);
+    // Bytes this fill still has to write, promised so sync and other fills do not count them as free.
+    let releaseSpace = () => {};
     try {
       this.#fh = await open(this.#path, 'wx+');
       let src = await this.#open(upstream, peers, 0);
       this.size = src.total;
+      if (this.size !== undefined) await this.#admit(this.size, src);
+      releaseSpace = this.#store.disk.reserve(() => (this.size ?? 0) - this.written);
       this.#resolveReady();
       for (let restarts = 0; ; ) {
         const failure = await this.#copy(src);
         src.close?.();
         if (!failure) break;
         const err = failure.err;
-        if (this.#abort.signal.aborted) throw err;
+        if (this.#abort.signal.aborted || isDiskError(err)) throw err;
         if (src.peer === undefined) {
           if (failure.verdict) throw err;
           // The upstream was cut: continue from the bytes written (the running hash stays valid).
@@ -179,8 +184,30 @@ export class BlobFill {
       throw err;
     } finally {
       release();
+      releaseSpace();
       await unlinkIfExists(this.#path);
       this.#unref();
+    }
+  }
+
+  /**
+   * A fill that cannot fit is refused before its body is read (the client gets 507 DISK_FULL): the
+   * cache is evicted first, then the other pressure reliefs; still short, the fetch is dropped.
+   */
+  async #admit(size: number, src: Source): Promise<void> {
+    const what = `blob ${this.digest}`;
+    try {
+      try {
+        this.#store.admitWrite(size, what);
+      } catch (err) {
+        if (!isDiskError(err) || this.#store.disk.readOnly) throw err;
+        await this.#store.relieve(size);
+        this.#store.admitWrite(size, what);
+      }
+    } catch (err) {
+      src.body.destroy();
+      src.close?.();
+      throw err;
     }
   }
 
@@ -215,10 +242,12 @@ export class BlobFill {
         if (src.peer !== undefined) this.peerBytes += chunk.length;
         this.#notify();
       }
-    } catch (err) {
+    } catch (caught) {
       src.body.destroy();
-      if (this.#abort.signal.aborted) throw err;
-      return { err: err as Error, verdict: false };
+      if (this.#abort.signal.aborted) throw caught;
+      // Disk full or read-only: resuming would fetch bytes that cannot be kept.
+      const err = this.#store.disk.translate(caught, `blob ${this.digest}`, (this.size ?? this.written) - this.written);
+      return { err: err as Error, verdict: isDiskError(err) };
     }
     if (this.size !== undefined && this.written !== this.size) {
       const err = proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);

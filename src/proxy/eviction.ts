@@ -67,6 +67,17 @@ export async function evictToQuota(d: EvictionDeps): Promise<{ bytesFreed: numbe
   return out;
 }
 
+/**
+ * Under disk pressure (a download or push needs room): evicts at least `bytes` of the cache, least
+ * recently used first; pinned (desired) content stays. Returns the bytes freed.
+ */
+export async function evictBytes(d: Omit<EvictionDeps, 'quotaBytes'>, bytes: number): Promise<number> {
+  const cache = d.store.cacheIndex;
+  await cache.flush();
+  const quotaBytes = Math.max(0, cache.bytes() - bytes);
+  return (await evictToQuota({ ...d, quotaBytes })).bytesFreed;
+}
+
 /** Deletes a cached manifest (an index first, then its cached children); undefined when it must stay. */
 async function dropManifest(d: EvictionDeps, repo: string, digest: string, pinned: Set<string>): Promise<{ manifests: number; blobs: string[] } | undefined> {
   const cache = d.store.cacheIndex;

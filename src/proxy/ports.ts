@@ -18,6 +18,10 @@ export type ProxyStore = Pick<
   | 'childrenOf'
   | 'blobsOf'
   | 'removeUnreferencedBlobs'
+  | 'admitWrite'
+  | 'relieve'
+  | 'disk'
+  | 'setCacheEvictor'
 >;
 
 /** What the proxy needs from an upstream registry client (src/upstream's UpstreamClient). */

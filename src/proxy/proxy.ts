@@ -5,7 +5,8 @@ import { BlobFill } from './blob-fill.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
-import { evictToQuota } from './eviction.ts';
+import { evictBytes, evictToQuota } from './eviction.ts';
+import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
@@ -97,6 +98,11 @@ export class PullThroughProxy implements MissHandler {
       void this.#store.cacheIndex.flush().catch((err: unknown) => this.#log.warn({ err }, 'access time flush failed'));
     }, this.#config.accessFlushSeconds * 1000);
     this.#timer.unref();
+    // Disk pressure (sync, a push, a fill needs room) evicts the cache first, with or without a quota.
+    this.#store.setCacheEvictor(async (bytes) => {
+      await this.#evicting;
+      return evictBytes({ store: this.#store, log: this.#log, counters: this.#counters, pinned: this.#pinned }, bytes);
+    });
     this.#log.info({ upstream: this.#default?.url ?? null, mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace, url: m.url, prefix: m.prefix })), tagTtlSeconds: this.#config.tagTtlSeconds, cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null }, 'pull-through proxy on');
     this.#scheduleEviction();
   }
@@ -173,6 +179,7 @@ export class PullThroughProxy implements MissHandler {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#store.setCacheEvictor(undefined);
     for (const fill of this.#fills.values()) fill.abort();
     await Promise.all([...this.#fills.values()].map((f) => f.done));
     await this.#evicting;
@@ -209,6 +216,8 @@ export class PullThroughProxy implements MissHandler {
   }
 
   #blobMissError(repo: string, digest: string, err: unknown): Error {
+    // The disk cannot take it (507 DISK_FULL / STORE_READ_ONLY): said as such, not as a miss.
+    if (isDiskError(err)) return err;
     if (isSatelliteError(err, 'UPSTREAM_NOT_FOUND')) return proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo} (upstream: not found)`);
     this.#counters.upstreamErrors++;
     // 404, not 5xx: containerd fails over to its next host only on 404 for blobs.

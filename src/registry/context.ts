@@ -36,6 +36,7 @@ export type RegistryStore = Pick<
   | 'listReferrers'
   | 'pin'
   | 'blobPath'
+  | 'pulls'
 >;
 
 /** A blob the store lacks, being fetched by a pull-through source. */

@@ -29,6 +29,9 @@ const TABLE: Record<string, { code: string; status: number }> = {
   ROUTE_UNKNOWN: { code: 'UNSUPPORTED', status: 404 },
   METHOD_UNKNOWN: { code: 'UNSUPPORTED', status: 405 },
   UNAVAILABLE: { code: 'UNAVAILABLE', status: 503 },
+  // RFC 4918 507 Insufficient Storage: nothing of the write was kept; detail has bytesNeeded/bytesAvailable.
+  DISK_FULL: { code: 'DISK_FULL', status: 507 },
+  STORE_READ_ONLY: { code: 'STORE_READ_ONLY', status: 507 },
 };
 
 export function registryError(code: keyof typeof TABLE, message: string, detail?: unknown): SatelliteError {

@@ -28,6 +28,7 @@ import { getReferrers } from './handlers/referrers.ts';
 import { drainAndClose, listen } from '../lib/http-server.ts';
 import { handlePeer, PEER_PREFIX, type PeerEndpoint } from './peer-endpoint.ts';
 import type { FinishedRequest } from './operation.ts';
+import { handleHealth, type HealthProbe } from './handlers/health.ts';
 
 export interface RegistryServerConfig {
   listen: { host: string; port: number };
@@ -72,6 +73,7 @@ export class RegistryServer {
   readonly #peer: PeerEndpoint | undefined;
   readonly #pool: BufferPool;
   readonly #proxy: MissHandler | undefined;
+  readonly #health: HealthProbe | undefined;
   readonly #onResponse: ((r: FinishedRequest) => void) | undefined;
   #server: Server | undefined;
   #active = 0;
@@ -93,8 +95,11 @@ export class RegistryServer {
     proxy?: MissHandler | undefined;
     /** Told of every finished response (the metrics' request counters). */
     onResponse?: ((r: FinishedRequest) => void) | undefined;
+    /** GET /healthz and /readyz, answered without auth (handlers/health.ts). */
+    health?: HealthProbe | undefined;
   }) {
     this.#onResponse = opts.onResponse;
+    this.#health = opts.health;
     this.#proxy = opts.proxy;
     this.#config = opts.config;
     this.#status = opts.status;
@@ -174,6 +179,7 @@ export class RegistryServer {
       sendError(res, registryError('UNAVAILABLE', 'satellite is shutting down'), { Connection: 'close', 'Retry-After': '5' });
       return;
     }
+    if (handleHealth(req, res, this.#health)) return;
     if (this.#active >= this.#config.maxConcurrentRequests) {
       req.resume();
       sendError(res, registryError('TOOMANYREQUESTS', 'too many concurrent requests'), { 'Retry-After': '1' });

@@ -31,7 +31,8 @@ export function formatPlans(spec: MirrorSpec, plans: RuntimePlan[], content = fa
         lines.push(...f.desired.trimEnd().split('\n').map((l) => `    | ${l}`));
       }
     }
-    for (const w of p.warnings) lines.push(`  warning: ${w}`);
+    // A runtime that is not enabled is listed for reference; its caveats are not the operator's concern.
+    if (p.selected) for (const w of p.warnings) lines.push(`  warning: ${w}`);
   }
   return lines.join('\n');
 }

@@ -13,6 +13,11 @@ export interface StoreConfig {
   indexMapSizeBytes?: number;
   /** Read buffer per blob stream: bounds memory per client. */
   readChunkBytes: number;
+  /** Free space kept on the data directory's filesystem: a write is admitted only if this much stays free. */
+  minFreeBytes?: number;
+  /** Under disk pressure: GC grace period (shorter than gcGraceSeconds) and idle time that makes an upload abandoned. */
+  pressureGcGraceSeconds?: number;
+  pressureUploadIdleSeconds?: number;
 }
 
 /** What the store's parts share. */

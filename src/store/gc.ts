@@ -17,7 +17,7 @@ export interface GcResult {
  * blob links younger than the grace period (a push in progress); pinned digests (in-flight work).
  * Everything else is swept: manifest records, stale blob links, then blob records and files.
  */
-export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
+export async function collectGarbage(ctx: StoreContext, graceSeconds = ctx.config.gcGraceSeconds): Promise<GcResult> {
   const result: GcResult = { manifestsRemoved: 0, blobsRemoved: 0, bytesFreed: 0, linksRemoved: 0, partialsRemoved: 0 };
   const liveManifests = markManifests(ctx);
   const liveBlobs = new Set<string>();
@@ -25,7 +25,7 @@ export async function collectGarbage(ctx: StoreContext): Promise<GcResult> {
     for (const b of ctx.db.manifests.get(digest)?.blobs ?? []) liveBlobs.add(b);
   }
 
-  const graceEdge = Date.now() - ctx.config.gcGraceSeconds * 1000;
+  const graceEdge = Date.now() - graceSeconds * 1000;
   const deadManifests: string[] = [];
   for (const digest of scan(ctx.db.manifests.getKeys())) {
     if (!liveManifests.has(digest) && !ctx.pins.has(digest)) deadManifests.push(digest);

@@ -7,3 +7,8 @@ export type { GcResult } from './gc.ts';
 export type { ReconcileReport } from './reconcile.ts';
 export { StoreErrorCode } from './errors.ts';
 export type { CacheIndex, CachedTag, CachedEntry } from './cache-index.ts';
+export type { GcPlan } from './gc-plan.ts';
+export type { VerifyReport, BadBlob, BrokenImage } from './verify.ts';
+export type { PullLog } from './pull-log.ts';
+export { DiskErrorCode, DiskSpace, isDiskError, isStorageWriteFault, type DiskState, type DiskFullDetail } from './free-space.ts';
+export type { ReliefReport } from './pressure.ts';

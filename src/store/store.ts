@@ -4,6 +4,7 @@ import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
@@ -16,8 +17,13 @@ import * as partials from './partials.ts';
 import { CacheIndex } from './cache-index.ts';
 import { ensureBlobRefs, isBlobReferenced } from './blob-refs.ts';
 import { removeUnreferencedBlobs } from './evict.ts';
+import { planGarbage, type GcPlan } from './gc-plan.ts';
+import { PullLog } from './pull-log.ts';
+import { verifyBlobs, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
+import { DiskSpace, isDiskError } from './free-space.ts';
+import { dropOrphanPartials, relieve, type ReliefReport } from './pressure.ts';
 
 /**
  * The content store: blob files plus the LMDB index. The only code that touches both; everything
@@ -31,11 +37,16 @@ export class Store {
   #sweep: NodeJS.Timeout | undefined;
   #closed = false;
   #cache: CacheIndex | undefined;
+  #pulls: PullLog | undefined;
   readonly reconciled: ReconcileReport;
+  /** Free space, write-ability and the bytes promised to downloads in flight. */
+  readonly disk: DiskSpace;
+  #evictCache: ((bytes: number) => Promise<number>) | undefined;
 
   private constructor(ctx: StoreContext, reconciled: ReconcileReport) {
     this.#ctx = ctx;
     this.reconciled = reconciled;
+    this.disk = new DiskSpace(ctx.layout.root, ctx.config.minFreeBytes ?? 0, ctx.log);
   }
 
   static async open(config: StoreConfig, log: Logger): Promise<Store> {
@@ -57,6 +68,7 @@ export class Store {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
+    await this.#pulls?.flush();
     await this.#ctx.db.root.close();
   }
 
@@ -75,20 +87,58 @@ export class Store {
   openBlob(digest: string, range?: { start: number; end: number }): ReadStream {
     return blobs.openBlob(this.#ctx, digest, range);
   }
-  ingestBlob(source: Readable, expected: blobs.ExpectedBlob, opts?: { repo?: string; signal?: AbortSignal }) {
-    return blobs.ingestBlob(this.#ctx, source, expected, opts);
+  /** A push of a known size that does not fit is refused (DISK_FULL) before a byte is read. */
+  async ingestBlob(source: Readable, expected: blobs.ExpectedBlob, opts?: { repo?: string; signal?: AbortSignal }) {
+    if (expected.size !== undefined) this.#admitOrDrain(source, expected.size, `blob ${expected.digest ?? ''}`.trim());
+    return this.disk.guard('a pushed blob', expected.size ?? 0, () => blobs.ingestBlob(this.#ctx, source, expected, opts));
   }
   /** Commits a verified, fsync'ed file produced elsewhere (e.g. a completed download). */
   commitVerifiedFile(path: string, digest: string, size: number, repo?: string): Promise<void> {
-    return blobs.commitFile(this.#ctx, path, digest, size, repo);
+    return this.disk.guard(`blob ${digest}`, 0, () => blobs.commitFile(this.#ctx, path, digest, size, repo));
   }
   /** Cross-repository mount: only a blob `from` holds. */
   mountBlob(repo: string, digest: string, from: string) {
-    return blobs.mountBlob(this.#ctx, repo, digest, from);
+    return this.disk.guard('a blob link', 0, () => blobs.mountBlob(this.#ctx, repo, digest, from));
   }
   /** Links a stored blob into a repository regardless of where it came from (internal fetches only). */
   linkBlob(repo: string, digest: string) {
-    return blobs.linkBlob(this.#ctx, repo, digest);
+    return this.disk.guard('a blob link', 0, () => blobs.linkBlob(this.#ctx, repo, digest));
+  }
+  /** Throws DISK_FULL / STORE_READ_ONLY unless `bytes` fit beside the margin and in-flight downloads. */
+  admitWrite(bytes: number, what: string): void {
+    this.disk.admit(bytes, what);
+  }
+  #admitOrDrain(source: Readable, bytes: number, what: string): void {
+    try {
+      this.disk.admit(bytes, what);
+    } catch (err) {
+      source.resume();
+      throw err;
+    }
+  }
+  /**
+   * Frees space for a write of `needBytes`: cache first, then abandoned uploads and (given the
+   * partials still wanted) orphaned partials, then GC with the short pressure grace.
+   */
+  relieve(needBytes: number, keepPartials?: ReadonlySet<string>): Promise<ReliefReport> {
+    return relieve(this.#ctx, {
+      needBytes,
+      capacity: this.disk.state().totalBytes - this.disk.minFreeBytes,
+      available: () => this.disk.available(),
+      evictCache: this.#evictCache,
+      keepPartials,
+      activeUploads: this.#appending,
+      uploadIdleSeconds: this.#ctx.config.pressureUploadIdleSeconds ?? 600,
+      gcGraceSeconds: this.#ctx.config.pressureGcGraceSeconds ?? 300,
+    });
+  }
+  /** The pull-through cache registers how to evict `bytes` of itself under disk pressure. */
+  setCacheEvictor(evict: ((bytes: number) => Promise<number>) | undefined): void {
+    this.#evictCache = evict;
+  }
+  /** Removes partial downloads of digests not in `keep` and not being downloaded; returns bytes freed. */
+  discardOrphanPartials(keep: ReadonlySet<string>): Promise<number> {
+    return dropOrphanPartials(this.#ctx, keep);
   }
   unlinkBlob(repo: string, digest: string) {
     return blobs.unlinkBlob(this.#ctx, repo, digest);
@@ -116,7 +166,7 @@ export class Store {
   // Uploads
   /** client: the remote address that opens it (counted by countUploads). */
   createUpload(repo: string, client?: string) {
-    return uploads.createUpload(this.#ctx, repo, client);
+    return this.disk.guard('an upload session', 0, () => uploads.createUpload(this.#ctx, repo, client));
   }
   countUploads(client: string) {
     return uploads.countUploads(this.#ctx, client);
@@ -142,16 +192,36 @@ export class Store {
   getUpload(repo: string, id: string) {
     return uploads.getUpload(this.#ctx, repo, id);
   }
+  /**
+   * A chunk that cannot be stored (disk full, read-only) ends the whole session: its bytes are
+   * removed at once, so a push that failed for space leaves nothing behind.
+   */
   async appendUpload(repo: string, id: string, source: Readable, opts?: { start?: number; length?: number; signal?: AbortSignal }) {
     this.#appending.add(id);
     try {
-      return await uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts);
+      if (opts?.length !== undefined) this.#admitOrDrain(source, opts.length, `upload ${id}`);
+      return await this.disk.guard(`upload ${id}`, opts?.length ?? 0, () => uploads.appendUpload(this.#ctx, this.#hashes, repo, id, source, opts));
+    } catch (err) {
+      if (isDiskError(err)) await this.#dropUpload(repo, id);
+      throw err;
     } finally {
       this.#appending.delete(id);
     }
   }
-  finishUpload(repo: string, id: string, digest: string) {
-    return uploads.finishUpload(this.#ctx, this.#hashes, repo, id, digest);
+  async finishUpload(repo: string, id: string, digest: string) {
+    try {
+      return await this.disk.guard(`upload ${id}`, 0, () => uploads.finishUpload(this.#ctx, this.#hashes, repo, id, digest));
+    } catch (err) {
+      if (isDiskError(err)) await this.#dropUpload(repo, id);
+      throw err;
+    }
+  }
+  async #dropUpload(repo: string, id: string): Promise<void> {
+    await uploads.cancelUpload(this.#ctx, this.#hashes, repo, id).catch(async (err) => {
+      // The index cannot take the removal (full or read-only): the file at least goes; start-up drops the record.
+      this.#ctx.log.warn({ err, id }, 'upload session record not removed after a disk error');
+      await unlinkIfExists(this.#ctx.layout.uploadPath(id)).catch(() => undefined);
+    });
   }
   cancelUpload(repo: string, id: string) {
     return uploads.cancelUpload(this.#ctx, this.#hashes, repo, id);
@@ -162,7 +232,7 @@ export class Store {
     return manifests.getManifest(this.#ctx, repo, reference);
   }
   putManifest(repo: string, reference: string, content: Buffer, contentType?: string, opts?: manifests.PutManifestOptions) {
-    return manifests.putManifest(this.#ctx, repo, reference, content, contentType, opts);
+    return this.disk.guard('a manifest', content.length, () => manifests.putManifest(this.#ctx, repo, reference, content, contentType, opts));
   }
   deleteManifest(repo: string, digest: string) {
     return manifests.deleteManifest(this.#ctx, repo, digest);
@@ -187,7 +257,7 @@ export class Store {
   }
 
   commitImage(repo: string, images: manifests.ImageManifest[], tags: string[], opts?: manifests.PutManifestOptions) {
-    return manifests.commitImage(this.#ctx, repo, images, tags, opts);
+    return this.disk.guard(`image ${repo}`, 0, () => manifests.commitImage(this.#ctx, repo, images, tags, opts));
   }
   /** Digests of the manifests linked to a repository. */
   manifestsOf(repo: string): string[] {
@@ -207,13 +277,13 @@ export class Store {
 
   // Resumable downloads
   beginPartial(digest: string, size: number) {
-    return partials.beginPartial(this.#ctx, digest, size);
+    return this.disk.guard(`blob ${digest}`, size, () => partials.beginPartial(this.#ctx, digest, size));
   }
   checkpointPartial(digest: string, offset: number) {
-    return partials.checkpointPartial(this.#ctx, digest, offset);
+    return this.disk.guard(`blob ${digest}`, 0, () => partials.checkpointPartial(this.#ctx, digest, offset));
   }
   commitPartial(digest: string, size: number, repo?: string) {
-    return partials.commitPartial(this.#ctx, digest, size, repo);
+    return this.disk.guard(`blob ${digest}`, 0, () => partials.commitPartial(this.#ctx, digest, size, repo));
   }
   discardPartial(digest: string) {
     return partials.discardPartial(this.#ctx, digest);
@@ -239,7 +309,7 @@ export class Store {
   }
   /** Durable write transaction over metaDb databases. */
   metaTransaction<T>(fn: () => T): Promise<T> {
-    return durableTransaction(this.#ctx.db, fn);
+    return this.disk.guard('metadata', 0, () => durableTransaction(this.#ctx.db, fn));
   }
 
   // Lifecycle of content
@@ -261,7 +331,20 @@ export class Store {
     this.#ctx.keepPartial = wanted;
   }
   collectGarbage(): Promise<GcResult> {
-    return collectGarbage(this.#ctx);
+    return this.disk.guard('garbage collection', 0, () => collectGarbage(this.#ctx));
+  }
+  /** What collectGarbage would remove now, and what the grace period and pins keep. */
+  planGarbage(): GcPlan {
+    return planGarbage(this.#ctx);
+  }
+  /** Re-hashes every blob file; with repair, quarantines bad ones (see verify.ts). */
+  verifyBlobs(opts?: VerifyOptions): Promise<VerifyReport> {
+    return verifyBlobs(this.#ctx, opts);
+  }
+  /** When manifests were last pulled (the registry touches, `satellite images` reads). */
+  get pulls(): PullLog {
+    this.#pulls ??= new PullLog(this.#ctx);
+    return this.#pulls;
   }
   /** Bytes of committed blobs (what the disk quota and reports count). */
   usage(): { blobs: number; bytes: number } {

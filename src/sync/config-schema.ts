@@ -44,6 +44,11 @@ export const syncConfigSchema = {
         maxMs: { type: 'integer', minimum: 1, default: 60000 },
       },
     },
+    /**
+     * While images wait for disk space (DISK_FULL), runs are held: the next one starts when enough
+     * space was freed, the desired state changed, or after this long.
+     */
+    diskFullRetrySeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
     /** Run garbage collection after images are removed. */
     gcAfterPrune: { type: 'boolean', default: true },
   },
@@ -61,5 +66,6 @@ export interface SyncConfig {
   caps: { hourBytes?: number; dayBytes?: number; monthBytes?: number };
   checkpointBytes: number;
   retry: { attempts: number; baseMs: number; maxMs: number };
+  diskFullRetrySeconds: number;
   gcAfterPrune: boolean;
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
-import type { Store } from '../store/index.ts';
+import { isDiskError, type Store } from '../store/index.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
 import type { BlobSource, UpstreamPort } from './upstream-port.ts';
 
@@ -133,7 +133,9 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
       });
       await pipeline(res.body, sink, { signal });
       if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
-    } catch (err) {
+    } catch (caught) {
+      // ENOSPC / EROFS become DISK_FULL / STORE_READ_ONLY: permanent for this run (no retry burns WAN).
+      const err = store.disk.translate(caught, `blob ${want.digest}`, want.size - offset);
       // Read the offset before the fsync: a write still in flight is not covered by it.
       const durable = offset;
       const saved = await fh
@@ -179,7 +181,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
 
 /** Errors that another attempt cannot fix. */
 function isPermanent(err: unknown): boolean {
-  return isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', SyncErrorCode.blobSizeMismatch].includes(err.code);
+  return isDiskError(err) || (isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', SyncErrorCode.blobSizeMismatch].includes(err.code));
 }
 
 async function writeFully(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {

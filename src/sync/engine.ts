@@ -10,6 +10,8 @@ import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
 import type { DesiredStateSource } from './desired-state-source.ts';
 import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
+import { admit, diskFullDetail } from './admission.ts';
+import { isDiskError, type DiskState } from '../store/index.ts';
 import type { ImageState, RunReport } from './image-state.ts';
 import { Meter } from './meter.ts';
 import { planImage, type ImagePlan } from './plan.ts';
@@ -44,6 +46,8 @@ export interface SyncStatus {
   images: ImageState[];
   meters: ReturnType<Meter['usage']>;
   partials: Array<{ digest: string; offset: number; size: number }>;
+  /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
+  disk: DiskState & { held: { reason: string; bytesNeeded: number | null; until: string | null } | null };
 }
 
 /**
@@ -63,6 +67,9 @@ export class SyncEngine {
   readonly #windows: SyncWindows;
   readonly #rate: RateLimiter | undefined;
   readonly #abort = new AbortController();
+  /** Aborts the run in progress when a new desired state drops references it is downloading. */
+  #runAbort: AbortController | undefined;
+  #scheduled = false;
   #desired: DesiredState | undefined;
   #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
   #reachable: boolean | null = null;
@@ -75,6 +82,8 @@ export class SyncEngine {
   #failedRuns = 0;
   #runBytes = 0;
   #closed = false;
+  /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
+  #diskHold: { generation: number; bytesNeeded: number; until: number } | undefined;
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
@@ -116,6 +125,12 @@ export class SyncEngine {
     if (current && state.generation === current.generation && JSON.stringify(current) === JSON.stringify(state)) return;
     await this.#store.metaTransaction(() => this.#state.put('desired', state));
     this.#desired = state;
+    // A run still downloading for references now dropped stops (progress checkpointed): the next
+    // run starts at once and removes their partials, instead of finishing bytes nobody wants.
+    if (current && this.#running) {
+      const now = new Set(desiredRefs(state, this.#config.platforms).map(refKey));
+      if (desiredRefs(current, this.#config.platforms).some((r) => !now.has(refKey(r)))) this.#runAbort?.abort();
+    }
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
   }
@@ -182,7 +197,13 @@ export class SyncEngine {
     const held = this.#gate('start');
     if (held) throw held;
     const any = AbortSignal.any([signal, this.#abort.signal]);
-    return this.#download(this.#deps(this.#client(doc.upstream), this.#log), want.repo, { digest, size: want.size }, any);
+    // Joining a download in flight needs no room of its own: its space is already reserved.
+    const release = this.#inflight.has(digest) ? () => undefined : await admit(this.#store, [{ digest, size: want.size }], `blob ${digest}`, this.#log);
+    try {
+      return await this.#download(this.#deps(this.#client(doc.upstream), this.#log), want.repo, { digest, size: want.size }, any);
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -235,6 +256,7 @@ export class SyncEngine {
       images: [...this.#images.getRange()].map((e) => e.value),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
+      disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
     };
   }
 
@@ -256,13 +278,50 @@ export class SyncEngine {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     this.#nextRunAt = new Date(Date.now() + ms);
+    this.#scheduled = true;
     this.#timer = setTimeout(() => {
+      this.#scheduled = false;
+      const wait = this.#diskWait();
+      if (wait > 0) {
+        this.#schedule(wait);
+        return;
+      }
       void this.runOnce().catch((err) => {
         if (this.#closed) this.#log.info('sync run stopped');
-        else this.#log.error({ err }, 'sync run failed');
+        else if (this.#scheduled) this.#log.info('sync run superseded by a new desired state');
+        else {
+          this.#log.error({ err }, 'sync run failed');
+          // A run that failed outright (e.g. the disk turned read-only mid-run) is tried again later, not never.
+          this.#schedule(this.#config.intervalSeconds * 1000);
+        }
       });
     }, ms);
     this.#timer.unref();
+  }
+
+  /**
+   * Milliseconds to wait before a scheduled run may spend WAN: while the disk is read-only, or while
+   * images wait for space that has not been freed (0 = run now). New desired state ends the wait.
+   */
+  #diskWait(): number {
+    const interval = this.#config.intervalSeconds * 1000;
+    const disk = this.#store.disk.refresh();
+    if (disk.condition === 'read-only') return interval;
+    const hold = this.#diskHold;
+    if (!hold) return 0;
+    const now = Date.now();
+    if (this.#desired?.generation !== hold.generation || now >= hold.until || this.#store.disk.available() >= hold.bytesNeeded) {
+      this.#diskHold = undefined;
+      return 0;
+    }
+    this.#log.debug({ bytesNeeded: hold.bytesNeeded, availableBytes: this.#store.disk.available() }, 'sync held: waiting for disk space');
+    return Math.min(interval, hold.until - now);
+  }
+
+  #heldReason(): SyncStatus['disk']['held'] {
+    if (this.#store.disk.readOnly) return { reason: 'STORE_READ_ONLY', bytesNeeded: null, until: null };
+    const hold = this.#diskHold;
+    return hold ? { reason: 'DISK_FULL', bytesNeeded: hold.bytesNeeded, until: new Date(hold.until).toISOString() } : null;
   }
 
   #client(target: UpstreamTarget): UpstreamPort {
@@ -313,7 +372,9 @@ export class SyncEngine {
       errors: [],
     };
     if (!doc) return this.#finish(report);
-    const signal = this.#abort.signal;
+    const runAbort = new AbortController();
+    this.#runAbort = runAbort;
+    const signal = AbortSignal.any([this.#abort.signal, runAbort.signal]);
     const log = this.#log.child({ generation: doc.generation });
     const refs = desiredRefs(doc, this.#config.platforms);
     const upstream = this.#client(doc.upstream);
@@ -356,19 +417,46 @@ export class SyncEngine {
       this.#wanted.end(doc.generation, planned);
     }
 
-    const blobErrors = await this.#downloadAll(plans, upstream, report, log, signal);
-    // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
-    signal.throwIfAborted();
+    // Partials of images no longer desired go at once (only when every reference resolved: a
+    // reference that failed to plan may still want its partial).
+    const wanted = new Set(plans.flatMap((p) => p.blobs.map((b) => b.digest)));
+    if (planned) await this.#store.discardOrphanPartials(wanted);
     const replaced = new Map<string, Set<string>>();
+    const shortBy: number[] = [];
+    // One image at a time: its blobs are admitted and downloaded together, then it is committed and
+    // served before the next starts, so a disk with room for two images ends up with two, not zero.
     for (const plan of plans) {
+      let release: () => void;
+      try {
+        release = await admit(this.#store, plan.blobs, `image ${refKey(plan.ref)}`, log, wanted);
+      } catch (err) {
+        if (signal.aborted || !isDiskError(err)) throw err;
+        const d = diskFullDetail(err);
+        if (d) shortBy.push(d.bytesNeeded);
+        log.warn({ ref: refKey(plan.ref), code: codeOf(err), ...d }, 'image waits for disk space; nothing downloaded');
+        await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message, ...d });
+        report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
+        continue;
+      }
+      let blobErrors: Map<string, Error>;
+      try {
+        blobErrors = await this.#downloadAll([plan], upstream, report, log, signal);
+      } finally {
+        release();
+      }
+      // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
+      signal.throwIfAborted();
       const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
       if (missing) {
         const err = blobErrors.get(missing.digest);
         const paused = err && isSatelliteError(err, SyncErrorCode.paused);
+        const d = diskFullDetail(err);
+        if (d) shortBy.push(d.bytesNeeded);
         await this.#setImage(plan.ref, {
           status: paused ? 'pending' : 'failed',
           code: err ? codeOf(err) : 'BLOB_MISSING',
           reason: err ? err.message : `blob ${missing.digest} not downloaded`,
+          ...d,
         });
         if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
         continue;
@@ -380,6 +468,7 @@ export class SyncEngine {
       await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
       log.info({ repository, reference, digest: plan.digest }, 'image synced');
     }
+    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
 
     await this.#prune(refs, replaced, report, log);
     return this.#finish(report, doc, refs);
@@ -452,7 +541,8 @@ export class SyncEngine {
     }
     report.result = allOk && report.errors.length === 0 ? 'ok' : this.#paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
     await this.#store.metaTransaction(() => this.#state.put('lastRun', report));
-    this.#log.info(
+    // Without a desired state there was nothing to do: no "sync finished generation 0" at info.
+    this.#log[doc ? 'info' : 'debug'](
       { generation: report.generation, result: report.result, bytesFromUpstream: report.bytesFromUpstream, blobsFetched: report.blobsFetched, blobsResumed: report.blobsResumed, errors: report.errors.length },
       'sync finished',
     );

@@ -20,7 +20,9 @@ test('retained desired state is applied and acknowledged; bad messages are rejec
   const ack = await gc.waitFor('a state report acknowledging generation 1', (m) => m.satelliteId === ID && m.channel === 'state' && field(m, 'desiredGeneration') === 1 && field(m, 'appliedGeneration') === 1);
   assert.equal(field(ack, 'type'), 'state');
   assert.equal(field(ack, 'version'), '0.1.0-test');
-  assert.deepEqual(field(ack, 'disk'), { blobs: 0, bytes: 0 });
+  const disk = field<{ blobs: number; bytes: number; condition: string; freeBytes: number; minFreeBytes: number }>(ack, 'disk');
+  assert.deepEqual({ blobs: disk.blobs, bytes: disk.bytes, condition: disk.condition, minFreeBytes: disk.minFreeBytes }, { blobs: 0, bytes: 0, condition: 'ok', minFreeBytes: 0 });
+  assert.ok(disk.freeBytes > 0);
   assert.equal((field<{ result: string }>(ack, 'lastSync')).result, 'ok');
 
   // Four bad messages on the satellite's own desired topic.

@@ -31,6 +31,7 @@ function status(images: SyncStatus['images']): SyncStatus {
     images,
     meters: { hour: { period: 'h', bytes: 0 }, day: { period: 'd', bytes: 0 }, month: { period: 'm', bytes: 0 } },
     partials: [],
+    disk: { condition: 'ok', freeBytes: 1e9, totalBytes: 2e9, minFreeBytes: 0, reservedBytes: 0, checkedAt: '2025-01-01T00:00:00.000Z', held: null },
   } as SyncStatus;
 }
 
@@ -56,6 +57,24 @@ test('state report: images, generations, disk and upstream mapped into a message
   assert.equal(m.upstream.reachable, false);
   assert.ok((m.upstream.lastError ?? '').length <= 4000);
   decodeMessage(topic('sat-r', 'state'), encodeMessage(m));
+});
+
+test('state report: DISK_FULL with its numbers and a read-only disk reach Ground Control in a valid message', () => {
+  const m = buildStateMessage({
+    satelliteId: 'sat-r',
+    seq: 8,
+    version: '1.2.3',
+    received: 4,
+    disk: { blobs: 2, bytes: 50_000_000, condition: 'read-only', freeBytes: 10_000_000, minFreeBytes: 2_097_152 },
+    sync: status([
+      { repository: 'df/c', reference: 'v1', status: 'failed', code: 'DISK_FULL', reason: 'not enough disk space', bytesNeeded: 25_183_697, bytesAvailable: 8_228_864, updatedAt: 'x' },
+    ]),
+  });
+  assert.deepEqual(m.images[0], { repository: 'df/c', reference: 'v1', status: 'failed', code: 'DISK_FULL', reason: 'not enough disk space', bytesNeeded: 25_183_697, bytesAvailable: 8_228_864 });
+  assert.equal(m.disk.condition, 'read-only');
+  const decoded = decodeMessage(topic('sat-r', 'state'), encodeMessage(m)).message as typeof m;
+  assert.equal(decoded.images[0]!.bytesNeeded, 25_183_697);
+  assert.equal(decoded.disk.freeBytes, 10_000_000);
 });
 
 test('state report larger than the payload limit: reasons dropped, images needing attention kept first', () => {

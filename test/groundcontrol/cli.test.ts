@@ -49,8 +49,8 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
   const status = await cli('status');
   assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync, 0 with failed images; broker connected; 0 message\(s\) rejected$/m);
-  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+OK\/PEND\/FAIL\s+REJECTED\s+LAST FAILURE$/m);
-  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
+  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+REJECTED\s+LAST FAILURE$/m);
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
   // satellite show: a readable summary; the API's JSON only with --json.
   const shown = await cli('satellite', 'show', id as string);
   assert.match(shown.stdout, new RegExp(`^satellite   ${id} \\(edge-cli\\)$`, 'm'));
@@ -96,4 +96,17 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   const denied = await cli('status', '--token', 'hsa_wrong-token-0000000000');
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /error UNAUTHORIZED/);
+});
+
+test('CLI: group apply and assign say "not published" while Ground Control has no upstream.url', async (t) => {
+  const gc = await startGroundControl(t, { config: { upstream: undefined } });
+  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
+  delete env.NODE_TEST_CONTEXT;
+  const cli = async (...args: string[]) => (await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env })).stdout.trim();
+  await cli('satellite', 'add', 'edge-noup', '--site', 'lab');
+  const file = join(await makeTempDir(t, 'hs-gc-cli-'), 'group.json');
+  await writeFile(file, JSON.stringify({ name: 'web', images: [{ repository: 'library/nginx', tags: ['1.25'] }] }));
+  assert.equal(await cli('group', 'apply', '-f', file), 'group web created; not published: Ground Control has no upstream.url');
+  assert.equal(await cli('assign', 'web', '--site', 'lab'), 'assigned web; not published: Ground Control has no upstream.url');
+  assert.equal(JSON.parse(await cli('unassign', 'web', '--site', 'lab', '--json')).notPublished, 'Ground Control has no upstream.url');
 });

@@ -76,6 +76,8 @@ export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): 
   delete env.NODE_TEST_CONTEXT; // set by `node --test` for its children; not meant for the satellite
   // A suite run from a systemd unit must not give every restart test the restart back-off.
   delete env.INVOCATION_ID;
+  // Under a unit with RuntimeDirectory=, every satellite would share one admin socket path.
+  delete env.RUNTIME_DIRECTORY;
   Object.assign(env, opts.env);
   const proc = spawnPeer(
     process.execPath,

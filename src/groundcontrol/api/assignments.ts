@@ -1,6 +1,7 @@
 import { assign, listAssignments, unassign, type AssignmentTarget } from '../fleet/assignments.ts';
 import { gcError } from '../errors.ts';
 import { SLUG, type ApiHandler } from './context.ts';
+import { publishNote } from './publish-note.ts';
 import { validateBody } from './http.ts';
 import { validate } from '../../lib/validate.ts';
 
@@ -25,7 +26,7 @@ export const postAssignment: ApiHandler = async (r) => {
   const input = validateBody<{ group: string; satellite?: string; site?: string }>(targetSchema, await r.body());
   const t = target(input, 'request body');
   const out = await assign(r.fleet, t);
-  return { status: 201, body: out, audit: `group ${t.group} assigned to ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
+  return { status: 201, body: publishNote(r.fleet, out), audit: `group ${t.group} assigned to ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
 };
 
 /** GET /api/v1/assignments[?group=G] -> {assignments} */
@@ -40,5 +41,5 @@ export const deleteAssignment: ApiHandler = async (r) => {
   const input = validate<{ group: string; satellite?: string; site?: string }>(targetSchema, Object.fromEntries(r.query), 'query', 'QUERY_INVALID');
   const t = target(input, 'query');
   const out = await unassign(r.fleet, t);
-  return { status: 200, body: { deleted: t, ...out }, audit: `group ${t.group} unassigned from ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
+  return { status: 200, body: publishNote(r.fleet, { deleted: t, ...out }), audit: `group ${t.group} unassigned from ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
 };

@@ -1,5 +1,6 @@
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { mqttUrlOptions } from '../../lib/mqtt-url.ts';
 import { UPSTREAM, fleetFilter, MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import type { Publisher } from '../fleet/context.ts';
 
@@ -47,7 +48,8 @@ export class BrokerLink implements Publisher {
   /** Connects and subscribes; resolves on the first connect, or after timeoutMs (reconnects go on). */
   async start(timeoutMs = 15_000): Promise<void> {
     const { log } = this.#opts;
-    const client = mqtt.connect(this.#opts.url, {
+    const client = mqtt.connect({
+      ...mqttUrlOptions(this.#opts.url),
       clientId: this.#opts.clientId,
       username: this.#opts.username,
       ...(this.#opts.password !== undefined ? { password: this.#opts.password } : {}),

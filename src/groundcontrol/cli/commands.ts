@@ -105,9 +105,9 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       } catch (err) {
         throw new UsageError(`cannot read group file ${file}: ${(err as Error).message}`);
       }
-      const doc = await api.call<{ group: GroupRecord; created: boolean; changed: boolean; published: string[] }>('POST', '/api/v1/groups', body);
+      const doc = await api.call<{ group: GroupRecord; created: boolean; changed: boolean } & Published>('POST', '/api/v1/groups', body);
       const what = doc.created ? 'created' : doc.changed ? 'updated' : 'unchanged';
-      print(doc, () => `group ${doc.group.name} ${what}; new desired state for ${doc.published.length} satellite(s)`);
+      print(doc, () => `group ${doc.group.name} ${what}; ${publishedText(doc)}`);
       return 0;
     }
     case 'group ls': {
@@ -125,19 +125,19 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       return 0;
     }
     case 'group rm': {
-      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`);
-      print(doc, () => `deleted group ${arg}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('DELETE', `/api/v1/groups/${encodeURIComponent(need(arg, 'NAME'))}`);
+      print(doc, () => `deleted group ${arg}; ${publishedText(doc)}`);
       return 0;
     }
     case 'assign': {
-      const doc = await api.call<{ published: string[] }>('POST', '/api/v1/assignments', target(need(sub, 'GROUP'), opts));
-      print(doc, () => `assigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('POST', '/api/v1/assignments', target(need(sub, 'GROUP'), opts));
+      print(doc, () => `assigned ${sub}; ${publishedText(doc)}`);
       return 0;
     }
     case 'unassign': {
       const q = new URLSearchParams(target(need(sub, 'GROUP'), opts));
-      const doc = await api.call<{ published: string[] }>('DELETE', `/api/v1/assignments?${q}`);
-      print(doc, () => `unassigned ${sub}; new desired state for ${doc.published.length} satellite(s)`);
+      const doc = await api.call<Published>('DELETE', `/api/v1/assignments?${q}`);
+      print(doc, () => `unassigned ${sub}; ${publishedText(doc)}`);
       return 0;
     }
     case 'token create': {
@@ -202,17 +202,36 @@ function statusText(doc: FleetStatus): string {
     s.acknowledgedGeneration,
     s.appliedGeneration,
     age(s.lastSeenAt),
+    diskText(s.state?.disk),
     s.state ? `${s.state.images.ok}/${s.state.images.pending}/${s.state.images.failed}` : '-',
     s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
     failureText(s.failures?.[0]),
   ]);
-  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'OK/PEND/FAIL', 'REJECTED', 'LAST FAILURE'], rows)}`;
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'REJECTED', 'LAST FAILURE'], rows)}`;
 }
 
 function failureText(f: ImageFailure | undefined): string | undefined {
   if (!f) return undefined;
   const why = [f.code, f.reason].filter(Boolean).join(': ');
   return `${f.image}${why ? ` ${why.slice(0, 80)}` : ''}`;
+}
+
+/** "ok 1.2G free", "LOW 40M free", "READ-ONLY"; "-" before the satellite reported its disk. */
+function diskText(disk: { condition?: string; freeBytes?: number } | undefined): string {
+  if (!disk?.condition) return '-';
+  if (disk.condition === 'read-only') return 'READ-ONLY';
+  const free = disk.freeBytes === undefined ? '' : ` ${humanBytes(disk.freeBytes)} free`;
+  return `${disk.condition === 'low' ? 'LOW' : 'ok'}${free}`;
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)}${units[i]}`;
 }
 
 async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCommandOptions, io: CliOutput): Promise<number> {
@@ -230,3 +249,14 @@ async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCom
 }
 
 export { ApiCallError };
+
+/** What group and assignment changes answer: the satellites that got a new desired state. */
+interface Published {
+  published: string[];
+  /** Set when nothing could be published (e.g. Ground Control has no upstream.url). */
+  notPublished?: string;
+}
+
+function publishedText(doc: Published): string {
+  return doc.notPublished ? `not published: ${doc.notPublished}` : `new desired state for ${doc.published.length} satellite(s)`;
+}

@@ -23,7 +23,8 @@ export function satelliteText(s: SatelliteShow, now = Date.now()): string {
   if (state) {
     const c = state.imageCounts;
     lines.push(`images      ${c.ok} ok, ${c.pending} pending, ${c.failed} failed`);
-    lines.push(`disk        ${state.disk.blobs} blobs, ${bytes(state.disk.bytes)}`);
+    const d = state.disk;
+    lines.push(`disk        ${d.blobs} blobs, ${bytes(d.bytes)}${d.freeBytes !== undefined ? `; ${bytes(d.freeBytes)} free` : ''}${d.condition && d.condition !== 'ok' ? ` (${d.condition.toUpperCase()})` : ''}`);
     lines.push(`upstream    ${state.upstream.reachable === null ? 'not tried' : state.upstream.reachable ? 'reachable' : `unreachable${state.upstream.lastError ? `: ${state.upstream.lastError}` : ''}`}`);
     if (state.lastSync) {
       lines.push(`last sync   ${state.lastSync.result} ${age(state.lastSync.finishedAt, now)}, ${bytes(state.lastSync.bytesFromUpstream)} from upstream, ${state.lastSync.errors} error(s)`);

@@ -1,3 +1,4 @@
+import type { DiskReport } from '../../protocol/index.ts';
 import { under } from '../db/db.ts';
 import { groupNamesOf, isInState, readCounts, satellitesOfGroup, type FleetCounts, type SatelliteState } from '../db/indexes.ts';
 import type { ErrorNote, SatelliteRecord } from '../db/records.ts';
@@ -22,7 +23,7 @@ export interface SatelliteStatus {
   appliedGeneration: number | null;
   /** true when it applied the newest generation published */
   inSync: boolean;
-  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: { blobs: number; bytes: number }; lastSync: unknown; upstream: unknown } | null;
+  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: DiskReport; lastSync: unknown; upstream: unknown } | null;
   /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
   /** Images its last state report lists as failed (at most MAX_FAILURES), with the reason. */

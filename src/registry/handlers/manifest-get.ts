@@ -49,6 +49,7 @@ export const getManifest: Handler = async ({ req, res, url, name: requested, ref
     'Docker-Content-Digest': found.digest,
     ETag: etag,
   };
+  if (req.method === 'GET') store.pulls.touch(name, found.digest);
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, { ETag: etag, 'Docker-Content-Digest': found.digest });
     res.end();

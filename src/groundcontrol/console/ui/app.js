@@ -107,7 +107,7 @@ const COLUMNS = [
   ['images', 'Images ok/pend/fail', (s) => (s.state ? s.state.images.failed * 1e6 + s.state.images.pending * 1e3 + s.state.images.ok : -1)],
   ['remaining', 'To download', (s) => remaining(s.state) ?? -1],
   ['disk', 'Disk used', (s) => s.state?.disk.bytes ?? -1],
-  ['free', 'Disk free', (s) => s.state?.disk.free ?? -1],
+  ['free', 'Disk free', (s) => s.state?.disk.freeBytes ?? -1],
   ['version', 'Version', (s) => s.state?.version ?? ''],
 ];
 
@@ -184,7 +184,7 @@ function Overview() {
               : '-'}</td>
             <td>${remaining(s.state) === null ? '-' : bytes(remaining(s.state))}</td>
             <td>${bytes(s.state?.disk.bytes)}</td>
-            <td>${bytes(s.state?.disk.free)}</td>
+            <td>${bytes(s.state?.disk.freeBytes)}</td>
             <td>${s.state?.version ?? '-'}</td>
           </tr>`,
         )}
@@ -216,7 +216,7 @@ function SatellitePage({ id }) {
   const state = st?.state;
   const disk = state?.disk;
   const used = disk?.bytes ?? 0;
-  const free = disk?.free;
+  const free = disk?.freeBytes;
   return html`<section class="satellite">
     <p><a href="#/">← Fleet</a></p>
     <h2>${s.name} <small>${s.id}</small></h2>
