@@ -13,6 +13,8 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['peers', 'tokenFile'],
   ['metrics', 'tokenFile'],
   ['admin', 'socket'],
+  ['httpsProxy', 'caDir'],
+  ['httpsProxy', 'auth', 'passwordFile'],
 ];
 
 export function getPath(doc: unknown, key: readonly string[]): unknown {
