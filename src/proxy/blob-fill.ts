@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { copyKept } from '../fetch/copy-kept.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
@@ -228,12 +229,11 @@ export class BlobFill {
    */
   async #copy(src: Source): Promise<{ err: Error; verdict: boolean } | undefined> {
     if (src.peer !== undefined) this.#peers.add(src.peer);
+    const tooMuch = new Error('too much');
     try {
-      for await (const chunk of src.body as AsyncIterable<Buffer>) {
-        if (this.size !== undefined && this.written + chunk.length > this.size) {
-          src.body.destroy();
-          return { err: proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
-        }
+      // Chunk by chunk, and on a cut the bytes already received first: a resume starts after them.
+      await copyKept(src.body, async (chunk) => {
+        if (this.size !== undefined && this.written + chunk.length > this.size) throw tooMuch;
         let done = 0;
         while (done < chunk.length) done += (await this.#fh!.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
         this.#hash.update(chunk);
@@ -241,9 +241,12 @@ export class BlobFill {
         this.#budget.grew();
         if (src.peer !== undefined) this.peerBytes += chunk.length;
         this.#notify();
-      }
+      });
     } catch (caught) {
       src.body.destroy();
+      if (caught === tooMuch) {
+        return { err: proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
+      }
       if (this.#abort.signal.aborted) throw caught;
       // Disk full or read-only: resuming would fetch bytes that cannot be kept.
       const err = this.#store.disk.translate(caught, `blob ${this.digest}`, (this.size ?? this.written) - this.written);

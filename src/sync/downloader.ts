@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { copyKept } from '../fetch/copy-kept.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
@@ -106,32 +106,36 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
         throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
       }
       let sinceCheckpoint = 0;
-      const sink = new Writable({
-        highWaterMark: 256 * 1024,
-        write: (chunk: Buffer, _enc, cb) => {
-          void (async () => {
-            const held = deps.gate('stream');
-            if (held) throw held;
-            if (offset + chunk.length > want.size) {
-              throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
-            }
-            // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
-            if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
-            await writeFully(fh, chunk, offset);
-            // Hash only what is on disk, so the hash always covers exactly [0, offset).
-            hash.update(chunk);
-            offset += chunk.length;
-            bytesReceived += chunk.length;
-            sinceCheckpoint += chunk.length;
-            if (sinceCheckpoint >= deps.checkpointBytes) {
-              sinceCheckpoint = 0;
-              await fh.sync();
-              await store.checkpointPartial(want.digest, offset);
-            }
-          })().then(() => cb(), cb);
-        },
-      });
-      await pipeline(res.body, sink, { signal });
+      const onAbort = () => res.body.destroy(signal.reason as Error);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        // Chunk by chunk, and on a cut the bytes already received first: the next Range starts after them.
+        await copyKept(res.body, async (chunk) => {
+          if (offset + chunk.length > want.size) {
+            throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
+          }
+          // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
+          if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
+          await writeFully(fh, chunk, offset);
+          // Hash only what is on disk, so the hash always covers exactly [0, offset).
+          hash.update(chunk);
+          offset += chunk.length;
+          bytesReceived += chunk.length;
+          sinceCheckpoint += chunk.length;
+          if (sinceCheckpoint >= deps.checkpointBytes) {
+            sinceCheckpoint = 0;
+            await fh.sync();
+            await store.checkpointPartial(want.digest, offset);
+          }
+          // Held (window closed, cap reached) after this chunk is kept: it already crossed the WAN.
+          const held = deps.gate('stream');
+          if (held) throw held;
+        });
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      signal.throwIfAborted();
       if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
     } catch (caught) {
       // ENOSPC / EROFS become DISK_FULL / STORE_READ_ONLY: permanent for this run (no retry burns WAN).

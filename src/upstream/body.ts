@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { UpstreamErrorCode, upstreamError, type UpstreamErrorDetail } from './errors.ts';
+import { takeUnread } from '../lib/unread.ts';
 import { networkError } from './network-errors.ts';
 
 type Body = Dispatcher.ResponseData['body'];
@@ -107,6 +108,8 @@ export function meteredBody(body: Body, meter: Meter, what: string, detail: Upst
   body.on('data', onData);
   body.once('end', () => out.push(null));
   body.once('error', (err) => {
+    // What the body still buffered crossed the WAN: hand it on (the reader takes it with takeUnread).
+    for (const chunk of takeUnread(body)) onData(chunk);
     out.destroy(networkError(err, `${what}: body failed after ${bytes} bytes`, { ...detail, bytes }));
   });
   return out;

@@ -15,8 +15,12 @@ const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex'
 
 /** A body that delivers `bytes` then fails like a dropped connection. */
 function cutBody(bytes: Buffer): Readable {
+  let sent = false;
   return new Readable({
     read() {
+      // Once: every byte pushed is now kept when the body fails, so a second push would be real bytes.
+      if (sent) return;
+      sent = true;
       this.push(bytes);
       setImmediate(() => this.destroy(Object.assign(new Error('other side closed'), { code: 'UPSTREAM_UNREACHABLE' })));
     },
