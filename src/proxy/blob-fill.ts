@@ -2,13 +2,12 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { copyKept } from '../fetch/copy-kept.ts';
+import { copyKept, FetchErrorCode, fetchError } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { isDiskError } from '../store/index.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
-import { ProxyErrorCode, proxyError } from './errors.ts';
 import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
 import { NO_RESUME, ResumeBudget, type ResumePolicy } from './resume.ts';
 
@@ -160,9 +159,9 @@ export class BlobFill {
         this.#log.info({ digest: this.digest, peer: src.peer, bytes: this.written, err: err.message }, restart ? 'blob from peer failed; fetching it again from the upstream' : 'blob from peer cut; resuming from the upstream');
         if (restart) await this.#restart();
         src = await this.#open(upstream, undefined, this.written);
-        if (src.start !== this.written) throw proxyError(ProxyErrorCode.sizeMismatch, `upstream answered ${this.digest} from byte ${src.start}, not ${this.written}`);
+        if (src.start !== this.written) throw fetchError(FetchErrorCode.sizeMismatch, `upstream answered ${this.digest} from byte ${src.start}, not ${this.written}`);
         if (src.total !== undefined && this.size !== undefined && src.total !== this.size) {
-          throw proxyError(ProxyErrorCode.sizeMismatch, `upstream says ${this.digest} has ${src.total} bytes, the peer ${this.size}`);
+          throw fetchError(FetchErrorCode.sizeMismatch, `upstream says ${this.digest} has ${src.total} bytes, the peer ${this.size}`);
         }
         this.size ??= src.total;
       }
@@ -180,7 +179,7 @@ export class BlobFill {
       if (this.state !== 'verified') this.state = 'failed';
       this.#rejectReady(err as Error);
       this.#notify();
-      const level = (err as SatelliteError).code === ProxyErrorCode.digestMismatch ? 'warn' : 'info';
+      const level = (err as SatelliteError).code === FetchErrorCode.digestMismatch ? 'warn' : 'info';
       this.#log[level]({ digest: this.digest, repo: this.repo, err: (err as Error).message, bytes: this.written }, 'blob fetch failed; nothing stored');
       throw err;
     } finally {
@@ -245,7 +244,7 @@ export class BlobFill {
     } catch (caught) {
       src.body.destroy();
       if (caught === tooMuch) {
-        return { err: proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
+        return { err: fetchError(FetchErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
       }
       if (this.#abort.signal.aborted) throw caught;
       // Disk full or read-only: resuming would fetch bytes that cannot be kept.
@@ -253,7 +252,7 @@ export class BlobFill {
       return { err: err as Error, verdict: isDiskError(err) };
     }
     if (this.size !== undefined && this.written !== this.size) {
-      const err = proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
+      const err = fetchError(FetchErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
       return { err, verdict: false };
     }
     const actual = `${parseDigest(this.digest).algorithm}:${this.#hash.digest('hex')}`;
@@ -261,7 +260,7 @@ export class BlobFill {
       this.peer = src.peer;
       return undefined;
     }
-    const err = proxyError(ProxyErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
+    const err = fetchError(FetchErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
     // Every peer that contributed bytes is suspect for this digest (a resumed fill mixes sources).
     for (const p of this.#peers) this.#sources?.reportBad(this.digest, p);
     if (this.#peers.size === 0) throw err;
@@ -282,12 +281,12 @@ export class BlobFill {
       return err;
     };
     if (res.total !== undefined && this.size !== undefined && res.total !== this.size) {
-      throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
+      throw fail(fetchError(FetchErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
     }
     if (res.start !== this.written) {
       // Answered from byte 0 (fetchBlob rejects any other wrong start). Starting over once is
       // worth it; an upstream that ignores Range on a link that keeps cutting would loop forever.
-      if (this.#sentAny || this.#startedOver) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) ${this.#sentAny ? 'after clients were sent bytes' : 'again after starting over'}`));
+      if (this.#sentAny || this.#startedOver) throw fail(fetchError(FetchErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) ${this.#sentAny ? 'after clients were sent bytes' : 'again after starting over'}`));
       this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
       this.#startedOver = true;
       await this.#restart();

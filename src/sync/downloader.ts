@@ -4,7 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { copyKept } from '../fetch/copy-kept.ts';
+import { copyKept, FetchErrorCode, fetchError } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
@@ -103,7 +103,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
       }
       if (res.total !== undefined && res.total !== want.size) {
         res.body.destroy();
-        throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
+        throw fetchError(FetchErrorCode.sizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
       }
       let sinceCheckpoint = 0;
       const onAbort = () => res.body.destroy(signal.reason as Error);
@@ -113,7 +113,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
         // Chunk by chunk, and on a cut the bytes already received first: the next Range starts after them.
         await copyKept(res.body, async (chunk) => {
           if (offset + chunk.length > want.size) {
-            throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
+            throw fetchError(FetchErrorCode.sizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
           }
           // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
           if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
@@ -170,7 +170,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
   if (actual !== want.digest) {
     await store.discardPartial(want.digest);
     const from = [...sources.values()];
-    const error = syncError(SyncErrorCode.blobDigestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
+    const error = fetchError(FetchErrorCode.digestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
       expected: want.digest,
       actual,
       sources: from,
@@ -185,7 +185,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
 
 /** Errors that another attempt cannot fix. */
 function isPermanent(err: unknown): boolean {
-  return isDiskError(err) || (isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', SyncErrorCode.blobSizeMismatch].includes(err.code));
+  return isDiskError(err) || (isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', FetchErrorCode.sizeMismatch].includes(err.code));
 }
 
 async function writeFully(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {

@@ -97,11 +97,11 @@ test('a size the upstream contradicts, too many bytes, or no progress fail witho
   const signal = new AbortController().signal;
   await assert.rejects(
     downloadBlob(deps(store, { fetchBlob: async () => ({ status: 200, start: 0, total: 9_999, body: Readable.from([blob]) }) }), 'r', { digest, size: blob.length }, signal),
-    { code: 'BLOB_SIZE_MISMATCH' },
+    { code: 'SIZE_MISMATCH' },
   );
   await assert.rejects(
     downloadBlob(deps(store, { fetchBlob: async () => ({ status: 200, start: 0, body: Readable.from([blob, Buffer.from('extra')]) }) }), 'r', { digest, size: blob.length }, signal),
-    { code: 'BLOB_SIZE_MISMATCH' },
+    { code: 'SIZE_MISMATCH' },
   );
   const other = randomBytes(10_000);
   let tries = 0;
