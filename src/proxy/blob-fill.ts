@@ -2,13 +2,13 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { copyKept, FetchErrorCode, fetchError } from '../fetch/index.ts';
+import { copyKept, FetchErrorCode, fetchError, type BlobSource } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { isDiskError } from '../store/index.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
-import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
+import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import { NO_RESUME, ResumeBudget, type ResumePolicy } from './resume.ts';
 
 /** Bytes per read for one client stream from the growing file. */
@@ -63,7 +63,7 @@ export class BlobFill {
   readonly #abort = new AbortController();
   #fh: FileHandle | undefined;
   #refs = 1;
-  readonly #sources: BlobSourcePort | undefined;
+  readonly #sources: BlobSource | undefined;
   /** Peers whose bytes are in the file now. */
   readonly #peers = new Set<string>();
   #hash: Hash;
@@ -80,7 +80,7 @@ export class BlobFill {
 
   constructor(
     store: ProxyStore,
-    sources: { upstream: ProxyUpstream; peers?: BlobSourcePort | undefined },
+    sources: { upstream: ProxyUpstream; peers?: BlobSource | undefined },
     repo: { store: string; upstream: string },
     digest: string,
     log: Logger,
@@ -127,7 +127,7 @@ export class BlobFill {
     this.#abort.abort();
   }
 
-  async #run(upstream: ProxyUpstream, peers: BlobSourcePort | undefined): Promise<void> {
+  async #run(upstream: ProxyUpstream, peers: BlobSource | undefined): Promise<void> {
     const release = this.#store.pin(this.digest);
     // Bytes this fill still has to write, promised so sync and other fills do not count them as free.
     let releaseSpace = () => {};
@@ -212,11 +212,11 @@ export class BlobFill {
   }
 
   /** A peer that has the blob (when offset is 0 and peers are asked), else the upstream. */
-  async #open(upstream: ProxyUpstream, peers: BlobSourcePort | undefined, offset: number): Promise<Source> {
+  async #open(upstream: ProxyUpstream, peers: BlobSource | undefined, offset: number): Promise<Source> {
     const signal = this.#abort.signal;
     if (peers && offset === 0) {
-      const got = await peers.open(this.repo, this.digest, signal);
-      if (got) return { body: got.body, start: 0, total: got.total, peer: got.source };
+      const got = await peers.open(this.repo, this.digest, { offset: 0, signal });
+      if (got) return { body: got.body, start: got.start, total: got.total, peer: got.origin.id };
     }
     const res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal, ...(offset > 0 ? { offset } : {}) });
     return { body: res.body, start: res.start, total: res.total, peer: undefined };
@@ -262,7 +262,7 @@ export class BlobFill {
     }
     const err = fetchError(FetchErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
     // Every peer that contributed bytes is suspect for this digest (a resumed fill mixes sources).
-    for (const p of this.#peers) this.#sources?.reportBad(this.digest, p);
+    this.#sources?.reportBad?.(this.digest, [...this.#peers].map((id) => ({ kind: 'peer' as const, id })));
     if (this.#peers.size === 0) throw err;
     return { err, verdict: true };
   }

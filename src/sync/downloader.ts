@@ -10,7 +10,8 @@ import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
 import { isDiskError, type Store } from '../store/index.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
-import type { BlobSource, UpstreamPort } from './upstream-port.ts';
+import type { BlobOrigin } from '../fetch/index.ts';
+import type { UpstreamPort } from './upstream-port.ts';
 
 export interface DownloadDeps {
   store: Store;
@@ -68,12 +69,12 @@ export async function downloadBlob(
   }
 }
 
-type Outcome = { ok: DownloadResult } | { ok?: undefined; error: Error; retry: boolean; sources: BlobSource[] };
+type Outcome = { ok: DownloadResult } | { ok?: undefined; error: Error; retry: boolean; sources: BlobOrigin[] };
 
 async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Outcome> {
   const { store, upstream, log } = deps;
   const { algorithm } = parseDigest(want.digest);
-  const sources = new Map<string, BlobSource>();
+  const sources = new Map<string, BlobOrigin>();
   const partial = await store.beginPartial(want.digest, want.size);
   const resumedFrom = partial.offset;
   if (resumedFrom > 0) log.info({ digest: want.digest, offset: resumedFrom, size: want.size }, 'download resuming from checkpoint');
@@ -90,7 +91,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
     const fh = await open(partial.path, 'r+');
     try {
       const res = await upstream.fetchBlob(repo, want.digest, { offset, signal, size: want.size });
-      const source = res.source ?? { kind: 'upstream', id: 'upstream' };
+      const source = res.origin ?? { kind: 'upstream', id: 'upstream' };
       sources.set(`${source.kind}:${source.id}`, source);
       if (res.start !== offset) {
         // The upstream ignored the range (200): start over rather than append the wrong bytes.
