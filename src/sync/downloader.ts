@@ -4,13 +4,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { copyKept, FetchErrorCode, fetchError } from '../fetch/index.ts';
+import { copyKept, FetchErrorCode, fetchError, type BlobOrigin } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
 import { isDiskError, type Store } from '../store/index.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
-import type { BlobOrigin } from '../fetch/index.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 
 export interface DownloadDeps {
