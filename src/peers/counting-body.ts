@@ -1,20 +1,25 @@
-import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { relayBody } from '../lib/relay-body.ts';
 
 /**
- * Counts a peer's body bytes as they pass and refuses more than the blob has; on an error the
- * peer is marked failed so the next attempt (resuming from the bytes written) goes elsewhere.
+ * A peer's body, counted as it passes and refused past the bytes asked for. When the peer is cut
+ * mid-body, the bytes it already sent are still handed on (the fill writes them before resuming
+ * elsewhere), then onFail marks the peer failed so the next attempt goes elsewhere.
  */
-export function countingBody(limit: number, onBytes: (n: number) => void): Transform {
+export function countingBody(body: Readable, limit: number, on: { bytes: (n: number) => void; done: () => void; fail: (err: Error) => void }): Readable {
   let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
+  return relayBody(body, {
+    onChunk: (chunk) => {
       seen += chunk.length;
-      if (seen > limit) {
-        cb(new Error(`peer sent more than the ${limit} bytes asked for`));
-        return;
-      }
-      onBytes(chunk.length);
-      cb(null, chunk);
+      if (seen > limit) return new Error(`peer sent more than the ${limit} bytes asked for`);
+      on.bytes(chunk.length);
+      return undefined;
+    },
+    onEnd: on.done,
+    onError: (err) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      on.fail(e);
+      return e;
     },
   });
 }

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
@@ -187,13 +186,13 @@ export class Peers {
         res.body.destroy();
         throw peerError(PeerErrorCode.protocol, `peer ${peer.key} says ${digest} has ${res.total} bytes, the manifest ${size}`);
       }
-      const counter = countingBody(size - res.start, (n) => this.stats.received(peer.key, peer.url, n));
-      pipeline(res.body, counter).then(
-        () => this.stats.blobReceived(peer.key, peer.url),
-        (err: unknown) => {
+      const counter = countingBody(res.body, size - res.start, {
+        bytes: (n) => this.stats.received(peer.key, peer.url, n),
+        done: () => this.stats.blobReceived(peer.key, peer.url),
+        fail: (err) => {
           if (!signal.aborted) this.#failed(peer, err);
         },
-      );
+      });
       this.#log.debug({ peer: peer.key, digest, offset }, 'blob from peer');
       return { status: res.status, start: res.start, total: res.total, body: counter, origin: { kind: 'peer', id: peer.key } };
     } catch (err) {
