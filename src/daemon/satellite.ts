@@ -5,11 +5,12 @@ import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
 import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
-import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
+import { FileDesiredStateSource, SyncEngine, withSources } from '../sync/index.ts';
+import { peerSource } from '../peers/index.ts';
 import { createControl, type Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
 import type { SiteMembership } from '../protocol/index.ts';
-import { peerBlobSource, startPeers } from './peers.ts';
+import { startPeers } from './peers.ts';
 import { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { healthProbe } from './health.ts';
@@ -79,7 +80,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       store,
       log: log.child({ module: 'sync' }),
       source: control?.source ?? (config.sync.desiredStateFile ? new FileDesiredStateSource(config.sync.desiredStateFile) : undefined),
-      createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
+      // Blobs: the site's peers first (the blob's owner), then the upstream.
+      createUpstream: peers ? (target, meter) => withSources(createUpstream(target, meter), [peerSource(peers.peers, { mode: 'owner' })]) : createUpstream,
     });
     sync = engine;
     const runTotals = new RunTotals(engine);
@@ -97,7 +99,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         log: log.child({ module: 'proxy' }),
         createUpstream: proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
         pinned: () => engine.heldManifests(),
-        blobSources: peers && config.proxy.askPeers ? peerBlobSource(peers.peers, config.proxy.peerWaitMs) : undefined,
+        blobSources: peers && config.proxy.askPeers ? peerSource(peers.peers, { mode: 'present', waitMs: config.proxy.peerWaitMs }) : undefined,
       });
     }
     const pullThrough = proxy;
