@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start or call (test/helpers/): registry, clients, broker, tools.
 # apache2-utils gives htpasswd; containerd gives ctr; podman (4.3) pulls through the registries.conf.d drop-in.
-PACKAGES=(docker-registry skopeo containerd podman mosquitto umoci python3 apache2-utils wrk openssl curl systemd)
+PACKAGES=(docker-registry skopeo containerd podman mosquitto umoci python3 apache2-utils wrk openssl curl systemd chromium)
 # The arm64 release tarball runs under qemu-user; its glibc-linked Node needs an arm64 sysroot
 # (/usr/aarch64-linux-gnu: loader, libc, libstdc++, libgcc_s). passwd gives useradd (installer test).
 PACKAGES+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross passwd)

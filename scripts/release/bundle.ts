@@ -1,10 +1,12 @@
 // esbuild: the two entry points into single ESM files for Node 24. lmdb (and its msgpackr-extract
 // helper) carry native bindings: they stay external and are resolved from node_modules beside the
-// bundle (the release ships them in lib/node_modules).
+// bundle (the release ships them in lib/node_modules). Ground Control's web console is built beside
+// them into <outdir>/console/ (browser ESM + CSS; see src/groundcontrol/console/build-options.ts).
 import { build } from 'esbuild';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { precompiledValidators } from './validators.ts';
+import { consoleBuildOptions } from '../../src/groundcontrol/console/build-options.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const ENTRY_POINTS: Record<string, string> = {
@@ -66,7 +68,9 @@ export async function bundle(outdir = 'dist/bundle', opts: BundleOptions = {}): 
     // Ground Control is central, not bound by a board's memory: it compiles its schemas with ajv.
     build({ ...common, entryPoints: { groundcontrol: groundcontrol! } }),
   ]);
-  const outputs = [...new Set(results.flatMap((r) => Object.keys(r.metafile.outputs)))];
+  // Ground Control's web console: static files beside the bundle (src/groundcontrol/console/assets.ts reads them).
+  const ui = await build({ ...consoleBuildOptions(resolve(REPO_ROOT, outdir, 'console')), absWorkingDir: REPO_ROOT, metafile: true });
+  const outputs = [...new Set([...results, ui].flatMap((r) => Object.keys(r.metafile.outputs)))];
   if (opts.portableSourceMaps) {
     for (const out of outputs.filter((f) => f.endsWith('.map'))) {
       const file = resolve(REPO_ROOT, out);

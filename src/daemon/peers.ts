@@ -3,9 +3,11 @@ import type { SatelliteConfig } from '../config/index.ts';
 import type { Control } from '../control/index.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { loadPeerToken, PeerCredentials, peerEndpoint, Peers } from '../peers/index.ts';
-import type { BlobSourcePort } from '../proxy/index.ts';
 import type { PeerEndpoint } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
+
+// Loaded with this module only when `peers` is configured (src/daemon/satellite.ts).
+export { peerSource } from '../peers/index.ts';
 
 /** Blob sharing at the site, when `peers` is configured: the coordinator and its registry endpoint. */
 export async function startPeers(
@@ -47,20 +49,4 @@ export async function startPeers(
   });
   log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key), auth: token === undefined ? 'site secret from Ground Control' : 'token' }, 'peer sharing on');
   return { peers, endpoint: peerEndpoint(peers) };
-}
-
-/**
- * The site's peers as the pull-through proxy's first source for a missing blob: members holding
- * it (or fetching it, waited for at most waitMs); bad bytes are counted against the peer.
- */
-export function peerBlobSource(peers: Peers, waitMs: number): BlobSourcePort {
-  return {
-    async open(repo, digest, signal) {
-      const got = await peers.fetchPresent(repo, digest, waitMs, signal);
-      return got && { total: got.total, body: got.body, source: got.source.id };
-    },
-    reportBad(digest, source) {
-      peers.reportBadSource(digest, [{ kind: 'peer', id: source }]);
-    },
-  };
 }

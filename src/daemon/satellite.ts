@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
 import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
-import { FileDesiredStateSource, SyncEngine } from '../sync/index.ts';
+import { FileDesiredStateSource, SyncEngine, withSources } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
 import type { SiteMembership } from '../protocol/index.ts';
@@ -84,7 +84,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       store,
       log: log.child({ module: 'sync' }),
       source: control?.source ?? (config.sync.desiredStateFile ? new FileDesiredStateSource(config.sync.desiredStateFile) : undefined),
-      createUpstream: peers ? (target, meter) => peers.peers.wrap(createUpstream(target, meter)) : createUpstream,
+      // Blobs: the site's peers first (the blob's owner), then the upstream.
+      createUpstream: peers && peersMod ? (target, meter) => withSources(createUpstream(target, meter), [peersMod.peerSource(peers.peers, { mode: 'owner' })]) : createUpstream,
     });
     sync = engine;
     const runTotals = new RunTotals(engine);
@@ -103,7 +104,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         log: log.child({ module: 'proxy' }),
         createUpstream: await proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
         pinned: () => engine.heldManifests(),
-        blobSources: peers && peersMod && config.proxy.askPeers ? peersMod.peerBlobSource(peers.peers, config.proxy.peerWaitMs) : undefined,
+        blobSources: peers && peersMod && config.proxy.askPeers ? peersMod.peerSource(peers.peers, { mode: 'present', waitMs: config.proxy.peerWaitMs }) : undefined,
       });
     }
     const pullThrough = proxy;

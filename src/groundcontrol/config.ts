@@ -98,6 +98,26 @@ export const groundControlConfigSchema = {
     /** What satellites sync from: put into every desired state and registration answer. */
     upstream: upstreamTargetSchema,
     registrationTokenTtlSeconds: { type: 'integer', minimum: 1, maximum: 31536000, default: 86400 },
+    /** The web console at /console (docs/groundcontrol.md#console). */
+    console: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        /** A console login lasts this long (sessions live in memory: a restart logs out). */
+        sessionTtlSeconds: { type: 'integer', minimum: 60, maximum: 604800, default: 28800 },
+      },
+    },
+    /** The event and audit log (GET /api/v1/events): the newest `kept` lines stay. */
+    events: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        kept: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
+      },
+    },
     /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
     log: logConfigSchema,
   },
@@ -155,6 +175,8 @@ export interface GroundControlConfig {
   publicMqttUrl?: string;
   upstream?: UpstreamConfig;
   registrationTokenTtlSeconds: number;
+  console: { enabled: boolean; sessionTtlSeconds: number };
+  events: { kept: number };
   log: LogConfig;
   /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
   bootstrapAdminToken?: string;

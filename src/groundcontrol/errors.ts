@@ -11,6 +11,8 @@ export const GC_ERRORS = {
   QUERY_INVALID: 400,
   UNAUTHORIZED: 401,
   TOKEN_UNKNOWN: 401,
+  /** A cookie-authenticated change without the CSRF token, or from another origin. */
+  CSRF_REJECTED: 403,
   TOKEN_EXPIRED: 410,
   TOKEN_USED: 409,
   NOT_FOUND: 404,

@@ -4,3 +4,4 @@ export { peersConfigSchema, type PeersConfig, type PeerEntry } from './config-sc
 export { PeerErrorCode } from './errors.ts';
 export { rank, normalizeUrl } from './members.ts';
 export { loadPeerToken, PeerCredentials } from './token.ts';
+export { peerSource, type PeerFetches } from './source.ts';

@@ -1,14 +1,13 @@
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import { Limiter } from '../lib/limiter.ts';
-import type { BlobSource, UpstreamPort } from '../sync/upstream-port.ts';
+import type { BlobOrigin, OpenedBlob } from '../fetch/index.ts';
 import { PeerClient } from './client.ts';
 import type { PeerEntry, PeersConfig } from './config-schema.ts';
 import { PeerErrorCode, peerError } from './errors.ts';
 import { Membership, rank, type Member } from './members.ts';
-import { countingBody, PeerAwarePort } from './port.ts';
+import { countingBody } from './counting-body.ts';
 import { PeerStats } from './stats.ts';
 import type { PeerBlobState } from './wire.ts';
 import type { PeerCredentials } from './token.ts';
@@ -35,7 +34,7 @@ export interface LocalSync {
   scope(digest: string): 'wanted' | 'pending' | 'no';
 }
 
-type PeerResponse = { status: 200 | 206; start: number; total: number; body: NodeJS.ReadableStream & import('node:stream').Readable; source: BlobSource };
+type PeerResponse = OpenedBlob & { total: number };
 
 /**
  * Blob sharing between the satellites of one site. Rendezvous hashing of each digest over the
@@ -72,11 +71,6 @@ export class Peers {
     this.stats = new PeerStats(opts.config.downCooldownMs);
     this.#client = new PeerClient(opts.config, (peer) => this.credentials.outgoing(this.membership.fromSite(peer.key)), this.membership.selfKey);
     this.#slots = new Limiter(Math.max(1, opts.config.maxOnRequestFetches), 64);
-  }
-
-  /** Wraps the sync engine's upstream client. */
-  wrap(inner: UpstreamPort): UpstreamPort {
-    return new PeerAwarePort(inner, this);
   }
 
   /** Connects the sync engine: what is downloading here, and fetches for members (when enabled). */
@@ -192,15 +186,15 @@ export class Peers {
         res.body.destroy();
         throw peerError(PeerErrorCode.protocol, `peer ${peer.key} says ${digest} has ${res.total} bytes, the manifest ${size}`);
       }
-      const counter = countingBody(size - res.start, (n) => this.stats.received(peer.key, peer.url, n));
-      pipeline(res.body, counter).then(
-        () => this.stats.blobReceived(peer.key, peer.url),
-        (err: unknown) => {
+      const counter = countingBody(res.body, size - res.start, {
+        bytes: (n) => this.stats.received(peer.key, peer.url, n),
+        done: () => this.stats.blobReceived(peer.key, peer.url),
+        fail: (err) => {
           if (!signal.aborted) this.#failed(peer, err);
         },
-      );
+      });
       this.#log.debug({ peer: peer.key, digest, offset }, 'blob from peer');
-      return { status: res.status, start: res.start, total: res.total, body: counter, source: { kind: 'peer', id: peer.key } };
+      return { status: res.status, start: res.start, total: res.total, body: counter, origin: { kind: 'peer', id: peer.key } };
     } catch (err) {
       if (signal.aborted) throw err;
       this.#failed(peer, err);
@@ -232,7 +226,7 @@ export class Peers {
     return false;
   }
 
-  reportBadSource(digest: string, sources: BlobSource[]): boolean {
+  reportBadSource(digest: string, sources: BlobOrigin[]): boolean {
     const members = new Map(this.membership.peers().map((m) => [m.key, m]));
     let peers = 0;
     for (const s of sources) {

@@ -2,13 +2,13 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { copyKept, FetchErrorCode, fetchError, type BlobSource } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { isDiskError } from '../store/index.ts';
 import type { ProxiedBlob } from '../registry/index.ts';
-import { ProxyErrorCode, proxyError } from './errors.ts';
-import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
+import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import { NO_RESUME, ResumeBudget, type ResumePolicy } from './resume.ts';
 
 /** Bytes per read for one client stream from the growing file. */
@@ -63,7 +63,7 @@ export class BlobFill {
   readonly #abort = new AbortController();
   #fh: FileHandle | undefined;
   #refs = 1;
-  readonly #sources: BlobSourcePort | undefined;
+  readonly #sources: BlobSource | undefined;
   /** Peers whose bytes are in the file now. */
   readonly #peers = new Set<string>();
   #hash: Hash;
@@ -80,7 +80,7 @@ export class BlobFill {
 
   constructor(
     store: ProxyStore,
-    sources: { upstream: ProxyUpstream; peers?: BlobSourcePort | undefined },
+    sources: { upstream: ProxyUpstream; peers?: BlobSource | undefined },
     repo: { store: string; upstream: string },
     digest: string,
     log: Logger,
@@ -127,7 +127,7 @@ export class BlobFill {
     this.#abort.abort();
   }
 
-  async #run(upstream: ProxyUpstream, peers: BlobSourcePort | undefined): Promise<void> {
+  async #run(upstream: ProxyUpstream, peers: BlobSource | undefined): Promise<void> {
     const release = this.#store.pin(this.digest);
     // Bytes this fill still has to write, promised so sync and other fills do not count them as free.
     let releaseSpace = () => {};
@@ -159,9 +159,9 @@ export class BlobFill {
         this.#log.info({ digest: this.digest, peer: src.peer, bytes: this.written, err: err.message }, restart ? 'blob from peer failed; fetching it again from the upstream' : 'blob from peer cut; resuming from the upstream');
         if (restart) await this.#restart();
         src = await this.#open(upstream, undefined, this.written);
-        if (src.start !== this.written) throw proxyError(ProxyErrorCode.sizeMismatch, `upstream answered ${this.digest} from byte ${src.start}, not ${this.written}`);
+        if (src.start !== this.written) throw fetchError(FetchErrorCode.sizeMismatch, `upstream answered ${this.digest} from byte ${src.start}, not ${this.written}`);
         if (src.total !== undefined && this.size !== undefined && src.total !== this.size) {
-          throw proxyError(ProxyErrorCode.sizeMismatch, `upstream says ${this.digest} has ${src.total} bytes, the peer ${this.size}`);
+          throw fetchError(FetchErrorCode.sizeMismatch, `upstream says ${this.digest} has ${src.total} bytes, the peer ${this.size}`);
         }
         this.size ??= src.total;
       }
@@ -179,7 +179,7 @@ export class BlobFill {
       if (this.state !== 'verified') this.state = 'failed';
       this.#rejectReady(err as Error);
       this.#notify();
-      const level = (err as SatelliteError).code === ProxyErrorCode.digestMismatch ? 'warn' : 'info';
+      const level = (err as SatelliteError).code === FetchErrorCode.digestMismatch ? 'warn' : 'info';
       this.#log[level]({ digest: this.digest, repo: this.repo, err: (err as Error).message, bytes: this.written }, 'blob fetch failed; nothing stored');
       throw err;
     } finally {
@@ -212,11 +212,11 @@ export class BlobFill {
   }
 
   /** A peer that has the blob (when offset is 0 and peers are asked), else the upstream. */
-  async #open(upstream: ProxyUpstream, peers: BlobSourcePort | undefined, offset: number): Promise<Source> {
+  async #open(upstream: ProxyUpstream, peers: BlobSource | undefined, offset: number): Promise<Source> {
     const signal = this.#abort.signal;
     if (peers && offset === 0) {
-      const got = await peers.open(this.repo, this.digest, signal);
-      if (got) return { body: got.body, start: 0, total: got.total, peer: got.source };
+      const got = await peers.open(this.repo, this.digest, { offset: 0, signal });
+      if (got) return { body: got.body, start: got.start, total: got.total, peer: got.origin.id };
     }
     const res = await upstream.fetchBlob(this.upstreamRepo, this.digest, { signal, ...(offset > 0 ? { offset } : {}) });
     return { body: res.body, start: res.start, total: res.total, peer: undefined };
@@ -228,12 +228,11 @@ export class BlobFill {
    */
   async #copy(src: Source): Promise<{ err: Error; verdict: boolean } | undefined> {
     if (src.peer !== undefined) this.#peers.add(src.peer);
+    const tooMuch = new Error('too much');
     try {
-      for await (const chunk of src.body as AsyncIterable<Buffer>) {
-        if (this.size !== undefined && this.written + chunk.length > this.size) {
-          src.body.destroy();
-          return { err: proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
-        }
+      // Chunk by chunk, and on a cut the bytes already received first: a resume starts after them.
+      await copyKept(src.body, async (chunk) => {
+        if (this.size !== undefined && this.written + chunk.length > this.size) throw tooMuch;
         let done = 0;
         while (done < chunk.length) done += (await this.#fh!.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
         this.#hash.update(chunk);
@@ -241,16 +240,19 @@ export class BlobFill {
         this.#budget.grew();
         if (src.peer !== undefined) this.peerBytes += chunk.length;
         this.#notify();
-      }
+      });
     } catch (caught) {
       src.body.destroy();
+      if (caught === tooMuch) {
+        return { err: fetchError(FetchErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} sent more than ${this.size} bytes for ${this.digest}`), verdict: true };
+      }
       if (this.#abort.signal.aborted) throw caught;
       // Disk full or read-only: resuming would fetch bytes that cannot be kept.
       const err = this.#store.disk.translate(caught, `blob ${this.digest}`, (this.size ?? this.written) - this.written);
       return { err: err as Error, verdict: isDiskError(err) };
     }
     if (this.size !== undefined && this.written !== this.size) {
-      const err = proxyError(ProxyErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
+      const err = fetchError(FetchErrorCode.sizeMismatch, `${src.peer ?? 'upstream'} ended ${this.digest} at ${this.written} of ${this.size} bytes`);
       return { err, verdict: false };
     }
     const actual = `${parseDigest(this.digest).algorithm}:${this.#hash.digest('hex')}`;
@@ -258,9 +260,9 @@ export class BlobFill {
       this.peer = src.peer;
       return undefined;
     }
-    const err = proxyError(ProxyErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
+    const err = fetchError(FetchErrorCode.digestMismatch, `bytes for ${this.digest} from ${[...this.#peers, ...(src.peer ? [] : ['upstream'])].join(' and ')} hash to ${actual}: discarded`, { expected: this.digest, actual });
     // Every peer that contributed bytes is suspect for this digest (a resumed fill mixes sources).
-    for (const p of this.#peers) this.#sources?.reportBad(this.digest, p);
+    this.#sources?.reportBad?.(this.digest, [...this.#peers].map((id) => ({ kind: 'peer' as const, id })));
     if (this.#peers.size === 0) throw err;
     return { err, verdict: true };
   }
@@ -279,12 +281,12 @@ export class BlobFill {
       return err;
     };
     if (res.total !== undefined && this.size !== undefined && res.total !== this.size) {
-      throw fail(proxyError(ProxyErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
+      throw fail(fetchError(FetchErrorCode.sizeMismatch, `upstream now says ${this.digest} has ${res.total} bytes, not ${this.size}`));
     }
     if (res.start !== this.written) {
       // Answered from byte 0 (fetchBlob rejects any other wrong start). Starting over once is
       // worth it; an upstream that ignores Range on a link that keeps cutting would loop forever.
-      if (this.#sentAny || this.#startedOver) throw fail(proxyError(ProxyErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) ${this.#sentAny ? 'after clients were sent bytes' : 'again after starting over'}`));
+      if (this.#sentAny || this.#startedOver) throw fail(fetchError(FetchErrorCode.rangeIgnored, `upstream ignored Range for ${this.digest} (answered from byte ${res.start}, not ${this.written}) ${this.#sentAny ? 'after clients were sent bytes' : 'again after starting over'}`));
       this.#log.info({ digest: this.digest, bytes: this.written }, 'upstream ignored Range; the fill starts over');
       this.#startedOver = true;
       await this.#restart();

@@ -31,21 +31,3 @@ export interface ProxyUpstream {
   fetchBlob(repo: string, digest: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<{ status: 200 | 206; start: number; total?: number; body: Readable }>;
   close(): Promise<void>;
 }
-
-/** A blob from a source other than the upstream (a peer satellite of the site). */
-export interface SourcedBlob {
-  total: number;
-  body: Readable;
-  /** Who sent it (a peer's id), for logs and for reporting bad bytes. */
-  source: string;
-}
-
-/**
- * Where a miss looks before the upstream (the daemon wires the site's peers in). open() must not
- * keep a device waiting long: it answers within seconds, undefined when no source has the blob.
- */
-export interface BlobSourcePort {
-  open(repo: string, digest: string, signal: AbortSignal): Promise<SourcedBlob | undefined>;
-  /** The bytes from `source` did not hash to `digest`: do not ask it for that digest again. */
-  reportBad(digest: string, source: string): void;
-}

@@ -8,7 +8,8 @@ import { ProxyErrorCode, proxyError } from './errors.ts';
 import { evictBytes, evictToQuota } from './eviction.ts';
 import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
-import type { BlobSourcePort, ProxyStore, ProxyUpstream } from './ports.ts';
+import type { BlobSource } from '../fetch/index.ts';
+import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
 export interface UpstreamTarget {
@@ -26,7 +27,7 @@ export interface PullThroughProxyOptions {
   /** Manifest digests the desired state holds (sync): never evicted. */
   pinned: () => Set<string>;
   /** Asked for a missing blob before the upstream (the site's peers), when set. */
-  blobSources?: BlobSourcePort | undefined;
+  blobSources?: BlobSource | undefined;
 }
 
 /** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
@@ -58,7 +59,7 @@ export class PullThroughProxy implements MissHandler {
   readonly #default: Route | undefined;
   readonly #mirrors: Route[];
   readonly #pinned: () => Set<string>;
-  readonly #blobSources: BlobSourcePort | undefined;
+  readonly #blobSources: BlobSource | undefined;
   readonly #counters: ProxyCounters = newCounters();
   readonly #fills = new Map<string, BlobFill>();
   #fetching = 0;

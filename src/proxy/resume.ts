@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ProxyErrorCode, proxyError } from './errors.ts';
+import { FetchErrorCode, fetchError } from '../fetch/index.ts';
 import type { ProxyUpstream } from './ports.ts';
 
 /** How a fill resumes an upstream body that was cut (connection reset, early end, idle timeout). */
@@ -94,7 +94,7 @@ export class ResumeBudget {
       this.#stuckAt = to.written;
     }
     let last = cause;
-    const giveUp = (why: string) => proxyError(ProxyErrorCode.resumeFailed, `upstream cut ${to.digest} at byte ${to.written}${to.size === undefined ? '' : ` of ${to.size}`}; ${why}: ${last.message}`, { cause: last.message });
+    const giveUp = (why: string) => fetchError(FetchErrorCode.resumeFailed, `upstream cut ${to.digest} at byte ${to.written}${to.size === undefined ? '' : ` of ${to.size}`}; ${why}: ${last.message}`, { cause: last.message });
     for (;;) {
       if (++this.#stuck > attempts) throw giveUp(`${attempts} resume attempts in a row without progress`);
       await sleep(resumeBackoffMs(this.#stuck), undefined, { signal: to.signal });

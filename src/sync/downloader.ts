@@ -1,16 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { copyKept, FetchErrorCode, fetchError, type BlobOrigin } from '../fetch/index.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rate-limiter.ts';
 import { isDiskError, type Store } from '../store/index.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
-import type { BlobSource, UpstreamPort } from './upstream-port.ts';
+import type { UpstreamPort } from './upstream-port.ts';
 
 export interface DownloadDeps {
   store: Store;
@@ -68,12 +68,12 @@ export async function downloadBlob(
   }
 }
 
-type Outcome = { ok: DownloadResult } | { ok?: undefined; error: Error; retry: boolean; sources: BlobSource[] };
+type Outcome = { ok: DownloadResult } | { ok?: undefined; error: Error; retry: boolean; sources: BlobOrigin[] };
 
 async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Outcome> {
   const { store, upstream, log } = deps;
   const { algorithm } = parseDigest(want.digest);
-  const sources = new Map<string, BlobSource>();
+  const sources = new Map<string, BlobOrigin>();
   const partial = await store.beginPartial(want.digest, want.size);
   const resumedFrom = partial.offset;
   if (resumedFrom > 0) log.info({ digest: want.digest, offset: resumedFrom, size: want.size }, 'download resuming from checkpoint');
@@ -90,7 +90,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
     const fh = await open(partial.path, 'r+');
     try {
       const res = await upstream.fetchBlob(repo, want.digest, { offset, signal, size: want.size });
-      const source = res.source ?? { kind: 'upstream', id: 'upstream' };
+      const source = res.origin ?? { kind: 'upstream', id: 'upstream' };
       sources.set(`${source.kind}:${source.id}`, source);
       if (res.start !== offset) {
         // The upstream ignored the range (200): start over rather than append the wrong bytes.
@@ -103,35 +103,39 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
       }
       if (res.total !== undefined && res.total !== want.size) {
         res.body.destroy();
-        throw syncError(SyncErrorCode.blobSizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
+        throw fetchError(FetchErrorCode.sizeMismatch, `upstream says ${want.digest} has ${res.total} bytes, manifest says ${want.size}`);
       }
       let sinceCheckpoint = 0;
-      const sink = new Writable({
-        highWaterMark: 256 * 1024,
-        write: (chunk: Buffer, _enc, cb) => {
-          void (async () => {
-            const held = deps.gate('stream');
-            if (held) throw held;
-            if (offset + chunk.length > want.size) {
-              throw syncError(SyncErrorCode.blobSizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
-            }
-            // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
-            if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
-            await writeFully(fh, chunk, offset);
-            // Hash only what is on disk, so the hash always covers exactly [0, offset).
-            hash.update(chunk);
-            offset += chunk.length;
-            bytesReceived += chunk.length;
-            sinceCheckpoint += chunk.length;
-            if (sinceCheckpoint >= deps.checkpointBytes) {
-              sinceCheckpoint = 0;
-              await fh.sync();
-              await store.checkpointPartial(want.digest, offset);
-            }
-          })().then(() => cb(), cb);
-        },
-      });
-      await pipeline(res.body, sink, { signal });
+      const onAbort = () => res.body.destroy(signal.reason as Error);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        // Chunk by chunk, and on a cut the bytes already received first: the next Range starts after them.
+        await copyKept(res.body, async (chunk) => {
+          if (offset + chunk.length > want.size) {
+            throw fetchError(FetchErrorCode.sizeMismatch, `upstream sent more than ${want.size} bytes for ${want.digest}`);
+          }
+          // The bandwidth limit is for the WAN; bytes from a peer at the site are not throttled.
+          if (deps.limiter && source.kind !== 'peer') await deps.limiter.take(chunk.length, signal);
+          await writeFully(fh, chunk, offset);
+          // Hash only what is on disk, so the hash always covers exactly [0, offset).
+          hash.update(chunk);
+          offset += chunk.length;
+          bytesReceived += chunk.length;
+          sinceCheckpoint += chunk.length;
+          if (sinceCheckpoint >= deps.checkpointBytes) {
+            sinceCheckpoint = 0;
+            await fh.sync();
+            await store.checkpointPartial(want.digest, offset);
+          }
+          // Held (window closed, cap reached) after this chunk is kept: it already crossed the WAN.
+          const held = deps.gate('stream');
+          if (held) throw held;
+        });
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      signal.throwIfAborted();
       if (offset < want.size) throw syncError('UPSTREAM_PROTOCOL', `upstream ended ${want.digest} at ${offset} of ${want.size} bytes`);
     } catch (caught) {
       // ENOSPC / EROFS become DISK_FULL / STORE_READ_ONLY: permanent for this run (no retry burns WAN).
@@ -166,7 +170,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
   if (actual !== want.digest) {
     await store.discardPartial(want.digest);
     const from = [...sources.values()];
-    const error = syncError(SyncErrorCode.blobDigestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
+    const error = fetchError(FetchErrorCode.digestMismatch, `blob from ${repo} hashes to ${actual}, expected ${want.digest}: discarded`, {
       expected: want.digest,
       actual,
       sources: from,
@@ -181,7 +185,7 @@ async function downloadOnce(deps: DownloadDeps, repo: string, want: { digest: st
 
 /** Errors that another attempt cannot fix. */
 function isPermanent(err: unknown): boolean {
-  return isDiskError(err) || (isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', SyncErrorCode.blobSizeMismatch].includes(err.code));
+  return isDiskError(err) || (isSatelliteError(err) && ['UPSTREAM_NOT_FOUND', 'UPSTREAM_AUTH', FetchErrorCode.sizeMismatch].includes(err.code));
 }
 
 async function writeFully(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {

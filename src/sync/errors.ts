@@ -1,9 +1,6 @@
 import { SatelliteError } from '../lib/errors.ts';
 
 export const SyncErrorCode = {
-  /** The bytes received do not hash to the digest asked for: nothing was stored. */
-  blobDigestMismatch: 'BLOB_DIGEST_MISMATCH',
-  blobSizeMismatch: 'BLOB_SIZE_MISMATCH',
   /** Downloads are held: outside a sync window or a data cap reached. Progress is kept. */
   paused: 'SYNC_PAUSED',
   stopped: 'SYNC_STOPPED',

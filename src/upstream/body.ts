@@ -1,6 +1,7 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { UpstreamErrorCode, upstreamError, type UpstreamErrorDetail } from './errors.ts';
+import { relayBody } from '../lib/relay-body.ts';
 import { networkError } from './network-errors.ts';
 
 type Body = Dispatcher.ResponseData['body'];
@@ -88,28 +89,14 @@ export async function readErrorBody(body: Body, meter: Meter): Promise<{ registr
  */
 export function meteredBody(body: Body, meter: Meter, what: string, detail: UpstreamErrorDetail): Readable {
   let bytes = 0;
-  const out = new Readable({
-    highWaterMark: 64 * 1024,
-    read() {
-      body.resume();
+  return relayBody(body, {
+    onChunk: (chunk) => {
+      bytes += chunk.length;
+      meter(chunk.length);
+      return undefined;
     },
-    destroy(err, cb) {
-      body.off('data', onData);
-      if (!body.destroyed) body.destroy();
-      cb(err);
-    },
+    onError: (err) => networkError(err, `${what}: body failed after ${bytes} bytes`, { ...detail, bytes }),
   });
-  const onData = (chunk: Buffer) => {
-    bytes += chunk.length;
-    meter(chunk.length);
-    if (!out.push(chunk)) body.pause();
-  };
-  body.on('data', onData);
-  body.once('end', () => out.push(null));
-  body.once('error', (err) => {
-    out.destroy(networkError(err, `${what}: body failed after ${bytes} bytes`, { ...detail, bytes }));
-  });
-  return out;
 }
 
 /**

@@ -13,7 +13,7 @@ export const UpstreamErrorCode = {
   /** The upstream broke the protocol: bad Content-Range, oversize manifest, 5xx, unexpected status. */
   protocol: 'UPSTREAM_PROTOCOL',
   /** The bytes do not hash to the digest asked for or announced. */
-  digestMismatch: 'UPSTREAM_DIGEST_MISMATCH',
+  digestMismatch: 'DIGEST_MISMATCH',
 } as const;
 
 export type UpstreamErrorCodeValue = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];

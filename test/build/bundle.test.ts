@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -65,15 +66,23 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   assert.ok(median < 92 * 1048576, `idle RSS ${(median / 1048576).toFixed(1)} MiB (samples ${samples.map((b) => (b / 1048576).toFixed(1)).join(', ')})`);
 });
 
-test('the Ground Control bundle starts and answers its health check', async (t) => {
+test('the Ground Control bundle starts, answers its health check and serves the console built beside it', async (t) => {
   const { startGroundControl } = await import('../helpers/groundcontrol.ts');
   const outdir = join(import.meta.dirname, '..', '..', 'dist', `bundle-gc-test-${process.pid}`);
   t.after(async () => (await import('node:fs/promises')).rm(outdir, { recursive: true, force: true }));
-  await bundle(outdir);
+  const { outputs } = await bundle(outdir);
+  assert.ok(outputs.some((f: string) => f.endsWith('console/app.js')));
   const gc = await startGroundControl(t, { entry: join(outdir, 'groundcontrol.mjs') });
   const res = await gc.api('GET', '/api/v1/healthz');
   assert.equal(res.status, 200);
   // MQTT.js given a URL string calls url.parse(): Node's DEP0169 warning at every start.
   await gc.waitForLog(/"msg":"broker connected"/);
   assert.doesNotMatch(gc.logs(), /DeprecationWarning/);
+  // From the files the release ships (lib/console/), not built at run time.
+  const js = await fetch(`${gc.url}/console/app.js`);
+  assert.equal(js.status, 200);
+  assert.deepEqual(Buffer.from(await js.arrayBuffer()), await readFile(join(outdir, 'console', 'app.js')));
+  assert.doesNotMatch(gc.logs(), /console assets built/);
+  const page = await fetch(`${gc.url}/console/`);
+  assert.match(await page.text(), /<script type="module" src="\/console\/app.js">/);
 });

@@ -48,8 +48,16 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.match(groups.stdout, /^NAME\s+IMAGES\s+PLATFORMS\s+SATELLITES\s+SITES\s+UPDATED\nweb\s+1\s+linux\/amd64\s+-\s+lab\s+\d+s ago$/);
 
   const status = await cli('status');
-  assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync; broker connected; 0 message\(s\) rejected$/m);
-  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+0$`, 'm'));
+  assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync, 0 with failed images; broker connected; 0 message\(s\) rejected$/m);
+  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+REJECTED\s+LAST FAILURE$/m);
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
+  // satellite show: a readable summary; the API's JSON only with --json.
+  const shown = await cli('satellite', 'show', id as string);
+  assert.match(shown.stdout, new RegExp(`^satellite   ${id} \\(edge-cli\\)$`, 'm'));
+  assert.match(shown.stdout, /^site        lab$/m);
+  assert.match(shown.stdout, /^groups      web$/m);
+  assert.match(shown.stdout, /^images      no state report yet$/m);
+  assert.equal(JSON.parse((await cli('satellite', 'show', id as string, '--json')).stdout).satellite.id, id);
   const statusJson = JSON.parse((await cli('status', '--json')).stdout);
   assert.equal(statusJson.satellites[0].desiredGeneration, 1);
   // Paged and filtered: one row a page, the next page named; --all walks them; filters narrow.

@@ -8,13 +8,14 @@ import pino from 'pino';
 import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
 import { SecretBox } from '../../src/groundcontrol/secret-box.ts';
 import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
-import { readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
+import { INDEX_VERSION, readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
 import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
 import { assign, unassign } from '../../src/groundcontrol/fleet/assignments.ts';
 import type { FleetContext } from '../../src/groundcontrol/fleet/context.ts';
 import { applyGroup, deleteGroup } from '../../src/groundcontrol/fleet/groups.ts';
 import { register } from '../../src/groundcontrol/fleet/register.ts';
 import { ingestMessage } from '../../src/groundcontrol/fleet/reports.ts';
+import { listEvents } from '../../src/groundcontrol/fleet/events.ts';
 import { createSatellite, createSatelliteToken, deleteSatellite, updateSatellite } from '../../src/groundcontrol/fleet/satellites.ts';
 import { fleetStatus } from '../../src/groundcontrol/fleet/status.ts';
 import { topic } from '../../src/protocol/index.ts';
@@ -53,11 +54,11 @@ async function fleetContext(t: Teardown, dir?: string): Promise<FleetContext & {
   };
 }
 
-const stateReport = (id: string, seq: number, generation: number | null, peerUrl?: string) =>
+const stateReport = (id: string, seq: number, generation: number | null, peerUrl?: string, images: object[] = []) =>
   Buffer.from(
     JSON.stringify({
       type: 'state', satelliteId: id, seq, at: new Date().toISOString(), version: '0.1.0', desiredGeneration: generation, appliedGeneration: generation,
-      images: [], disk: { blobs: 0, bytes: 0 }, lastSync: null, upstream: { reachable: null, lastError: null }, ...(peerUrl ? { peerUrl } : {}),
+      images, disk: { blobs: 0, bytes: 0 }, lastSync: null, upstream: { reachable: null, lastError: null }, ...(peerUrl ? { peerUrl } : {}),
     }),
   );
 const presence = (id: string, online: boolean) => Buffer.from(JSON.stringify({ type: 'presence', satelliteId: id, online, at: new Date().toISOString(), version: '0.1.0' }));
@@ -74,7 +75,7 @@ test('indexes match the records after every kind of write', async (t) => {
   const loose = await createSatellite(ctx, { name: 'loose' });
   consistent('create');
   assert.deepEqual(satellitesAtSite(db, 'port').sort(), [a1, a2].sort());
-  assert.deepEqual(readCounts(db), { satellites: 4, registered: 0, online: 0, offline: 0, unknown: 4, inSync: 0, outOfSync: 4 });
+  assert.deepEqual(readCounts(db), { satellites: 4, registered: 0, online: 0, offline: 0, unknown: 4, inSync: 0, outOfSync: 4, failed: 0 });
 
   await applyGroup(ctx, { name: 'web', images: [{ repository: 'library/nginx', tags: ['1'] }] });
   await applyGroup(ctx, { name: 'db', images: [{ repository: 'library/pg', tags: ['16'] }] });
@@ -104,6 +105,22 @@ test('indexes match the records after every kind of write', async (t) => {
   assert.equal(counts.offline, 1);
   assert.equal(counts.inSync, 1);
   assert.deepEqual(fleetStatus(ctx, { state: 'in-sync' }).satellites.map((s) => s.id), [b1]);
+
+  // A failed image: counted, filed under state=failed, its reason on the row, logged as a transition.
+  const failing = { repository: 'library/pg', reference: '16', status: 'failed', code: 'MANIFEST_UNKNOWN', reason: 'manifest unknown upstream' };
+  await ingestMessage(ctx, topic(b1, 'state'), stateReport(b1, 3, generation, 'http://127.0.0.1:8201', [failing]));
+  consistent('failed image');
+  assert.equal(readCounts(db).failed, 1);
+  const failedRows = fleetStatus(ctx, { state: 'failed' }).satellites;
+  assert.deepEqual(failedRows.map((s) => s.id), [b1]);
+  assert.deepEqual(failedRows[0]?.failures, [{ image: 'library/pg:16', code: 'MANIFEST_UNKNOWN', reason: 'manifest unknown upstream' }]);
+  assert.deepEqual(failedRows[0]?.state?.images, { ok: 0, pending: 0, failed: 1 });
+  await ingestMessage(ctx, topic(b1, 'state'), stateReport(b1, 4, generation, 'http://127.0.0.1:8201', [{ ...failing, status: 'ok', code: undefined, reason: undefined }]));
+  consistent('recovered image');
+  assert.equal(readCounts(db).failed, 0);
+  const b1Log = listEvents(db, { satelliteId: b1 }).events.map((e) => `${e.action} ${e.message}`);
+  assert.deepEqual(b1Log, [`image.recovered library/pg:16 recovered`, `image.failed library/pg:16 failed (MANIFEST_UNKNOWN): manifest unknown upstream`]);
+  assert.deepEqual(listEvents(db, { satelliteId: a2 }).events.map((e) => e.action), ['satellite.offline']);
 
   // Re-registration clears the state report: the peer URL (and membership) goes with it.
   const again = await createSatelliteToken(ctx, a1);
@@ -200,7 +217,7 @@ test('a database written before the indexes gets them built once at open', async
 
   const ctx = await fleetContext(t, dataDir);
   assert.deepEqual(verifyIndexes(ctx.db), [], 'built from the records');
-  assert.deepEqual(readCounts(ctx.db), { satellites: 3, registered: 3, online: 1, offline: 0, unknown: 2, inSync: 1, outOfSync: 2 });
+  assert.deepEqual(readCounts(ctx.db), { satellites: 3, registered: 3, online: 1, offline: 0, unknown: 2, inSync: 1, outOfSync: 2, failed: 0 });
   assert.deepEqual(satellitesAtSite(ctx.db, 'port'), ['s-1', 's-2']);
   assert.deepEqual(ctx.db.sitePeers.get(['port', 's-1']), 'http://127.0.0.1:8101');
   const online = fleetStatus(ctx, { state: 'online' });
@@ -208,5 +225,5 @@ test('a database written before the indexes gets them built once at open', async
   const web = fleetStatus(ctx, { group: 'web' });
   assert.deepEqual(web.satellites.map((s) => s.id), ['s-1', 's-2', 's-3']);
   // Once built, opening again does not rebuild (the version is stored).
-  assert.equal(ctx.db.meta.get('index-version'), 1);
+  assert.equal(ctx.db.meta.get('index-version'), INDEX_VERSION);
 });

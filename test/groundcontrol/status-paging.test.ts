@@ -72,8 +72,9 @@ test(`status API at ${N} satellites: paged, filtered by site, group and state; a
     assert.equal(first.body.satellites.length, 100);
     assert.deepEqual(first.body.page, { limit: 100, next: first.body.satellites[99].id, total: N });
     assert.equal(first.body.counts.satellites, N);
+    // The old row shape, plus the additive failures and groups (issue 13).
     assert.deepEqual(Object.keys(first.body.satellites[0]).sort(), [
-      'acknowledgedGeneration', 'appliedGeneration', 'desiredGeneration', 'errors', 'events', 'id', 'inSync', 'lastSeenAt', 'name', 'online', 'presenceAt', 'registered', 'site', 'state',
+      'acknowledgedGeneration', 'appliedGeneration', 'desiredGeneration', 'errors', 'events', 'failures', 'groups', 'id', 'inSync', 'lastSeenAt', 'name', 'online', 'presenceAt', 'registered', 'site', 'state',
     ]);
   });
 

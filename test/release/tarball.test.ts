@@ -35,7 +35,7 @@ test('the x64 tarball has the documented layout, sorted, owned by 0:0, one mtime
   assert.equal(new Set(lines.map((l) => l.split(/\s+/).slice(3, 5).join(' '))).size, 1, 'one mtime');
   for (const path of [
     'bin/satellite', 'bin/groundcontrol', 'node/bin/node', 'node/LICENSE', 'lib/satellite.mjs', 'lib/satellite.mjs.map', 'lib/bcrypt-worker.mjs',
-    'lib/groundcontrol.mjs', 'lib/groundcontrol.mjs.map', 'lib/node_modules/lmdb/package.json',
+    'lib/groundcontrol.mjs', 'lib/groundcontrol.mjs.map', 'lib/console/app.js', 'lib/console/app.css', 'lib/node_modules/lmdb/package.json',
     'lib/node_modules/@lmdb/lmdb-linux-x64/node.napi.glibc.node',
     'lib/node_modules/@msgpackr-extract/msgpackr-extract-linux-x64/node.napi.glibc.node',
     'lib/node_modules/msgpackr/package.json', 'systemd/satellite.service', 'systemd/groundcontrol.service',

@@ -24,7 +24,9 @@ function target(input: { group: string; satellite?: string; site?: string }, whe
 /** POST /api/v1/assignments {group, satellite | site} -> 201 {assignment, published} */
 export const postAssignment: ApiHandler = async (r) => {
   const input = validateBody<{ group: string; satellite?: string; site?: string }>(targetSchema, await r.body());
-  return { status: 201, body: publishNote(r.fleet, await assign(r.fleet, target(input, 'request body'))) };
+  const t = target(input, 'request body');
+  const out = await assign(r.fleet, t);
+  return { status: 201, body: publishNote(r.fleet, out), audit: `group ${t.group} assigned to ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
 };
 
 /** GET /api/v1/assignments[?group=G] -> {assignments} */
@@ -39,5 +41,5 @@ export const deleteAssignment: ApiHandler = async (r) => {
   const input = validate<{ group: string; satellite?: string; site?: string }>(targetSchema, Object.fromEntries(r.query), 'query', 'QUERY_INVALID');
   const t = target(input, 'query');
   const out = await unassign(r.fleet, t);
-  return { status: 200, body: publishNote(r.fleet, { deleted: t, ...out }) };
+  return { status: 200, body: publishNote(r.fleet, { deleted: t, ...out }), audit: `group ${t.group} unassigned from ${'site' in t ? `site ${t.site}` : `satellite ${t.satellite}`}; new desired state for ${out.published.length} satellite(s)` };
 };

@@ -13,7 +13,8 @@ const commandSchema = {
 /** POST /api/v1/satellites/:id/commands {name} -> 202 {command} */
 export const postCommand: ApiHandler = async (r) => {
   const { name } = validateBody<{ name: CommandName }>(commandSchema, await r.body());
-  return { status: 202, body: { command: await issueCommand(r.fleet, r.params.id as string, name) } };
+  const command = await issueCommand(r.fleet, r.params.id as string, name);
+  return { status: 202, body: { command }, audit: `command ${name} (${command.id}) sent to satellite ${r.params.id}` };
 };
 
 /** GET /api/v1/satellites/:id/commands -> {commands} */

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { FleetContext } from '../fleet/context.ts';
+import type { SessionStore } from '../console/sessions.ts';
+import type { Caller } from './auth.ts';
 import type { RegisterGuard } from './register-guard.ts';
+import type { GcMetrics } from '../metrics.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -17,12 +20,26 @@ export interface ApiRequest {
   registerGuard: RegisterGuard;
   fleet: FleetContext;
   log: Logger;
+  /** Who is calling (undefined on public routes). */
+  caller?: Caller | undefined;
+  /** The console's sessions (undefined when the console is disabled). */
+  sessions?: SessionStore | undefined;
+  metrics?: GcMetrics | undefined;
 }
 
 /** A handler answers with a status and a JSON body (or null for 204). */
 export interface ApiResponse {
   status: number;
   body: unknown;
+  headers?: Record<string, string>;
+  /** What the event and audit log says about a change (default: method, path and status). */
+  audit?: string;
+  /** A non-JSON answer (Prometheus text) instead of body. */
+  text?: { contentType: string; body: string };
+  /** Who to name in the audit log when the route is public (login, registration). */
+  actor?: string;
+  /** The satellite the change is about, when the path does not name it. */
+  satelliteId?: string;
 }
 
 export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;

@@ -27,7 +27,8 @@ interface GroupBody {
 
 async function apply(r: Parameters<ApiHandler>[0], body: GroupBody) {
   const out = await applyGroup(r.fleet, body);
-  return { status: out.created ? 201 : 200, body: publishNote(r.fleet, out) };
+  const what = out.created ? 'created' : out.changed ? 'updated' : 'unchanged';
+  return { status: out.created ? 201 : 200, body: publishNote(r.fleet, out), audit: `group ${body.name} ${what} (${body.images.length} image(s)); new desired state for ${out.published.length} satellite(s)` };
 }
 
 /** POST /api/v1/groups {name, images, platforms?} -> 201 created | 200 {group, created, changed, published} */
@@ -53,5 +54,5 @@ export const getOneGroup: ApiHandler = (r) => ({ status: 200, body: { group: vie
 /** DELETE /api/v1/groups/:name -> {deleted, published} */
 export const removeGroup: ApiHandler = async (r) => {
   const out = await deleteGroup(r.fleet, r.params.name as string);
-  return { status: 200, body: publishNote(r.fleet, { deleted: r.params.name, ...out }) };
+  return { status: 200, body: publishNote(r.fleet, { deleted: r.params.name, ...out }), audit: `group ${r.params.name} deleted; new desired state for ${out.published.length} satellite(s)` };
 };

@@ -14,7 +14,8 @@ export const postRegister: ApiHandler = async (r) => {
   r.registerGuard.check(r.remote);
   try {
     const input = validateBody<RegisterRequest>(registerRequestSchema, await r.body());
-    return { status: 200, body: await register(r.fleet, input) };
+    const out = await register(r.fleet, input);
+    return { status: 200, body: out, actor: 'registration token', satelliteId: out.satelliteId, audit: `satellite ${out.satelliteId} registered${input.hostname ? ` from host ${input.hostname}` : ''}` };
   } catch (err) {
     const status = statusOf(err);
     if (status >= 400 && status < 500 && isSatelliteError(err)) r.registerGuard.failed(r.remote, err.code);

@@ -5,14 +5,19 @@ import { getCommands, getOneCommand, postCommand } from './commands.ts';
 import { getGroups, getOneGroup, postGroup, putGroup, removeGroup } from './groups.ts';
 import { postRegister } from './register.ts';
 import { getSatellite, getSatellites, patchSatellite, postSatellite, postSatelliteToken, removeSatellite } from './satellites.ts';
-import { getHealth, getStatus } from './status.ts';
+import { getEvents } from './events.ts';
+import { deleteSession, getSession, postSession } from './session.ts';
+import { getHealth, getMetrics, getStatus } from './status.ts';
 import { getTokens, postToken, removeToken } from './tokens.ts';
 
 export interface Route {
   pattern: RegExp;
   methods: Partial<Record<string, ApiHandler>>;
-  /** No admin token: the handler authenticates by itself (registration) or needs none (health). */
-  public?: boolean;
+  /**
+   * No admin token: the handler authenticates by itself (registration, console login) or needs
+   * none (health). A list names the public methods only.
+   */
+  public?: boolean | string[];
   /** The handler counts its refusals (RegisterGuard): the server logs them at debug, not one info line each. */
   aggregatesRejections?: boolean;
 }
@@ -25,7 +30,10 @@ const path = (p: string) => new RegExp(`^/api/v1${p}/?$`);
 export const ROUTES: Route[] = [
   { pattern: path('/healthz'), methods: { GET: getHealth }, public: true },
   { pattern: new RegExp(`^${REGISTER_PATH}/?$`), methods: { POST: postRegister }, public: true, aggregatesRejections: true },
+  { pattern: path('/session'), methods: { GET: getSession, POST: postSession, DELETE: deleteSession }, public: ['POST'] },
   { pattern: path('/status'), methods: { GET: getStatus } },
+  { pattern: path('/events'), methods: { GET: getEvents } },
+  { pattern: path('/metrics'), methods: { GET: getMetrics } },
   { pattern: path('/satellites'), methods: { GET: getSatellites, POST: postSatellite } },
   { pattern: path(`/satellites/${ID}`), methods: { GET: getSatellite, PATCH: patchSatellite, DELETE: removeSatellite } },
   { pattern: path(`/satellites/${ID}/tokens`), methods: { POST: postSatelliteToken } },
@@ -37,6 +45,11 @@ export const ROUTES: Route[] = [
   { pattern: path('/tokens'), methods: { GET: getTokens, POST: postToken } },
   { pattern: path('/tokens/(?<id>[0-9a-f]{12})'), methods: { DELETE: removeToken } },
 ];
+
+/** True when `method` on the route needs no admin token. */
+export function isPublic(route: Route, method: string): boolean {
+  return Array.isArray(route.public) ? route.public.includes(method) : route.public === true;
+}
 
 export function matchRoute(pathname: string): { route: Route; params: Record<string, string> } | undefined {
   for (const route of ROUTES) {

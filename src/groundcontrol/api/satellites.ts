@@ -33,7 +33,11 @@ export function tokenView(t: NewToken) {
 export const postSatellite: ApiHandler = async (r) => {
   const input = validateBody<{ name: string; site?: string | null; ttlSeconds?: number }>(createSchema, await r.body());
   const { satellite, registration } = await createSatellite(r.fleet, input);
-  return { status: 201, body: { satellite, registration: tokenView(registration) } };
+  return {
+    status: 201,
+    body: { satellite, registration: tokenView(registration) },
+    audit: `satellite ${satellite.id} (${satellite.name}) created at site ${satellite.site ?? '(none)'}; registration token ${registration.record.id}`,
+  };
 };
 
 /** GET /api/v1/satellites[?site=S&group=G&state=X&limit=N&after=ID] -> {satellites, page}, in id order */
@@ -45,17 +49,19 @@ export const getSatellite: ApiHandler = (r) => ({ status: 200, body: { satellite
 /** PATCH /api/v1/satellites/:id {name?, site?} -> {satellite}; a new site means new groups */
 export const patchSatellite: ApiHandler = async (r) => {
   const patch = validateBody<{ name?: string; site?: string | null }>(patchSchema, await r.body());
-  return { status: 200, body: { satellite: await updateSatellite(r.fleet, r.params.id as string, patch) } };
+  const satellite = await updateSatellite(r.fleet, r.params.id as string, patch);
+  return { status: 200, body: { satellite }, audit: `satellite ${satellite.id} changed: ${JSON.stringify(patch)}` };
 };
 
 /** DELETE /api/v1/satellites/:id -> {deleted} */
 export const removeSatellite: ApiHandler = async (r) => {
   await deleteSatellite(r.fleet, r.params.id as string);
-  return { status: 200, body: { deleted: r.params.id } };
+  return { status: 200, body: { deleted: r.params.id }, audit: `satellite ${r.params.id} deleted` };
 };
 
 /** POST /api/v1/satellites/:id/tokens {ttlSeconds?} -> 201 {token,...}: re-registration */
 export const postSatelliteToken: ApiHandler = async (r) => {
   const { ttlSeconds } = validateBody<{ ttlSeconds?: number }>(tokenSchema, await r.body());
-  return { status: 201, body: tokenView(await createSatelliteToken(r.fleet, r.params.id as string, ttlSeconds)) };
+  const token = tokenView(await createSatelliteToken(r.fleet, r.params.id as string, ttlSeconds));
+  return { status: 201, body: token, audit: `re-registration token ${token.tokenId} created for satellite ${r.params.id}` };
 };

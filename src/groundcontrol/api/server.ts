@@ -2,18 +2,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SatelliteError } from '../../lib/errors.ts';
-import { isAdminToken } from '../admin-tokens.ts';
+import { ConsoleAssets, CONSOLE_HEADERS } from '../console/assets.ts';
+import { SessionStore } from '../console/sessions.ts';
 import type { ListenConfig, RegisterLimitConfig } from '../config.ts';
 import { gcError, statusOf } from '../errors.ts';
 import type { FleetContext } from '../fleet/context.ts';
 import type { ApiRequest } from './context.ts';
-import { bearerToken, readJson, sendError, sendJson } from './http.ts';
-import { matchRoute } from './routes.ts';
+import { recordEvent } from '../fleet/events.ts';
+import { GcMetrics, routeTemplate } from '../metrics.ts';
+import { authenticate, type Caller } from './auth.ts';
+import { readJson, sendError, sendJson } from './http.ts';
+import { isPublic, matchRoute } from './routes.ts';
 import { drainAndClose, listen } from '../../lib/http-server.ts';
 import { clientAddress } from '../../lib/rejection-log.ts';
 import { RegisterGuard } from './register-guard.ts';
 
-/** The HTTP JSON API (node:http). Every route but health and registration needs an admin token. */
+/**
+ * The HTTP JSON API (node:http) and the console's static files under /console/. Every API route
+ * but health, registration and the console login needs an admin token or a console session.
+ */
 export class ApiServer {
   readonly #fleet: FleetContext;
   readonly #log: Logger;
@@ -24,6 +31,10 @@ export class ApiServer {
   #server: Server | undefined;
   #seq = 0;
   #draining = false;
+  /** undefined when the console is disabled. */
+  readonly #sessions: SessionStore | undefined;
+  readonly #assets: ConsoleAssets | undefined;
+  readonly #metrics: GcMetrics;
 
   constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
     this.#fleet = opts.fleet;
@@ -32,6 +43,13 @@ export class ApiServer {
     this.#maxBodyBytes = opts.maxBodyBytes;
     this.#maxJsonDepth = opts.maxJsonDepth;
     this.#registerGuard = new RegisterGuard({ config: opts.register, log: opts.log });
+    const console = opts.fleet.config.console;
+    if (console.enabled) {
+      this.#sessions = new SessionStore({ ttlSeconds: console.sessionTtlSeconds });
+      this.#assets = new ConsoleAssets(opts.log.child({ module: 'console' }));
+    }
+    const sessions = this.#sessions;
+    this.#metrics = new GcMetrics(opts.fleet, sessions ? { sessions: () => sessions.size } : {});
   }
 
   async start(): Promise<AddressInfo> {
@@ -65,9 +83,12 @@ export class ApiServer {
     const reqId = ++this.#seq;
     const started = process.hrtime.bigint();
     const log = this.#log.child({ reqId });
+    let route = 'other';
     res.once('close', () => {
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+      const ns = Number(process.hrtime.bigint() - started);
+      const ms = Math.round(ns / 1e5) / 10;
       log.debug({ method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms }, 'request');
+      this.#metrics.observe(req.method ?? 'GET', route, res.statusCode, ns / 1e9);
     });
     // Routes that count their own refusals log them as one summary line, not one per request.
     let quiet = false;
@@ -77,14 +98,22 @@ export class ApiServer {
         throw gcError('UNAVAILABLE', 'Ground Control is shutting down');
       }
       const url = new URL(req.url ?? '/', 'http://groundcontrol.invalid');
+      if (this.#assets && (url.pathname === '/' || url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+        req.resume();
+        route = 'console';
+        return await this.#serveConsole(req, res, url.pathname);
+      }
       const match = matchRoute(url.pathname);
+      if (match) route = routeTemplate(url.pathname, match.params);
       if (!match) throw gcError('NOT_FOUND', `no such endpoint: ${url.pathname.slice(0, 200)}`);
       const handler = match.route.methods[req.method ?? ''];
       if (!handler) {
         throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname.slice(0, 200)} (allowed: ${Object.keys(match.route.methods).join(', ')})`);
       }
       quiet = match.route.aggregatesRejections === true;
-      if (!match.route.public) this.#authorize(req);
+      const method = req.method ?? 'GET';
+      let caller: Caller | undefined;
+      if (!isPublic(match.route, method)) caller = authenticate(req, this.#fleet.db, this.#sessions);
       const ctx: ApiRequest = {
         req,
         res,
@@ -95,25 +124,71 @@ export class ApiServer {
         registerGuard: this.#registerGuard,
         fleet: this.#fleet,
         log,
+        caller,
+        sessions: this.#sessions,
+        metrics: this.#metrics,
       };
       const out = await handler(ctx);
       req.resume();
-      sendJson(res, out.status, out.body);
+      if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller?.actor ?? out.actor ?? 'anonymous', method, url.pathname, out.status, out.audit, out.satelliteId ?? match.params.id);
+      if (out.text !== undefined) sendText(res, out.status, out.text, out.headers);
+      else sendJson(res, out.status, out.body, out.headers);
     } catch (err) {
       req.resume();
       const status = statusOf(err);
       const code = (err as SatelliteError).code;
+      if (status === 401 && req.method === 'POST' && req.url?.split('?')[0] === '/api/v1/session') {
+        await this.#audit('console login', 'POST', '/api/v1/session', status, 'console login refused: the admin token is not valid', undefined);
+      }
       if (status >= 500) log.error({ err, method: req.method, path: req.url }, 'request failed');
       else log[quiet ? 'debug' : 'info']({ code, status, method: req.method, path: req.url?.split('?')[0] }, 'request rejected');
       sendError(res, err, errorHeaders(err, status));
     }
   }
 
-  #authorize(req: IncomingMessage): void {
-    const token = bearerToken(req);
-    if (!token) throw gcError('UNAUTHORIZED', 'an admin token is required: Authorization: Bearer <token>');
-    if (!isAdminToken(this.#fleet.db, token)) throw gcError('UNAUTHORIZED', 'the admin token is not valid');
+  /** One line in the event and audit log per change made through the API (a failure to write it is logged, not answered). */
+  async #audit(actor: string, method: string, path: string, status: number, text: string | undefined, id: string | undefined): Promise<void> {
+    const action = `${method} ${path.slice(0, 200)}`;
+    const satelliteId = id !== undefined && (path.startsWith('/api/v1/satellites/') || path.endsWith('/register')) ? id : null;
+    try {
+      await recordEvent(this.#fleet.db, this.#fleet.config.events.kept, this.#fleet.now().toISOString(), {
+        kind: 'audit',
+        action,
+        actor,
+        satelliteId,
+        status,
+        message: text ?? `${action} -> ${status}`,
+      });
+    } catch (err) {
+      this.#log.error({ err, action }, 'audit log line not written');
+    }
   }
+
+  /** GET /console/ (the page), /console/app.js, /console/app.css; / and /console redirect. */
+  async #serveConsole(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw gcError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${pathname.slice(0, 200)} (allowed: GET)`);
+    if (pathname === '/' || pathname === '/console') {
+      res.writeHead(302, { Location: '/console/', 'Content-Length': '0', ...CONSOLE_HEADERS });
+      res.end();
+      return;
+    }
+    const name = pathname === '/console/' ? 'index.html' : pathname.slice('/console/'.length);
+    const found = await this.#assets?.get(name);
+    if (!found) throw gcError('NOT_FOUND', `no such console file: ${pathname.slice(0, 200)}`);
+    const headers = { 'Content-Type': found.type, ETag: found.etag, 'Cache-Control': 'no-cache', ...CONSOLE_HEADERS };
+    if (req.headers['if-none-match'] === found.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': String(found.body.length) });
+    res.end(req.method === 'HEAD' ? undefined : found.body);
+  }
+}
+
+function sendText(res: ServerResponse, status: number, text: { contentType: string; body: string }, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': text.contentType, 'Content-Length': String(Buffer.byteLength(text.body)), 'Cache-Control': 'no-store', ...headers });
+  res.end(text.body);
 }
 
 function errorHeaders(err: unknown, status: number): Record<string, string> {

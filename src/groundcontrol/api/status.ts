@@ -2,6 +2,7 @@ import { logCounters } from '../../lib/json-logger.ts';
 import { validate } from '../../lib/validate.ts';
 import { SATELLITE_STATES, type SatelliteState } from '../db/indexes.ts';
 import { fleetStatus, MAX_PAGE, type StatusQuery } from '../fleet/status.ts';
+import { gcError } from '../errors.ts';
 import { SLUG, type ApiHandler } from './context.ts';
 
 /** The status and satellite list filters and paging, as query strings. */
@@ -37,6 +38,12 @@ export const getStatus: ApiHandler = (r) => ({
   status: 200,
   body: { ...fleetStatus(r.fleet, pageQuery(r.query)), log: logCounters(r.log)?.stats() ?? null },
 });
+
+/** GET /api/v1/metrics -> Prometheus text: the fleet by state, the broker link, API requests. */
+export const getMetrics: ApiHandler = async (r) => {
+  if (!r.metrics) throw gcError('NOT_FOUND', 'no metrics');
+  return { status: 200, body: null, text: { contentType: r.metrics.registry.contentType, body: await r.metrics.registry.metrics() } };
+};
 
 /** GET /api/v1/healthz -> {ok, broker} (no token: for load balancers and probes) */
 export const getHealth: ApiHandler = (r) => ({ status: 200, body: { ok: true, broker: { connected: r.fleet.publisher.connected } } });

@@ -24,7 +24,7 @@ export const postToken: ApiHandler = async (r) => {
     }),
   );
   r.log.info({ tokenId: token.record.id, site: token.record.site }, 'registration token created');
-  return { status: 201, body: tokenView(token) };
+  return { status: 201, body: tokenView(token), audit: `registration token ${token.record.id} created for site ${token.record.site ?? '(none)'}` };
 };
 
 /** GET /api/v1/tokens -> {tokens} (no secrets) */
@@ -35,5 +35,5 @@ export const removeToken: ApiHandler = async (r) => {
   const id = r.params.id as string;
   const found = await durable(r.fleet.db, () => revokeToken(r.fleet.db, id));
   if (!found) throw gcError('NOT_FOUND', `no token ${id}`);
-  return { status: 200, body: { deleted: id } };
+  return { status: 200, body: { deleted: id }, audit: `token ${id} revoked` };
 };

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, GroupRecord, TokenRecord } from '../db/records.ts';
 import type { SatelliteView } from '../fleet/satellites.ts';
-import type { FleetStatus, StatusPage } from '../fleet/status.ts';
+import type { FleetStatus, ImageFailure, StatusPage } from '../fleet/status.ts';
+import { satelliteText, type SatelliteShow } from './show.ts';
 import { ApiCallError, type ApiClient } from './client.ts';
 import { age, formatTable } from './table.ts';
 
@@ -75,7 +76,8 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       return 0;
     }
     case 'satellite show': {
-      io.out(JSON.stringify(await api.call('GET', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}`), null, 2));
+      const doc = await api.call<{ satellite: SatelliteShow }>('GET', `/api/v1/satellites/${encodeURIComponent(need(arg, 'ID'))}`);
+      print(doc, () => satelliteText(doc.satellite));
       return 0;
     }
     case 'satellite rm': {
@@ -190,7 +192,7 @@ function withNext(text: string, page: StatusPage): string {
 }
 
 function statusText(doc: FleetStatus): string {
-  const head = `${doc.counts.satellites} satellite(s): ${doc.counts.online} online, ${doc.counts.offline} offline, ${doc.counts.inSync} in sync; broker ${doc.broker.connected ? 'connected' : 'DISCONNECTED'}; ${doc.rejected.count} message(s) rejected`;
+  const head = `${doc.counts.satellites} satellite(s): ${doc.counts.online} online, ${doc.counts.offline} offline, ${doc.counts.inSync} in sync, ${doc.counts.failed ?? 0} with failed images; broker ${doc.broker.connected ? 'connected' : 'DISCONNECTED'}; ${doc.rejected.count} message(s) rejected`;
   const rows = doc.satellites.map((s) => [
     s.id,
     s.name,
@@ -201,9 +203,17 @@ function statusText(doc: FleetStatus): string {
     s.appliedGeneration,
     age(s.lastSeenAt),
     diskText(s.state?.disk),
+    s.state ? `${s.state.images.ok}/${s.state.images.pending}/${s.state.images.failed}` : '-',
     s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
+    failureText(s.failures?.[0]),
   ]);
-  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'ERRORS'], rows)}`;
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'REJECTED', 'LAST FAILURE'], rows)}`;
+}
+
+function failureText(f: ImageFailure | undefined): string | undefined {
+  if (!f) return undefined;
+  const why = [f.code, f.reason].filter(Boolean).join(': ');
+  return `${f.image}${why ? ` ${why.slice(0, 80)}` : ''}`;
 }
 
 /** "ok 1.2G free", "LOW 40M free", "READ-ONLY"; "-" before the satellite reported its disk. */

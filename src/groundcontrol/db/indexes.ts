@@ -10,7 +10,7 @@ import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord, T
  */
 
 /** Bump when an index is added or its meaning changes: the next open rebuilds them all once. */
-export const INDEX_VERSION = 1;
+export const INDEX_VERSION = 2;
 const INDEX_VERSION_KEY = 'index-version';
 const COUNTS_KEY = 'counts';
 
@@ -18,8 +18,11 @@ export const PRESENCE_STATES = ['online', 'offline', 'unknown'] as const;
 export const SYNC_STATES = ['in-sync', 'out-of-sync'] as const;
 export type PresenceState = (typeof PRESENCE_STATES)[number];
 export type SyncState = (typeof SYNC_STATES)[number];
-export type SatelliteState = PresenceState | SyncState;
-export const SATELLITE_STATES: readonly SatelliteState[] = [...PRESENCE_STATES, ...SYNC_STATES];
+/** Satellites whose last state report has at least one failed image (no entry otherwise). */
+export const FAILURE_STATES = ['failed'] as const;
+export type FailureState = (typeof FAILURE_STATES)[number];
+export type SatelliteState = PresenceState | SyncState | FailureState;
+export const SATELLITE_STATES: readonly SatelliteState[] = [...PRESENCE_STATES, ...SYNC_STATES, ...FAILURE_STATES];
 
 /** Fleet-wide counts, kept up to date by every write (never recomputed by a read). */
 export interface FleetCounts {
@@ -30,6 +33,8 @@ export interface FleetCounts {
   unknown: number;
   inSync: number;
   outOfSync: number;
+  /** Satellites reporting at least one failed image. */
+  failed: number;
 }
 
 const COUNT_OF: Record<SatelliteState, keyof FleetCounts> = {
@@ -38,6 +43,7 @@ const COUNT_OF: Record<SatelliteState, keyof FleetCounts> = {
   unknown: 'unknown',
   'in-sync': 'inSync',
   'out-of-sync': 'outOfSync',
+  failed: 'failed',
 };
 
 type Pair = [string, string];
@@ -48,7 +54,7 @@ export function under(first: string, after?: string): { start: Pair; end: Pair }
 }
 
 function emptyCounts(): FleetCounts {
-  return { satellites: 0, registered: 0, online: 0, offline: 0, unknown: 0, inSync: 0, outOfSync: 0 };
+  return { satellites: 0, registered: 0, online: 0, offline: 0, unknown: 0, inSync: 0, outOfSync: 0, failed: 0 };
 }
 
 export function readCounts(db: GcDb): FleetCounts {
@@ -69,6 +75,10 @@ function presenceOf(status: StatusRecord | undefined): PresenceState {
 
 function syncOf(g: GenerationsRecord | undefined): SyncState {
   return g && g.desired !== null && g.applied === g.desired ? 'in-sync' : 'out-of-sync';
+}
+
+function failureOf(status: StatusRecord | undefined): FailureState | undefined {
+  return (status?.state?.imageCounts.failed ?? 0) > 0 ? 'failed' : undefined;
 }
 
 function peerUrlOf(status: StatusRecord | undefined): string | undefined {
@@ -115,6 +125,7 @@ export function putSatellite(db: GcDb, next: SatelliteRecord): string[] {
     bump(db, 'satellites', 1);
     moveState(db, id, undefined, presenceOf(db.status.get(id)));
     moveState(db, id, undefined, syncOf(db.generations.get(id)));
+    moveState(db, id, undefined, failureOf(db.status.get(id)));
   }
   bump(db, 'registered', Number(next.registeredAt !== null) - Number(before !== undefined && before.registeredAt !== null));
   const oldSite = before ? before.site : null;
@@ -160,6 +171,7 @@ export function removeSatelliteRecords(db: GcDb, id: string): { site: string | n
   }
   moveState(db, id, presenceOf(db.status.get(id)), undefined);
   moveState(db, id, syncOf(db.generations.get(id)), undefined);
+  moveState(db, id, failureOf(db.status.get(id)), undefined);
   db.status.remove(id);
   db.desired.remove(id);
   db.generations.remove(id);
@@ -175,6 +187,7 @@ export function putStatus(db: GcDb, id: string, next: StatusRecord, hints: { bef
   const before = 'before' in hints ? hints.before : db.status.get(id);
   db.status.put(id, next);
   moveState(db, id, presenceOf(before), presenceOf(next));
+  moveState(db, id, failureOf(before), failureOf(next));
   const acknowledged = next.state?.desiredGeneration ?? null;
   const applied = next.state?.appliedGeneration ?? null;
   if ((before?.state?.desiredGeneration ?? null) !== acknowledged || (before?.state?.appliedGeneration ?? null) !== applied) {
@@ -326,7 +339,8 @@ function expectedIndexes(db: GcDb): IndexContents {
       applied: status?.state?.appliedGeneration ?? null,
     };
     if (desired || status?.state) out.generations.set(keyText(key), g);
-    for (const state of [presenceOf(status), syncOf(g)]) {
+    for (const state of [presenceOf(status), syncOf(g), failureOf(status)]) {
+      if (state === undefined) continue;
       out.satelliteStates.set(keyText([state, key]), 1);
       out.counts[COUNT_OF[state]]++;
     }

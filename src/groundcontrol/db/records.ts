@@ -94,3 +94,19 @@ export interface AdminTokenRecord {
   /** Where it came from: env, file, cli, generated. */
   source: string;
 }
+
+/** One line of the event and audit log (fleet/events.ts), keyed by a sequence number. */
+export interface EventRecord {
+  seq: number;
+  at: string;
+  /** audit: a change made through the API (actor set); satellite: a transition Ground Control saw. */
+  kind: 'audit' | 'satellite';
+  /** e.g. "POST /api/v1/groups", "satellite.offline", "image.failed" */
+  action: string;
+  /** "admin token 1a2b3c4d5e6f", "session 0a1b2c3d4e5f (admin token 1a2b3c4d5e6f)", "registration" */
+  actor: string | null;
+  satelliteId: string | null;
+  /** HTTP status of an audited request. */
+  status: number | null;
+  message: string;
+}

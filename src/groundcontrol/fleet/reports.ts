@@ -3,6 +3,7 @@ import { durable } from '../db/db.ts';
 import { putStatus } from '../db/indexes.ts';
 import type { ErrorNote, StatusRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
+import { appendEvent, statusTransitions } from './events.ts';
 import { reconcileDesired, satellitesAtSite } from './reconcile.ts';
 
 const EVENTS_KEPT = 20;
@@ -152,7 +153,10 @@ function applyIncoming(ctx: FleetContext, m: Incoming, at: string, effects: Effe
 function updateStatus(ctx: FleetContext, id: string, apply: (s: StatusRecord) => StatusRecord | undefined, site?: string | null): string | undefined {
   const before = ctx.db.status.get(id);
   const next = apply(before ?? emptyStatus());
-  return next ? putStatus(ctx.db, id, next, site === undefined ? { before } : { before, site }) : undefined;
+  if (!next) return undefined;
+  const at = ctx.now().toISOString();
+  for (const e of statusTransitions(id, before, next)) appendEvent(ctx.db, ctx.config.events.kept, at, e);
+  return putStatus(ctx.db, id, next, site === undefined ? { before } : { before, site });
 }
 
 function seen(s: StatusRecord, at: string): string {

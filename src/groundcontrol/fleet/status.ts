@@ -24,9 +24,23 @@ export interface SatelliteStatus {
   /** true when it applied the newest generation published */
   inSync: boolean;
   state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: DiskReport; lastSync: unknown; upstream: unknown } | null;
+  /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
+  /** Images its last state report lists as failed (at most MAX_FAILURES), with the reason. */
+  failures: ImageFailure[];
+  /** Groups it gets (directly or through its site). */
+  groups: string[];
   events: { count: number; last: { at: string; level: string; code: string; message: string } | null };
 }
+
+export interface ImageFailure {
+  image: string;
+  code: string | null;
+  reason: string | null;
+}
+
+/** Failed images listed per satellite row; the satellite page has them all. */
+export const MAX_FAILURES = 5;
 
 export interface FleetStatus {
   at: string;
@@ -109,7 +123,7 @@ export function pageSatellites(ctx: FleetContext, q: StatusQuery): { satellites:
   return { satellites: out, page: { limit, next: more ? (out.at(-1)?.id ?? null) : null, total } };
 }
 
-const STATE_COUNT: Record<SatelliteState, keyof FleetCounts> = { online: 'online', offline: 'offline', unknown: 'unknown', 'in-sync': 'inSync', 'out-of-sync': 'outOfSync' };
+const STATE_COUNT: Record<SatelliteState, keyof FleetCounts> = { online: 'online', offline: 'offline', unknown: 'unknown', 'in-sync': 'inSync', 'out-of-sync': 'outOfSync', failed: 'failed' };
 
 function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
   const s = ctx.db.status.get(sat.id) ?? emptyStatus();
@@ -132,6 +146,11 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
       ? { seq: s.state.seq, at: s.state.at, version: s.state.version, images: s.state.imageCounts, disk: s.state.disk, lastSync: s.state.lastSync, upstream: s.state.upstream }
       : null,
     errors: s.errors,
+    failures: (s.state?.images ?? [])
+      .filter((i) => i.status === 'failed')
+      .slice(0, MAX_FAILURES)
+      .map((i) => ({ image: `${i.repository}:${i.reference}`, code: i.code ?? null, reason: i.reason ?? null })),
+    groups: groupNamesOf(ctx.db, sat),
     events: { count: s.events.count, last: s.events.last.at(-1) ?? null },
   };
 }
