@@ -26,6 +26,11 @@ export class PeerAwarePort implements UpstreamPort {
     return this.#inner.getManifest(repo, reference, signal);
   }
 
+  getManifestIfChanged(repo: string, reference: string, known: string, signal?: AbortSignal) {
+    if (!this.#inner.getManifestIfChanged) return this.#inner.getManifest(repo, reference, signal);
+    return this.#inner.getManifestIfChanged(repo, reference, known, signal);
+  }
+
   async fetchBlob(repo: string, digest: string, opts: { offset?: number; signal?: AbortSignal; size?: number } = {}) {
     const offset = opts.offset ?? 0;
     const signal = opts.signal ?? new AbortController().signal;

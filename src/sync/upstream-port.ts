@@ -10,6 +10,16 @@ export interface BlobSource {
 export interface UpstreamPort {
   ping(signal?: AbortSignal): Promise<void>;
   getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; body: Buffer }>;
+  /**
+   * The manifest unless it is still `known` (undefined then): one conditional request, so a plan
+   * reads an unchanged manifest locally. Optional: without it, plans GET every tag.
+   */
+  getManifestIfChanged?(
+    repo: string,
+    reference: string,
+    known: string,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; mediaType: string; body: Buffer } | undefined>;
   fetchBlob(
     repo: string,
     digest: string,
