@@ -9,6 +9,25 @@ export interface FaultProxyOptions {
   cutEveryBytes?: number;
   /** Invert the byte at this position of every connection's target->client stream (0-based, headers included). */
   flipByteAt?: number;
+  /**
+   * WAN emulation (there is no netem here): every byte, each direction, is delivered this many ms
+   * after it arrived — pipelined, so it adds latency, not a throughput cap. RTT = 2 × delayMs.
+   */
+  delayMs?: number;
+  /** One rate budget (bytes/s) shared by the target->client direction of all connections. */
+  rateBytesPerSec?: number;
+}
+
+/** One HTTP/1.1 request seen going to the target (bodiless requests: GET, HEAD). */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  /** Which accepted connection (1-based) carried it. */
+  connection: number;
+  /** It carried If-None-Match (a conditional request). */
+  conditional: boolean;
+  /** Requests (by path) awaiting their response on all connections when this one went out, itself included. */
+  inFlight: string[];
 }
 
 /**
@@ -30,6 +49,10 @@ export interface FaultProxy {
   bytesFromClient(): number;
   /** Connections accepted so far. */
   connections(): number;
+  /** Requests seen so far (parsed from the client->target stream; fine for bodiless GET/HEAD). */
+  requests(): SeenRequest[];
+  /** Forgets the requests seen so far. */
+  clearRequests(): void;
   /** Connections cut by cutEveryBytes so far. */
   cuts(): number;
   setCutEveryBytes(n: number | undefined): void;
@@ -56,6 +79,13 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
   }
   let cutEveryBytes = opts.cutEveryBytes;
   let flipByteAt = opts.flipByteAt;
+  const delayMs = opts.delayMs ?? 0;
+  const rate = opts.rateBytesPerSec;
+  /** When the shared target->client link is free again (ms, performance.now()). */
+  let linkFreeAt = 0;
+  let seen: SeenRequest[] = [];
+  /** Per connection: the path of a request sent and not yet answered. */
+  const pending = new Map<number, string>();
   let paused: PauseMode | undefined;
   let fromTarget = 0;
   let fromClient = 0;
@@ -70,8 +100,44 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
     socket.on('error', () => {});
   };
 
+  /**
+   * Delivers `chunk` to `to` after the emulated link's delay (and the shared rate, target->client),
+   * in order per direction; `then` runs once it is written.
+   */
+  const lane = () => {
+    let lastAt = 0;
+    let queued = 0;
+    return (to: Socket, from: Socket, chunk: Buffer | null, shared: boolean, then?: () => void) => {
+      if (delayMs === 0 && !(shared && rate)) {
+        if (chunk === null) to.end();
+        else if (!to.write(chunk, then)) from.pause();
+        return;
+      }
+      const now = performance.now();
+      let at = now;
+      if (chunk && shared && rate) {
+        const start = Math.max(now, linkFreeAt);
+        linkFreeAt = start + (chunk.length / rate) * 1000;
+        at = linkFreeAt;
+      }
+      at = Math.max(at + delayMs, lastAt);
+      lastAt = at;
+      const size = chunk?.length ?? 0;
+      queued += size;
+      // A bounded window per direction: the sender waits, as over a real link.
+      if (queued > 8 * 1024 * 1024) from.pause();
+      setTimeout(() => {
+        queued -= size;
+        if (queued <= 8 * 1024 * 1024) from.resume();
+        if (to.destroyed) return;
+        if (chunk === null) to.end();
+        else to.write(chunk, then);
+      }, at - now);
+    };
+  };
+
   const server = createServer({ allowHalfOpen: true }, (client) => {
-    accepted++;
+    const id = ++accepted;
     track(client);
     if (paused === 'reset') {
       client.resetAndDestroy();
@@ -90,12 +156,23 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
     client.once('close', kill);
     upstream.once('close', kill);
 
+    const up = lane();
+    const down = lane();
+    let head = '';
     client.on('data', (chunk: Buffer) => {
       fromClient += chunk.length;
-      if (!upstream.write(chunk)) client.pause();
+      head += chunk.toString('latin1');
+      for (let end = head.indexOf('\r\n\r\n'); end >= 0; end = head.indexOf('\r\n\r\n')) {
+        const block = head.slice(0, end);
+        const [method = '', path = ''] = block.slice(0, block.indexOf('\r\n')).split(' ');
+        head = head.slice(end + 4);
+        pending.set(id, path);
+        seen.push({ method, path, connection: id, conditional: /\r\nif-none-match:/i.test(block), inFlight: [...pending.values()] });
+      }
+      up(upstream, client, chunk, false);
     });
     upstream.on('drain', () => client.resume());
-    client.once('end', () => upstream.end());
+    client.once('end', () => up(upstream, client, null, false));
 
     let position = 0; // this connection's target->client stream position
     upstream.on('data', (chunk: Buffer) => {
@@ -111,18 +188,20 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
       }
       position += out.length;
       fromTarget += out.length;
+      pending.delete(id);
       if (cut) {
         cuts++;
         // Write what fits the budget, then drop both sides once it is flushed.
-        client.write(out, () => kill());
+        down(client, upstream, out, true, () => kill());
         upstream.pause();
-        setTimeout(kill, 50).unref();
+        setTimeout(kill, 50 + delayMs).unref();
         return;
       }
-      if (!client.write(out)) upstream.pause();
+      down(client, upstream, out, true);
     });
     client.on('drain', () => upstream.resume());
-    upstream.once('end', () => client.end());
+    upstream.once('end', () => down(client, upstream, null, true));
+    client.once('close', () => pending.delete(id));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -145,6 +224,10 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
     bytesFromTarget: () => fromTarget,
     bytesFromClient: () => fromClient,
     connections: () => accepted,
+    requests: () => [...seen],
+    clearRequests: () => {
+      seen = [];
+    },
     cuts: () => cuts,
     setCutEveryBytes: (n) => {
       cutEveryBytes = n;
