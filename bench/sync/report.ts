@@ -100,12 +100,15 @@ function cutTable(cut: NonNullable<Results['cut']>, set: ImageSet): string[] {
   ];
 }
 
+const wall = (r: RunResult) => `${fmt(r.wallSec, 2)} s${r.finished ? '' : ` (NOT finished: ${r.images} images)`}`;
+
 /** Through the emulated WAN: each tool against the link floor (unique bytes / rate), and the unchanged run. */
 function wanTable(res: Results, wan: NonNullable<Results['wan']>, set: ImageSet): string[] {
   const floor = wan.rateBytesPerSec ? set.setBytes / wan.rateBytesPerSec : Number.NaN;
   const med = (v: number[]) => median(v);
-  const sat = med(res.clean.satellite.map((r) => r.wallSec));
-  const sko = med(res.clean.skopeo.map((r) => r.wallSec));
+  // Medians of the runs that finished; the others are listed below.
+  const sat = med(res.clean.satellite.filter((r) => r.finished).map((r) => r.wallSec));
+  const sko = med(res.clean.skopeo.filter((r) => r.finished).map((r) => r.wallSec));
   const ratio = (s: number) => (Number.isFinite(floor) ? ` = ${fmt(s / floor, 2)}× the floor` : '');
   const unchanged = res.clean.satellite.map((r) => r.unchanged).filter((u) => u !== undefined);
   const rate = wan.rateBytesPerSec ? `${fmt((wan.rateBytesPerSec * 8) / 1e6)} Mbit/s shared` : 'no rate limit';
@@ -115,7 +118,7 @@ function wanTable(res: Results, wan: NonNullable<Results['wan']>, set: ImageSet)
     '| start to applied (median) | satellite | skopeo sync | skopeo / satellite |',
     '|---|---|---|---|',
     `| ${set.images.length} images, ${fmt(set.setBytes / 1e6)} MB | ${fmt(sat, 2)} s${ratio(sat)} | ${fmt(sko, 2)} s${ratio(sko)} | ${fmt(sko / sat, 2)}× |`,
-    `- each run: satellite ${res.clean.satellite.map((r) => fmt(r.wallSec, 2)).join(', ')} s; skopeo ${res.clean.skopeo.map((r) => fmt(r.wallSec, 2)).join(', ')} s`,
+    `- each run: satellite ${res.clean.satellite.map(wall).join(', ')}; skopeo ${res.clean.skopeo.map(wall).join(', ')}`,
   ];
   if (unchanged.length > 0) {
     lines.push(

@@ -26,6 +26,10 @@ export class PeerAwarePort implements UpstreamPort {
     return this.#inner.getManifest(repo, reference, signal);
   }
 
+  async prepare(repositories: readonly string[]): Promise<void> {
+    await this.#inner.prepare?.(repositories);
+  }
+
   getManifestIfChanged(repo: string, reference: string, known: string, signal?: AbortSignal) {
     if (!this.#inner.getManifestIfChanged) return this.#inner.getManifest(repo, reference, signal);
     return this.#inner.getManifestIfChanged(repo, reference, known, signal);

@@ -437,6 +437,7 @@ export class SyncEngine {
     this.#wanted.begin();
     try {
       if (this.#reachable) {
+        await upstream.prepare?.([...new Set(refs.map((r) => r.repository))]);
         const planSlots = new Limiter(this.#config.planConcurrency);
         await Promise.all(
           refs.map((ref) =>

@@ -10,6 +10,8 @@ export interface BlobSource {
 export interface UpstreamPort {
   ping(signal?: AbortSignal): Promise<void>;
   getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; body: Buffer }>;
+  /** Before planning: lets the client batch what it can for these repositories (token scopes). */
+  prepare?(repositories: readonly string[]): Promise<void>;
   /**
    * The manifest unless it is still `known` (undefined then): one conditional request, so a plan
    * reads an unchanged manifest locally. Optional: without it, plans GET every tag.

@@ -103,6 +103,14 @@ export class UpstreamClient {
   }
 
   /**
+   * Before a run over these repositories: one token request for all their pull scopes when the
+   * upstream uses bearer tokens (instead of one per repository). Best effort, never throws.
+   */
+  async prepare(repos: readonly string[]): Promise<void> {
+    await this.#auth.prefetch(repos.map(pullScope));
+  }
+
+  /**
    * GET a manifest by tag or digest with the full Accept list (distribution hides indexes
    * otherwise). Verifies the body against a digest reference and against Docker-Content-Digest.
    */

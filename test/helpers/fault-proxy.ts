@@ -107,7 +107,7 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
   const lane = () => {
     let lastAt = 0;
     let queued = 0;
-    return (to: Socket, from: Socket, chunk: Buffer | null, shared: boolean, then?: () => void) => {
+    const send = (to: Socket, from: Socket, chunk: Buffer | null, shared: boolean, then?: () => void) => {
       if (delayMs === 0 && !(shared && rate)) {
         if (chunk === null) to.end();
         else if (!to.write(chunk, then)) from.pause();
@@ -134,6 +134,9 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
         else to.write(chunk, then);
       }, at - now);
     };
+    /** ms until what this lane holds is delivered (0 when nothing waits). */
+    const flushedIn = () => Math.max(0, lastAt - performance.now());
+    return Object.assign(send, { flushedIn });
   };
 
   const server = createServer({ allowHalfOpen: true }, (client) => {
@@ -153,11 +156,12 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
       client.destroy();
       upstream.destroy();
     };
-    client.once('close', kill);
-    upstream.once('close', kill);
-
     const up = lane();
     const down = lane();
+    // One side gone: the other follows once what the emulated link still holds was delivered.
+    client.once('close', () => setTimeout(kill, up.flushedIn()));
+    upstream.once('close', () => setTimeout(kill, down.flushedIn()));
+
     let head = '';
     client.on('data', (chunk: Buffer) => {
       fromClient += chunk.length;
