@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startFaultProxy, type SeenRequest } from '../helpers/fault-proxy.ts';
+import { startTokenIssuer } from '../helpers/token-issuer.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
@@ -106,4 +107,37 @@ test('WAN relay: delay and a shared rate slow the link as configured', async (t)
   // At least one round trip (200 ms) plus half a second of transfer; generous above.
   assert.ok(ms >= 650, `${ms} ms`);
   assert.ok(ms < 5000, `${ms} ms`);
+});
+
+test('token auth: one token request carries the pull scopes of every repository of the run', async (t) => {
+  const robot = 'robot$edge+wan';
+  const issuer = await startTokenIssuer(t, { users: { [robot]: 'r0b0t' } });
+  const upstream = await startDockerRegistry(t, { token: issuer });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const repos = ['wan/a', 'wan/b', 'wan/c', 'wan/d'];
+  for (const [i, repo] of repos.entries()) {
+    await makeImage(layout, { tag: `t${i}`, seed: `long-links-token-${i}`, layerSizes: [16 * KiB + i] });
+    await skopeoCopy(`oci:${layout}:t${i}`, `docker://${upstream.host}/${repo}:v1`, { destCreds: `${robot}:r0b0t` });
+  }
+  const dir = await makeTempDir(t, 'hs-desired-');
+  const desired = join(dir, 'desired.json');
+  await writeDesired(desired, {
+    generation: 1,
+    upstream: { url: upstream.url, username: robot, password: 'r0b0t' },
+    images: repos.map((repository) => ({ repository, tags: ['v1'] })),
+  });
+  const before = issuer.log().length;
+  const sat = await startSatellite(t, { config: syncConfig(desired) });
+  const status = await waitForGeneration(sat, 1, 60_000);
+  assert.equal(status.sync.lastRun!.result, 'ok');
+  const requests = issuer.log().slice(before);
+  const summary = requests.map((r) => `${r.status} [${r.scopes.join(' ')}]`).join('\n');
+  t.diagnostic(`token requests:\n${summary}`);
+  // The /v2/ probe's token (no scope), then one request for the four pull scopes.
+  const batched = requests.filter((r) => r.scopes.length === repos.length);
+  assert.equal(batched.length, 1, summary);
+  assert.deepEqual([...batched[0]!.scopes].sort(), repos.map((r) => `repository:${r}:pull`).sort());
+  assert.ok(batched[0]!.access.length === repos.length, `access granted: ${JSON.stringify(batched[0]!.access)}`);
+  assert.ok(requests.length <= 2, summary);
+  for (const repo of repos) assert.equal((await skopeoInspect(`docker://${sat.host}/${repo}:v1`, { raw: true })).length > 0, true);
 });
