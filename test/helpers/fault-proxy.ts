@@ -63,6 +63,9 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
+/** Bytes the emulated link holds per direction of a connection before the sender is paused. */
+const WINDOW_BYTES = 8 * 1024 * 1024;
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
@@ -107,6 +110,23 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
   const lane = () => {
     let lastAt = 0;
     let queued = 0;
+    // One FIFO and one timer per lane: separate timers per chunk may fire out of order.
+    const fifo: Array<{ at: number; to: Socket; from: Socket; chunk: Buffer | null; then: (() => void) | undefined }> = [];
+    let timer: NodeJS.Timeout | undefined;
+    const pump = () => {
+      timer = undefined;
+      const now = performance.now();
+      while (fifo.length > 0 && fifo[0]!.at <= now + 0.5) {
+        const { to, from, chunk, then } = fifo.shift()!;
+        const size = chunk?.length ?? 0;
+        queued -= size;
+        if (queued <= WINDOW_BYTES) from.resume();
+        if (to.destroyed) continue;
+        if (chunk === null) to.end();
+        else to.write(chunk, then);
+      }
+      if (fifo.length > 0) timer = setTimeout(pump, Math.max(0, fifo[0]!.at - now));
+    };
     const send = (to: Socket, from: Socket, chunk: Buffer | null, shared: boolean, then?: () => void) => {
       if (delayMs === 0 && !(shared && rate)) {
         if (chunk === null) to.end();
@@ -122,17 +142,11 @@ export async function startFaultProxy(t: Teardown, opts: FaultProxyOptions): Pro
       }
       at = Math.max(at + delayMs, lastAt);
       lastAt = at;
-      const size = chunk?.length ?? 0;
-      queued += size;
+      queued += chunk?.length ?? 0;
       // A bounded window per direction: the sender waits, as over a real link.
-      if (queued > 8 * 1024 * 1024) from.pause();
-      setTimeout(() => {
-        queued -= size;
-        if (queued <= 8 * 1024 * 1024) from.resume();
-        if (to.destroyed) return;
-        if (chunk === null) to.end();
-        else to.write(chunk, then);
-      }, at - now);
+      if (queued > WINDOW_BYTES) from.pause();
+      fifo.push({ at, to, from, chunk, then });
+      timer ??= setTimeout(pump, Math.max(0, fifo[0]!.at - now));
     };
     /** ms until what this lane holds is delivered (0 when nothing waits). */
     const flushedIn = () => Math.max(0, lastAt - performance.now());
