@@ -19,7 +19,7 @@ export const syncConfigSchema = {
      * Tags resolved and manifests fetched at once while planning (each one round trip; on a long
      * link they should all be in flight together). Bounded by upstream.maxConnections on HTTP/1.1.
      */
-    planConcurrency: { type: 'integer', minimum: 1, maximum: 256, default: 16 },
+    planConcurrency: { type: 'integer', minimum: 1, maximum: 256, default: 32 },
     /** Sum of all downloads, bytes per second; absent = unlimited. */
     bandwidthBytesPerSecond: { type: 'integer', minimum: 1024 },
     /** Cron expressions (5 fields) naming the minutes downloads may run; absent = always. */
