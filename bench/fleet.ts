@@ -19,7 +19,7 @@ import { parseOptions, USAGE, type Options } from './fleet/options.ts';
 import { NOISY_CORES, report, spread, type SizeResult } from './fleet/report.ts';
 import { runRound, type RoundResult } from './fleet/round.ts';
 import { apiObserver, lmdbObserver } from './fleet/observe.ts';
-import { enrol, GROUP, SITE, startStack, UPSTREAM_URL } from './fleet/stack.ts';
+import { enrol, GROUP, siteOf, startStack, UPSTREAM_URL } from './fleet/stack.ts';
 
 const t0 = Date.now();
 const progress = (msg: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
@@ -53,16 +53,16 @@ function describe(r: RoundResult): string {
 }
 
 /** Everything up to the rounds: the stack, N satellites registered, logged in and online. */
-async function setUp(t: ScriptTeardown, n: number, opts: Options) {
+async function setUp(t: ScriptTeardown, n: number, sites: number, opts: Options) {
   await waitForQuiet(opts.quietWaitSec);
-  progress(`N=${n}: starting mosquitto and Ground Control`);
+  progress(`N=${n}, ${sites} site(s): starting mosquitto and Ground Control`);
   const gcEnv: Record<string, string> = opts.gcNodeOptions ? { NODE_OPTIONS: opts.gcNodeOptions } : {};
   const stack = await startStack(t, { mosquittoConf: opts.mosquittoConf, gcEnv });
   const { gc, gcPid, mosq, mosqPid } = stack;
   // Readings come from the servers themselves, not a wrapper (the helpers exec through setpriv).
   if (!exeOf(gcPid).includes('node') || !exeOf(mosqPid).endsWith('mosquitto')) throw new Error(`unexpected processes: ${exeOf(gcPid)}, ${exeOf(mosqPid)}`);
 
-  const enrolment = await enrol(gc, n, opts.concurrency, [gcPid, mosqPid], progress);
+  const enrolment = await enrol(gc, n, sites, opts.concurrency, [gcPid, mosqPid], progress);
   const gcAfterRegisterKiB = readMem(gcPid).rssKiB;
   const mosqAfterRegisterKiB = readMem(mosqPid).rssKiB;
   progress(`N=${n}: registered in ${fmt(enrolment.registerMs / 1000, 1)} s; logging the satellites in`);
@@ -78,7 +78,7 @@ async function setUp(t: ScriptTeardown, n: number, opts: Options) {
   let onlineMs = Number.NaN;
   let online = 0;
   for (let last = { count: -1, at: Date.now() }; Date.now() - last.at < 10_000; await sleep(500)) {
-    online = (await gc.api('GET', '/api/v1/status')).body.counts.online;
+    online = (await gc.api('GET', '/api/v1/status?limit=1')).body.counts.online;
     if (online >= n) {
       onlineMs = Date.now() - loginStart;
       break;
@@ -90,8 +90,8 @@ async function setUp(t: ScriptTeardown, n: number, opts: Options) {
 }
 
 /** --setup-only: registration and login figures of one size, no rounds. */
-async function runSetupOnly(t: ScriptTeardown, n: number, opts: Options): Promise<string[]> {
-  const s = await setUp(t, n, opts);
+async function runSetupOnly(t: ScriptTeardown, n: number, sites: number, opts: Options): Promise<string[]> {
+  const s = await setUp(t, n, sites, opts);
   const { registerMs, registerCpu: cpu } = s.enrolment;
   const mib = (kib: number) => fmt(kib / 1024, 0);
   const row = [
@@ -108,8 +108,8 @@ async function runSetupOnly(t: ScriptTeardown, n: number, opts: Options): Promis
   return row;
 }
 
-async function runSize(t: ScriptTeardown, n: number, opts: Options): Promise<SizeResult> {
-  const { gc, gcPid, mosqPid, mosqDrops, enrolment, fleet, connected, onlineMs, online } = await setUp(t, n, opts);
+async function runSize(t: ScriptTeardown, n: number, sites: number, opts: Options): Promise<SizeResult> {
+  const { gc, gcPid, mosqPid, mosqDrops, enrolment, fleet, connected, onlineMs, online } = await setUp(t, n, sites, opts);
   const observer = opts.observe === 'lmdb' ? lmdbObserver(gc) : apiObserver(gc);
   defer(t, () => observer.close());
 
@@ -126,7 +126,7 @@ async function runSize(t: ScriptTeardown, n: number, opts: Options): Promise<Siz
     ...common,
     label: 'warm-up',
     generation: 1,
-    change: () => gc.api('POST', '/api/v1/assignments', { group: GROUP, site: SITE }),
+    change: () => assignToSites(gc, n, sites),
   });
   progress(`N=${n}: ${describe(warmup)}`);
   const gcBeforeRoundsKiB = readMem(gcPid).rssKiB;
@@ -161,10 +161,11 @@ async function runSize(t: ScriptTeardown, n: number, opts: Options): Promise<Siz
     }),
   );
 
-  const status = await gc.api('GET', '/api/v1/status');
+  const status = await gc.api('GET', '/api/v1/status?limit=1');
   const gcEnd = readMem(gcPid);
   const result: SizeResult = {
     n,
+    sites,
     createMs: enrolment.createMs,
     registerMs: enrolment.registerMs,
     connectMs: connected.ms,
@@ -191,13 +192,21 @@ async function runSize(t: ScriptTeardown, n: number, opts: Options): Promise<Siz
   return result;
 }
 
+/** The warm-up's change: the group assigned to every site of the layout; one answer, every site's published ids. */
+async function assignToSites(gc: Awaited<ReturnType<typeof startStack>>['gc'], n: number, sites: number): Promise<{ status: number; body: any }> {
+  const names = [...new Set(Array.from({ length: Math.min(n, sites) }, (_, i) => siteOf(i, sites)))];
+  const answers = await Promise.all(names.map((site) => gc.api('POST', '/api/v1/assignments', { group: GROUP, site })));
+  const failed = answers.find((a) => a.status !== 201);
+  return failed ?? { status: 201, body: { published: answers.flatMap((a) => a.body.published as string[]) } };
+}
+
 function machineLines(opts: Options): string[] {
   const lines = [
     `date: ${new Date().toISOString()}`,
     `machine: ${firstLine('nproc', [])} vCPU (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${firstLine('uname', ['-r'])}`,
     `node: ${process.version}; Ground Control ${VERSION} at ${firstLine('git', ['describe', '--always', '--dirty'], REPO_ROOT)}, src/cli/groundcontrol.ts, log level info`,
     `${firstLine(requireBinary('mosquitto'), ['-h']).replace(/\.$/, '')} (documented ACL, password file and large-fleet settings, persistence on, default autosave${opts.mosquittoConf.length ? `; plus: ${opts.mosquittoConf.join('; ')}` : ''})`,
-    `clients: ${opts.workers} processes of raw MQTT 3.1.1 clients (mqtt-packet); rounds per size: ${opts.rounds} after a warm-up; Ground Control observed every ${opts.pollMs} ms through ${opts.observe === 'api' ? 'GET /api/v1/status' : 'its LMDB, read-only'}; upstream in desired states: ${UPSTREAM_URL}`,
+    `clients: ${opts.workers} processes of raw MQTT 3.1.1 clients (mqtt-packet); rounds per size: ${opts.rounds} after a warm-up; layouts: ${opts.sites.map((x) => (x === 1 ? 'all at one site' : `spread over ${x} sites`)).join(', ')}; Ground Control observed every ${opts.pollMs} ms through ${opts.observe === 'api' ? 'GET /api/v1/status?state=out-of-sync&limit=100 (counts.inSync)' : 'its LMDB, read-only'}; upstream in desired states: ${UPSTREAM_URL}`,
     'fresh mosquitto and Ground Control (empty data dirs) for every size',
   ];
   if (opts.gcNodeOptions) lines.push(`Ground Control NODE_OPTIONS: ${opts.gcNodeOptions}`);
@@ -221,13 +230,15 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   for (const line of info) progress(line);
   const sizes: SizeResult[] = [];
   const setupRows: string[][] = [];
-  for (const n of opts.sizes) {
-    // Each size gets its own stack, stopped before the next starts; on an abort the script's
-    // teardown stops the one running.
-    const sizeTeardown = new ScriptTeardown();
-    t.after(() => sizeTeardown.run());
-    if (opts.setupOnly) setupRows.push(await runSetupOnly(sizeTeardown, n, opts));
-    else sizes.push(await runSize(sizeTeardown, n, opts));
+  for (const sites of opts.sites) {
+    for (const n of opts.sizes) {
+      // Each size and layout gets its own stack, stopped before the next starts; on an abort the
+      // script's teardown stops the one running.
+      const sizeTeardown = new ScriptTeardown();
+      t.after(() => sizeTeardown.run());
+      if (opts.setupOnly) setupRows.push(await runSetupOnly(sizeTeardown, n, sites, opts));
+      else sizes.push(await runSize(sizeTeardown, n, sites, opts));
+    }
   }
   const header = [`### node bench/fleet.ts ${process.argv.slice(2).join(' ')}`.trim(), '', ...info.map((l) => `- ${l}`)];
   if (opts.setupOnly) {
@@ -244,7 +255,7 @@ process.exitCode = await runBenchScript<Options>({
   // bounded by --round-timeout, and may be run again when the machine was busy.
   budgetSec: (opts) => {
     const roundsPerSize = 1 + opts.rounds * (1 + opts.noiseRetries);
-    return Math.round(opts.sizes.reduce((a, n) => a + 180 + n * 0.06 + opts.quietWaitSec + roundsPerSize * (opts.roundTimeoutMs / 1000 + opts.quietWaitSec + 5), 0));
+    return Math.round(opts.sites.length * opts.sizes.reduce((a, n) => a + 180 + n * 0.06 + opts.quietWaitSec + roundsPerSize * (opts.roundTimeoutMs / 1000 + opts.quietWaitSec + 5), 0));
   },
   run,
   progress,

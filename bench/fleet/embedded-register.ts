@@ -11,6 +11,6 @@ const n = Number(process.argv[2] ?? 1000);
 const c = Number(process.argv[3] ?? 16);
 try {
   const gc = await startGroundControl(t as never, { config: { log: { level: 'info' }, upstream: { url: 'http://127.0.0.1:5000' } } });
-  const e = await enrol(gc, n, c, [gc.proc.pid!], (m) => process.stderr.write(m + '\n'));
+  const e = await enrol(gc, n, 1, c, [gc.proc.pid!], (m) => process.stderr.write(m + '\n'));
   console.log(`embedded N=${n} concurrency ${c}: create ${(e.createMs / 1000).toFixed(1)} s, register ${(e.registerMs / 1000).toFixed(1)} s (${(n / (e.registerMs / 1000)).toFixed(0)}/s); cores GC ${e.registerCpu.cores.get(gc.proc.pid!)?.toFixed(2)} other ${e.registerCpu.other.toFixed(2)}; GC RSS ${(readMem(gc.proc.pid!).rssKiB / 1024).toFixed(0)} MiB`);
 } finally { await t.run(); }

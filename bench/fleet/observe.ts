@@ -1,23 +1,30 @@
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import type { StatusRecord } from '../../src/groundcontrol/db/records.ts';
+import type { GenerationsRecord } from '../../src/groundcontrol/db/records.ts';
 import type { GroundControl } from '../../test/helpers/groundcontrol.ts';
 
-/** Where a round sees what Ground Control has recorded: [satellite id, acknowledged generation]. */
+/** Where a round sees how many acknowledgements of a generation Ground Control has recorded. */
 export interface AckObserver {
   readonly name: 'api' | 'lmdb';
-  read(): Promise<Array<[string, number | null]>>;
+  /** How many satellites Ground Control shows as having acknowledged (and applied) `generation`. */
+  recorded(generation: number): Promise<number>;
   close(): Promise<void>;
 }
 
-/** The operator's view: GET /api/v1/status (costs Ground Control a full status build per poll). */
+/**
+ * The operator's view: GET /api/v1/status?state=out-of-sync&limit=100, a dashboard's "what is
+ * not in sync yet" page with the fleet-wide counts. counts.inSync is the number recorded: the
+ * simulated satellites apply a generation as they receive it, so in sync = acknowledged; the
+ * round's answer made every satellite out of sync first (the new generation is stored before the
+ * API answers).
+ */
 export function apiObserver(gc: GroundControl): AckObserver {
   return {
     name: 'api',
-    async read() {
-      const res = await gc.api<{ satellites: Array<{ id: string; acknowledgedGeneration: number | null }> }>('GET', '/api/v1/status');
+    async recorded() {
+      const res = await gc.api<{ counts: { inSync: number } }>('GET', '/api/v1/status?state=out-of-sync&limit=100');
       if (res.status !== 200) throw new Error(`GET /api/v1/status answered ${res.status}`);
-      return res.body.satellites.map((r) => [r.id, r.acknowledgedGeneration]);
+      return res.body.counts.inSync;
     },
     close: async () => undefined,
   };
@@ -31,14 +38,14 @@ export function apiObserver(gc: GroundControl): AckObserver {
  */
 export function lmdbObserver(gc: GroundControl): AckObserver {
   const root: RootDatabase = open({ path: join(gc.dataDir, 'db'), readOnly: true, compression: false, maxDbs: 32 });
-  const status = root.openDB<StatusRecord, string>({ name: 'status' });
+  const generations = root.openDB<GenerationsRecord, string>({ name: 'idx-generations' });
   return {
     name: 'lmdb',
-    async read() {
+    async recorded(generation) {
       root.resetReadTxn(); // see the other process's newest commit
-      const out: Array<[string, number | null]> = [];
-      for (const { key, value } of status.getRange({})) out.push([key, value.state?.desiredGeneration ?? null]);
-      return out;
+      let n = 0;
+      for (const { value } of generations.getRange({})) if ((value.acknowledged ?? -1) >= generation) n++;
+      return n;
     },
     close: () => root.close(),
   };

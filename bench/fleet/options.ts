@@ -10,13 +10,17 @@ new tag). Measured from just before the API call: when each satellite received i
 message, when it published its acknowledgement, and when Ground Control's status showed it.
 
   --sizes LIST        fleet sizes, comma-separated (default 100,1000,5000)
-  --quick             --sizes 100,1000 --rounds 1
+  --sites LIST        layouts: how many sites the satellites are spread over, comma-separated;
+                      every size runs in every layout (default 1,100: all at one site, then
+                      spread over 100 sites; the warm-up assigns the group to each site)
+  --quick             --sizes 100,1000 --sites 1 --rounds 1
   --rounds N          group changes per size after the warm-up (default 3)
   --workers N         client processes (default 2, one per core)
   --poll-ms N         look at what Ground Control recorded every N ms during a round (default 200)
-  --observe WAY       how: "api" = GET /api/v1/status (default; the operator's view, which costs
-                      Ground Control a full status build per poll), "lmdb" = read its status
-                      database directly, read-only, from this process (no load on Ground Control)
+  --observe WAY       how: "api" = GET /api/v1/status?state=out-of-sync&limit=100 (default; the
+                      operator's view: one page and the fleet-wide counts, counts.inSync = recorded),
+                      "lmdb" = read its generations index directly, read-only, from this process
+                      (no load on Ground Control)
   --round-timeout S   give up on a round after S seconds (default 120)
   --mosquitto-conf L  append line L to mosquitto.conf (repeatable), e.g. "max_queued_messages 0"
   --gc-node-options=S NODE_OPTIONS for Ground Control only (write it with =), e.g.
@@ -34,6 +38,7 @@ Everything listens on 127.0.0.1. Linux only: memory and CPU come from /proc.`;
 
 export interface Options {
   sizes: number[];
+  sites: number[];
   rounds: number;
   workers: number;
   pollMs: number;
@@ -60,6 +65,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     args: argv,
     options: {
       sizes: { type: 'string' },
+      sites: { type: 'string' },
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       workers: { type: 'string' },
@@ -79,8 +85,10 @@ export function parseOptions(argv: string[]): Options | undefined {
   const sizes = (values.sizes ?? (values.quick ? '100,1000' : '100,1000,5000')).split(',').map((s) => wholeNumber(s.trim(), '--sizes', 1, 20_000, 0));
   for (const line of values['mosquitto-conf'] ?? []) if (/[\r\n]/.test(line)) throw new Error('--mosquitto-conf takes one line');
   if (values.observe !== 'api' && values.observe !== 'lmdb') throw new Error(`--observe must be api or lmdb, got ${values.observe}`);
+  const sites = (values.sites ?? (values.quick ? '1' : '1,100')).split(',').map((s) => wholeNumber(s.trim(), '--sites', 1, 1000, 0));
   return {
     sizes,
+    sites,
     observe: values.observe,
     rounds: wholeNumber(values.rounds, '--rounds', 1, 20, values.quick ? 1 : 3),
     workers: wholeNumber(values.workers, '--workers', 1, 16, 2),

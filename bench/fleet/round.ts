@@ -20,8 +20,8 @@ export interface RoundResult {
   acked: number[];
   brokerAcked: number[];
   /**
-   * Per satellite, ms after t0 at which a status poll first showed acknowledgedGeneration >= the
-   * new generation (the poll's answer time: an upper bound, within one poll interval). NaN = never.
+   * Per acknowledgement, ms after t0 at which an observation first counted it as recorded (the
+   * observation's answer time: an upper bound, within one poll interval). NaN = never.
    */
   gcSeen: number[];
   /** ms after t0 when every satellite was acknowledged in the status (NaN = timed out). */
@@ -63,22 +63,22 @@ export async function runRound(opts: {
   if (answer.status !== 200 && answer.status !== 201) throw new Error(`${opts.label}: group change answered ${answer.status} ${JSON.stringify(answer.body)}`);
   const published = Array.isArray(answer.body?.published) ? answer.body.published.length : Number.NaN;
 
-  const seen = new Map<string, number>();
+  // Times at which each acknowledgement was first seen: the count recorded grows between polls,
+  // and every new one is placed at the answer time of the poll that first counted it.
+  const seen: number[] = [];
   const polls: number[] = [];
   let allAckedMs = Number.NaN;
   let incomplete = '';
   let lastNewAt = t0;
   for (;;) {
     const start = Date.now();
-    const rows = await observer.read();
+    const count = Math.min(n, await observer.recorded(generation));
     const end = Date.now();
     polls.push(end - start);
-    const before = seen.size;
-    for (const [id, acknowledged] of rows) {
-      if (!seen.has(id) && (acknowledged ?? -1) >= generation) seen.set(id, end - t0);
-    }
-    if (seen.size > before) lastNewAt = end;
-    if (seen.size >= n) {
+    const before = seen.length;
+    while (seen.length < count) seen.push(end - t0);
+    if (seen.length > before) lastNewAt = end;
+    if (seen.length >= n) {
       allAckedMs = end - t0;
       break;
     }
@@ -97,7 +97,7 @@ export async function runRound(opts: {
 
   const timings: Timing[] = await opts.fleet.collect(generation);
   const rel = (i: 0 | 1 | 2) => timings.map((t) => t[i] - t0);
-  const gcSeen = [...seen.values()];
+  const gcSeen = [...seen];
   while (gcSeen.length < n) gcSeen.push(Number.NaN);
   return {
     label: opts.label,
@@ -110,7 +110,7 @@ export async function runRound(opts: {
     brokerAcked: rel(2),
     gcSeen,
     allAckedMs,
-    ackedInGc: seen.size,
+    ackedInGc: seen.length,
     incomplete,
     polls,
     cpu,

@@ -10,6 +10,8 @@ const GC_USER = 'groundcontrol';
 const GC_PASSWORD = 'bench-fleet-gc-broker-password';
 const GC = { username: GC_USER, password: GC_PASSWORD };
 export const SITE = 'bench';
+/** The site of satellite i when the fleet is spread over `sites` sites (one: all at SITE). */
+export const siteOf = (i: number, sites: number) => (sites === 1 ? SITE : `${SITE}-${String(i % sites).padStart(3, '0')}`);
 export const GROUP = 'bench';
 /** Put into every desired state; nothing listens there and nobody syncs. */
 export const UPSTREAM_URL = 'http://127.0.0.1:5000';
@@ -82,14 +84,14 @@ export interface Enrolment {
 }
 
 /**
- * N satellites at one site through the API (POST /api/v1/satellites), each registered with its
+ * N satellites at one site, or spread over `sites`, through the API (POST /api/v1/satellites), each registered with its
  * one-time token (POST /api/v1/register) for its MQTT credentials. Not timed as part of a round.
  */
-export async function enrol(gc: GroundControl, n: number, concurrency: number, pids: number[], progress: (msg: string) => void): Promise<Enrolment> {
+export async function enrol(gc: GroundControl, n: number, sites: number, concurrency: number, pids: number[], progress: (msg: string) => void): Promise<Enrolment> {
   const t0 = Date.now();
   const tokens = await pool(Array.from({ length: n }, (_, i) => i), concurrency, async (i) => {
     const name = `bench-${String(i).padStart(5, '0')}`;
-    const r = await gc.api('POST', '/api/v1/satellites', { name, site: SITE });
+    const r = await gc.api('POST', '/api/v1/satellites', { name, site: siteOf(i, sites) });
     if (r.status !== 201) throw new Error(`create satellite ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     return { name, token: r.body.registration.token as string };
   });

@@ -47,7 +47,9 @@ export class AdminServer {
       this.#log.error({ socket: this.#path, maxBytes: MAX_SOCKET_PATH }, 'admin socket path too long for a unix socket: no admin socket (set admin.socket)');
       return false;
     }
-    await mkdir(dirname(this.#path), { recursive: true, mode: 0o750 });
+    // A directory we create is private (it sits in the 0700 data dir anyway); group access comes
+    // from a directory made for it, such as systemd's RuntimeDirectory (0750).
+    await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 });
     await this.#removeStale();
     this.#server.listen(this.#path);
     await Promise.race([once(this.#server, 'listening'), once(this.#server, 'error').then(([err]) => Promise.reject(err as Error))]);

@@ -19,7 +19,7 @@ server:
 
 API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json for scripts):
   satellite add NAME [--site S] [--ttl SECONDS]   create; prints its id and registration token
-  satellite ls [--site S]
+  satellite ls [FILTER]
   satellite show ID
   satellite rm ID
   satellite token ID [--ttl SECONDS]              new registration token (rotates MQTT password)
@@ -30,9 +30,13 @@ API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json 
   unassign GROUP --satellite ID | --site SITE
   token create [--site S] [--ttl SECONDS]         registering with it creates a satellite
   token ls
-  status [--site S]
+  status [FILTER]                                 fleet counts and one page of satellites
   command ID NAME [--wait SECONDS]                NAME: sync-now, gc, report
   commands ID
+
+FILTER (status, satellite ls): --site S, --group G, --state online|offline|unknown|in-sync|
+  out-of-sync; one page of --limit N (default 100, at most 1000) in id order, the next one with
+  --after ID (printed at the end), or --all pages.
 
 options:
   -c, --config FILE  JSON config (default: $GROUNDCONTROL_CONFIG)
@@ -53,6 +57,11 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         site: { type: 'string' },
         satellite: { type: 'string' },
+        group: { type: 'string' },
+        state: { type: 'string' },
+        limit: { type: 'string' },
+        after: { type: 'string' },
+        all: { type: 'boolean' },
         ttl: { type: 'string' },
         file: { type: 'string', short: 'f' },
         wait: { type: 'string' },
@@ -90,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   const url = values.url ?? process.env.GROUNDCONTROL_URL ?? 'http://127.0.0.1:8480';
   const api = new ApiClient(url, values.token ?? process.env.GROUNDCONTROL_TOKEN);
   try {
-    return await runApiCommand(api, positionals, { ...values, json: values.json ?? false }, { out: (s) => console.log(s), err: (s) => console.error(s) });
+    return await runApiCommand(api, positionals, { ...values, json: values.json ?? false, all: values.all ?? false }, { out: (s) => console.log(s), err: (s) => console.error(s) });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -15,6 +15,7 @@ import {
 export const RUNTIME_USAGE = `  runtime show       per runtime: the files it reads and what apply would change (dry run)
   runtime apply      point the enabled runtimes at this satellite (merge, back up the originals)
   runtime revert     restore every file apply changed, byte for byte
+  runtime webhook-config  the same as webhook manifests
 
 runtime options:
   --runtime NAME     act on NAME (${RUNTIME_NAMES.join(', ')}) instead of the enabled ones; repeatable
@@ -40,6 +41,7 @@ export async function runtimeCommand(sub: string | undefined, config: SatelliteC
     registry: config.registry,
     dataDir: config.dataDir,
     desiredStateFile: config.sync.desiredStateFile,
+    httpsProxy: config.httpsProxy,
   };
   const opts = { root: flags.root, only: only as RuntimeName[] };
   try {

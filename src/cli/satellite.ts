@@ -12,6 +12,8 @@ import { VERSION } from '../version.ts';
 import { RUNTIME_USAGE, runtimeCommand } from './runtime.ts';
 import { startBanner } from './start-banner.ts';
 import { ADMIN_COMMANDS, ADMIN_USAGE, adminCommand } from './admin-commands.ts';
+import { WEBHOOK_USAGE, webhookCommand } from './webhook.ts';
+import { BUNDLE_USAGE, bundleCommand } from './bundle-commands.ts';
 
 const USAGE = `usage: satellite <command> [options]
 
@@ -20,6 +22,8 @@ commands:
   config show        print the effective configuration as JSON
 ${ADMIN_USAGE}
 ${RUNTIME_USAGE}
+${WEBHOOK_USAGE}
+${BUNDLE_USAGE}
 
 options:
   -c, --config FILE      JSON config file (default: $SATELLITE_CONFIG, else embedded defaults)
@@ -55,6 +59,12 @@ async function main(argv: string[]): Promise<number> {
         'dry-run': { type: 'boolean' },
         repair: { type: 'boolean' },
         socket: { type: 'string' },
+        from: { type: 'string' },
+        image: { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o' },
+        username: { type: 'string' },
+        'password-file': { type: 'string' },
+        trust: { type: 'string' },
       },
     });
   } catch (err) {
@@ -92,7 +102,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (ADMIN_COMMANDS.has(command)) return adminCommand(command, config.admin.socket, values);
+  if (command === 'runtime' && sub === 'webhook-config') return webhookCommand('manifests', config);
   if (command === 'runtime') return runtimeCommand(sub, config, values);
+  if (command === 'webhook') return webhookCommand(sub, config);
+  if (command === 'bundle') return bundleCommand(sub, positionals[2], config, values);
   if (command !== 'serve') {
     console.error(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
     return 2;

@@ -5,6 +5,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['registry', 'tls', 'key'],
   ['registry', 'auth', 'htpasswd'],
   ['sync', 'desiredStateFile'],
+  ['sync', 'bundleDir'],
   ['control', 'registrationTokenFile'],
   ['control', 'identityFile'],
   ['control', 'caFile'],
@@ -13,6 +14,8 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['peers', 'tokenFile'],
   ['metrics', 'tokenFile'],
   ['admin', 'socket'],
+  ['httpsProxy', 'caDir'],
+  ['httpsProxy', 'auth', 'passwordFile'],
 ];
 
 export function getPath(doc: unknown, key: readonly string[]): unknown {

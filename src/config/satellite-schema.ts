@@ -9,6 +9,8 @@ import { adminConfigSchema, type AdminConfig } from '../admin/config-schema.ts';
 import { restartBackoffConfigSchema, type RestartBackoffConfig } from '../lib/restart-backoff.ts';
 import { metricsConfigSchema, type MetricsConfig } from '../observability/config-schema.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
+import { httpsProxyConfigSchema, type HttpsProxyConfig } from '../https-proxy/config-schema.ts';
+import { webhookConfigSchema, type WebhookConfig } from '../webhook/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -100,6 +102,10 @@ export const satelliteConfigSchema = {
     peers: peersConfigSchema,
     /** Pull-through cache: misses are fetched from proxy.upstream (see docs/proxy.md). */
     proxy: proxyConfigSchema,
+    /** CONNECT proxy for HTTPS_PROXY runtimes (docker): listed registries answered here (docs/runtimes.md). */
+    httpsProxy: httpsProxyConfigSchema,
+    /** Kubernetes mutating admission webhook pointing pods' images at the satellite (docs/runtimes.md). */
+    webhook: webhookConfigSchema,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -161,6 +167,8 @@ export interface SatelliteConfig {
   control?: ControlConfig;
   peers?: PeersConfig;
   proxy: ProxyConfig;
+  httpsProxy: HttpsProxyConfig;
+  webhook: WebhookConfig;
   /** Defaults for every upstream client: timeouts, TLS, and credentials when the desired state has none. */
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;

@@ -39,6 +39,8 @@ export function buildStateMessage(input: StateInput): StateMessage {
       if (img.reason !== undefined) r.reason = clip(img.reason, 4000);
       if (img.bytesNeeded !== undefined) r.bytesNeeded = img.bytesNeeded;
       if (img.bytesAvailable !== undefined) r.bytesAvailable = img.bytesAvailable;
+      if (img.signature !== undefined) r.signature = img.signature;
+      if (img.signatureKey !== undefined) r.signatureKey = clip(img.signatureKey, 64);
       return r;
     }),
     disk: input.disk,

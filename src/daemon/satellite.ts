@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { importBundleAtStart } from '../bundle/startup.ts';
+import { storeOptions } from './store-options.ts';
 import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
@@ -16,6 +18,8 @@ import { startAdmin } from './admin.ts';
 import { applyRuntimesAtStart, mirrorSpec, type RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken, startMetrics, type RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
+import { startHttpsProxy, type HttpsProxy } from '../https-proxy/index.ts';
+import { startWebhook, type ImageWebhook } from '../webhook/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -37,24 +41,13 @@ export interface SatelliteRuntime {
  * registry -> sync runs -> control connects. Stop order is the reverse.
  */
 export async function startSatellite(config: SatelliteConfig, log: Logger, signal?: AbortSignal): Promise<SatelliteRuntime> {
-  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile };
+  const runtimesCtx: RuntimesContext = { runtimes: config.runtimes, registry: config.registry, dataDir: config.dataDir, desiredStateFile: config.sync.desiredStateFile, httpsProxy: config.httpsProxy };
   // A runtimes section that cannot produce a mirror configuration is a config error (exit 78).
   const metricsToken = await loadMetricsToken(config.metrics);
   if (config.runtimes.applyOnStart) await mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
-  const store = await Store.open(
-    {
-      dataDir: config.dataDir,
-      gcGraceSeconds: config.store.gcGraceSeconds,
-      uploadTtlSeconds: config.store.uploadTtlSeconds,
-      readChunkBytes: config.store.readChunkBytes,
-      minFreeBytes: config.store.minFreeBytes,
-      pressureGcGraceSeconds: config.store.pressureGcGraceSeconds,
-      pressureUploadIdleSeconds: config.store.pressureUploadIdleSeconds,
-      ...(config.store.indexMapSizeBytes ? { indexMapSizeBytes: config.store.indexMapSizeBytes } : {}),
-    },
-    log.child({ module: 'store' }),
-  );
+  const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
+  await importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
@@ -62,6 +55,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let closeAuth: (() => Promise<void> | undefined) | undefined;
   let proxy: PullThroughProxy | undefined;
   let metrics: RunningMetrics | undefined;
+  let httpsProxy: HttpsProxy | undefined;
+  let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
@@ -130,6 +125,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         control: control?.status() ?? null,
         peers: peers?.peers.status() ?? null,
         proxy: pullThrough?.status() ?? { enabled: false },
+        httpsProxy: httpsProxy?.status() ?? { enabled: false },
+        webhook: webhook?.status() ?? { enabled: false },
         log: logCounters(log)?.stats() ?? null,
       }),
     });
@@ -138,6 +135,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const address = await server.start();
     admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
+    httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
+    webhook = await startWebhook(config.webhook, { httpsProxy: config.httpsProxy, dataDir: config.dataDir, store }, log.child({ module: 'webhook' }));
     if (config.runtimes.applyOnStart) await applyRuntimesAtStart(runtimesCtx, log.child({ module: 'runtimes' }), address.port);
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
@@ -170,6 +169,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
           await Promise.all([
             (async () => {
               await metrics?.close();
+              await httpsProxy?.close();
+              await webhook?.close();
               await server.close();
               await closeAuth?.();
               await pullThrough?.close();
@@ -189,6 +190,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   } catch (err) {
     await metrics?.close();
     await admin?.close();
+    await httpsProxy?.close();
+    await webhook?.close();
     await registry?.close();
     await closeAuth?.();
     await proxy?.close();

@@ -12,7 +12,7 @@ import { openGcDb } from './db/db.ts';
 import { republishPendingCommands } from './fleet/commands.ts';
 import type { FleetContext } from './fleet/context.ts';
 import { reconcileDesired, republishAllDesired } from './fleet/reconcile.ts';
-import { ingestMessage } from './fleet/reports.ts';
+import { ReportRecorder } from './fleet/reports.ts';
 import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 import { SecretBox } from './secret-box.ts';
@@ -119,7 +119,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       password: linkPassword,
       clientId: config.broker.clientId,
       log: linkLog,
-      onMessage: (topicName, payload) => ingestMessage(fleet, topicName, payload),
+      onMessage: (topicName, payload) => recorder.record(topicName, payload),
       onFreshSession: () => {
         const desired = republishAllDesired(fleet);
         const commands = republishPendingCommands(fleet);
@@ -137,6 +137,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       publicMqttUrl,
       secrets: box,
     };
+    const recorder = new ReportRecorder(fleet);
     await link.start();
     stops.push(() => link.close());
     // The config (upstream) may have changed since the last run: recompute everyone.

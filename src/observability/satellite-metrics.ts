@@ -75,6 +75,16 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
     },
     ['state'],
   );
+  g(
+    'sync_image_signatures',
+    'Images under a signature policy by the last verdict (verified, unsigned, invalid); docs/trust.md.',
+    () => {
+      const n = { verified: 0, unsigned: 0, invalid: 0 };
+      for (const i of sync().images) if (i.signature) n[i.signature]++;
+      return Object.entries(n).map(([verdict, v]) => [{ verdict }, v]);
+    },
+    ['verdict'],
+  );
   g('sync_desired_generation', 'Generation of the desired state in force; 0 when there is none.', () => sync().desiredGeneration ?? 0);
   g('sync_applied_generation', 'Newest generation fully applied; 0 when none yet.', () => sync().appliedGeneration ?? 0);
   g('sync_running', '1 while a sync run is in progress.', () => bool(sync().running));

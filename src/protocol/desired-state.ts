@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { validate } from '../lib/validate.ts';
 import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
@@ -19,6 +20,22 @@ export interface DesiredState {
    * Control knows them: ids and the peer URLs they reported. Absent = no site, or nobody to share with.
    */
   site?: SiteMembership;
+  /**
+   * Signature policies (docs/trust.md), one per Ground Control group that sets one. Verified offline
+   * with these keys only: nothing is fetched from a transparency log or a certificate authority.
+   */
+  trust?: TrustPolicy[];
+}
+
+export interface TrustPolicy {
+  /** The group that set it. */
+  name: string;
+  /** enforce: an image without a valid signature is not committed; warn: committed and flagged. */
+  mode: 'enforce' | 'warn';
+  /** PEM public keys (cosign.pub, PKIX "PUBLIC KEY"): ECDSA P-256 as cosign makes them, or RSA / Ed25519. */
+  keys: string[];
+  /** The repositories it covers; absent = every image of the document. */
+  repositories?: string[];
 }
 
 export interface SiteMembership {
@@ -53,6 +70,32 @@ export const upstreamTargetSchema = {
     username: { type: 'string', minLength: 1 },
     password: { type: 'string' },
   },
+} as const;
+
+/** A signature policy: in the desired state, and on a Ground Control group (without name and repositories). */
+export const trustPolicySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'mode', 'keys'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    mode: { enum: ['enforce', 'warn'] },
+    keys: { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 16384 } },
+    repositories: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 255 } },
+  },
+} as const;
+
+/** A group's signature policy in Ground Control: the group's name and images make it a TrustPolicy. */
+export interface GroupTrust {
+  mode: 'enforce' | 'warn';
+  keys: string[];
+}
+
+export const groupTrustSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['mode', 'keys'],
+  properties: { mode: trustPolicySchema.properties.mode, keys: trustPolicySchema.properties.keys },
 } as const;
 
 /** Site names as Ground Control accepts them; member ids are satellite ids. */
@@ -104,6 +147,7 @@ export const desiredStateSchema = {
       },
     },
     site: siteMembershipSchema,
+    trust: { type: 'array', maxItems: 64, items: trustPolicySchema },
   },
 } as const;
 
@@ -116,6 +160,15 @@ export function parseDesiredState(input: unknown, where = 'desired state'): Desi
     img.tags?.forEach((t, j) => isTag(t) || problems.push(`/images/${i}/tags/${j}: invalid tag ${t}`));
     img.digests?.forEach((d, j) => isDigest(d) || problems.push(`/images/${i}/digests/${j}: invalid digest ${d}`));
     if (!img.tags?.length && !img.digests?.length) problems.push(`/images/${i}: needs at least one tag or digest`);
+  });
+  doc.trust?.forEach((p, i) => {
+    p.keys.forEach((pem, j) => {
+      try {
+        createPublicKey(pem);
+      } catch {
+        problems.push(`/trust/${i}/keys/${j}: not a PEM public key`);
+      }
+    });
   });
   if (problems.length > 0) {
     throw new SatelliteError('DESIRED_STATE_INVALID', `invalid ${where}:\n  ${problems.join('\n  ')}`, { detail: problems });

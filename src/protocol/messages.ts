@@ -52,6 +52,9 @@ export interface ImageReport {
   /** With code DISK_FULL: bytes the image still needs on disk, and what was free for it (beyond the margin). */
   bytesNeeded?: number;
   bytesAvailable?: number;
+  /** With a signature policy (docs/trust.md): verified, unsigned or invalid, and the key that verified. */
+  signature?: 'verified' | 'unsigned' | 'invalid';
+  signatureKey?: string;
 }
 
 /** The satellite's data disk: stored blobs, and (newer satellites) free space and its condition. */
@@ -160,6 +163,8 @@ const imageReport = {
     reason: { type: 'string', maxLength: 4000 },
     bytesNeeded: { type: 'integer', minimum: 0 },
     bytesAvailable: { type: 'integer', minimum: 0 },
+    signature: { enum: ['verified', 'unsigned', 'invalid'] },
+    signatureKey: { type: 'string', maxLength: 64 },
   },
 } as const;
 

@@ -157,7 +157,20 @@ export class RegistryServer {
     this.#server = undefined;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * A request decrypted by the HTTPS proxy (src/https-proxy), which already admitted the client
+   * (allowed CIDRs, proxy credentials): pulls only, no htpasswd, no /_satellite/ endpoints.
+   */
+  serveProxied(req: IncomingMessage, res: ServerResponse): void {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.url?.startsWith('/_satellite/')) {
+      req.resume();
+      sendError(res, registryError('DENIED', 'only pulls are served through the HTTPS proxy'));
+      return;
+    }
+    void this.#handle(req, res, true);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, viaHttpsProxy = false): Promise<void> {
     const started = process.hrtime.bigint();
     const reqId = ++this.#seq;
     const log = this.#log;
@@ -216,7 +229,7 @@ export class RegistryServer {
         await handlePeer(this.#peer, this.#context(req, res, new URL(req.url, 'http://registry.invalid'), '', '', controller.signal, stats));
         return;
       }
-      if (this.#auth) {
+      if (this.#auth && !viaHttpsProxy) {
         const result = await this.#auth.authenticate(req, client);
         if (result.retryAfterSeconds !== undefined) {
           req.resume();

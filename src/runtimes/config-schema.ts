@@ -70,6 +70,23 @@ export const runtimesConfigSchema = {
         daemonJson: { ...path, default: '/etc/docker/daemon.json' },
       },
     },
+    /**
+     * The HTTPS proxy route (docker, containerd): a systemd drop-in setting HTTPS_PROXY/NO_PROXY for
+     * their units, and the site CA in docker's certs.d for each httpsProxy.intercept host.
+     */
+    httpsProxy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        /** HTTPS_PROXY for the runtimes; default http://<httpsProxy.listen> (127.0.0.1 for 0.0.0.0). */
+        url: { type: 'string', pattern: '^http://[^\\s/]+/?$' },
+        noProxy: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^[^\\s,"]+$' }, default: ['localhost', '127.0.0.1', '::1'] },
+        systemdDir: { ...path, default: '/etc/systemd/system' },
+        dockerCertsDir: { ...path, default: '/etc/docker/certs.d' },
+      },
+    },
     /** k3s and rke2 (rke2: /etc/rancher/rke2/registries.yaml). */
     k3s: {
       type: 'object',
@@ -96,6 +113,7 @@ export interface RuntimesConfig {
   crio: { enabled: boolean; dropInFile: string };
   docker: { enabled: boolean; daemonJson: string };
   k3s: { enabled: boolean; registriesYaml: string };
+  httpsProxy: { enabled: boolean; url?: string; noProxy: string[]; systemdDir: string; dockerCertsDir: string };
 }
 
 export const RUNTIME_NAMES = ['containerd', 'crio', 'docker', 'k3s'] as const;
@@ -110,4 +128,6 @@ export function resolveRuntimePaths(r: RuntimesConfig, abs: (p: string) => strin
   r.crio.dropInFile = abs(r.crio.dropInFile);
   r.docker.daemonJson = abs(r.docker.daemonJson);
   r.k3s.registriesYaml = abs(r.k3s.registriesYaml);
+  r.httpsProxy.systemdDir = abs(r.httpsProxy.systemdDir);
+  r.httpsProxy.dockerCertsDir = abs(r.httpsProxy.dockerCertsDir);
 }

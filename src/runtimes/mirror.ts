@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { RuntimesConfig, UpstreamEntry } from './config-schema.ts';
 import { RuntimeErrorCode, runtimeError } from './errors.ts';
+import type { ProxyRoute } from './proxy-route.ts';
 
 /** How runtimes reach the satellite. */
 export interface MirrorTarget {
@@ -33,6 +34,8 @@ export interface UpstreamTarget {
 export interface MirrorSpec {
   mirror: MirrorTarget;
   upstreams: UpstreamTarget[];
+  /** The HTTPS proxy route, when runtimes.httpsProxy.enabled (docker and containerd units). */
+  proxy?: ProxyRoute | undefined;
 }
 
 export interface RegistryListen {

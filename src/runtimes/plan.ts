@@ -8,6 +8,7 @@ import { containerdTargets } from './containerd.ts';
 import { crioTargets } from './registries-conf.ts';
 import { dockerTargets } from './docker.ts';
 import { k3sTargets } from './k3s.ts';
+import { withProxyRoute } from './proxy-route.ts';
 import { RuntimeState, sha256, type FileRecord } from './state.ts';
 import { RuntimeErrorCode, runtimeError } from './errors.ts';
 
@@ -50,6 +51,10 @@ export interface PlanOptions {
 }
 
 export function runtimeTargets(config: RuntimesConfig, spec: MirrorSpec, runtime: RuntimeName): RuntimeTargets {
+  return withProxyRoute(mirrorTargets(config, spec, runtime), config, spec);
+}
+
+function mirrorTargets(config: RuntimesConfig, spec: MirrorSpec, runtime: RuntimeName): RuntimeTargets {
   switch (runtime) {
     case 'containerd':
       return containerdTargets(config.containerd, spec);

@@ -6,6 +6,8 @@ import { RuntimeState } from './state.ts';
 import { applyRuntimes, revertRuntimes, type ApplyResult, type FileChange } from './apply.ts';
 import { planRuntimes, type RuntimePlan } from './plan.ts';
 import { withStateLock } from './lock.ts';
+import { proxyRoute } from './proxy-route.ts';
+import type { HttpsProxyConfig } from '../https-proxy/index.ts';
 
 /** The slice of the satellite config runtime configuration needs. */
 export interface RuntimesContext {
@@ -13,6 +15,8 @@ export interface RuntimesContext {
   registry: RegistryListen;
   dataDir: string;
   desiredStateFile?: string | undefined;
+  /** The satellite's httpsProxy section (runtimes.httpsProxy installs that route). */
+  httpsProxy?: HttpsProxyConfig | undefined;
 }
 
 export interface RuntimeRunOptions {
@@ -28,6 +32,7 @@ export const stateDirOf = (ctx: RuntimesContext): string => ctx.runtimes.stateDi
 
 async function prepare(ctx: RuntimesContext, opts: RuntimeRunOptions): Promise<{ spec: MirrorSpec; state: RuntimeState }> {
   const spec = await mirrorSpec(ctx.runtimes, ctx.registry, { desiredStateFile: ctx.desiredStateFile, ...(opts.port ? { port: opts.port } : {}) });
+  spec.proxy = await proxyRoute(ctx.runtimes, ctx.httpsProxy, ctx.dataDir);
   return { spec, state: await RuntimeState.open(stateDirOf(ctx)) };
 }
 

@@ -6,6 +6,8 @@ export const syncConfigSchema = {
   properties: {
     /** A local desired-state file, watched for changes. */
     desiredStateFile: { type: 'string', minLength: 1 },
+    /** A directory imported at start when it holds a bundle (docs/bundles.md): first boot without a link. */
+    bundleDir: { type: 'string', minLength: 1 },
     /** Re-resolve tags and retry failures this often. */
     intervalSeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 300 },
     /**
@@ -61,6 +63,7 @@ export const syncConfigSchema = {
 
 export interface SyncConfig {
   desiredStateFile?: string;
+  bundleDir?: string;
   intervalSeconds: number;
   platforms?: string[];
   concurrency: number;

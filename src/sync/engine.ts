@@ -19,6 +19,7 @@ import { pruneRemoved, type SyncedRefs } from './prune.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
+import { decideTrust, keepSignatures, type TrustDecision } from '../trust/index.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -58,6 +59,8 @@ const UPSTREAM_UNREACHABLE = 'UPSTREAM_UNREACHABLE';
 /** What the images of one run share while they are applied side by side. */
 interface ApplyContext {
   upstream: UpstreamPort;
+  /** The desired state's signature policy, if any. */
+  trust: DesiredState['trust'];
   report: RunReport;
   log: Logger;
   signal: AbortSignal;
@@ -420,6 +423,7 @@ export class SyncEngine {
     let planned = this.#reachable === true;
     const ctx: ApplyContext = {
       upstream,
+      trust: doc.trust,
       report,
       log,
       signal,
@@ -453,8 +457,20 @@ export class SyncEngine {
               this.#wanted.add(ref.repository, plan.blobs);
               if (plan.upToDate) {
                 report.unchanged!++;
+                // Checked again every run: a key rotated out in the desired state stops an image it signed.
+                const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
+                if (trust?.refused) {
+                  // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
+                  if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
+                  const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
+                  await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
+                  ctx.replaced.set(ref.repository, new Set([...(ctx.replaced.get(ref.repository) ?? []), ...held]));
+                  await this.#refuse(plan, trust, report);
+                  return;
+                }
+                await keepSignatures(this.#store, ref.repository, trust, log);
                 await this.#recordSynced(plan);
-                await this.#setImage(ref, { status: 'ok', digest: plan.digest });
+                await this.#setImage(ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
                 return;
               }
               for (const b of plan.blobs) wanted.add(b.digest);
@@ -578,10 +594,24 @@ export class SyncEngine {
       return;
     }
     const { repository, reference } = plan.ref;
+    let trust: TrustDecision | undefined;
+    try {
+      trust = await decideTrust(c.upstream, c.trust, { repository, digest: plan.digest }, log, signal);
+    } catch (err) {
+      signal.throwIfAborted();
+      await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
+      report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
+      return;
+    }
+    if (trust?.refused) {
+      await this.#refuse(plan, trust, report);
+      return;
+    }
     await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
     const old = await this.#recordSynced(plan);
     if (old.length > 0) c.replaced.set(repository, new Set([...(c.replaced.get(repository) ?? []), ...old]));
-    await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest });
+    await keepSignatures(this.#store, repository, trust, log);
+    await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
     log.info({ repository, reference, digest: plan.digest }, 'image synced');
   }
 
@@ -696,6 +726,13 @@ export class SyncEngine {
       await this.#store.metaTransaction(() => this.#synced.put(key, { digests }));
     }
     return previous.filter((d) => !digests.includes(d));
+  }
+
+  /** Enforce refused the image: failed with SIGNATURE_REQUIRED / SIGNATURE_INVALID, nothing committed. */
+  async #refuse(plan: ImagePlan, trust: TrustDecision, report: RunReport): Promise<void> {
+    const refused = trust.refused!;
+    await this.#setImage(plan.ref, { status: 'failed', digest: plan.digest, ...trust.fields, code: refused.code, reason: refused.reason });
+    report.errors.push({ ref: refKey(plan.ref), digest: plan.digest, code: refused.code, message: refused.reason });
   }
 
   async #setImage(ref: { repository: string; reference: string }, s: Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>) {

@@ -52,6 +52,22 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+0$`, 'm'));
   const statusJson = JSON.parse((await cli('status', '--json')).stdout);
   assert.equal(statusJson.satellites[0].desiredGeneration, 1);
+  // Paged and filtered: one row a page, the next page named; --all walks them; filters narrow.
+  const other = /^(edge-cli-two-[a-z0-9]{6})\s/m.exec((await cli('satellite', 'add', 'edge-cli-two', '--site', 'yard')).stdout)?.[1] as string;
+  const [first, second] = [id as string, other].sort() as [string, string];
+  const firstPage = await cli('status', '--limit', '1');
+  assert.match(firstPage.stdout, /^2 satellite\(s\): /m);
+  assert.match(firstPage.stdout, new RegExp(`^more: --after ${first}$`, 'm'));
+  assert.match((await cli('status', '--limit', '1', '--after', first)).stdout, new RegExp(`^${second}\\s`, 'm'));
+  const every = JSON.parse((await cli('status', '--all', '--limit', '1', '--json')).stdout);
+  assert.deepEqual(every.satellites.map((s: { id: string }) => s.id), [first, second]);
+  assert.equal(every.page.next, null);
+  const inLab = JSON.parse((await cli('satellite', 'ls', '--site', 'lab', '--json')).stdout);
+  assert.deepEqual(inLab.satellites.map((s: { id: string }) => s.id), [id]);
+  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout);
+  assert.deepEqual(byGroup.satellites.map((s: { id: string }) => s.id), [id]);
+  assert.equal((await cli('status', '--state', 'sideways')).code, 1, 'QUERY_INVALID from the API');
+  assert.equal((await cli('satellite', 'rm', other)).code, 0);
 
   const token = await cli('token', 'create', '--site', 'lab', '--ttl', '60', '--json');
   assert.equal(JSON.parse(token.stdout).site, 'lab');

@@ -1,4 +1,4 @@
-import { desiredStateSchema, type DesiredImage } from '../../protocol/index.ts';
+import { desiredStateSchema, groupTrustSchema, type DesiredImage, type GroupTrust } from '../../protocol/index.ts';
 import { gcError } from '../errors.ts';
 import { applyGroup, deleteGroup, getGroup, listGroups, viewGroup } from '../fleet/groups.ts';
 import { SLUG, type ApiHandler } from './context.ts';
@@ -14,6 +14,7 @@ const groupSchema = {
     name: SLUG,
     images: desiredStateSchema.properties.images,
     platforms: desiredStateSchema.properties.platforms,
+    trust: groupTrustSchema,
   },
 } as const;
 
@@ -21,6 +22,7 @@ interface GroupBody {
   name: string;
   images: DesiredImage[];
   platforms?: string[];
+  trust?: GroupTrust;
 }
 
 async function apply(r: Parameters<ApiHandler>[0], body: GroupBody) {

@@ -2,6 +2,7 @@ import { createSatellite, createSatelliteToken, deleteSatellite, listSatellites,
 import type { NewToken } from '../fleet/tokens.ts';
 import { NAME, SLUG_OR_NULL, TTL, type ApiHandler } from './context.ts';
 import { validateBody } from './http.ts';
+import { pageQuery } from './status.ts';
 
 const createSchema = {
   type: 'object',
@@ -35,11 +36,8 @@ export const postSatellite: ApiHandler = async (r) => {
   return { status: 201, body: { satellite, registration: tokenView(registration) } };
 };
 
-/** GET /api/v1/satellites[?site=S] -> {satellites} */
-export const getSatellites: ApiHandler = (r) => ({
-  status: 200,
-  body: { satellites: listSatellites(r.fleet, { site: r.query.get('site') ?? undefined }) },
-});
+/** GET /api/v1/satellites[?site=S&group=G&state=X&limit=N&after=ID] -> {satellites, page}, in id order */
+export const getSatellites: ApiHandler = (r) => ({ status: 200, body: listSatellites(r.fleet, pageQuery(r.query)) });
 
 /** GET /api/v1/satellites/:id -> {satellite} with groups, desired state, status and tokens */
 export const getSatellite: ApiHandler = (r) => ({ status: 200, body: { satellite: showSatellite(r.fleet, r.params.id as string) } });

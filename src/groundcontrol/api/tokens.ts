@@ -1,6 +1,6 @@
 import { durable } from '../db/db.ts';
 import { gcError } from '../errors.ts';
-import { listTokens, putRegistrationToken } from '../fleet/tokens.ts';
+import { listTokens, putRegistrationToken, revokeToken } from '../fleet/tokens.ts';
 import { SLUG, TTL, type ApiHandler } from './context.ts';
 import { validateBody } from './http.ts';
 import { tokenView } from './satellites.ts';
@@ -33,14 +33,7 @@ export const getTokens: ApiHandler = (r) => ({ status: 200, body: { tokens: list
 /** DELETE /api/v1/tokens/:id -> {deleted}: revokes an unused token */
 export const removeToken: ApiHandler = async (r) => {
   const id = r.params.id as string;
-  const found = await durable(r.fleet.db, () => {
-    for (const { key, value } of r.fleet.db.tokens.getRange({})) {
-      if (value.id !== id) continue;
-      r.fleet.db.tokens.remove(key);
-      return true;
-    }
-    return false;
-  });
+  const found = await durable(r.fleet.db, () => revokeToken(r.fleet.db, id));
   if (!found) throw gcError('NOT_FOUND', `no token ${id}`);
   return { status: 200, body: { deleted: id } };
 };

@@ -4,13 +4,19 @@ import { mqttUrlOptions } from '../../lib/mqtt-url.ts';
 import { UPSTREAM, fleetFilter, MAX_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import type { Publisher } from '../fleet/context.ts';
 
+/** Messages handed to onMessage and not yet settled before the link stops reading more. */
+const MAX_UNSETTLED = 2000;
+
 export interface LinkOptions {
   url: string;
   username: string;
   password?: string | undefined;
   clientId: string;
   log: Logger;
-  /** Called for every message, one at a time; the PUBACK waits for it (at-least-once). */
+  /**
+   * Called for every message as it arrives, without waiting for the previous one (so a recorder
+   * can batch them); the PUBACK of each waits for its promise (at-least-once), in arrival order.
+   */
   onMessage: (topic: string, payload: Buffer) => Promise<void>;
   /** Called on every connect where the broker had no session for us (first start, lost state). */
   onFreshSession: () => void;
@@ -24,7 +30,12 @@ export interface LinkOptions {
 export class BrokerLink implements Publisher {
   readonly #opts: LinkOptions;
   #client: MqttClient | undefined;
-  #queue: Promise<void> = Promise.resolve();
+  /** PUBACKs wait on this chain: each is sent after its message and every earlier one settled. */
+  #acks: Promise<void> = Promise.resolve();
+  /** Messages handed over and not yet settled. */
+  #unsettled = 0;
+  /** Bumped on every connect: a PUBACK held across a reconnect is dropped (the broker resends). */
+  #connection = 0;
 
   constructor(opts: LinkOptions) {
     this.#opts = opts;
@@ -51,16 +62,40 @@ export class BrokerLink implements Publisher {
       resubscribe: false,
     });
     this.#client = client;
-    // Hold the PUBACK until the report is stored: a crash before that gets it redelivered.
+    // Hold each PUBACK until its report is stored: a crash before that gets it redelivered. MQTT.js
+    // sends the PUBACK when handleMessage's callback runs and reads the next PUBLISH only after
+    // that, one at a time; so the callback runs at once (the next PUBLISH joins the same batch)
+    // and the PUBACK itself is held back here until the message's promise settles.
+    const held = new Map<number, Promise<void>>();
+    const internals = client as unknown as { _sendPacket(packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]): void };
+    const send = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, cb, ...rest) => {
+      const settled = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+      if (!settled) return send(packet, cb, ...rest);
+      held.delete(packet.messageId as number);
+      const connection = this.#connection;
+      this.#acks = Promise.all([this.#acks, settled]).then(() => {
+        // [MQTT-4.6.0-2] in order; a PUBACK for an earlier connection's message is not sent.
+        if (connection === this.#connection && client.connected) send(packet);
+      });
+      cb?.();
+    };
     client.handleMessage = (packet: IPublishPacket, done) => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
-      this.#queue = this.#queue
-        .then(() => this.#opts.onMessage(packet.topic, payload))
+      this.#unsettled++;
+      const settled = this.#opts
+        .onMessage(packet.topic, payload)
         .catch((err: unknown) => log.error({ err, topic: packet.topic }, 'message handling failed'))
-        .then(() => done());
+        .finally(() => this.#unsettled--);
+      if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, settled);
+      // Bounded: past MAX_UNSETTLED the next PUBLISH waits (the broker's own in-flight limit
+      // normally keeps us far below).
+      if (this.#unsettled < MAX_UNSETTLED) done();
+      else settled.then(() => done());
     };
     let first = true;
     client.on('connect', (connack) => {
+      this.#connection++;
       log.info({ url: this.#opts.url, sessionPresent: connack.sessionPresent }, 'broker connected');
       if (!connack.sessionPresent || first) {
         const filters = Object.fromEntries(UPSTREAM.map((c) => [fleetFilter(c), { qos: 1 as const }]));
@@ -101,7 +136,7 @@ export class BrokerLink implements Publisher {
     const client = this.#client;
     this.#client = undefined;
     if (!client) return;
+    await this.#acks;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
-    await this.#queue;
   }
 }

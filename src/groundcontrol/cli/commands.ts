@@ -2,13 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, GroupRecord, TokenRecord } from '../db/records.ts';
 import type { SatelliteView } from '../fleet/satellites.ts';
-import type { FleetStatus } from '../fleet/status.ts';
+import type { FleetStatus, StatusPage } from '../fleet/status.ts';
 import { ApiCallError, type ApiClient } from './client.ts';
 import { age, formatTable } from './table.ts';
 
 export interface ApiCommandOptions {
   json: boolean;
   site?: string | undefined;
+  group?: string | undefined;
+  state?: string | undefined;
+  limit?: string | undefined;
+  after?: string | undefined;
+  /** Every page, not just one. */
+  all?: boolean | undefined;
   satellite?: string | undefined;
   ttl?: string | undefined;
   file?: string | undefined;
@@ -62,9 +68,10 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       return 0;
     }
     case 'satellite ls': {
-      const q = opts.site ? `?site=${encodeURIComponent(opts.site)}` : '';
-      const doc = await api.call<{ satellites: SatelliteView[] }>('GET', `/api/v1/satellites${q}`);
-      print(doc, () => formatTable(['ID', 'NAME', 'SITE', 'REGISTERED', 'GROUPS'], doc.satellites.map((s) => [s.id, s.name, s.site, s.registeredAt ? age(s.registeredAt) : 'no', s.groups.join(',')])));
+      const doc = await pages<{ satellites: SatelliteView[]; page: StatusPage }>(api, '/api/v1/satellites', opts);
+      print(doc, () =>
+        withNext(formatTable(['ID', 'NAME', 'SITE', 'REGISTERED', 'GROUPS'], doc.satellites.map((s) => [s.id, s.name, s.site, s.registeredAt ? age(s.registeredAt) : 'no', s.groups.join(',')])), doc.page),
+      );
       return 0;
     }
     case 'satellite show': {
@@ -143,9 +150,8 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
       return 0;
     }
     case 'status': {
-      const q = opts.site ? `?site=${encodeURIComponent(opts.site)}` : '';
-      const doc = await api.call<FleetStatus>('GET', `/api/v1/status${q}`);
-      print(doc, () => statusText(doc));
+      const doc = await pages<FleetStatus>(api, '/api/v1/status', opts);
+      print(doc, () => withNext(statusText(doc), doc.page));
       return 0;
     }
     case 'command':
@@ -158,6 +164,29 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
     default:
       throw new UsageError(`unknown command: ${args.join(' ')}`);
   }
+}
+
+/**
+ * GET of a paged list with the filter options; with --all, every page, the rows concatenated
+ * into the first answer (page.next then null).
+ */
+async function pages<T extends { satellites: unknown[]; page: StatusPage }>(api: ApiClient, path: string, opts: ApiCommandOptions): Promise<T> {
+  const q = new URLSearchParams();
+  for (const key of ['site', 'group', 'state', 'limit', 'after'] as const) if (opts[key] !== undefined) q.set(key, opts[key] as string);
+  if (opts.all && opts.limit === undefined) q.set('limit', '1000');
+  const get = () => api.call<T>('GET', `${path}${q.size > 0 ? `?${q}` : ''}`);
+  const doc = await get();
+  while (opts.all && doc.page.next !== null) {
+    q.set('after', doc.page.next);
+    const more = await get();
+    doc.satellites.push(...more.satellites);
+    doc.page = more.page;
+  }
+  return doc;
+}
+
+function withNext(text: string, page: StatusPage): string {
+  return page.next === null ? text : `${text}\nmore: --after ${page.next}`;
 }
 
 function statusText(doc: FleetStatus): string {

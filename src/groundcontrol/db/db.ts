@@ -1,6 +1,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LMDB_PRIVATE_OPTIONS } from '../../lib/private-files.ts';
-import type { AdminTokenRecord, CommandRecord, DesiredRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
+import { ensureIndexes } from './indexes.ts';
+import type { AdminTokenRecord, CommandRecord, DesiredRecord, GenerationsRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
 /** Ground Control's LMDB environment (in its own data dir) and its named databases. */
 export interface GcDb {
@@ -26,6 +27,24 @@ export interface GcDb {
   mqttRetained: Database<StoredPacket, string>;
   mqttSubscriptions: Database<StoredSubscription, [string, string]>;
   mqttOutgoing: Database<StoredPacket, [string, number]>;
+  /**
+   * Secondary indexes (db/indexes.ts), written only by that module, in the same transactions as
+   * the records they index; built once at open for a database that predates them.
+   */
+  /** [site, satelliteId] -> 1 */
+  siteSatellites: Database<1, [string, string]>;
+  /** [satelliteId, group] -> 1: groups assigned to the satellite itself */
+  satelliteGroups: Database<1, [string, string]>;
+  /** [site, group] -> 1: groups assigned to the site */
+  siteGroups: Database<1, [string, string]>;
+  /** [site, satelliteId] -> peer URL: the site's blob-sharing members */
+  sitePeers: Database<string, [string, string]>;
+  /** satelliteId -> generations published, applied and the content hash (small: no documents) */
+  generations: Database<GenerationsRecord, string>;
+  /** [state, satelliteId] -> 1, state = online | offline | unknown | in-sync | out-of-sync */
+  satelliteStates: Database<1, [string, string]>;
+  /** [satelliteId, sha256(token)] -> 1: the registration tokens issued for a satellite */
+  satelliteTokens: Database<1, [string, string]>;
 }
 
 /** An MQTT packet as stored: payload kept as bytes. */
@@ -49,7 +68,7 @@ export interface StoredSubscription {
 
 export function openGcDb(path: string): GcDb {
   const root = open({ path, compression: false, maxDbs: 32, ...LMDB_PRIVATE_OPTIONS });
-  return {
+  const db: GcDb = {
     root,
     satellites: root.openDB({ name: 'satellites' }),
     groups: root.openDB({ name: 'groups' }),
@@ -64,13 +83,19 @@ export function openGcDb(path: string): GcDb {
     mqttRetained: root.openDB({ name: 'mqtt-retained' }),
     mqttSubscriptions: root.openDB({ name: 'mqtt-subscriptions' }),
     mqttOutgoing: root.openDB({ name: 'mqtt-outgoing' }),
+    siteSatellites: root.openDB({ name: 'idx-site-satellites' }),
+    satelliteGroups: root.openDB({ name: 'idx-satellite-groups' }),
+    siteGroups: root.openDB({ name: 'idx-site-groups' }),
+    sitePeers: root.openDB({ name: 'idx-site-peers' }),
+    generations: root.openDB({ name: 'idx-generations' }),
+    satelliteStates: root.openDB({ name: 'idx-satellite-states' }),
+    satelliteTokens: root.openDB({ name: 'idx-satellite-tokens' }),
   };
+  ensureIndexes(db);
+  return db;
 }
 
-/** Key range of every [first, *] key. */
-export function under(first: string): { start: [string, string]; end: [string, string] } {
-  return { start: [first, ''], end: [first, '\uffff'] };
-}
+export { under } from './indexes.ts';
 
 /**
  * A write transaction that resolves once flushed to disk: an API answer or an MQTT

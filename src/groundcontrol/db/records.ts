@@ -1,4 +1,4 @@
-import type { CommandName, DesiredImage, DesiredState, ImageReport, StateMessage } from '../../protocol/index.ts';
+import type { CommandName, DesiredImage, DesiredState, GroupTrust, ImageReport, StateMessage } from '../../protocol/index.ts';
 
 /** A satellite Ground Control knows. Ids are generated and never reused. */
 export interface SatelliteRecord {
@@ -19,6 +19,8 @@ export interface GroupRecord {
   name: string;
   images: DesiredImage[];
   platforms?: string[];
+  /** Signature policy for the group's images (docs/trust.md); absent = not checked. */
+  trust?: GroupTrust;
   createdAt: string;
   updatedAt: string;
 }
@@ -44,6 +46,17 @@ export interface DesiredRecord {
   contentHash: string;
   state: DesiredState;
   publishedAt: string;
+}
+
+/** Index record (db/indexes.ts): what the status counts and reconcile need, without documents. */
+export interface GenerationsRecord {
+  /** Newest generation published, and the content hash of that desired state. */
+  desired: number | null;
+  desiredHash: string | null;
+  /** Newest generation the satellite reported as received (state.desiredGeneration). */
+  acknowledged: number | null;
+  /** Newest generation it reported fully applied. */
+  applied: number | null;
 }
 
 export interface ErrorNote {

@@ -1,4 +1,5 @@
 import { durable } from '../db/db.ts';
+import { putSatelliteAssignment, putSiteAssignment, removeSatelliteAssignment, removeSiteAssignment } from '../db/indexes.ts';
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
 import { reconcileDesired, satellitesAtSite } from './reconcile.ts';
@@ -24,11 +25,11 @@ export async function assign(ctx: FleetContext, target: AssignmentTarget): Promi
       if (!ctx.db.satellites.get(target.satellite)) return gcError('SATELLITE_UNKNOWN', `no satellite ${target.satellite}`);
       const key: [string, string] = [target.group, target.satellite];
       if (ctx.db.satelliteAssignments.get(key) !== undefined) return exists(target);
-      ctx.db.satelliteAssignments.put(key, at);
+      putSatelliteAssignment(ctx.db, target.group, target.satellite, at);
     } else {
       const key: [string, string] = [target.group, target.site];
       if (ctx.db.siteAssignments.get(key) !== undefined) return exists(target);
-      ctx.db.siteAssignments.put(key, at);
+      putSiteAssignment(ctx.db, target.group, target.site, at);
     }
     return undefined;
   });
@@ -40,10 +41,13 @@ export async function assign(ctx: FleetContext, target: AssignmentTarget): Promi
 
 export async function unassign(ctx: FleetContext, target: AssignmentTarget): Promise<{ published: string[] }> {
   const found = await durable(ctx.db, () => {
-    const db = 'satellite' in target ? ctx.db.satelliteAssignments : ctx.db.siteAssignments;
-    const key: [string, string] = [target.group, 'satellite' in target ? target.satellite : target.site];
-    if (db.get(key) === undefined) return false;
-    db.remove(key);
+    if ('satellite' in target) {
+      if (ctx.db.satelliteAssignments.get([target.group, target.satellite]) === undefined) return false;
+      removeSatelliteAssignment(ctx.db, target.group, target.satellite);
+    } else {
+      if (ctx.db.siteAssignments.get([target.group, target.site]) === undefined) return false;
+      removeSiteAssignment(ctx.db, target.group, target.site);
+    }
     return true;
   });
   if (!found) throw gcError('ASSIGNMENT_UNKNOWN', `group ${target.group} is not assigned to ${describe(target)}`);

@@ -52,6 +52,12 @@ export function computeDesired(groups: GroupRecord[], upstream: UpstreamConfig, 
     for (const img of images) delete img.platforms;
   }
   if (site && site.members.length > 0) state.site = site;
+  // Each group's policy covers its own images; a satellite merges the policies per repository.
+  const trust = groups
+    .filter((g) => g.trust)
+    .map((g) => ({ name: g.name, mode: g.trust!.mode, keys: [...g.trust!.keys], repositories: [...new Set(g.images.map((i) => i.repository))].sort() }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (trust.length > 0) state.trust = trust;
   return state;
 }
 

@@ -1,5 +1,6 @@
-import { parseDesiredState, type DesiredImage } from '../../protocol/index.ts';
+import { parseDesiredState, type DesiredImage, type GroupTrust } from '../../protocol/index.ts';
 import { durable, under } from '../db/db.ts';
+import { removeSatelliteAssignment, removeSiteAssignment } from '../db/indexes.ts';
 import type { GroupRecord } from '../db/records.ts';
 import { isSatelliteError } from '../../lib/errors.ts';
 import { gcError } from '../errors.ts';
@@ -10,6 +11,7 @@ export interface GroupInput {
   name: string;
   images: DesiredImage[];
   platforms?: string[] | undefined;
+  trust?: GroupTrust | undefined;
 }
 
 export interface GroupView extends GroupRecord {
@@ -41,7 +43,13 @@ export async function applyGroup(ctx: FleetContext, input: GroupInput): Promise<
   // Same checks a satellite applies to the desired state, so a group can never produce one it rejects.
   try {
     parseDesiredState(
-      { generation: 0, upstream: { url: 'http://groundcontrol.invalid' }, images: input.images, ...(input.platforms ? { platforms: input.platforms } : {}) },
+      {
+        generation: 0,
+        upstream: { url: 'http://groundcontrol.invalid' },
+        images: input.images,
+        ...(input.platforms ? { platforms: input.platforms } : {}),
+        ...(input.trust ? { trust: [{ name: input.name, ...input.trust }] } : {}),
+      },
       `group ${input.name}`,
     );
   } catch (err) {
@@ -55,10 +63,11 @@ export async function applyGroup(ctx: FleetContext, input: GroupInput): Promise<
       name: input.name,
       images: input.images,
       ...(input.platforms ? { platforms: input.platforms } : {}),
+      ...(input.trust ? { trust: input.trust } : {}),
       createdAt: previous?.createdAt ?? at,
       updatedAt: at,
     };
-    const same = previous !== undefined && JSON.stringify([previous.images, previous.platforms]) === JSON.stringify([record.images, record.platforms]);
+    const same = previous !== undefined && JSON.stringify([previous.images, previous.platforms, previous.trust]) === JSON.stringify([record.images, record.platforms, record.trust]);
     if (same) return { record: previous, created: false, changed: false };
     ctx.db.groups.put(input.name, record);
     return { record, created: previous === undefined, changed: true };
@@ -77,8 +86,8 @@ export async function deleteGroup(ctx: FleetContext, name: string): Promise<{ pu
   const found = await durable(ctx.db, () => {
     if (!ctx.db.groups.get(name)) return false;
     ctx.db.groups.remove(name);
-    for (const key of ctx.db.satelliteAssignments.getKeys(under(name))) ctx.db.satelliteAssignments.remove(key);
-    for (const key of ctx.db.siteAssignments.getKeys(under(name))) ctx.db.siteAssignments.remove(key);
+    for (const key of ctx.db.satelliteAssignments.getKeys(under(name))) removeSatelliteAssignment(ctx.db, name, key[1]);
+    for (const key of ctx.db.siteAssignments.getKeys(under(name))) removeSiteAssignment(ctx.db, name, key[1]);
     return true;
   });
   if (!found) throw gcError('GROUP_UNKNOWN', `no group ${name}`);

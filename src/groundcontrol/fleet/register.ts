@@ -1,6 +1,7 @@
 import { TOPIC_PREFIX, type RegisterRequest, type RegisterResponse } from '../../protocol/index.ts';
 import type { SatelliteError } from '../../lib/errors.ts';
 import { durable } from '../db/db.ts';
+import { putSatellite, putStatus, putToken } from '../db/indexes.ts';
 import type { SatelliteRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import { mosquittoHash, randomSecret, sha256Hex } from '../secrets.ts';
@@ -41,11 +42,11 @@ export async function register(ctx: FleetContext, req: RegisterRequest): Promise
       version: req.version ?? sat.version,
       mqttPasswordHash: passwordHash,
     };
-    ctx.db.satellites.put(next.id, next);
-    ctx.db.tokens.put(hash, { ...token, usedAt: at, usedBy: next.id });
+    putSatellite(ctx.db, next);
+    putToken(ctx.db, hash, { ...token, usedAt: at, usedBy: next.id });
     // A re-registered satellite may have lost its disk: its report sequence starts again.
     const status = ctx.db.status.get(next.id);
-    if (status?.state) ctx.db.status.put(next.id, { ...status, state: null });
+    if (status?.state) putStatus(ctx.db, next.id, { ...status, state: null }, { before: status, site: next.site });
     return { sat: next, created };
   });
   if (!('sat' in outcome)) throw outcome;

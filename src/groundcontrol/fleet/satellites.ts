@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { topic, type ChannelName } from '../../protocol/index.ts';
 import { durable, under } from '../db/db.ts';
+import { putSatellite, removeSatelliteRecords, tokensOf } from '../db/indexes.ts';
 import type { DesiredRecord, SatelliteRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import { gcError } from '../errors.ts';
 import type { FleetContext } from './context.ts';
 import { groupNamesOf, reconcileDesired, satellitesAtSite } from './reconcile.ts';
+import { pageSatellites, type StatusPage, type StatusQuery } from './status.ts';
 import { putRegistrationToken, removeTokensOf, type NewToken } from './tokens.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -40,13 +42,10 @@ export function getSatellite(ctx: FleetContext, id: string): SatelliteRecord {
   return sat;
 }
 
-export function listSatellites(ctx: FleetContext, filter: { site?: string | undefined } = {}): SatelliteView[] {
-  const out: SatelliteView[] = [];
-  for (const { value } of ctx.db.satellites.getRange({})) {
-    if (filter.site !== undefined && value.site !== filter.site) continue;
-    out.push(viewSatellite(ctx, value));
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+/** One page of satellites matching the filter, in id order (fleet/status.ts pages them). */
+export function listSatellites(ctx: FleetContext, q: StatusQuery = {}): { satellites: SatelliteView[]; page: StatusPage } {
+  const { satellites, page } = pageSatellites(ctx, q);
+  return { satellites: satellites.map((sat) => viewSatellite(ctx, sat)), page };
 }
 
 /** Creates a satellite and its first registration token; publishes its site's groups, if any. */
@@ -66,7 +65,7 @@ export async function createSatellite(
     mqttPasswordHash: null,
   };
   const registration = await durable(ctx.db, () => {
-    ctx.db.satellites.put(sat.id, sat);
+    putSatellite(ctx.db, sat);
     return putRegistrationToken(ctx.db, {
       satelliteId: sat.id,
       site: sat.site,
@@ -91,15 +90,15 @@ export async function updateSatellite(
     const next: SatelliteRecord = { ...sat };
     if (patch.name !== undefined) next.name = patch.name;
     if (patch.site !== undefined) next.site = patch.site;
-    ctx.db.satellites.put(id, next);
-    return { before: sat, after: next };
+    const membershipChanged = putSatellite(ctx.db, next);
+    return { before: sat, after: next, membershipChanged };
   });
   if (!updated) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
   if (updated.before.site !== updated.after.site) {
     ctx.log.info({ satelliteId: id, from: updated.before.site, to: updated.after.site }, 'satellite moved');
-    // Both sites' memberships changed (blob sharing), and the satellite's own groups may have.
-    const sites = [updated.before.site, updated.after.site].filter((x): x is string => x !== null);
-    await reconcileDesired(ctx, [id, ...sites.flatMap((site) => satellitesAtSite(ctx.db, site))]);
+    // Its own groups may have changed; a site whose blob-sharing members changed (it had a peer
+    // URL) is recomputed for every member.
+    await reconcileDesired(ctx, [id, ...updated.membershipChanged.flatMap((site) => satellitesAtSite(ctx.db, site))]);
   }
   return viewSatellite(ctx, updated.after);
 }
@@ -111,19 +110,15 @@ export async function updateSatellite(
 export async function deleteSatellite(ctx: FleetContext, id: string): Promise<void> {
   const { db } = ctx;
   const found = await durable(db, () => {
-    const sat = db.satellites.get(id);
-    if (!sat) return undefined;
-    db.satellites.remove(id);
-    for (const { key } of db.satelliteAssignments.getRange({})) if (key[1] === id) db.satelliteAssignments.remove(key);
+    const removed = removeSatelliteRecords(db, id);
+    if (!removed) return undefined;
     removeTokensOf(db, id);
-    db.status.remove(id);
-    db.desired.remove(id);
     for (const { key } of db.commands.getRange(under(id))) db.commands.remove(key);
-    return { site: sat.site };
+    return removed;
   });
   if (!found) throw gcError('SATELLITE_UNKNOWN', `no satellite ${id}`);
-  // Its site's members stop sharing blobs with it.
-  if (found.site !== null) await reconcileDesired(ctx, satellitesAtSite(db, found.site));
+  // Its site's members stop sharing blobs with it (if it was sharing).
+  if (found.site !== null && found.wasPeer) await reconcileDesired(ctx, satellitesAtSite(db, found.site));
   ctx.log.info({ satelliteId: id }, 'satellite deleted');
   const retained: ChannelName[] = ['desired', 'state', 'presence'];
   for (const channel of retained) {
@@ -158,7 +153,7 @@ export function showSatellite(
   id: string,
 ): SatelliteView & { desired: DesiredRecord | null; status: StatusRecord | null; tokens: TokenRecord[] } {
   const sat = getSatellite(ctx, id);
-  const tokens = [...ctx.db.tokens.getRange({})].map(({ value }) => value).filter((t) => t.satelliteId === id);
+  const tokens = tokensOf(ctx.db, id).map(([, t]) => t);
   return {
     ...viewSatellite(ctx, sat),
     desired: ctx.db.desired.get(id) ?? null,

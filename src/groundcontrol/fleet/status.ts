@@ -1,5 +1,7 @@
 import type { DiskReport } from '../../protocol/index.ts';
-import type { ErrorNote } from '../db/records.ts';
+import { under } from '../db/db.ts';
+import { groupNamesOf, isInState, readCounts, satellitesOfGroup, type FleetCounts, type SatelliteState } from '../db/indexes.ts';
+import type { ErrorNote, SatelliteRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { REJECTED_KEY, emptyStatus, type RejectedSummary } from './reports.ts';
 
@@ -29,47 +31,120 @@ export interface SatelliteStatus {
 export interface FleetStatus {
   at: string;
   broker: { connected: boolean; url: string };
-  counts: { satellites: number; online: number; offline: number; unknown: number; inSync: number };
+  /** Fleet-wide, whatever the filter: kept by every write, not counted per call. */
+  counts: FleetCounts;
   /** Messages rejected fleet-wide (also those naming no known satellite). */
   rejected: RejectedSummary;
+  /** This page of the satellites that match the filter, in id order. */
   satellites: SatelliteStatus[];
+  page: StatusPage;
 }
 
-/** The fleet as Ground Control knows it: one row per satellite plus the rejected-message tally. */
-export function fleetStatus(ctx: FleetContext, filter: { site?: string | undefined } = {}): FleetStatus {
-  const rows: SatelliteStatus[] = [];
-  for (const { value: sat } of ctx.db.satellites.getRange({})) {
-    if (filter.site !== undefined && sat.site !== filter.site) continue;
-    const s = ctx.db.status.get(sat.id) ?? emptyStatus();
-    const desired = ctx.db.desired.get(sat.id);
-    const applied = s.state?.appliedGeneration ?? null;
-    rows.push({
-      id: sat.id,
-      name: sat.name,
-      site: sat.site,
-      registered: sat.registeredAt !== null,
-      online: s.presence?.online ?? null,
-      presenceAt: s.presence?.receivedAt ?? null,
-      lastSeenAt: s.lastSeenAt,
-      desiredGeneration: desired?.generation ?? null,
-      acknowledgedGeneration: s.state?.desiredGeneration ?? null,
-      appliedGeneration: applied,
-      inSync: desired !== undefined && applied === desired.generation,
-      state: s.state
-        ? { seq: s.state.seq, at: s.state.at, version: s.state.version, images: s.state.imageCounts, disk: s.state.disk, lastSync: s.state.lastSync, upstream: s.state.upstream }
-        : null,
-      errors: s.errors,
-      events: { count: s.events.count, last: s.events.last.at(-1) ?? null },
-    });
+export interface StatusPage {
+  limit: number;
+  /** Pass as `after` for the next page; null on the last page. */
+  next: string | null;
+  /** How many match the filter, when the counters know it (no filter, or state alone); else null. */
+  total: number | null;
+}
+
+export interface StatusQuery {
+  site?: string | undefined;
+  group?: string | undefined;
+  state?: SatelliteState | undefined;
+  /** Page size (default DEFAULT_PAGE, at most MAX_PAGE). */
+  limit?: number | undefined;
+  /** Satellite id the previous page ended with. */
+  after?: string | undefined;
+}
+
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+
+/**
+ * Candidate ids in id order past `after`, from the narrowest index the filter names: the site's
+ * members, the group's satellites, the state's satellites, else every satellite. The other filters
+ * are checked per candidate with point reads, so a page costs O(page) reads for a single filter
+ * and at most O(site or group size) for combined ones — never a whole table.
+ */
+function* candidates(ctx: FleetContext, q: StatusQuery): Generator<string> {
+  const { db } = ctx;
+  if (q.site !== undefined) {
+    for (const k of db.siteSatellites.getKeys(under(q.site, q.after))) yield k[1];
+  } else if (q.group !== undefined) {
+    const ids = satellitesOfGroup(db, q.group).sort();
+    for (const id of ids) if (q.after === undefined || id > q.after) yield id;
+  } else if (q.state !== undefined) {
+    for (const k of db.satelliteStates.getKeys(under(q.state, q.after))) yield k[1];
+  } else {
+    const range = q.after === undefined ? {} : { start: `${q.after}\u0000` };
+    for (const id of db.satellites.getKeys(range)) yield id;
   }
-  rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
-  const online = rows.filter((r) => r.online === true).length;
-  const offline = rows.filter((r) => r.online === false).length;
+}
+
+function matches(ctx: FleetContext, sat: SatelliteRecord, q: StatusQuery): boolean {
+  if (q.site !== undefined && sat.site !== q.site) return false;
+  if (q.state !== undefined && !isInState(ctx.db, sat.id, q.state)) return false;
+  if (q.group !== undefined && !groupNamesOf(ctx.db, sat).includes(q.group)) return false;
+  return true;
+}
+
+/** One page of the satellites matching a filter, plus the fleet-wide counters. */
+export function pageSatellites(ctx: FleetContext, q: StatusQuery): { satellites: SatelliteRecord[]; page: StatusPage } {
+  const limit = Math.min(Math.max(1, q.limit ?? DEFAULT_PAGE), MAX_PAGE);
+  const out: SatelliteRecord[] = [];
+  let more = false;
+  for (const id of candidates(ctx, q)) {
+    const sat = ctx.db.satellites.get(id);
+    if (!sat || !matches(ctx, sat, q)) continue;
+    if (out.length === limit) {
+      more = true;
+      break;
+    }
+    out.push(sat);
+  }
+  const counts = readCounts(ctx.db);
+  const total =
+    q.site === undefined && q.group === undefined ? (q.state === undefined ? counts.satellites : counts[STATE_COUNT[q.state]]) : null;
+  return { satellites: out, page: { limit, next: more ? (out.at(-1)?.id ?? null) : null, total } };
+}
+
+const STATE_COUNT: Record<SatelliteState, keyof FleetCounts> = { online: 'online', offline: 'offline', unknown: 'unknown', 'in-sync': 'inSync', 'out-of-sync': 'outOfSync' };
+
+function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
+  const s = ctx.db.status.get(sat.id) ?? emptyStatus();
+  const g = ctx.db.generations.get(sat.id);
+  const desired = g?.desired ?? null;
+  const applied = s.state?.appliedGeneration ?? null;
+  return {
+    id: sat.id,
+    name: sat.name,
+    site: sat.site,
+    registered: sat.registeredAt !== null,
+    online: s.presence?.online ?? null,
+    presenceAt: s.presence?.receivedAt ?? null,
+    lastSeenAt: s.lastSeenAt,
+    desiredGeneration: desired,
+    acknowledgedGeneration: s.state?.desiredGeneration ?? null,
+    appliedGeneration: applied,
+    inSync: desired !== null && applied === desired,
+    state: s.state
+      ? { seq: s.state.seq, at: s.state.at, version: s.state.version, images: s.state.imageCounts, disk: s.state.disk, lastSync: s.state.lastSync, upstream: s.state.upstream }
+      : null,
+    errors: s.errors,
+    events: { count: s.events.count, last: s.events.last.at(-1) ?? null },
+  };
+}
+
+/** The fleet as Ground Control knows it: counters, the rejected-message tally, one page of rows. */
+export function fleetStatus(ctx: FleetContext, q: StatusQuery = {}): FleetStatus {
+  const { satellites, page } = pageSatellites(ctx, q);
   return {
     at: ctx.now().toISOString(),
     broker: { connected: ctx.publisher.connected, url: ctx.publicMqttUrl },
-    counts: { satellites: rows.length, online, offline, unknown: rows.length - online - offline, inSync: rows.filter((r) => r.inSync).length },
+    counts: readCounts(ctx.db),
     rejected: (ctx.db.meta.get(REJECTED_KEY) as RejectedSummary | undefined) ?? { count: 0, last: null },
-    satellites: rows,
+    satellites: satellites.map((sat) => statusRow(ctx, sat)),
+    page,
   };
 }

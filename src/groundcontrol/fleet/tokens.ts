@@ -1,5 +1,6 @@
 import { randomSecret, sha256Hex } from '../secrets.ts';
 import type { GcDb } from '../db/db.ts';
+import { putToken, removeToken, tokensOf } from '../db/indexes.ts';
 import type { TokenRecord } from '../db/records.ts';
 
 export const REGISTRATION_TOKEN_PREFIX = 'hsr_';
@@ -26,7 +27,7 @@ export function putRegistrationToken(
     usedAt: null,
     usedBy: null,
   };
-  db.tokens.put(hash, record);
+  putToken(db, hash, record);
   return { token, record };
 }
 
@@ -37,5 +38,15 @@ export function listTokens(db: GcDb): TokenRecord[] {
 
 /** Inside a write transaction: removes every token of a satellite. */
 export function removeTokensOf(db: GcDb, satelliteId: string): void {
-  for (const { key, value } of db.tokens.getRange({})) if (value.satelliteId === satelliteId) db.tokens.remove(key);
+  for (const [hash] of tokensOf(db, satelliteId)) removeToken(db, hash);
+}
+
+/** Inside a write transaction: revokes the token with this public id (a prefix of its hash). */
+export function revokeToken(db: GcDb, id: string): boolean {
+  // Keys are the hex hash, so the id's tokens are one short key range.
+  for (const key of db.tokens.getKeys({ start: id, end: `${id}g` })) {
+    removeToken(db, key);
+    return true;
+  }
+  return false;
 }

@@ -1,0 +1,3 @@
+export { createBundle, type CreateBundleOptions, type CreateBundleReport } from './create.ts';
+export { importBundle, type ImportReport } from './import.ts';
+export { BUNDLE_FORMAT, readBundleManifest, LayoutSource, type BundleManifest, type BundleImage } from './layout.ts';

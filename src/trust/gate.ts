@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import type { TrustPolicy } from '../protocol/desired-state.ts';
+import type { Store } from '../store/index.ts';
+import type { UpstreamPort } from '../sync/upstream-port.ts';
+import { checkSignatures, refusal, replicateSignatures, type TrustResult, type Verdict } from './check.ts';
+import { policyFor } from './verify.ts';
+
+/** What sync records on the image for its signature check (status, reports, metrics read it). */
+export interface TrustFields {
+  signature: Verdict;
+  signatureKey?: string;
+  /** Set when the image is refused (enforce) or flagged (warn): SIGNATURE_REQUIRED / SIGNATURE_INVALID. */
+  code?: string;
+  reason?: string;
+}
+
+export interface TrustDecision {
+  /** Set with enforce and no valid signature: the image must not be committed. */
+  refused: { code: string; reason: string } | undefined;
+  fields: TrustFields;
+  result: TrustResult;
+}
+
+/**
+ * Sync's hook before it commits an image: undefined when no policy covers the repository (nothing is
+ * fetched); otherwise the verdict and whether enforce refuses the image.
+ */
+export async function decideTrust(
+  upstream: UpstreamPort,
+  policies: TrustPolicy[] | undefined,
+  image: { repository: string; digest: string },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<TrustDecision | undefined> {
+  const policy = policyFor(policies, image.repository);
+  if (!policy) return undefined;
+  const result = await checkSignatures(upstream, policy, image, signal);
+  const code = result.verdict === 'verified' ? undefined : result.verdict === 'unsigned' ? 'SIGNATURE_REQUIRED' : 'SIGNATURE_INVALID';
+  const fields: TrustFields = { signature: result.verdict };
+  if (result.keyId) fields.signatureKey = result.keyId;
+  if (code) {
+    fields.code = code;
+    fields.reason = result.reason ?? code;
+  }
+  const refusedCode = refusal(result);
+  const refused = refusedCode ? { code: refusedCode, reason: `signature policy ${policy.from.join(', ')} (enforce): ${fields.reason}` } : undefined;
+  if (refused) log.warn({ ...image, code: refused.code, reason: fields.reason }, 'image refused by signature policy');
+  else if (code) log.warn({ ...image, code, reason: fields.reason }, 'image committed without a valid signature (policy mode warn)');
+  else log.info({ ...image, key: result.keyId }, 'image signature verified');
+  return { refused, fields, result };
+}
+
+/** After the image is committed: store its signatures beside it (failures are logged, not fatal). */
+export async function keepSignatures(store: Store, repository: string, decision: TrustDecision | undefined, log: Logger): Promise<void> {
+  const replica = decision?.result.replica;
+  if (!replica) return;
+  try {
+    await replicateSignatures(store, repository, replica, log);
+  } catch (err) {
+    log.warn({ err, repository, tags: replica.groups.map((g) => g.tag) }, 'signatures not replicated');
+  }
+}
