@@ -31,7 +31,8 @@ function describeRun(name: string, r: RunResult, set: ImageSet): string {
   const done = r.finished ? 'done' : `NOT finished (${r.images}/${set.images.length} images)`;
   return `${name}: ${done} in ${fmt(r.wallSec, 2)} s, ${fmt(set.setBytes / r.wallSec / 1e6)} MB/s, ` +
     `${fmt(r.bytesFromUpstream / set.setBytes, 3)}× the set from upstream, peak RSS ${mib(r.peakRssKiB)} MiB, CPU ${fmt(r.cpuSec, 1)} s` +
-    (r.dest ? `; destination registry peak RSS ${mib(r.dest.peakRssKiB)} MiB, CPU ${fmt(r.dest.cpuSec, 1)} s` : '');
+    (r.dest ? `; destination registry peak RSS ${mib(r.dest.peakRssKiB)} MiB, CPU ${fmt(r.dest.cpuSec, 1)} s` : '') +
+    (r.unchanged ? `; then nothing changed: ${fmt(r.unchanged.wallSec, 2)} s, ${r.unchanged.bytesFromUpstream} bytes, ${r.unchanged.requests} requests, ${r.unchanged.newConnections} new connections` : '');
 }
 
 /**
@@ -80,7 +81,7 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   progress('starting the upstream docker-registry; generating the set and pushing it with skopeo copy');
   const upstream = await startDockerRegistry(t);
   const layout = await makeTempDir(t, 'hs-bench-sync-layout-');
-  const set = await buildImageSet(layout, upstream.host, opts.quick);
+  const set = await buildImageSet(layout, upstream.host, opts.set);
   await rm(layout, { recursive: true, force: true }); // the upstream has it now
   progress(`set: ${set.images.length} images, ${set.distinctLayers} distinct layers, ${set.setBytes} bytes`);
 
@@ -89,7 +90,7 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
     const load = await waitForQuiet(opts.quietWaitSec);
     if (load > QUIET_SHARE) progress(`machine still busy (${fmt(load * 100)}%) after ${opts.quietWaitSec} s: running anyway, see the noise figures`);
   };
-  const common = { upstreamHost: upstream.host, upstreamPid, set, timeoutMs: opts.timeoutMs };
+  const common = { upstreamHost: upstream.host, upstreamPid, set, timeoutMs: opts.timeoutMs, wan: opts.wan };
   let discarded = 0;
   let runNo = 0;
   // A run during which other processes took a real share of the 2 vCPUs measures them, not us:
@@ -105,10 +106,11 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
     }
   };
   const sat = (cutBytes?: number) =>
-    measured('satellite', () => runSatellite(t, { ...common, entry, nodeArgs: opts.nodeArgs, satelliteConfig: opts.satelliteConfig, cutBytes }));
+    measured('satellite', () => runSatellite(t, { ...common, entry, nodeArgs: opts.nodeArgs, satelliteConfig: opts.satelliteConfig, cutBytes, unchangedRun: opts.unchanged && !cutBytes }));
   const sko = (cutBytes?: number, retryTimes?: number) => measured('skopeo', () => runSkopeo(t, { ...common, cutBytes, retryTimes }));
 
-  const results: Results = { clean: { satellite: [], skopeo: [] } };
+  const results: Results = { clean: { satellite: [], skopeo: [] }, ...(opts.wan ? { wan: opts.wan } : {}) };
+  if (opts.wan) progress(`WAN emulated in the proxy: ${opts.wan.delayMs} ms each way, ${opts.wan.rateBytesPerSec ? `${(opts.wan.rateBytesPerSec * 8) / 1e6} Mbit/s shared` : 'no rate limit'}`);
   for (let i = 0; i < opts.reps; i++) {
     // Alternate who goes first, so neither always meets the warmer (or more fragmented) machine.
     const order = i % 2 === 0 ? (['satellite', 'skopeo'] as const) : (['skopeo', 'satellite'] as const);

@@ -21,15 +21,35 @@ export interface ImageSet {
   baseBytes: number;
 }
 
+export type SetName = 'default' | 'quick' | 'five' | 'thirty';
+export const SET_NAMES: readonly SetName[] = ['default', 'quick', 'five', 'thirty'];
+
+export interface SetShape {
+  /** A base layer every image shares; 0 = none. */
+  baseBytes: number;
+  ownBytes: number[];
+  count: number;
+}
+
 /**
  * The shape of the set: one shared base layer, then each image's own layers. Default ~500 MB
  * (56 MiB base + 5 x 84 MiB own = 476 MiB); quick ~100 MB. Several layers are larger than the
- * 16 MiB cut so a client that restarts a broken layer from zero cannot get them through.
+ * 16 MiB cut so a client that restarts a broken layer from zero cannot get them through. The
+ * long-link sets of issue 18: five (5 images, 42 MB, a shared 10 MiB base) and thirty (30 small
+ * images of one 224 KiB layer each, 6.9 MB): round trips, not bytes, decide their time on a WAN.
  */
-export function setShape(quick: boolean): { baseBytes: number; ownBytes: number[]; count: number } {
-  return quick
-    ? { baseBytes: 16 * MiB, ownBytes: [8 * MiB, 4 * MiB, 2 * MiB, 2 * MiB], count: 5 }
-    : { baseBytes: 56 * MiB, ownBytes: [36 * MiB, 24 * MiB, 12 * MiB, 8 * MiB, 4 * MiB], count: 5 };
+export function setShape(name: SetName | boolean): SetShape {
+  const which = name === true ? 'quick' : name === false ? 'default' : name;
+  switch (which) {
+    case 'quick':
+      return { baseBytes: 16 * MiB, ownBytes: [8 * MiB, 4 * MiB, 2 * MiB, 2 * MiB], count: 5 };
+    case 'five':
+      return { baseBytes: 10 * MiB, ownBytes: [4 * MiB, 2 * MiB], count: 5 };
+    case 'thirty':
+      return { baseBytes: 0, ownBytes: [224 * 1024], count: 30 };
+    default:
+      return { baseBytes: 56 * MiB, ownBytes: [36 * MiB, 24 * MiB, 12 * MiB, 8 * MiB, 4 * MiB], count: 5 };
+  }
 }
 
 /** HEAD a manifest; resolves with Docker-Content-Digest, or undefined unless 200. */
@@ -68,17 +88,17 @@ export async function countReplicated(baseUrl: string, set: ImageSet): Promise<n
  * Generates the set as an OCI layout (seeded random layers streamed to disk, gzip level 0) and
  * pushes it to the upstream with skopeo copy; checks each manifest digest came through unchanged.
  */
-export async function buildImageSet(layout: string, upstreamHost: string, quick: boolean): Promise<ImageSet> {
-  const shape = setShape(quick);
-  const base = await makeLayer('bench/sync/base', shape.baseBytes, { dir: layout });
+export async function buildImageSet(layout: string, upstreamHost: string, which: SetName | boolean): Promise<ImageSet> {
+  const shape = setShape(which);
+  const base = shape.baseBytes > 0 ? await makeLayer('bench/sync/base', shape.baseBytes, { dir: layout }) : undefined;
   const images: SetImage[] = [];
-  const layers = new Map<string, LayerBlob>([[base.digest, base]]);
+  const layers = new Map<string, LayerBlob>(base ? [[base.digest, base]] : []);
   let metaBytes = 0;
   for (let i = 1; i <= shape.count; i++) {
     const own: LayerBlob[] = [];
     for (const [j, bytes] of shape.ownBytes.entries()) own.push(await makeLayer(`bench/sync/img${i}/layer${j}`, bytes, { dir: layout }));
     for (const l of own) layers.set(l.digest, l);
-    const fixture = await writeImage(layout, { tag: `img${i}`, layers: [base, ...own], platform: PLATFORM });
+    const fixture = await writeImage(layout, { tag: `img${i}`, layers: base ? [base, ...own] : own, platform: PLATFORM });
     metaBytes += fixture.config.length + fixture.manifest.length;
     images.push({ repository: `bench/img${i}`, tag: TAG, fixture });
   }
@@ -90,5 +110,5 @@ export async function buildImageSet(layout: string, upstreamHost: string, quick:
     }
   }
   const layerBytes = [...layers.values()].reduce((sum, l) => sum + l.size, 0);
-  return { images, setBytes: layerBytes + metaBytes, distinctLayers: layers.size, baseBytes: base.size };
+  return { images, setBytes: layerBytes + metaBytes, distinctLayers: layers.size, baseBytes: base?.size ?? 0 };
 }

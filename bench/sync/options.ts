@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseJsonObject } from '../lib/serve-options.ts';
+import { SET_NAMES, type SetName } from './image-set.ts';
 
 export const USAGE = `usage: node bench/sync.ts [options]        (npm run bench:sync -- [options])
 
@@ -23,6 +24,11 @@ of the upstream, which counts it. Then again with the proxy cutting every connec
   --concurrency N    the satellite's sync.concurrency (default: its own default, 3)
   --node-args=A      node flags for the satellite only, space-separated (write it with =), e.g.
                      --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (read with bench/cpuprofile-top.ts)
+  --set NAME         the image set: default (~500 MB), quick (~100 MB), five (5 images, 42 MB,
+                     shared 10 MiB base) or thirty (30 small images, 6.9 MB); --quick = --set quick
+  --wan-delay-ms N   emulate a WAN in the proxy: N ms added each way (RTT 2N), both tools
+  --wan-rate-mbit N  ...and one rate budget upstream->tool shared by all connections (Mbit/s)
+  --unchanged        after each satellite run, run it again with nothing changed and time that
   --satellite-config JSON
                      merged into the satellite's config, e.g. '{"sync":{"checkpointBytes":16777216}}'
 
@@ -41,6 +47,9 @@ export interface Options {
   bundle: boolean;
   nodeArgs: string[];
   satelliteConfig: Record<string, unknown>;
+  set: SetName;
+  wan: { delayMs: number; rateBytesPerSec?: number } | undefined;
+  unchanged: boolean;
 }
 
 function wholeNumber(text: string | undefined, name: string, min: number, max: number, dflt: number): number {
@@ -68,6 +77,10 @@ export function parseOptions(argv: string[]): Options | undefined {
       concurrency: { type: 'string' },
       'node-args': { type: 'string' },
       'satellite-config': { type: 'string' },
+      set: { type: 'string' },
+      'wan-delay-ms': { type: 'string' },
+      'wan-rate-mbit': { type: 'string' },
+      unchanged: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,7 +91,15 @@ export function parseOptions(argv: string[]): Options | undefined {
     const sync = (satelliteConfig.sync ?? {}) as Record<string, unknown>;
     satelliteConfig.sync = { ...sync, concurrency };
   }
+  const set = (values.set ?? (values.quick ? 'quick' : 'default')) as SetName;
+  if (!SET_NAMES.includes(set)) throw new Error(`--set must be one of ${SET_NAMES.join(', ')}, got ${values.set}`);
+  const delayMs = wholeNumber(values['wan-delay-ms'], '--wan-delay-ms', 0, 5000, 0);
+  const rateMbit = wholeNumber(values['wan-rate-mbit'], '--wan-rate-mbit', 0, 10000, 0);
+  const wan = delayMs > 0 || rateMbit > 0 ? { delayMs, ...(rateMbit > 0 ? { rateBytesPerSec: (rateMbit * 1e6) / 8 } : {}) } : undefined;
   return {
+    set,
+    wan,
+    unchanged: values.unchanged,
     quick: values.quick,
     reps: wholeNumber(values.reps, '--reps', 0, 10, values.quick ? 1 : 5),
     cut: !values['no-cut'],

@@ -8,6 +8,8 @@ export const RESUME_OVERHEAD_TARGET = 0.05;
 
 export interface Results {
   clean: { satellite: RunResult[]; skopeo: RunResult[] };
+  /** The clean runs went through an emulated WAN (--wan-delay-ms / --wan-rate-mbit). */
+  wan?: { delayMs: number; rateBytesPerSec?: number };
   cut?: { satellite: RunResult; skopeo: RunResult; cutBytes: number; retryTimes: number };
 }
 
@@ -98,9 +100,39 @@ function cutTable(cut: NonNullable<Results['cut']>, set: ImageSet): string[] {
   ];
 }
 
+const wall = (r: RunResult) => `${fmt(r.wallSec, 2)} s${r.finished ? '' : ` (NOT finished: ${r.images} images)`}`;
+
+/** Through the emulated WAN: each tool against the link floor (unique bytes / rate), and the unchanged run. */
+function wanTable(res: Results, wan: NonNullable<Results['wan']>, set: ImageSet): string[] {
+  const floor = wan.rateBytesPerSec ? set.setBytes / wan.rateBytesPerSec : Number.NaN;
+  const med = (v: number[]) => median(v);
+  // Medians of the runs that finished; the others are listed below.
+  const sat = med(res.clean.satellite.filter((r) => r.finished).map((r) => r.wallSec));
+  const sko = med(res.clean.skopeo.filter((r) => r.finished).map((r) => r.wallSec));
+  const ratio = (s: number) => (Number.isFinite(floor) ? ` = ${fmt(s / floor, 2)}× the floor` : '');
+  const unchanged = res.clean.satellite.map((r) => r.unchanged).filter((u) => u !== undefined);
+  const rate = wan.rateBytesPerSec ? `${fmt((wan.rateBytesPerSec * 8) / 1e6)} Mbit/s shared` : 'no rate limit';
+  const lines = [
+    `WAN (emulated in the proxy): ${wan.delayMs} ms each way (RTT ${2 * wan.delayMs} ms), ${rate}; link floor ${Number.isFinite(floor) ? `${fmt(floor, 2)} s` : 'n/a'}`,
+    '',
+    '| start to applied (median) | satellite | skopeo sync | skopeo / satellite |',
+    '|---|---|---|---|',
+    `| ${set.images.length} images, ${fmt(set.setBytes / 1e6)} MB | ${fmt(sat, 2)} s${ratio(sat)} | ${fmt(sko, 2)} s${ratio(sko)} | ${fmt(sko / sat, 2)}× |`,
+    `- each run: satellite ${res.clean.satellite.map(wall).join(', ')}; skopeo ${res.clean.skopeo.map(wall).join(', ')}`,
+  ];
+  if (unchanged.length > 0) {
+    lines.push(
+      `- satellite, nothing changed (second run, median): ${fmt(med(unchanged.map((u) => u.wallSec)), 2)} s, ` +
+        `${Math.round(med(unchanged.map((u) => u.bytesFromUpstream)))} bytes from upstream, ${Math.round(med(unchanged.map((u) => u.requests)))} requests, ` +
+        `${Math.round(med(unchanged.map((u) => u.newConnections)))} new connections; each: ${unchanged.map((u) => `${fmt(u.wallSec, 2)} s (resolve ${u.resolveMs ?? '?'} ms)`).join(', ')}`,
+    );
+  }
+  return lines;
+}
+
 /** The Markdown report: the set, the clean-link table, the cut-link table. */
 export function report(res: Results, set: ImageSet, header: string[]): string {
-  const own = set.images[0]!.fixture.layers.slice(1).map((l) => fmt(l.size / 1024 / 1024)).join(' + ');
+  const own = set.images[0]!.fixture.layers.slice(set.baseBytes > 0 ? 1 : 0).map((l) => fmt(l.size / 1024 / 1024)).join(' + ');
   const lines = [
     ...header,
     `- set: ${set.images.length} images (${set.images.map((i) => `${i.repository}:${i.tag}`).join(', ')}), each a shared ${fmt(set.baseBytes / 1024 / 1024)} MiB base layer + own layers of ${own} MiB; ` +
@@ -108,6 +140,7 @@ export function report(res: Results, set: ImageSet, header: string[]): string {
     '- bytes from upstream: counted at a TCP proxy in front of the upstream docker-registry, both tools the same way (bodies and HTTP headers)',
   ];
   if (res.clean.satellite.length > 0) lines.push('', ...cleanTable(res, set));
+  if (res.wan && res.clean.satellite.length > 0) lines.push('', ...wanTable(res, res.wan, set));
   if (res.cut) lines.push('', ...cutTable(res.cut, set));
   const all = [...res.clean.satellite, ...res.clean.skopeo, ...(res.cut ? [res.cut.satellite, res.cut.skopeo] : [])];
   const noisy = all.filter((r) => !(r.cpu.other <= NOISY_CORES));

@@ -26,6 +26,8 @@ export interface RunResult {
   cpu: { upstream: number; harness: number; other: number };
   /** The tool's own output (the last lines kept), for --logs. */
   output: string;
+  /** The satellite's second run with nothing changed upstream (--unchanged). */
+  unchanged?: { finished: boolean; wallSec: number; bytesFromUpstream: number; requests: number; newConnections: number; resolveMs?: number };
   /** What else the run said (sync runs, resumed blobs, exit status). */
   notes: string[];
 }

@@ -21,6 +21,10 @@ export interface SatelliteRunOptions {
   /** Merged over the bench's own config. */
   satelliteConfig: Record<string, unknown>;
   cutBytes: number | undefined;
+  /** WAN emulation in the proxy: ms added each way, and one shared rate upstream->tool. */
+  wan?: { delayMs: number; rateBytesPerSec?: number } | undefined;
+  /** After the set is applied, run once more with nothing changed and time that too. */
+  unchangedRun?: boolean;
   timeoutMs: number;
 }
 
@@ -32,6 +36,8 @@ interface SyncFinished {
   blobsFetched?: number;
   blobsResumed?: number;
   errors?: number;
+  resolveMs?: number;
+  transferMs?: number;
 }
 
 /**
@@ -69,7 +75,7 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
   const t = new ScriptTeardown();
   defer(parent, () => t.run());
   try {
-    const proxy = await startFaultProxy(t, { target: opts.upstreamHost, ...(opts.cutBytes ? { cutEveryBytes: opts.cutBytes } : {}) });
+    const proxy = await startFaultProxy(t, { target: opts.upstreamHost, ...(opts.cutBytes ? { cutEveryBytes: opts.cutBytes } : {}), ...opts.wan });
     const desiredFile = join(await makeTempDir(t, 'hs-bench-desired-'), 'desired.json');
     const config = deepMerge(
       { log: { level: 'info' }, sync: { desiredStateFile: desiredFile, intervalSeconds: 3600 }, store: { gcGraceSeconds: 0 } },
@@ -98,6 +104,27 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
     const wallSec = seconds(started);
     const bytesFromUpstream = proxy.bytesFromTarget();
     const split = meter.stop();
+    const connections = proxy.connections();
+    let unchanged: RunResult['unchanged'];
+    if (opts.unchangedRun && finished && sat.proc.exitInfo === undefined) {
+      // Nothing moved upstream: a new generation makes the satellite re-check every tag.
+      const bytes0 = proxy.bytesFromTarget();
+      const conns0 = proxy.connections();
+      proxy.clearRequests();
+      const again = waitForApplied(sat.proc, 2, opts.timeoutMs);
+      const t0 = process.hrtime.bigint();
+      await writeFile(`${desiredFile}.tmp`, JSON.stringify({ ...doc, generation: 2 }, null, 2));
+      await rename(`${desiredFile}.tmp`, desiredFile);
+      const second = await again;
+      unchanged = {
+        finished: second.finished,
+        wallSec: seconds(t0),
+        bytesFromUpstream: proxy.bytesFromTarget() - bytes0,
+        requests: proxy.requests().length,
+        newConnections: proxy.connections() - conns0,
+        ...(second.runs.at(-1)?.resolveMs !== undefined ? { resolveMs: second.runs.at(-1)!.resolveMs! } : {}),
+      };
+    }
 
     const alive = sat.proc.exitInfo === undefined;
     const mem = alive ? readMem(pid) : undefined;
@@ -110,6 +137,7 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
       `${runs.length} sync run(s): ${runs.map((r) => r.result ?? '?').join(', ') || 'none'}`,
       `blobsResumed ${resumed} (counts partials left by an earlier run, not resumes within this one)`,
       `satellite counted ${counted} body bytes from upstream`,
+      `resolve ${runs.at(-1)?.resolveMs ?? '?'} ms, transfer ${runs.at(-1)?.transferMs ?? '?'} ms (last run's report)`,
       `start-up ${startupSec.toFixed(2)} s before the clock started, RSS ${mib(idleRssKiB)} MiB idle`,
     ];
     // Anonymous (heap, buffers) against file-backed (binary, LMDB map) memory when the sync ended.
@@ -123,7 +151,8 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
       images,
       wallSec,
       bytesFromUpstream,
-      connections: proxy.connections(),
+      connections,
+      ...(unchanged ? { unchanged } : {}),
       cuts: proxy.cuts(),
       peakRssKiB,
       cpuSec,

@@ -17,6 +17,8 @@ export interface SkopeoRunOptions {
   upstreamPid: number;
   set: ImageSet;
   cutBytes: number | undefined;
+  /** WAN emulation in the proxy: ms added each way, and one shared rate upstream->tool. */
+  wan?: { delayMs: number; rateBytesPerSec?: number } | undefined;
   /** --retry-times; undefined = skopeo's default (no retries). */
   retryTimes: number | undefined;
   timeoutMs: number;
@@ -67,7 +69,7 @@ export async function runSkopeo(parent: Teardown, opts: SkopeoRunOptions): Promi
     const skopeo = requireBinary('skopeo');
     const time = requireBinary('time');
     const setpriv = requireBinary('setpriv');
-    const proxy = await startFaultProxy(t, { target: opts.upstreamHost, ...(opts.cutBytes ? { cutEveryBytes: opts.cutBytes } : {}) });
+    const proxy = await startFaultProxy(t, { target: opts.upstreamHost, ...(opts.cutBytes ? { cutEveryBytes: opts.cutBytes } : {}), ...opts.wan });
     const dest = await startDockerRegistry(t);
     const yamlFile = join(await makeTempDir(t, 'hs-bench-skopeo-'), 'sync.yaml');
     await writeFile(yamlFile, syncYaml(proxy.host, opts.set));

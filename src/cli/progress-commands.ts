@@ -47,7 +47,9 @@ export async function syncCommand(client: AdminClient, flags: AdminFlags): Promi
 }
 
 function renderRun(r: RunReport): string {
-  const head = `sync ${r.result}: generation ${r.generation}, ${formatBytes(r.bytesFromUpstream)} from upstream, ${r.blobsFetched} blobs fetched (${r.blobsResumed} resumed)`;
+  // Resolving is round trips (latency), transferring is bytes (bandwidth): a slow site tells which.
+  const times = r.resolveMs === undefined ? '' : `; resolving ${(r.resolveMs / 1000).toFixed(2)} s${r.transferMs === undefined ? '' : `, transferring ${(r.transferMs / 1000).toFixed(2)} s`}${r.unchanged ? `, ${r.unchanged} unchanged` : ''}`;
+  const head = `sync ${r.result}: generation ${r.generation}, ${formatBytes(r.bytesFromUpstream)} from upstream, ${r.blobsFetched} blobs fetched (${r.blobsResumed} resumed)${times}`;
   if (r.errors.length === 0) return head;
   return `${head}\n${table(['IMAGE', 'CODE', 'REASON'], r.errors.map((e) => [e.ref ?? (e.digest ? shortDigest(e.digest) : '-'), e.code, e.message]))}`;
 }

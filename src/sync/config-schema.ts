@@ -17,6 +17,11 @@ export const syncConfigSchema = {
     platforms: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?$' }, maxItems: 32 },
     /** Blobs downloaded at once. */
     concurrency: { type: 'integer', minimum: 1, maximum: 64, default: 3 },
+    /**
+     * Tags resolved and manifests fetched at once while planning (each one round trip; on a long
+     * link they should all be in flight together). Bounded by upstream.maxConnections on HTTP/1.1.
+     */
+    planConcurrency: { type: 'integer', minimum: 1, maximum: 256, default: 32 },
     /** Sum of all downloads, bytes per second; absent = unlimited. */
     bandwidthBytesPerSecond: { type: 'integer', minimum: 1024 },
     /** Cron expressions (5 fields) naming the minutes downloads may run; absent = always. */
@@ -62,6 +67,7 @@ export interface SyncConfig {
   intervalSeconds: number;
   platforms?: string[];
   concurrency: number;
+  planConcurrency: number;
   bandwidthBytesPerSecond?: number;
   windows?: string[];
   windowTimezone?: string;

@@ -6,7 +6,7 @@ import { Limiter } from '../lib/limiter.ts';
 import { RateLimiter } from '../lib/rate-limiter.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncConfig } from './config-schema.ts';
-import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
+import { desiredRefs, refKey, type DesiredRef, type DesiredState } from './desired-state.ts';
 import type { DesiredStateSource } from './desired-state-source.ts';
 import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
@@ -49,6 +49,31 @@ export interface SyncStatus {
   partials: Array<{ digest: string; offset: number; size: number }>;
   /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
   disk: DiskState & { held: { reason: string; bytesNeeded: number | null; until: string | null } | null };
+}
+
+/** Blobs under this size are latency-bound: fetched under sync.planConcurrency, not sync.concurrency. */
+const SMALL_BLOB_BYTES = 1024 * 1024;
+/** The upstream port's code for a network failure (src/upstream/errors.ts): reachability is in question. */
+const UPSTREAM_UNREACHABLE = 'UPSTREAM_UNREACHABLE';
+
+/** What the images of one run share while they are applied side by side. */
+interface ApplyContext {
+  upstream: UpstreamPort;
+  /** The desired state's signature policy, if any. */
+  trust: DesiredState['trust'];
+  report: RunReport;
+  log: Logger;
+  signal: AbortSignal;
+  /** Manifests that references no longer hold, per repository (pruned after the run). */
+  replaced: Map<string, Set<string>>;
+  /** Bytes each image refused for space was short by. */
+  shortBy: number[];
+  largeSlots: Limiter;
+  smallSlots: Limiter;
+  /** Images downloading now; each settles (never rejects) after its reservation is released. */
+  downloading: Set<Promise<void>>;
+  /** Partials admission may not drop (known once every reference is planned). */
+  keep: () => ReadonlySet<string> | undefined;
 }
 
 /**
@@ -334,6 +359,8 @@ export class SyncEngine {
         this.#meter.add(n);
       });
       this.#upstream = { key, url: target.url, client };
+      // Reachability was that of the previous upstream: the next run probes this one.
+      this.#reachable = null;
     }
     return this.#upstream.client;
   }
@@ -379,7 +406,122 @@ export class SyncEngine {
     const log = this.#log.child({ generation: doc.generation });
     const refs = desiredRefs(doc, this.#config.platforms);
     const upstream = this.#client(doc.upstream);
+    const started = performance.now();
 
+    // The /v2/ probe costs a round trip: while the last run reached the upstream it is skipped (the
+    // plan's own requests tell), and asked only when a reference fails to resolve on the network.
+    let probed = false;
+    if (this.#reachable !== true) {
+      probed = true;
+      await this.#probe(upstream, report, log, signal);
+    }
+
+    // Pipelined: references resolve concurrently (sync.planConcurrency), and each image starts
+    // downloading as soon as its plan is known, not after the whole plan.
+    const failures: Array<{ ref: DesiredRef; err: unknown }> = [];
+    const wanted = new Set<string>();
+    let planned = this.#reachable === true;
+    const ctx: ApplyContext = {
+      upstream,
+      trust: doc.trust,
+      report,
+      log,
+      signal,
+      replaced: new Map(),
+      shortBy: [],
+      largeSlots: new Limiter(this.#config.concurrency),
+      smallSlots: new Limiter(this.#config.planConcurrency),
+      downloading: new Set(),
+      keep: () => undefined,
+    };
+    const imageSlots = new Limiter(this.#config.planConcurrency);
+    const applying: Array<Promise<void>> = [];
+    let transferStart: number | undefined;
+    report.unchanged = 0;
+    this.#wanted.begin();
+    try {
+      if (this.#reachable) {
+        await upstream.prepare?.([...new Set(refs.map((r) => r.repository))]);
+        const planSlots = new Limiter(this.#config.planConcurrency);
+        await Promise.all(
+          refs.map((ref) =>
+            planSlots.run(async () => {
+              if (signal.aborted) return;
+              let plan: ImagePlan;
+              try {
+                plan = await planImage(upstream, this.#store, ref, log, signal);
+              } catch (err) {
+                if (!signal.aborted) failures.push({ ref, err });
+                return;
+              }
+              this.#wanted.add(ref.repository, plan.blobs);
+              if (plan.upToDate) {
+                report.unchanged!++;
+                // Checked again every run: a key rotated out in the desired state stops an image it signed.
+                const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
+                if (trust?.refused) {
+                  // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
+                  if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
+                  const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
+                  await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
+                  ctx.replaced.set(ref.repository, new Set([...(ctx.replaced.get(ref.repository) ?? []), ...held]));
+                  await this.#refuse(plan, trust, report);
+                  return;
+                }
+                await keepSignatures(this.#store, ref.repository, trust, log);
+                await this.#recordSynced(plan);
+                await this.#setImage(ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
+                return;
+              }
+              for (const b of plan.blobs) wanted.add(b.digest);
+              transferStart ??= performance.now();
+              const p = imageSlots.run(() => this.#apply(plan, ctx));
+              p.catch(() => undefined); // awaited below; handled here so an early failure is not "unhandled"
+              applying.push(p);
+            }),
+          ),
+        );
+        signal.throwIfAborted();
+        if (!probed && failures.some((f) => codeOf(f.err) === UPSTREAM_UNREACHABLE)) {
+          await this.#probe(upstream, report, log, signal);
+        }
+        if (failures.length > 0) planned = false;
+        // Upstream gone: like a failed probe, the images keep their state (served as stored).
+        if (this.#reachable) {
+          for (const { ref, err } of failures) {
+            report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
+            await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
+          }
+        }
+      }
+    } catch (err) {
+      await Promise.allSettled(applying);
+      throw err;
+    } finally {
+      // An image that could not be resolved keeps what the last plan wanted of it.
+      this.#wanted.end(doc.generation, planned);
+    }
+    report.resolveMs = Math.round(performance.now() - started);
+    log.debug({ resolveMs: report.resolveMs, refs: refs.length, unchanged: report.unchanged }, 'plan resolved');
+
+    // Partials of images no longer desired go (only when every reference resolved: a reference
+    // that failed to plan may still want its partial). Downloads in flight are all in `wanted`.
+    if (planned) {
+      ctx.keep = () => wanted;
+      await this.#store.discardOrphanPartials(wanted);
+    }
+    const results = await Promise.allSettled(applying);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (transferStart !== undefined) report.transferMs = Math.round(performance.now() - transferStart);
+    const { replaced, shortBy } = ctx;
+    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
+    await this.#prune(refs, replaced, report, log);
+    return this.#finish(report, doc, refs);
+  }
+
+  /** GET /v2/: sets reachability; a failure is the run's error and nothing is planned. */
+  async #probe(upstream: UpstreamPort, report: RunReport, log: Logger, signal: AbortSignal): Promise<void> {
     try {
       await upstream.ping(signal);
       this.#reachable = true;
@@ -388,117 +530,89 @@ export class SyncEngine {
       if (signal.aborted) throw err;
       this.#reachable = false;
       this.#upstreamError = (err as Error).message;
-      log.warn({ err: (err as Error).message, upstream: doc.upstream.url }, 'upstream unreachable; serving what is stored');
+      log.warn({ err: (err as Error).message, upstream: this.#desired?.upstream.url }, 'upstream unreachable; serving what is stored');
       report.errors.push({ code: codeOf(err), message: (err as Error).message });
     }
+  }
 
-    const plans: ImagePlan[] = [];
-    const replaced = new Map<string, Set<string>>();
-    let planned = this.#reachable === true;
-    this.#wanted.begin();
-    try {
-      if (this.#reachable) {
-        for (const ref of refs) {
-          try {
-            const plan = await planImage(upstream, this.#store, ref, log, signal);
-            this.#wanted.add(ref.repository, plan.blobs);
-            if (plan.upToDate) {
-              // Checked again every run: a key rotated out in the desired state stops an image it signed.
-              const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
-              if (trust?.refused) {
-                // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
-                if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
-                const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
-                await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
-                replaced.set(ref.repository, new Set([...(replaced.get(ref.repository) ?? []), ...held]));
-                await this.#refuse(plan, trust, report);
-                continue;
-              }
-              await keepSignatures(this.#store, ref.repository, trust, log);
-              await this.#recordSynced(plan);
-              await this.#setImage(ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
-            } else plans.push(plan);
-          } catch (err) {
-            if (signal.aborted) throw err;
-            planned = false;
-            report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
-            await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
-          }
-        }
-      }
-    } finally {
-      // An image that could not be resolved keeps what the last plan wanted of it.
-      this.#wanted.end(doc.generation, planned);
-    }
-
-    // Partials of images no longer desired go at once (only when every reference resolved: a
-    // reference that failed to plan may still want its partial).
-    const wanted = new Set(plans.flatMap((p) => p.blobs.map((b) => b.digest)));
-    if (planned) await this.#store.discardOrphanPartials(wanted);
-    const shortBy: number[] = [];
-    // One image at a time: its blobs are admitted and downloaded together, then it is committed and
-    // served before the next starts, so a disk with room for two images ends up with two, not zero.
-    for (const plan of plans) {
-      let release: () => void;
+  /**
+   * One image: its blobs admitted by free space and downloaded, then committed and served. Images
+   * run side by side (each starts when its plan is known); the reservations of images still
+   * downloading may count a shared layer twice, so an image refused for space waits for one of
+   * them to end and asks again, and is refused only when nothing else is downloading.
+   */
+  async #apply(plan: ImagePlan, c: ApplyContext): Promise<void> {
+    const { report, log, signal } = c;
+    signal.throwIfAborted();
+    let release: () => void;
+    for (;;) {
       try {
-        release = await admit(this.#store, plan.blobs, `image ${refKey(plan.ref)}`, log, wanted);
+        release = await admit(this.#store, plan.blobs, `image ${refKey(plan.ref)}`, log, c.keep());
+        break;
       } catch (err) {
         if (signal.aborted || !isDiskError(err)) throw err;
+        if (c.downloading.size > 0) {
+          await Promise.race(c.downloading);
+          continue;
+        }
         const d = diskFullDetail(err);
-        if (d) shortBy.push(d.bytesNeeded);
+        if (d) c.shortBy.push(d.bytesNeeded);
         log.warn({ ref: refKey(plan.ref), code: codeOf(err), ...d }, 'image waits for disk space; nothing downloaded');
         await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message, ...d });
         report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
-        continue;
+        return;
       }
-      let blobErrors: Map<string, Error>;
+    }
+    const task = (async () => {
       try {
-        blobErrors = await this.#downloadAll([plan], upstream, report, log, signal);
+        return await this.#downloadAll([plan], c.upstream, report, log, signal, c);
       } finally {
         release();
       }
-      // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
-      signal.throwIfAborted();
-      const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
-      if (missing) {
-        const err = blobErrors.get(missing.digest);
-        const paused = err && isSatelliteError(err, SyncErrorCode.paused);
-        const d = diskFullDetail(err);
-        if (d) shortBy.push(d.bytesNeeded);
-        await this.#setImage(plan.ref, {
-          status: paused ? 'pending' : 'failed',
-          code: err ? codeOf(err) : 'BLOB_MISSING',
-          reason: err ? err.message : `blob ${missing.digest} not downloaded`,
-          ...d,
-        });
-        if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
-        continue;
-      }
-      const { repository, reference } = plan.ref;
-      let trust: TrustDecision | undefined;
-      try {
-        trust = await decideTrust(upstream, doc.trust, { repository, digest: plan.digest }, log, signal);
-      } catch (err) {
-        signal.throwIfAborted();
-        await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
-        report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
-        continue;
-      }
-      if (trust?.refused) {
-        await this.#refuse(plan, trust, report);
-        continue;
-      }
-      await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
-      const old = await this.#recordSynced(plan);
-      if (old.length > 0) replaced.set(repository, new Set([...(replaced.get(repository) ?? []), ...old]));
-      await keepSignatures(this.#store, repository, trust, log);
-      await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
-      log.info({ repository, reference, digest: plan.digest }, 'image synced');
+    })();
+    const tracked: Promise<void> = task.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => c.downloading.delete(tracked));
+    c.downloading.add(tracked);
+    const blobErrors = await task;
+    // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
+    signal.throwIfAborted();
+    const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
+    if (missing) {
+      const err = blobErrors.get(missing.digest);
+      const paused = err && isSatelliteError(err, SyncErrorCode.paused);
+      const d = diskFullDetail(err);
+      if (d) c.shortBy.push(d.bytesNeeded);
+      await this.#setImage(plan.ref, {
+        status: paused ? 'pending' : 'failed',
+        code: err ? codeOf(err) : 'BLOB_MISSING',
+        reason: err ? err.message : `blob ${missing.digest} not downloaded`,
+        ...d,
+      });
+      if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
+      return;
     }
-    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
-
-    await this.#prune(refs, replaced, report, log);
-    return this.#finish(report, doc, refs);
+    const { repository, reference } = plan.ref;
+    let trust: TrustDecision | undefined;
+    try {
+      trust = await decideTrust(c.upstream, c.trust, { repository, digest: plan.digest }, log, signal);
+    } catch (err) {
+      signal.throwIfAborted();
+      await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
+      report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
+      return;
+    }
+    if (trust?.refused) {
+      await this.#refuse(plan, trust, report);
+      return;
+    }
+    await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
+    const old = await this.#recordSynced(plan);
+    if (old.length > 0) c.replaced.set(repository, new Set([...(c.replaced.get(repository) ?? []), ...old]));
+    await keepSignatures(this.#store, repository, trust, log);
+    await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
+    log.info({ repository, reference, digest: plan.digest }, 'image synced');
   }
 
   async #downloadAll(
@@ -507,6 +621,7 @@ export class SyncEngine {
     report: RunReport,
     log: Logger,
     signal: AbortSignal,
+    slots?: { largeSlots: Limiter; smallSlots: Limiter },
   ): Promise<Map<string, Error>> {
     const needed = new Map<string, { repo: string; size: number }>();
     for (const plan of plans) {
@@ -517,10 +632,13 @@ export class SyncEngine {
     const errors = new Map<string, Error>();
     if (needed.size === 0) return errors;
     const deps = this.#deps(upstream, log);
-    const slots = new Limiter(this.#config.concurrency);
+    const large = slots?.largeSlots ?? new Limiter(this.#config.concurrency);
+    // A small blob (an image config, a thin layer) costs a round trip, not bandwidth: it is fetched
+    // under the plan's concurrency, like a manifest; large ones share sync.concurrency.
+    const small = slots?.smallSlots ?? large;
     await Promise.all(
       [...needed].map(([digest, { repo, size }]) =>
-        slots.run(async () => {
+        (size < SMALL_BLOB_BYTES ? small : large).run(async () => {
           try {
             const held = this.#gate('start');
             if (held) throw held;
@@ -570,7 +688,17 @@ export class SyncEngine {
     await this.#store.metaTransaction(() => this.#state.put('lastRun', report));
     // Without a desired state there was nothing to do: no "sync finished generation 0" at info.
     this.#log[doc ? 'info' : 'debug'](
-      { generation: report.generation, result: report.result, bytesFromUpstream: report.bytesFromUpstream, blobsFetched: report.blobsFetched, blobsResumed: report.blobsResumed, errors: report.errors.length },
+      {
+        generation: report.generation,
+        result: report.result,
+        bytesFromUpstream: report.bytesFromUpstream,
+        blobsFetched: report.blobsFetched,
+        blobsResumed: report.blobsResumed,
+        unchanged: report.unchanged,
+        resolveMs: report.resolveMs,
+        transferMs: report.transferMs,
+        errors: report.errors.length,
+      },
       'sync finished',
     );
     this.#failedRuns = report.result === 'ok' ? 0 : this.#failedRuns + 1;

@@ -18,5 +18,15 @@ export interface RunReport {
   untagged: number;
   manifestsDeleted: number;
   gcBytesFreed: number;
+  /**
+   * Where the run's time went: resolving (from start until every reference is planned: tags,
+   * manifests, indexes — round trips) and transferring (from the first blob download until the
+   * last image is applied — bytes). They overlap when the plan is pipelined; a slow site with a
+   * long resolve time is latency-bound, one with a long transfer time is bandwidth-bound.
+   */
+  resolveMs?: number;
+  transferMs?: number;
+  /** References whose manifest was re-checked upstream and had not moved. */
+  unchanged?: number;
   errors: Array<{ ref?: string; digest?: string; code: string; message: string }>;
 }

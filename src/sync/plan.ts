@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isDigest } from '../lib/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import type { ImageManifest, Store } from '../store/index.ts';
 import type { DesiredRef } from './desired-state.ts';
@@ -28,7 +29,7 @@ export async function planImage(
   log: Logger,
   signal: AbortSignal,
 ): Promise<ImagePlan> {
-  const top = await upstream.getManifest(ref.repository, ref.reference, signal);
+  const top = await topManifest(upstream, store, ref, signal);
   const parsed = parseManifest(top.body, top.mediaType);
   const manifests: ImageManifest[] = [];
   const blobs = new Map<string, number>();
@@ -62,4 +63,24 @@ export async function planImage(
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
     upToDate,
   };
+}
+
+/**
+ * The manifest the reference names, with as few round trips as it takes: none for a digest already
+ * stored (content-addressed), one conditional GET for a stored tag (304 when it did not move: the
+ * body is read locally), else one GET. Never a HEAD and then a GET of the same manifest.
+ */
+async function topManifest(
+  upstream: UpstreamPort,
+  store: Store,
+  ref: DesiredRef,
+  signal: AbortSignal,
+): Promise<{ digest: string; mediaType: string; body: Buffer }> {
+  const stored = store.getManifest(ref.repository, ref.reference);
+  const local = stored && { digest: stored.digest, mediaType: stored.record.mediaType, body: stored.content };
+  if (local && isDigest(ref.reference)) return local;
+  if (local && upstream.getManifestIfChanged) {
+    return (await upstream.getManifestIfChanged(ref.repository, ref.reference, local.digest, signal)) ?? local;
+  }
+  return upstream.getManifest(ref.repository, ref.reference, signal);
 }

@@ -5,6 +5,18 @@ import { chainSources, type BlobOrigin, type BlobSource } from '../fetch/index.t
 export interface UpstreamPort {
   ping(signal?: AbortSignal): Promise<void>;
   getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; body: Buffer }>;
+  /** Before planning: lets the client batch what it can for these repositories (token scopes). */
+  prepare?(repositories: readonly string[]): Promise<void>;
+  /**
+   * The manifest unless it is still `known` (undefined then): one conditional request, so a plan
+   * reads an unchanged manifest locally. Optional: without it, plans GET every tag.
+   */
+  getManifestIfChanged?(
+    repo: string,
+    reference: string,
+    known: string,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; mediaType: string; body: Buffer } | undefined>;
   fetchBlob(
     repo: string,
     digest: string,
@@ -39,6 +51,10 @@ export function withSources(inner: UpstreamPort, sources: BlobSource[]): Upstrea
   return {
     ping: (signal) => inner.ping(signal),
     getManifest: (repo, reference, signal) => inner.getManifest(repo, reference, signal),
+    ...(inner.prepare ? { prepare: (repositories: readonly string[]) => inner.prepare!(repositories) } : {}),
+    ...(inner.getManifestIfChanged
+      ? { getManifestIfChanged: (repo: string, reference: string, known: string, signal?: AbortSignal) => inner.getManifestIfChanged!(repo, reference, known, signal) }
+      : {}),
     async fetchBlob(repo, digest, opts = {}) {
       const got = await chain.open(repo, digest, { offset: opts.offset ?? 0, size: opts.size, signal: opts.signal ?? new AbortController().signal });
       // The upstream source never answers undefined.

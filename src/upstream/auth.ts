@@ -8,6 +8,8 @@ import type { Transport } from './transport.ts';
 import { redactUrl } from './redirects.ts';
 
 const TOKEN_BODY_CAP = 1024 * 1024;
+/** Scopes asked in one token request (bounded: the URL and the token grow with each). */
+const PREFETCH_BATCH = 32;
 
 type Scheme =
   | { kind: 'anonymous' }
@@ -67,6 +69,31 @@ export class UpstreamAuth {
   }
 
   /**
+   * One token request for many scopes (docker token spec: `scope` repeated), cached under each:
+   * a run over many repositories asks the realm once instead of once per repository. Only when
+   * the upstream is known to use bearer tokens; scopes already cached are skipped. Best effort: a
+   * failure is logged, and each request then fetches its own token as before.
+   */
+  async prefetch(scopes: readonly string[]): Promise<void> {
+    const scheme = this.#scheme;
+    if (scheme.kind !== 'bearer') return;
+    const missing = [...new Set(scopes)].filter((s) => this.#tokens.get(TokenCache.key(scheme.realm, scheme.service, s)) === undefined);
+    if (missing.length < 2) return;
+    const batches: string[][] = [];
+    for (let i = 0; i < missing.length; i += PREFETCH_BATCH) batches.push(missing.slice(i, i + PREFETCH_BATCH));
+    await Promise.all(
+      batches.map(async (batch) => {
+        try {
+          const { token, expiresInS } = await this.#fetchToken(scheme.realm, scheme.service, batch);
+          for (const s of batch) this.#tokens.set(TokenCache.key(scheme.realm, scheme.service, s), token, expiresInS);
+        } catch (err) {
+          this.#log.debug({ err, scopes: batch.length }, 'batched token request failed; tokens will be asked per repository');
+        }
+      }),
+    );
+  }
+
+  /**
    * After a 401: learns the scheme from WWW-Authenticate and says whether another attempt can
    * succeed. A refused cached token is dropped and replaced once; a refused fresh token or
    * refused Basic credentials are final.
@@ -94,7 +121,7 @@ export class UpstreamAuth {
     return false;
   }
 
-  async #fetchToken(realm: string, service: string | undefined, scope: string | undefined): Promise<{ token: string; expiresInS: number | undefined }> {
+  async #fetchToken(realm: string, service: string | undefined, scope: string | readonly string[] | undefined): Promise<{ token: string; expiresInS: number | undefined }> {
     let url: URL;
     try {
       url = new URL(realm);
@@ -103,13 +130,14 @@ export class UpstreamAuth {
     }
     const detail: UpstreamErrorDetail = {};
     const who = this.#username === undefined ? 'anonymous' : `user ${this.#username}`;
-    const what = `token request to ${redactUrl(url)} (${who}, scope ${scope ?? 'none'})`;
+    const scopes = scope === undefined ? [] : typeof scope === 'string' ? [scope] : scope;
+    const what = `token request to ${redactUrl(url)} (${who}, scope ${scopes.length > 1 ? `${scopes[0]} and ${scopes.length - 1} more` : (scopes[0] ?? 'none')})`;
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw upstreamError(UpstreamErrorCode.protocol, `upstream challenge names an unusable token realm: ${realm.slice(0, 200)}`, detail);
     }
     // docker token spec: GET realm?service=...&scope=...; account names the user for Docker Hub.
     if (service !== undefined) url.searchParams.set('service', service);
-    if (scope !== undefined) url.searchParams.append('scope', scope);
+    for (const s of scopes) url.searchParams.append('scope', s);
     if (this.#username !== undefined) url.searchParams.set('account', this.#username);
     const headers: Record<string, string> = { accept: 'application/json' };
     const basic = this.#basic();
@@ -134,7 +162,7 @@ export class UpstreamAuth {
       throw upstreamError(UpstreamErrorCode.protocol, `${what}: the answer has no token`, detail);
     }
     const expiresInS = typeof parsed.expires_in === 'number' && Number.isFinite(parsed.expires_in) ? parsed.expires_in : undefined;
-    this.#log.debug({ realm: redactUrl(url), scope, expiresInS }, 'upstream token issued');
+    this.#log.debug({ realm: redactUrl(url), scope: scopes.length > 1 ? `${scopes.length} scopes` : scopes[0], expiresInS }, 'upstream token issued');
     return { token, expiresInS };
   }
 }

@@ -103,19 +103,51 @@ export class UpstreamClient {
   }
 
   /**
+   * Before a run over these repositories: one token request for all their pull scopes when the
+   * upstream uses bearer tokens (instead of one per repository). Best effort, never throws.
+   */
+  async prepare(repos: readonly string[]): Promise<void> {
+    await this.#auth.prefetch(repos.map(pullScope));
+  }
+
+  /**
    * GET a manifest by tag or digest with the full Accept list (distribution hides indexes
    * otherwise). Verifies the body against a digest reference and against Docker-Content-Digest.
    */
   async getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<ManifestResult> {
+    return (await this.#getManifest(repo, reference, undefined, signal))!;
+  }
+
+  /**
+   * GET a manifest unless it is still `known` (a digest): a conditional request (If-None-Match,
+   * which distribution and Harbor answer with 304 and no body), so an unchanged tag costs one
+   * round trip on a kept-alive connection. Resolves undefined when unchanged (304, or a 200 whose
+   * body hashes to `known` from an upstream that ignores the condition). Unlike HEAD, which undici
+   * answers by closing the connection, this keeps the connection for the next request.
+   */
+  getManifestIfChanged(repo: string, reference: string, known: string, signal?: AbortSignal): Promise<ManifestResult | undefined> {
+    parseDigest(known);
+    return this.#getManifest(repo, reference, known, signal);
+  }
+
+  async #getManifest(repo: string, reference: string, known: string | undefined, signal?: AbortSignal): Promise<ManifestResult | undefined> {
     assertRepositoryName(repo);
     const wanted = isDigest(reference) ? parseDigest(reference) : (assertTag(reference), undefined);
     const what = `${this.#name}: manifest ${repo}${wanted ? '@' : ':'}${reference}`;
     const detail: UpstreamErrorDetail = { repo, reference };
-    const { body, res } = await withRetries(this.#retryPolicy, what, signal, async () => {
-      const { res } = await this.#exchange('GET', `/v2/${repo}/manifests/${reference}`, { accept: ACCEPT_MANIFESTS }, pullScope(repo), what, detail, signal);
+    // distribution's ETag is the quoted digest.
+    const headers: Record<string, string> = known ? { accept: ACCEPT_MANIFESTS, 'if-none-match': `"${known}"` } : { accept: ACCEPT_MANIFESTS };
+    const got = await withRetries(this.#retryPolicy, what, signal, async () => {
+      const { res } = await this.#exchange('GET', `/v2/${repo}/manifests/${reference}`, headers, pullScope(repo), what, detail, signal);
+      if (known && res.statusCode === 304) {
+        await discardBody(res.body, this.#meter);
+        return undefined;
+      }
       if (res.statusCode !== 200) throw await this.#failure(res, what, detail);
       return { res, body: await readCapped(res.body, contentLength(res), MAX_MANIFEST_BYTES, this.#meter, what, detail) };
     });
+    if (!got) return undefined;
+    const { body, res } = got;
 
     const digest = wanted ? digestOf(body, wanted.algorithm) : digestOf(body);
     if (wanted && digest !== wanted.digest) {
@@ -129,6 +161,7 @@ export class UpstreamClient {
         throw upstreamError(UpstreamErrorCode.digestMismatch, `${what}: Docker-Content-Digest ${announced} does not match the body`, detail);
       }
     }
+    if (known !== undefined && digest === known) return undefined;
     return { digest, mediaType: manifestMediaType(header(res, 'content-type'), body), body };
   }
 

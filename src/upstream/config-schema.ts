@@ -12,8 +12,12 @@ export interface UpstreamConfig {
   headersTimeoutMs: number;
   /** Longest silence between two body chunks (undici bodyTimeout). */
   bodyIdleTimeoutMs: number;
-  /** Connections per origin. */
+  /** Connections per origin (HTTP/1.1; an HTTP/2 upstream multiplexes on fewer). */
   maxConnections: number;
+  /** How long an idle connection is kept for the next request (the server's Keep-Alive hint may shorten it). */
+  keepAliveMs: number;
+  /** Offer HTTP/2 (ALPN, TLS upstreams only); plain-HTTP upstreams always speak HTTP/1.1. */
+  http2: boolean;
   /** A Retry-After longer than this is not waited for: the request fails with retryAfterMs instead. */
   maxRetryAfterMs: number;
   /** Retries of small requests (manifests, /v2/, tokens) on 429/5xx and connection resets. */
@@ -36,7 +40,9 @@ export const upstreamConfigSchema = {
     connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 300000, default: 10000 },
     headersTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
     bodyIdleTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
-    maxConnections: { type: 'integer', minimum: 1, maximum: 256, default: 8 },
+    maxConnections: { type: 'integer', minimum: 1, maximum: 256, default: 32 },
+    keepAliveMs: { type: 'integer', minimum: 1000, maximum: 3600000, default: 120000 },
+    http2: { type: 'boolean', default: true },
     maxRetryAfterMs: { type: 'integer', minimum: 0, maximum: 3600000, default: 60000 },
     retries: { type: 'integer', minimum: 0, maximum: 20, default: 3 },
     userAgent: { type: 'string', minLength: 1, maxLength: 256 },
@@ -50,7 +56,9 @@ export const UPSTREAM_DEFAULTS = {
   connectTimeoutMs: 10000,
   headersTimeoutMs: 30000,
   bodyIdleTimeoutMs: 30000,
-  maxConnections: 8,
+  maxConnections: 32,
+  keepAliveMs: 120000,
+  http2: true,
   maxRetryAfterMs: 60000,
   retries: 3,
 } as const satisfies Partial<UpstreamConfig>;
