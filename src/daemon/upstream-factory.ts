@@ -28,6 +28,14 @@ class LazyUpstream implements UpstreamPort {
     return (await this.#get()).getManifest(repo, reference, signal);
   }
 
+  async prepare(repositories: readonly string[]): Promise<void> {
+    return (await this.#get()).prepare(repositories);
+  }
+
+  async getManifestIfChanged(repo: string, reference: string, known: string, signal?: AbortSignal) {
+    return (await this.#get()).getManifestIfChanged(repo, reference, known, signal);
+  }
+
   async fetchBlob(repo: string, digest: string, opts?: { offset?: number; signal?: AbortSignal; size?: number }) {
     return (await this.#get()).fetchBlob(repo, digest, opts);
   }
