@@ -5,20 +5,12 @@ import { deepFreeze, validate } from '../lib/validate.ts';
 import { readJsonObjectFile } from '../lib/json-file.ts';
 import { upstreamTargetSchema } from '../protocol/desired-state.ts';
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
+import { listenSchema } from '../lib/listen-schema.ts';
 
 /** Exit status for bad configuration (EX_CONFIG). */
 export const EXIT_CONFIG = 78;
 
-const listen = (host: string, port: number) =>
-  ({
-    type: 'object',
-    additionalProperties: false,
-    default: {},
-    properties: {
-      host: { type: 'string', minLength: 1, default: host },
-      port: { type: 'integer', minimum: 0, maximum: 65535, default: port },
-    },
-  }) as const;
+const listen = listenSchema;
 
 const MQTT_URL = { type: 'string', pattern: '^(mqtts?|tcp|ssl|wss?)://[^/\\s]+/?$' } as const;
 
