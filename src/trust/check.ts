@@ -1,5 +1,4 @@
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { digestOf } from '../lib/digest.ts';
 import { errorCode } from '../lib/errors.ts';
@@ -9,6 +8,7 @@ import type { UpstreamPort } from '../sync/upstream-port.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from './cosign.ts';
 import { TrustErrorCode } from './errors.ts';
 import { verifyPayload, type EffectivePolicy } from './verify.ts';
+import { readCapped } from '../lib/read-capped.ts';
 
 /** verified: a signature checks out; unsigned: none found; invalid: found, none verifies. */
 export type Verdict = 'verified' | 'unsigned' | 'invalid';
@@ -139,25 +139,12 @@ export function refusal(result: TrustResult): string | undefined {
 async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Buffer> {
   if (want.size > MAX_SIGNATURE_BLOB) throw new Error(`signature blob ${want.digest} is ${want.size} bytes (over ${MAX_SIGNATURE_BLOB})`);
   const res = await upstream.fetchBlob(repo, want.digest, { signal, size: want.size });
-  const data = await readAll(res.body, MAX_SIGNATURE_BLOB);
+  const data = await readCapped(res.body, MAX_SIGNATURE_BLOB, () => new Error(`signature blob over ${MAX_SIGNATURE_BLOB} bytes`));
   // A payload that does not hash to its digest is not the one the manifest names: never trust it.
   if (digestOf(data) !== want.digest || data.length !== want.size) throw new Error(`signature blob ${want.digest} does not match its digest`);
   return data;
 }
 
-async function readAll(body: Readable, cap: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    n += (chunk as Buffer).length;
-    if (n > cap) {
-      body.destroy();
-      throw new Error(`signature blob over ${cap} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /**
  * Stores the signature manifests and their blobs beside the image under the same tags, so the

@@ -6,6 +6,7 @@ import { listen, drainAndClose } from '../lib/http-server.ts';
 import type { SiteCa } from '../https-proxy/index.ts';
 import type { WebhookConfig } from './config-schema.ts';
 import { PodMutator, type HoldsImage } from './mutate.ts';
+import { readCapped } from '../lib/read-capped.ts';
 
 /** AdmissionReview bodies larger than this are refused (the API server sends one object). */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -70,7 +71,7 @@ export class ImageWebhook {
       return reply(405, { error: 'POST an admission.k8s.io/v1 AdmissionReview' });
     }
     try {
-      const review = parseReview(await readBody(req));
+      const review = parseReview(await readCapped(req, MAX_BODY_BYTES, () => new BadReview(`body larger than ${MAX_BODY_BYTES} bytes`)));
       this.#counts.reviews++;
       reply(200, this.review(review));
     } catch (err) {
@@ -132,16 +133,3 @@ function parseReview(body: Buffer): Review {
   return { request: r as Review['request'] };
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      req.destroy();
-      throw new BadReview(`body larger than ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
