@@ -73,6 +73,10 @@ export class LogSink implements LogCounters {
   /** The chunk taken from the queue and not yet fully written (in flight on the thread pool for a file). */
   #inFlight: Buffer | undefined;
   #writing = false;
+  /** A pump is due at the end of this turn of the event loop (lines of one turn share a write). */
+  #pumpScheduled = false;
+  /** Lines in #inFlight (one write carries several), for the drop count when it fails. */
+  #inFlightLines = 0;
   /** A pipe made non-blocking: written with writeSync (EAGAIN when full), else with async fs.write. */
   #nonBlocking = false;
   #retry: NodeJS.Timeout | undefined;
@@ -117,7 +121,14 @@ export class LogSink implements LogCounters {
     }
     this.#queue.push(line);
     this.#queuedBytes += bytes;
-    this.#pump();
+    // Lines written in one turn go out in one write (one syscall, not one per request line).
+    if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      setImmediate(() => {
+        this.#pumpScheduled = false;
+        this.#pump();
+      }).unref();
+    }
     return true;
   }
 
@@ -203,6 +214,7 @@ export class LogSink implements LogCounters {
       count++;
     }
     const lines = this.#queue.splice(0, count);
+    this.#inFlightLines = count;
     this.#queuedBytes -= bytes;
     return Buffer.from(lines.join(''));
   }
@@ -229,7 +241,7 @@ export class LogSink implements LogCounters {
     if (GONE.has(this.#lastError)) {
       // The reader is gone and fd 1 cannot be reopened: count what is held as dropped, keep serving.
       this.#closed = true;
-      this.#dropped += this.#queue.length + (this.#inFlight ? 1 : 0);
+      this.#dropped += this.#queue.length + (this.#inFlight ? this.#inFlightLines : 0);
       this.#droppedBytes += this.#buffered();
       this.#queue = [];
       this.#queuedBytes = 0;

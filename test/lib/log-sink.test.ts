@@ -83,9 +83,13 @@ test('a FIFO nobody reads: the sink holds at most bufferBytes, counts every drop
 test('the reader goes away (EPIPE): the sink closes, counts the lines and never throws', async (t) => {
   const pipe = await fifo(t);
   const sink = new LogSink({ fd: pipe.writeFd, bufferBytes: 65536 });
+  // Lines of one event-loop turn go out in one write: let line 0 go before the reader leaves.
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
   sink.write(line(0));
+  await turn();
   pipe.closeRead();
   for (let i = 1; i <= 10; i++) sink.write(line(i));
+  await turn();
   const s = sink.stats();
   assert.equal(s.state, 'closed');
   assert.equal(s.lastError, 'EPIPE');
