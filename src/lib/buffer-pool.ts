@@ -35,14 +35,7 @@ export class BufferPool {
     return size;
   }
 
-  /**
-   * A buffer of `size` bytes, or smaller (halved down to the minimum chunk) while streams already
-   * hold the budget: a burst of streams that joined at once cannot lease twice the budget each in
-   * large chunks. Callers use the returned buffer's length.
-   */
   acquire(size: number): Buffer {
-    while (size > this.#min && this.#leased + size > this.#budget) size /= 2;
-    size = Math.max(this.#min, size);
     const list = this.#free.get(size);
     const buf = list?.pop();
     this.#leased += size;
