@@ -57,7 +57,14 @@ test('peer endpoints: token required, state and ranged blob reads of referenced 
   assert.equal(part.headers.get('content-range'), `bytes 100000-299999/300000`);
   assert.ok(Buffer.from(await part.arrayBuffer()).equals(blob.subarray(100_000)));
 
-  const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { peers: { self: string; bytesServed: number; peers: Array<{ id: string; bytesServed: number }> } };
+  // Bytes served are counted as the socket takes them: the last ones may land just after the client
+  // has read the body, so the status is read until it has caught up (a few ms).
+  type PeerStatus = { peers: { self: string; bytesServed: number; peers: Array<{ id: string; bytesServed: number }> } };
+  let status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as PeerStatus;
+  for (let i = 0; i < 50 && status.peers.bytesServed < 500_000; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as PeerStatus;
+  }
   assert.equal(status.peers.self, 'edge-a');
   assert.equal(status.peers.bytesServed, 500_000);
   assert.equal(status.peers.peers.find((p) => p.id === 'edge-b')?.bytesServed, 500_000);
