@@ -23,7 +23,8 @@ async function slowBody(sat: Satellite, from: string, method: string, path: stri
   socket.on('error', () => undefined);
   await once(socket, 'connect');
   socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${sat.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n${length > 0 ? 'x' : ''}`);
-  const closed = once(socket, 'close');
+  // once() rejects on 'error': a server that resets the socket (unread bytes) emits ECONNRESET first.
+  const closed = once(socket, 'close').catch(() => undefined);
   let head = '';
   const outcome = new Promise<number | 'closed'>((resolve) => {
     socket.on('data', (d: Buffer) => {
