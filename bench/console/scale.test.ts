@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { durable, openGcDb } from '../../src/groundcontrol/db/db.ts';
 import { putSatellite, putStatus } from '../../src/groundcontrol/db/indexes.ts';
-import { startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
-import { launchChromium } from '../helpers/chromium.ts';
+import { startGroundControl, TEST_ADMIN_TOKEN } from '../../test/helpers/groundcontrol.ts';
+import { makeTempDir } from '../../test/helpers/tmp.ts';
+import { launchChromium } from '../../test/helpers/chromium.ts';
 
 declare const document: any;
 
