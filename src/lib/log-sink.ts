@@ -124,10 +124,12 @@ export class LogSink implements LogCounters {
     // Lines written in one turn go out in one write (one syscall, not one per request line).
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
+      // Ref'd: an unref'd immediate runs only when something else wakes the event loop, so an
+      // idle process would hold the line until its next timer. It keeps a process up one turn more.
       setImmediate(() => {
         this.#pumpScheduled = false;
         this.#pump();
-      }).unref();
+      });
     }
     return true;
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { LogSink } from '../../src/lib/log-sink.ts';
@@ -95,4 +96,30 @@ test('the reader goes away (EPIPE): the sink closes, counts the lines and never 
   assert.equal(s.lastError, 'EPIPE');
   assert.equal(s.droppedLines, 10);
   assert.equal(s.bufferedBytes, 0);
+});
+
+test('an idle process writes its line at once: the write is not left waiting for some other event', async (t) => {
+  // A process with nothing to do but a far-off timer (Ground Control between reports) logs one line
+  // from an unref'd timer (a rejection summary). An unref'd setImmediate would only run once that
+  // far-off timer woke the loop: the line would sit in memory for a minute.
+  const sink = fileURLToPath(new URL('../../src/lib/log-sink.ts', import.meta.url));
+  const script = `
+    import { LogSink } from ${JSON.stringify(sink)};
+    const s = new LogSink({ bufferBytes: 65536 });
+    setInterval(() => {}, 120000);
+    setTimeout(() => s.write('{"msg":"summary"}\\n'), 100).unref();`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  defer(t, () => child.kill('SIGKILL'));
+  const seen = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no line within 5 s (got ${JSON.stringify(out)})`)), 5_000);
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    });
+  });
+  assert.equal(seen, '{"msg":"summary"}\n');
 });
