@@ -55,6 +55,9 @@ export interface ImageReport {
   /** With a signature policy (docs/trust.md): verified, unsigned or invalid, and the key that verified. */
   signature?: 'verified' | 'unsigned' | 'invalid';
   signatureKey?: string;
+  /** While pending: bytes of its blobs on disk, and of all its blobs (known once its manifests are). */
+  bytesDone?: number;
+  bytesTotal?: number;
 }
 
 /** The satellite's data disk: stored blobs, and (newer satellites) free space and its condition. */
@@ -65,6 +68,54 @@ export interface DiskReport {
   condition?: 'ok' | 'low' | 'read-only';
   freeBytes?: number;
   minFreeBytes?: number;
+  /** Size of the filesystem holding the store. */
+  totalBytes?: number;
+}
+
+/** Downloads in progress, summed over the pending images. */
+export interface DownloadReport {
+  bytesDone: number;
+  bytesTotal: number;
+  bytesRemaining: number;
+}
+
+/**
+ * Counters since the satellite process started (uptimeSeconds says when): Ground Control turns
+ * them into rates and time series, and a smaller uptime than last time means they restarted at 0.
+ */
+export interface TrafficReport {
+  /** WAN: blob and manifest bytes from the upstream registry (sync and proxy). */
+  bytesFromUpstream: number;
+  /** Bytes the registry served to devices. */
+  bytesServed: number;
+  /** Blob bytes from peer satellites of the site, and served to them. */
+  bytesFromPeers: number;
+  bytesToPeers: number;
+}
+
+/** The pull-through proxy since start: hits and misses, and the WAN bytes the cache saved. */
+export interface ProxyReport {
+  hits: number;
+  misses: number;
+  bytesFromUpstream: number;
+  /** Bytes served from the cache that would otherwise have crossed the WAN. */
+  bytesServedFromCache: number;
+}
+
+export interface ProcessReport {
+  rssBytes: number;
+  uptimeSeconds: number;
+  /** process.arch, and the board's model when the device tree names it (Raspberry Pi, Jetson). */
+  arch: string;
+  board?: string;
+}
+
+/** An image devices pulled (or asked for and got 404) that is not in the desired state. */
+export interface StrayPullReport {
+  repository: string;
+  reference: string;
+  pulls: number;
+  notFound: number;
 }
 
 export interface StateMessage {
@@ -84,7 +135,15 @@ export interface StateMessage {
   upstream: { reachable: boolean | null; lastError: string | null };
   /** Where the other satellites of the site reach this one for blobs (peers.advertiseUrl), if it shares. */
   peerUrl?: string;
+  download?: DownloadReport;
+  traffic?: TrafficReport;
+  proxy?: ProxyReport;
+  process?: ProcessReport;
+  /** The most pulled images not in the desired state, at most MAX_STRAY_PULLS, busiest first. */
+  strayPulls?: StrayPullReport[];
 }
+
+export const MAX_STRAY_PULLS = 20;
 
 export interface PresenceMessage {
   type: 'presence';
@@ -165,8 +224,19 @@ const imageReport = {
     bytesAvailable: { type: 'integer', minimum: 0 },
     signature: { enum: ['verified', 'unsigned', 'invalid'] },
     signatureKey: { type: 'string', maxLength: 64 },
+    bytesDone: { type: 'integer', minimum: 0 },
+    bytesTotal: { type: 'integer', minimum: 0 },
   },
 } as const;
+
+const counter = { type: 'integer', minimum: 0 } as const;
+const counters = <K extends string>(keys: readonly K[]) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    required: keys,
+    properties: Object.fromEntries(keys.map((k) => [k, counter])) as Record<K, typeof counter>,
+  }) as const;
 
 const nullableInt = { type: ['integer', 'null'], minimum: 0 } as const;
 
@@ -194,6 +264,7 @@ export const stateMessageSchema = {
         condition: { enum: ['ok', 'low', 'read-only'] },
         freeBytes: { type: 'integer', minimum: 0 },
         minFreeBytes: { type: 'integer', minimum: 0 },
+        totalBytes: { type: 'integer', minimum: 0 },
       },
     },
     lastSync: {
@@ -214,6 +285,25 @@ export const stateMessageSchema = {
       properties: { reachable: { type: ['boolean', 'null'] }, lastError: { type: ['string', 'null'], maxLength: 4000 } },
     },
     peerUrl: { type: 'string', maxLength: 300, pattern: '^https?://[^/\\s]+/?$' },
+    download: counters(['bytesDone', 'bytesTotal', 'bytesRemaining'] as const),
+    traffic: counters(['bytesFromUpstream', 'bytesServed', 'bytesFromPeers', 'bytesToPeers'] as const),
+    proxy: counters(['hits', 'misses', 'bytesFromUpstream', 'bytesServedFromCache'] as const),
+    process: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rssBytes', 'uptimeSeconds', 'arch'],
+      properties: { rssBytes: counter, uptimeSeconds: counter, arch: { type: 'string', maxLength: 20 }, board: { type: 'string', maxLength: 100 } },
+    },
+    strayPulls: {
+      type: 'array',
+      maxItems: 20,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['repository', 'reference', 'pulls', 'notFound'],
+        properties: { repository: { type: 'string', maxLength: 255 }, reference: { type: 'string', maxLength: 200 }, pulls: counter, notFound: counter },
+      },
+    },
   },
 } as const;
 
