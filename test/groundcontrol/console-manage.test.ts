@@ -174,6 +174,7 @@ test('console management in a real browser: groups (API errors shown), assignmen
   await t.test('stray pulls: one click adds the image to a group', async () => {
     await page.goto(`${gc.url}/console/#/satellite/${sim.satelliteId}`);
     await page.waitForSelector('tr[data-stray="apps/tools:v2"]');
+    assert.equal(await page.$('.commands-table'), null, 'another satellite\'s page starts without the last one\'s command results');
     await page.selectOption('select[name=stray-group]', 'edge');
     await page.click('tr[data-stray="apps/tools:v2"] button.add-to-group');
     await page.waitForSelector('tr[data-stray="apps/tools:v2"] .saved');
@@ -193,7 +194,7 @@ test('console management in a real browser: groups (API errors shown), assignmen
     await page.click('.new-token button.copy >> nth=0');
     await page.waitForSelector('.new-token .copied:text("copied")');
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
-    await page.screenshot({ path: join(shots, 'console-tokens.png'), fullPage: true });
+    await page.screenshot({ path: join(shots, 'console-tokens.png') });
     // The token works once: it registers a satellite.
     const reg = await gc.api('POST', '/api/v1/register', { token, hostname: 'from-console' }, null);
     assert.equal(reg.status, 200, JSON.stringify(reg.body));

@@ -253,7 +253,7 @@ function SatellitePage({ id }) {
         </table>`
       : html`<p>No state report yet.</p>`}
     <h3>Commands</h3>
-    <${CommandBar} target=${{ satellite: s.id }} />
+    <${CommandBar} target=${{ satellite: s.id }} label="To this satellite" />
     <h3>Pulls outside the desired state</h3>
     <${StrayPulls} satellite=${s} />
     <h3>Recent events</h3>
@@ -323,7 +323,7 @@ function App() {
   const sat = /^#\/satellite\/([a-z0-9-]+)$/.exec(hash);
   const grp = /^#\/groups\/([a-z0-9][a-z0-9._-]{0,62})$/.exec(hash);
   const manage = hash === '#/groups' ? html`<${GroupsPage} />` : hash === '#/groups/new' ? html`<${GroupEditor} key="new" />` : grp ? html`<${GroupEditor} key=${grp[1]} name=${grp[1]} />` : hash === '#/tokens' ? html`<${TokensPage} />` : null;
-  const view = sat ? html`<${SatellitePage} id=${sat[1]} />` : manage ?? (hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`);
+  const view = sat ? html`<${SatellitePage} key=${sat[1]} id=${sat[1]} />` : manage ?? (hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`);
   const doLogout = async () => {
     try {
       await logout();

@@ -22,7 +22,10 @@ export function commandState(c) {
 
 function resultText(c) {
   if (c.error) return `${c.error.code}: ${c.error.message}`;
-  if (c.result) return JSON.stringify(c.result).slice(0, 200);
+  if (c.result) {
+    const shown = Object.entries(c.result).filter(([k, v]) => typeof v !== 'object' && !k.endsWith('At'));
+    return shown.map(([k, v]) => `${k} ${v}`).join(', ').slice(0, 300);
+  }
   return c.status === 'ok' || c.status === 'failed' ? '' : c.online === true ? 'waiting for the answer' : 'queued until the satellite connects';
 }
 
@@ -79,7 +82,7 @@ export function CommandBar({ target, label }) {
     }
   };
   return html`<div class="commands">
-    <span class="label">${label ?? 'Commands'}</span>
+    <span class="label">${label}</span>
     ${COMMANDS.map(([name, text]) => html`<button type="button" data-command=${name} disabled=${busy} onClick=${() => send(name)}>${text}</button>`)}
     <${ApiErrorLine} error=${error} />
     ${sent
