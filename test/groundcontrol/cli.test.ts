@@ -72,8 +72,10 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.equal(every.page.next, null);
   const inLab = JSON.parse((await cli('satellite', 'ls', '--site', 'lab', '--json')).stdout);
   assert.deepEqual(inLab.satellites.map((s: { id: string }) => s.id), [id]);
-  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout);
+  // Never seen: filed under unknown, not out-of-sync (not syncing).
+  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'unknown', '--json')).stdout);
   assert.deepEqual(byGroup.satellites.map((s: { id: string }) => s.id), [id]);
+  assert.deepEqual(JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout).satellites, []);
   assert.equal((await cli('status', '--state', 'sideways')).code, 1, 'QUERY_INVALID from the API');
   assert.equal((await cli('satellite', 'rm', other)).code, 0);
 
