@@ -199,6 +199,7 @@ test('webhook queue: bounded, the oldest undelivered lines dropped and counted; 
   assert.deepEqual(pick(nextLine(db, 0, ['online'], 2)), { seq: 8, skipTo: 7, dropped: 3 });
   assert.deepEqual(pick(nextLine(db, 8, ['online'], 100)), { seq: 10, skipTo: 9, dropped: 0 });
   assert.deepEqual(pick(nextLine(db, 10, ['online'], 100)), { seq: undefined, skipTo: 10, dropped: 0 });
+  assert.deepEqual(pick(nextLine(db, 25, undefined, 100)), { seq: undefined, skipTo: 10, dropped: 0 });
   // Lines trimmed by the log's retention before delivery count as dropped.
   await db.root.transaction(() => {
     for (let i = 1; i <= 5; i++) db.events.remove(i);

@@ -50,7 +50,10 @@ export function nextLine(db: GcDb, seq: number, types: readonly string[] | undef
     dropped += first - seq - 1;
     seq = first - 1;
   }
-  if (newestEventSeq(db) - seq > maxQueued) {
+  const newest = newestEventSeq(db);
+  // A cursor past the log's end (the database was restored from an older copy): start at its end.
+  if (seq > newest) return { event: undefined, skipTo: newest, dropped };
+  if (newest - seq > maxQueued) {
     // Possibly over the bound: count the queued lines from the newest back.
     let queued = 0;
     let cut = seq;
