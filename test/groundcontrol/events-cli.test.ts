@@ -1,32 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { addAndRegister, connectSatellite, eventually, GC_ENTRY, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
+import { addAndRegister, connectSatellite, eventually, GC_ENTRY, gcCli, gcCliEnv, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
 import { defer } from '../helpers/cleanup.ts';
 import { spawnPeer, waitForLine } from '../helpers/process.ts';
 import { REPO_ROOT } from '../helpers/satellite.ts';
 
-const run = promisify(execFile);
-
-function cliEnv(url: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
-  return env;
-}
-
 test('groundcontrol events: a table of the log, filters, --json, and --follow prints new lines until Ctrl-C', async (t) => {
   const gc = await startGroundControl(t);
-  const env = cliEnv(gc.url);
-  const cli = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env });
-      return { code: 0, stdout: stdout.trimEnd(), stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const env = gcCliEnv(gc.url);
+  const cli = gcCli(gc.url);
   const reg = await addAndRegister(gc, 'edge-ev');
   const sat = await connectSatellite(t, gc.mqttUrl as string, reg);
   sat.publish(`hs/v1/satellites/${reg.satelliteId}/presence`, JSON.stringify({ type: 'presence', satelliteId: reg.satelliteId, online: true, at: new Date().toISOString() }), { qos: 1 });
