@@ -59,6 +59,8 @@ interface Target {
   cursor: WebhookCursorRecord | undefined;
   agent: HttpAgent;
   inFlight: ClientRequest | undefined;
+  /** The last cursor write (not awaited per delivery: LMDB batches them; close() waits for it). */
+  saved: Promise<void>;
 }
 
 /**
@@ -90,7 +92,7 @@ export class WebhookDeliverer implements WebhookStats {
       const url = new URL(w.url);
       const secret = await readWebhookSecret(w.secretFile, `events.webhooks[${i}].secretFile`);
       const agent = url.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, maxSockets: 1 }) : new HttpAgent({ keepAlive: true, maxSockets: 1 });
-      targets.push({ id: webhookId(w.url), url, origin: url.origin, secret, types: w.types, counts: { delivered: 0, failed: 0, gave_up: 0, dropped: 0 }, cursor: undefined, agent, inFlight: undefined });
+      targets.push({ id: webhookId(w.url), url, origin: url.origin, secret, types: w.types, counts: { delivered: 0, failed: 0, gave_up: 0, dropped: 0 }, cursor: undefined, agent, inFlight: undefined, saved: Promise.resolve() });
     }
     return new WebhookDeliverer(db, log, config, targets);
   }
@@ -107,7 +109,10 @@ export class WebhookDeliverer implements WebhookStats {
     this.#stop.abort();
     for (const t of this.#targets) t.inFlight?.destroy();
     await Promise.all(this.#loops);
-    for (const t of this.#targets) t.agent.destroy();
+    for (const t of this.#targets) {
+      await t.saved;
+      t.agent.destroy();
+    }
   }
 
   webhooks(): ReturnType<WebhookStats['webhooks']> {
@@ -132,7 +137,7 @@ export class WebhookDeliverer implements WebhookStats {
         t.counts.dropped += next.dropped;
         this.#log.warn({ webhook: t.id, origin: t.origin, dropped: next.dropped, droppedTotal: t.counts.dropped }, 'webhook queue full or log trimmed: oldest undelivered events dropped');
       }
-      if (next.skipTo !== cursor.seq) await this.#move(t, next.skipTo);
+      if (next.skipTo !== cursor.seq) this.#move(t, next.skipTo);
       const event = next.event;
       if (!event) {
         if (!(await this.#wait(IDLE_POLL_MS))) return;
@@ -143,7 +148,7 @@ export class WebhookDeliverer implements WebhookStats {
       if (failure === undefined) {
         t.counts.delivered++;
         this.#log.debug({ webhook: t.id, seq: event.seq }, 'webhook delivered');
-        await this.#move(t, event.seq);
+        this.#move(t, event.seq);
         continue;
       }
       t.counts.failed++;
@@ -154,11 +159,11 @@ export class WebhookDeliverer implements WebhookStats {
       if (attempts >= this.#cfg.maxAttempts || ageSeconds >= this.#cfg.maxAgeSeconds) {
         t.counts.gave_up++;
         this.#log.warn({ webhook: t.id, origin: t.origin, seq: event.seq, attempts, reason: failure }, 'webhook delivery given up: event dropped');
-        await this.#move(t, event.seq);
+        this.#move(t, event.seq);
         continue;
       }
       t.cursor = { ...(t.cursor as WebhookCursorRecord), attempts, firstAttemptAt };
-      await saveCursor(this.#db, t.id, t.cursor);
+      this.#save(t);
       const delay = backoffMs(attempts, this.#cfg);
       const level = attempts === 1 || attempts % 10 === 0 ? 'warn' : 'debug';
       this.#log[level]({ webhook: t.id, origin: t.origin, seq: event.seq, attempts, retryInMs: delay, reason: failure }, 'webhook delivery failed: retrying');
@@ -166,9 +171,19 @@ export class WebhookDeliverer implements WebhookStats {
     }
   }
 
-  async #move(t: Target, seq: number): Promise<void> {
+  #move(t: Target, seq: number): void {
     t.cursor = { ...(t.cursor as WebhookCursorRecord), seq, attempts: 0, firstAttemptAt: null };
-    await saveCursor(this.#db, t.id, t.cursor);
+    this.#save(t);
+  }
+
+  /**
+   * Writes the cursor without waiting for the disk: deliveries are at-least-once anyway (a crash
+   * before the write lands sends the last events again; receivers deduplicate on the id), and
+   * waiting for each commit would cap delivery at the disk's sync rate.
+   */
+  #save(t: Target): void {
+    const cursor = t.cursor as WebhookCursorRecord;
+    t.saved = saveCursor(this.#db, t.id, cursor).catch((err: unknown) => this.#log.error({ err, webhook: t.id }, 'webhook cursor not saved'));
   }
 
   /** One POST; undefined when the receiver answered 2xx, else why not. */
