@@ -210,3 +210,51 @@ test('webhook queue: bounded, the oldest undelivered lines dropped and counted; 
 function pick(n: ReturnType<typeof nextLine>): { seq: number | undefined; skipTo: number; dropped: number } {
   return { seq: n.event?.seq, skipTo: n.skipTo, dropped: n.dropped };
 }
+
+test('webhook: a receiver that hangs times out, a redirect is not followed, a huge answer is not read', async (t) => {
+  const elsewhere = new Receiver();
+  await elsewhere.listen(t);
+  const requests: Array<{ id: string; at: number }> = [];
+  let bigAnswerWritten = -1;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ id: JSON.parse(Buffer.concat(chunks).toString('utf8')).id, at: Date.now() });
+      if (requests.length === 1) return; // never answers
+      if (requests.length === 2) {
+        res.writeHead(307, { Location: elsewhere.url });
+        res.end();
+        return;
+      }
+      // 200 with 32 MiB of body: Ground Control reads 4 KiB and hangs up.
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(1 << 20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 32 && res.write(chunk)) sent++;
+        if (sent < 32) res.once('drain', () => { sent++; pump(); });
+        else res.end();
+      };
+      res.on('close', () => { bigAnswerWritten = req.socket.bytesWritten; });
+      pump();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  defer(t, () => { server.closeAllConnections(); server.close(); });
+  const port = (server.address() as AddressInfo).port;
+  // debug: retries after the first are logged at debug level.
+  const gc = await startGroundControl(t, { config: { log: { level: 'debug' }, events: { webhooks: [{ url: `http://127.0.0.1:${port}/h`, secretFile: await secretFile(t) }], delivery: { ...fastDelivery, timeoutSeconds: 1 } } } });
+  await newGroup(gc, 'slow');
+  await eventually(async () => requests.length >= 3, 20_000, 'three attempts');
+  await gc.waitForLog(/"reason":"no answer within 1 s","msg":"webhook delivery failed: retrying"/);
+  await gc.waitForLog(/"reason":"HTTP 307","msg":"webhook delivery failed: retrying"/);
+  await eventually(async () => bigAnswerWritten >= 0, 10_000, 'the big answer cut off');
+  assert.ok(bigAnswerWritten < 16 * (1 << 20), `wrote ${bigAnswerWritten} bytes before Ground Control hung up`);
+  assert.equal(new Set(requests.map((r) => r.id)).size, 1);
+  assert.ok((requests[1] as { at: number }).at - (requests[0] as { at: number }).at >= 900, 'the first attempt waited for its timeout');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(elsewhere.received.length, 0, 'the redirect was not followed');
+  assert.equal(requests.length, 3, 'delivered on the third attempt, not sent again');
+});
