@@ -255,11 +255,13 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   if (!config.broker.url && (config.broker.passwordFile || config.broker.reloadCommand)) {
     problems.push('/broker/passwordFile: only used with an external broker (set /broker/url)');
   }
-  const urls = new Set<string>();
+  // Named by index, not by value: a webhook URL's path may carry a token.
+  const urls = new Map<string, number>();
   config.events.webhooks.forEach((w, i) => {
-    if (urls.has(w.url)) problems.push(`/events/webhooks/${i}/url: ${w.url} is listed twice`);
-    urls.add(w.url);
-    if (!URL.canParse(w.url)) problems.push(`/events/webhooks/${i}/url: not a valid URL: ${w.url}`);
+    const first = urls.get(w.url);
+    if (first !== undefined) problems.push(`/events/webhooks/${i}/url: the same URL as /events/webhooks/${first}/url`);
+    else urls.set(w.url, i);
+    if (!URL.canParse(w.url)) problems.push(`/events/webhooks/${i}/url: not a valid URL`);
   });
   if (problems.length > 0) {
     throw new SatelliteError('CONFIG_INVALID', `invalid config${file ? ` ${file}` : ''}:\n  ${problems.join('\n  ')}`, { detail: problems });

@@ -12,6 +12,7 @@ import { openGcDb } from '../../src/groundcontrol/db/db.ts';
 import { appendEvent } from '../../src/groundcontrol/fleet/events.ts';
 import { nextLine } from '../../src/groundcontrol/webhooks/queue.ts';
 import { verifySignature } from '../../src/groundcontrol/webhooks/index.ts';
+import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
 
 const SECRET = 'whsec-test-0123456789abcdef';
 
@@ -257,4 +258,33 @@ test('webhook: a receiver that hangs times out, a redirect is not followed, a hu
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(elsewhere.received.length, 0, 'the redirect was not followed');
   assert.equal(requests.length, 3, 'delivered on the third attempt, not sent again');
+});
+
+test('webhook config: defaults, and every bad key named', async (t) => {
+  const dir = await makeTempDir(t, 'hs-gc-whcfg-');
+  const load = async (events: unknown) => {
+    const file = join(dir, 'gc.json');
+    await writeFile(file, JSON.stringify({ events }));
+    return loadGroundControlConfig({ file, env: {} });
+  };
+  const ok = await load({ webhooks: [{ url: 'https://alerts.example.internal/hook', secretFile: 'secret', types: ['offline', 'image.*'] }] });
+  assert.equal(ok.events.webhooks[0]?.secretFile, join(dir, 'secret'));
+  assert.deepEqual(ok.events.delivery, { timeoutSeconds: 10, initialBackoffMs: 1000, maxBackoffSeconds: 600, maxAttempts: 200, maxAgeSeconds: 86400, maxQueued: 10000 });
+  assert.deepEqual((await load(undefined)).events.webhooks, []);
+  await assert.rejects(
+    load({
+      webhooks: [
+        { url: 'http://user:pw@127.0.0.1/x', secretFile: 's' },
+        { url: 'http://127.0.0.1/x', secretFile: 's', types: ['Bad Type'] },
+        { url: 'http://127.0.0.1/y' },
+      ],
+      delivery: { maxAttempts: 0 },
+    }),
+    (err: Error) => {
+      for (const key of ['/events/webhooks/0/url', '/events/webhooks/1/types/0', '/events/webhooks/2: must have required property \'secretFile\'', '/events/delivery/maxAttempts']) assert.ok(err.message.includes(key), `${key} in ${err.message}`);
+      assert.doesNotMatch(err.message, /pw@/);
+      return true;
+    },
+  );
+  await assert.rejects(load({ webhooks: [{ url: 'http://127.0.0.1/x', secretFile: 's' }, { url: 'http://127.0.0.1/x', secretFile: 't' }] }), /\/events\/webhooks\/1\/url: the same URL as \/events\/webhooks\/0\/url/);
 });
