@@ -86,7 +86,7 @@ export class UpstreamClient {
     // The caller's logger already carries { module: 'upstream' } (STYLE §6); name the upstream.
     this.#log = log.child({ upstream: this.#name });
     this.#meter = opts.meter ?? (() => {});
-    this.#agent = createAgent(config);
+    this.#agent = createAgent(config, this.#log);
     this.#transport = new Transport(this.#agent, this.#log, config.userAgent ?? `harbor-satellite/${VERSION}`);
     this.#auth = new UpstreamAuth(config, this.#transport, this.#log, this.#meter);
     this.#retryPolicy = { retries: config.retries, maxRetryAfterMs: config.maxRetryAfterMs, log: this.#log };
