@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startSatellite } from '../helpers/satellite.ts';
+import { startDockerRegistry } from '../helpers/docker-registry.ts';
+import { makeServerCert } from '../helpers/test-ca.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { makeImage } from '../helpers/fixtures.ts';
+import { skopeoCopy } from '../helpers/skopeo.ts';
+import { layoutDigests, MiB } from '../proxy/helpers.ts';
+import { run } from './helpers.ts';
+
+const UPSTREAM = 'upstream.test:5000';
+const USER = 'device-a';
+const PASSWORD = 'Secret-of-device-A-42';
+
+test("a device's own credentials fetch a repository the satellite cannot read (TLS upstream, private CA); cached content goes only to requests the upstream authorises", async (t) => {
+  // The upstream: docker-registry over HTTPS with a private test CA, htpasswd auth (every repository private).
+  const cert = await makeServerCert(t, ['127.0.0.1']);
+  const authDir = await makeTempDir(t, 'hs-htpasswd-');
+  const htpasswdFile = join(authDir, 'htpasswd');
+  await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
+  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile, accessLog: true });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials', layerSizes: [1 * MiB, 256 * 1024] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/app:v1`, { destCreds: `${USER}:${PASSWORD}` });
+
+  // The satellite has no credentials for it; it verifies the upstream's certificate with upstream.caFile.
+  const sat = await startSatellite(t, {
+    config: {
+      log: { level: 'debug' },
+      upstream: { caFile: cert.caFile },
+      // confirmSeconds 0: every request is checked with the upstream, so the offline grace is what serves A below.
+      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }], deviceCredentials: { confirmSeconds: 0 } },
+      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+    },
+  });
+  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+  const siteCa = join(sat.dataDir, 'site-ca', 'ca.crt');
+  const certDir = await makeTempDir(t, 'hs-certs-');
+  await copyFile(siteCa, join(certDir, 'ca.crt'));
+  const env = { HTTPS_PROXY: proxyUrl, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
+  const pull = async (creds: string | undefined) => {
+    const dest = await makeTempDir(t, 'hs-pull-');
+    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, ...(creds ? ['--src-creds', creds] : []), `docker://${UPSTREAM}/private/app:v1`, `oci:${dest}:v1`], env);
+    return { ...r, dest };
+  };
+  /** curl through the proxy to the intercepted host (as a device would), trusting the site CA. */
+  const curl = (path: string, extra: string[] = []) =>
+    run('curl', ['-sS', '--max-time', '20', '--proxy', proxyUrl, '--cacert', siteCa, '-o', '/dev/null', '-D', '-', ...extra, `https://${UPSTREAM}${path}`]);
+
+  // Device B first, without credentials: refused with the upstream's challenge (nothing cached yet).
+  const b0 = await pull(undefined);
+  assert.notEqual(b0.code, 0, 'device B without credentials is refused');
+  assert.match(b0.stderr, /unauthorized|401/i);
+
+  // Device A with its credentials: the satellite fetches with them (over TLS, private CA) and caches.
+  const a1 = await pull(`${USER}:${PASSWORD}`);
+  assert.equal(a1.code, 0, a1.stderr);
+  const got = await layoutDigests(a1.dest);
+  assert.equal(got.manifest, img.manifestDigest);
+  assert.deepEqual(got.blobs, [img.configDigest, ...img.layerDigests]);
+  const blobGetsAfterA = upstream.logs().split('\n').filter((l) => /"GET \/v2\/private\/app\/blobs\/sha256:/.test(l)).length;
+  assert.ok(blobGetsAfterA >= 3, `the blobs came from the upstream (${blobGetsAfterA} GETs)`);
+  assert.match(sat.logs(), /"msg":"repository readable with device credentials only: restricted to requests the upstream authorises"/);
+
+  // Device B after A's pull cached everything: still refused, by the satellite (manifests and blobs alike).
+  const b1 = await pull(undefined);
+  assert.notEqual(b1.code, 0, 'device B is refused even though the image is cached');
+  assert.match(b1.stderr, /unauthorized|401/i);
+  const b2 = await pull(`${USER}:wrong-password`);
+  assert.notEqual(b2.code, 0, 'wrong credentials are refused');
+  const m = await curl(`/v2/private/app/manifests/v1`, ['-H', 'Accept: application/vnd.oci.image.manifest.v1+json']);
+  assert.match(m.stdout, /^HTTP\/1\.1 401/m);
+  assert.match(m.stdout, /^www-authenticate: Basic realm="test-registry"/im, "the upstream's own challenge is relayed");
+  const blob = await curl(`/v2/private/app/blobs/${img.layerDigests[0]}`);
+  assert.match(blob.stdout, /^HTTP\/1\.1 401/m, 'a cached blob is refused without credentials');
+  const blobA = await curl(`/v2/private/app/blobs/${img.layerDigests[0]}`, ['-u', `${USER}:${PASSWORD}`]);
+  assert.match(blobA.stdout, /^HTTP\/1\.1 200/m, 'and served with them');
+  // Knowing the digest is not access: the cached blob is not linked into a repository the upstream lacks it in.
+  const other = await curl(`/v2/other/app/blobs/${img.layerDigests[0]}`, ['-u', `${USER}:${PASSWORD}`]);
+  assert.match(other.stdout, /^HTTP\/1\.1 404/m, other.stdout);
+  // Tag lists of the restricted repository are guarded too.
+  assert.match((await curl('/v2/private/app/tags/list')).stdout, /^HTTP\/1\.1 401/m);
+
+  // The warm pull by A reads no blob from the upstream (access is confirmed, content is cached).
+  const a2 = await pull(`${USER}:${PASSWORD}`);
+  assert.equal(a2.code, 0, a2.stderr);
+  assert.deepEqual(await layoutDigests(a2.dest), got);
+  const blobGets = upstream.logs().split('\n').filter((l) => /"GET \/v2\/private\/app\/blobs\/sha256:/.test(l)).length;
+  assert.equal(blobGets, blobGetsAfterA, 'no blob GET on the warm pull');
+
+  // Upstream down: A (confirmed a moment ago) is still served from the cache; B is not.
+  await upstream.stop();
+  const a3 = await pull(`${USER}:${PASSWORD}`);
+  assert.equal(a3.code, 0, a3.stderr);
+  assert.deepEqual(await layoutDigests(a3.dest), got);
+  const b3 = await pull(undefined);
+  assert.notEqual(b3.code, 0, 'device B is refused with the upstream down');
+
+  // Device credentials are never logged (the satellite logged at debug level throughout).
+  const logs = sat.logs();
+  const basic = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+  assert.ok(!logs.includes(PASSWORD), 'the password is not in the log');
+  assert.ok(!logs.includes(basic), 'the Authorization value is not in the log');
+  assert.ok(!logs.includes(USER), 'the user name is not in the log');
+
+  const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { proxy: { deviceChecks: number; deviceRefused: number; deviceOfflineAdmitted: number } };
+  assert.ok(status.proxy.deviceChecks >= 1, `deviceChecks ${status.proxy.deviceChecks}`);
+  assert.ok(status.proxy.deviceRefused >= 1, `deviceRefused ${status.proxy.deviceRefused}`);
+  assert.ok(status.proxy.deviceOfflineAdmitted >= 1, `A was admitted on its earlier confirmation while offline (${status.proxy.deviceOfflineAdmitted})`);
+  assert.match(logs, /"msg":"upstream unavailable; admitting device credentials it confirmed earlier"/);
+
+  // Restart (upstream still down): the restriction is on disk, confirmations were in memory only.
+  await sat.stop();
+  const again = await startSatellite(t, { dataDir: sat.dataDir, config: sat.config });
+  const port2 = (JSON.parse((await again.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  const r = await run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${port2}`, '--cacert', siteCa, '-o', '/dev/null', '-D', '-', '-u', `${USER}:${PASSWORD}`, `https://${UPSTREAM}/v2/private/app/manifests/v1`]);
+  assert.match(r.stdout, /^HTTP\/1\.1 401/m, 'after a restart nothing is served until the upstream confirms again');
+});
