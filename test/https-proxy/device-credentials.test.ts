@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
@@ -10,6 +10,7 @@ import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { layoutDigests, MiB } from '../proxy/helpers.ts';
 import { run } from './helpers.ts';
+import { startContainerd } from '../helpers/containerd.ts';
 
 const UPSTREAM = 'upstream.test:5000';
 const USER = 'device-a';
@@ -119,4 +120,46 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
   const port2 = (JSON.parse((await again.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
   const r = await run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${port2}`, '--cacert', siteCa, '-o', '/dev/null', '-D', '-', '-u', `${USER}:${PASSWORD}`, `https://${UPSTREAM}/v2/private/app/manifests/v1`]);
   assert.match(r.stdout, /^HTTP\/1\.1 401/m, 'after a restart nothing is served until the upstream confirms again');
+});
+
+test("containerd (ctr --user through HTTPS_PROXY) gets a private image with the device's credentials; without them it is refused after the cache holds it", async (t) => {
+  const cert = await makeServerCert(t, ['127.0.0.1']);
+  const authDir = await makeTempDir(t, 'hs-htpasswd-');
+  const htpasswdFile = join(authDir, 'htpasswd');
+  await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
+  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-ctr', layerSizes: [512 * 1024] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/ctr:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const sat = await startSatellite(t, {
+    config: {
+      upstream: { caFile: cert.caFile },
+      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }] },
+      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+    },
+  });
+  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  // containerd reads the site CA from <hosts-dir>/<host:port>/ca.crt (what runtime apply writes).
+  const hostsDir = await makeTempDir(t, 'hs-certsd-');
+  await mkdir(join(hostsDir, UPSTREAM));
+  await copyFile(join(sat.dataDir, 'site-ca', 'ca.crt'), join(hostsDir, UPSTREAM, 'ca.crt'));
+  const containerd = await startContainerd(t);
+  const ctrPull = (ref: string, user: string[]) =>
+    run('ctr', ['--address', containerd.address, 'images', 'pull', '--hosts-dir', hostsDir, '--snapshotter', containerd.snapshotter, ...user, ref], {
+      HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`,
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+    });
+
+  const a = await ctrPull(`${UPSTREAM}/private/ctr:v1`, ['--user', `${USER}:${PASSWORD}`]);
+  assert.equal(a.code, 0, a.stdout + a.stderr);
+  const ls = await run('ctr', ['--address', containerd.address, 'images', 'ls']);
+  assert.match(ls.stdout, new RegExp(`${UPSTREAM}/private/ctr:v1\\s+\\S+\\s+${img.manifestDigest}`));
+
+  // Another device (no credentials) on a clean containerd: the cached image is refused.
+  await run('ctr', ['--address', containerd.address, 'images', 'rm', '--sync', `${UPSTREAM}/private/ctr:v1`]);
+  await run('ctr', ['--address', containerd.address, 'content', 'prune', 'references']);
+  const b = await ctrPull(`${UPSTREAM}/private/ctr:v1`, []);
+  assert.notEqual(b.code, 0, 'refused without credentials');
+  assert.match(b.stdout + b.stderr, /401|unauthorized|authoriz/i);
+  assert.ok(!sat.logs().includes(PASSWORD));
 });
