@@ -15,6 +15,7 @@ import { startContainerd } from '../helpers/containerd.ts';
 const UPSTREAM = 'upstream.test:5000';
 const USER = 'device-a';
 const PASSWORD = 'Secret-of-device-A-42';
+const PEER_TOKEN = 'peer-token-abcdefghijklmnop';
 
 test("a device's own credentials fetch a repository the satellite cannot read (TLS upstream, private CA); cached content goes only to requests the upstream authorises", async (t) => {
   // The upstream: docker-registry over HTTPS with a private test CA, htpasswd auth (every repository private).
@@ -35,6 +36,8 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
       // confirmSeconds 0: every request is checked with the upstream, so the offline grace is what serves A below.
       proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }], deviceCredentials: { confirmSeconds: 0 } },
       httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+      // A site member (never up): the peer endpoint must not hand out what a device's credentials fetched.
+      peers: { id: 'edge-a', static: [{ id: 'edge-b', url: 'http://127.0.0.1:9' }], token: PEER_TOKEN },
     },
   });
   const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
@@ -83,6 +86,10 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
   // Knowing the digest is not access: the cached blob is not linked into a repository the upstream lacks it in.
   const other = await curl(`/v2/other/app/blobs/${img.layerDigests[0]}`, ['-u', `${USER}:${PASSWORD}`]);
   assert.match(other.stdout, /^HTTP\/1\.1 404/m, other.stdout);
+  // Nor is it shared with the site's other satellites by digest (their devices were not authorised).
+  const peerAuth = { authorization: `Bearer ${PEER_TOKEN}`, 'x-satellite-peer': 'edge-b' };
+  assert.equal((await fetch(`${sat.url}/_satellite/peer/blobs/${img.layerDigests[0]}`, { headers: peerAuth })).status, 404);
+  assert.deepEqual(await (await fetch(`${sat.url}/_satellite/peer/state/${img.layerDigests[0]}`, { headers: peerAuth })).json(), { state: 'absent' });
   // Tag lists of the restricted repository are guarded too.
   assert.match((await curl('/v2/private/app/tags/list')).stdout, /^HTTP\/1\.1 401/m);
 
