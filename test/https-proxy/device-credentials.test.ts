@@ -170,3 +170,44 @@ test("containerd (ctr --user through HTTPS_PROXY) gets a private image with the 
   assert.match(b.stdout + b.stderr, /401|unauthorized|authoriz/i);
   assert.ok(!sat.logs().includes(PASSWORD));
 });
+
+test('forward "all": credentials sent to the registry port are passed on too (no registry.auth); the default keeps them there (404 as before)', async (t) => {
+  const cert = await makeServerCert(t, ['127.0.0.1']);
+  const authDir = await makeTempDir(t, 'hs-htpasswd-');
+  const htpasswdFile = join(authDir, 'htpasswd');
+  await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
+  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-all', layerSizes: [64 * 1024] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/all:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const start = (forward: string) =>
+    startSatellite(t, { config: { upstream: { caFile: cert.caFile }, proxy: { enabled: true, upstream: { url: upstream.url }, deviceCredentials: { forward } } } });
+  const accept = { accept: 'application/vnd.oci.image.manifest.v1+json' };
+  const basic = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
+
+  const all = await start('all');
+  const none = await fetch(`${all.url}/v2/private/all/manifests/v1`, { headers: accept });
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('www-authenticate') ?? '', /^Basic realm="test-registry"/);
+  const base = await fetch(`${all.url}/v2/`);
+  assert.equal(base.status, 401, "GET /v2/ relays the upstream's Basic challenge");
+  const ok = await fetch(`${all.url}/v2/private/all/manifests/v1`, { headers: { ...accept, ...basic } });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('docker-content-digest'), img.manifestDigest);
+  // skopeo straight at the registry port, with the device's credentials.
+  const dest = await makeTempDir(t, 'hs-pull-');
+  await skopeoCopy(`docker://${all.host}/private/all:v1`, `oci:${dest}:v1`, { srcCreds: `${USER}:${PASSWORD}` });
+  assert.equal((await layoutDigests(dest)).manifest, img.manifestDigest);
+  assert.equal((await fetch(`${all.url}/v2/private/all/manifests/v1`, { headers: accept })).status, 401, 'cached, still refused without credentials');
+
+  // With registry.auth the Authorization on the registry port is the satellite's own password: never passed on
+  // (here the same user and password as upstream, so passing it on would have worked).
+  const guarded = await startSatellite(t, {
+    config: { registry: { auth: { htpasswd: htpasswdFile } }, upstream: { caFile: cert.caFile }, proxy: { enabled: true, upstream: { url: upstream.url }, deviceCredentials: { forward: 'all' } } },
+  });
+  assert.equal((await fetch(`${guarded.url}/v2/private/all/manifests/v1`, { headers: { ...accept, ...basic } })).status, 404);
+
+  const dflt = await start('https-proxy');
+  assert.equal((await fetch(`${dflt.url}/v2/private/all/manifests/v1`, { headers: { ...accept, ...basic } })).status, 404, 'not forwarded from the registry port by default');
+  assert.equal((await fetch(`${dflt.url}/v2/`)).status, 200);
+});
