@@ -152,7 +152,10 @@ export class PullThroughProxy implements MissHandler {
    */
   async guard(name: string, ns: string | undefined, what: AccessCheck, opts: { device: DeviceCredentials | undefined; signal: AbortSignal }): Promise<void> {
     const to = this.#resolve(name, ns);
-    if (!to || !this.#store.cacheIndex.isRestrictedRepo(to.repo)) return;
+    // The repository the handler will read (storeName): also when no route resolves (?ns= of another registry).
+    const repo = to?.repo ?? name;
+    if (!this.#store.cacheIndex.isRestrictedRepo(repo)) return;
+    if (!to) throw proxyError(what.kind === 'blob' ? ProxyErrorCode.blobUnknown : ProxyErrorCode.manifestUnknown, `${repo} is not served for ${ns ?? 'this registry'}`);
     // A malformed reference is the handler's to reject, without asking anyone.
     if (what.kind === 'manifest' && !isDigest(what.reference) && !isTag(what.reference)) return;
     if (what.kind === 'blob' && !isDigest(what.digest)) return;

@@ -86,6 +86,12 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
   // Knowing the digest is not access: the cached blob is not linked into a repository the upstream lacks it in.
   const other = await curl(`/v2/other/app/blobs/${img.layerDigests[0]}`, ['-u', `${USER}:${PASSWORD}`]);
   assert.match(other.stdout, /^HTTP\/1\.1 404/m, other.stdout);
+  // The registry port (no forwarding there by default) never serves it, however the name is spelled.
+  const direct = (path: string) => fetch(`${sat.url}${path}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal((await direct('/v2/private/app/manifests/v1?ns=upstream.test%3A5000')).status, 401);
+  assert.equal((await direct('/v2/upstream.test-5000/private/app/manifests/v1')).status, 401, 'the store name, without ?ns=');
+  assert.equal((await direct('/v2/upstream.test-5000/private/app/manifests/v1?ns=other.example')).status, 404, 'with ?ns= naming another registry');
+  assert.equal((await direct(`/v2/upstream.test-5000/private/app/blobs/${img.layerDigests[0]}?ns=other.example`)).status, 404);
   // Nor is it shared with the site's other satellites by digest (their devices were not authorised).
   const peerAuth = { authorization: `Bearer ${PEER_TOKEN}`, 'x-satellite-peer': 'edge-b' };
   assert.equal((await fetch(`${sat.url}/_satellite/peer/blobs/${img.layerDigests[0]}`, { headers: peerAuth })).status, 404);
