@@ -11,22 +11,32 @@ import { skopeoCopy } from '../helpers/skopeo.ts';
 import { layoutDigests, MiB } from '../proxy/helpers.ts';
 import { run } from './helpers.ts';
 import { startContainerd } from '../helpers/containerd.ts';
+import type { Teardown } from '../helpers/cleanup.ts';
 
 const UPSTREAM = 'upstream.test:5000';
 const USER = 'device-a';
 const PASSWORD = 'Secret-of-device-A-42';
 const PEER_TOKEN = 'peer-token-abcdefghijklmnop';
 
-test("a device's own credentials fetch a repository the satellite cannot read (TLS upstream, private CA); cached content goes only to requests the upstream authorises", async (t) => {
-  // The upstream: docker-registry over HTTPS with a private test CA, htpasswd auth (every repository private).
+/**
+ * docker-registry over HTTPS (a private test CA) with htpasswd auth, holding `repo`:v1 pushed with
+ * the device's credentials: every repository is private, and the satellite has no credentials for it.
+ */
+async function privateUpstream(t: Teardown, repo: string, seed: string, layerSizes: number[], accessLog = false) {
   const cert = await makeServerCert(t, ['127.0.0.1']);
   const authDir = await makeTempDir(t, 'hs-htpasswd-');
   const htpasswdFile = join(authDir, 'htpasswd');
   await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
-  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile, accessLog: true });
+  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile, accessLog });
   const layout = await makeTempDir(t, 'hs-fixture-');
-  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials', layerSizes: [1 * MiB, 256 * 1024] });
-  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/app:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const img = await makeImage(layout, { tag: 'v1', seed, layerSizes });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/${repo}:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  return { cert, htpasswdFile, upstream, img };
+}
+
+test("a device's own credentials fetch a repository the satellite cannot read (TLS upstream, private CA); cached content goes only to requests the upstream authorises", async (t) => {
+  // The upstream: docker-registry over HTTPS with a private test CA, htpasswd auth (every repository private).
+  const { cert, upstream, img } = await privateUpstream(t, 'private/app', 'device-credentials', [1 * MiB, 256 * 1024], true);
 
   // The satellite has no credentials for it; it verifies the upstream's certificate with upstream.caFile.
   const sat = await startSatellite(t, {
@@ -136,14 +146,7 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
 });
 
 test("containerd (ctr --user through HTTPS_PROXY) gets a private image with the device's credentials; without them it is refused after the cache holds it", async (t) => {
-  const cert = await makeServerCert(t, ['127.0.0.1']);
-  const authDir = await makeTempDir(t, 'hs-htpasswd-');
-  const htpasswdFile = join(authDir, 'htpasswd');
-  await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
-  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile });
-  const layout = await makeTempDir(t, 'hs-fixture-');
-  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-ctr', layerSizes: [512 * 1024] });
-  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/ctr:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const { cert, upstream, img } = await privateUpstream(t, 'private/ctr', 'device-credentials-ctr', [512 * 1024]);
   const sat = await startSatellite(t, {
     config: {
       upstream: { caFile: cert.caFile },
@@ -178,14 +181,7 @@ test("containerd (ctr --user through HTTPS_PROXY) gets a private image with the 
 });
 
 test('forward "all": credentials sent to the registry port are passed on too (no registry.auth); the default keeps them there (404 as before)', async (t) => {
-  const cert = await makeServerCert(t, ['127.0.0.1']);
-  const authDir = await makeTempDir(t, 'hs-htpasswd-');
-  const htpasswdFile = join(authDir, 'htpasswd');
-  await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', USER, PASSWORD])).stdout);
-  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, htpasswdFile });
-  const layout = await makeTempDir(t, 'hs-fixture-');
-  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-all', layerSizes: [64 * 1024] });
-  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/all:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const { cert, htpasswdFile, upstream, img } = await privateUpstream(t, 'private/all', 'device-credentials-all', [64 * 1024]);
   const start = (forward: string) =>
     startSatellite(t, { config: { upstream: { caFile: cert.caFile }, proxy: { enabled: true, upstream: { url: upstream.url }, deviceCredentials: { forward } } } });
   const accept = { accept: 'application/vnd.oci.image.manifest.v1+json' };
