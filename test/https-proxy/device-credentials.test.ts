@@ -12,6 +12,7 @@ import { layoutDigests, MiB } from '../proxy/helpers.ts';
 import { run } from './helpers.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
+import { startTokenIssuer } from '../helpers/token-issuer.ts';
 
 const UPSTREAM = 'upstream.test:5000';
 const USER = 'device-a';
@@ -212,4 +213,45 @@ test('forward "all": credentials sent to the registry port are passed on too (no
   const dflt = await start('https-proxy');
   assert.equal((await fetch(`${dflt.url}/v2/private/all/manifests/v1`, { headers: { ...accept, ...basic } })).status, 404, 'not forwarded from the registry port by default');
   assert.equal((await fetch(`${dflt.url}/v2/`)).status, 200);
+});
+
+test('token-auth upstream: ctr gets a token from the realm with its credentials and the satellite passes the Bearer token on', async (t) => {
+  const issuer = await startTokenIssuer(t, { users: { [USER]: PASSWORD } });
+  const cert = await makeServerCert(t, ['127.0.0.1']);
+  const upstream = await startDockerRegistry(t, { tls: { certificate: cert.certFile, key: cert.keyFile }, token: issuer });
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-token', layerSizes: [256 * 1024] });
+  await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/tok:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const sat = await startSatellite(t, {
+    config: {
+      upstream: { caFile: cert.caFile },
+      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }] },
+      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+    },
+  });
+  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  // The 401 relays the upstream's bearer challenge, scoped to the repository.
+  const probe = await run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${proxyPort}`, '--cacert', join(sat.dataDir, 'site-ca', 'ca.crt'), '-o', '/dev/null', '-D', '-', `https://${UPSTREAM}/v2/private/tok/manifests/v1`]);
+  assert.match(probe.stdout, /^HTTP\/1\.1 401/m);
+  assert.ok(probe.stdout.toLowerCase().includes(`www-authenticate: bearer realm="${issuer.realm}",service="${issuer.service}",scope="repository:private/tok:pull"`), probe.stdout);
+
+  const hostsDir = await makeTempDir(t, 'hs-certsd-');
+  await mkdir(join(hostsDir, UPSTREAM));
+  await copyFile(join(sat.dataDir, 'site-ca', 'ca.crt'), join(hostsDir, UPSTREAM, 'ca.crt'));
+  const containerd = await startContainerd(t);
+  // The realm is a loopback URL: Go clients reach it directly, never through HTTPS_PROXY.
+  const ctrPull = (user: string[]) =>
+    run('ctr', ['--address', containerd.address, 'images', 'pull', '--hosts-dir', hostsDir, '--snapshotter', containerd.snapshotter, ...user, `${UPSTREAM}/private/tok:v1`], {
+      HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`,
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+    });
+  const a = await ctrPull(['--user', `${USER}:${PASSWORD}`]);
+  assert.equal(a.code, 0, a.stdout + a.stderr);
+  const ls = await run('ctr', ['--address', containerd.address, 'images', 'ls']);
+  assert.match(ls.stdout, new RegExp(`${UPSTREAM}/private/tok:v1\\s+\\S+\\s+${img.manifestDigest}`));
+  await run('ctr', ['--address', containerd.address, 'images', 'rm', '--sync', `${UPSTREAM}/private/tok:v1`]);
+  await run('ctr', ['--address', containerd.address, 'content', 'prune', 'references']);
+  const b = await ctrPull([]);
+  assert.notEqual(b.code, 0, 'an anonymous token grants nothing: refused, though cached');
+  assert.ok(!sat.logs().includes(PASSWORD));
 });
