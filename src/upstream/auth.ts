@@ -74,7 +74,8 @@ export class UpstreamAuth {
   challengeFor(scope: string | undefined): string | undefined {
     const c = this.#challenge;
     if (!c) return undefined;
-    const q = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+    // Relayed into a response header: printable ASCII only, no quote or backslash to escape.
+    const q = (v: string) => `"${v.replace(/[^\x20-\x7e]|["\\]/g, '').slice(0, 512)}"`;
     if (c.kind === 'basic') return `Basic realm=${q(c.realm)}`;
     return `Bearer realm=${q(c.realm)}${c.service !== undefined ? `,service=${q(c.service)}` : ''}${scope ? `,scope=${q(scope)}` : ''}`;
   }
