@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startSatellite } from '../helpers/satellite.ts';
+import { deepMerge, startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { makeServerCert } from '../helpers/test-ca.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -35,6 +35,18 @@ async function privateUpstream(t: Teardown, repo: string, seed: string, layerSiz
   return { cert, htpasswdFile, upstream, img };
 }
 
+
+/** A satellite with no upstream credentials, intercepting UPSTREAM (a mirror of `upstreamUrl`, TLS verified with caFile). */
+async function proxySatellite(t: Teardown, upstreamUrl: string, caFile: string, extra: Record<string, unknown> = {}) {
+  const base = {
+    upstream: { caFile },
+    proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstreamUrl } }] },
+    httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+  };
+  const sat = await startSatellite(t, { config: deepMerge(base, extra) });
+  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  return { sat, proxyPort };
+}
 test("a device's own credentials fetch a repository the satellite cannot read (TLS upstream, private CA); cached content goes only to requests the upstream authorises", async (t) => {
   // The upstream: docker-registry over HTTPS with a private test CA, htpasswd auth (every repository private).
   const { cert, upstream, img } = await privateUpstream(t, 'private/app', 'device-credentials', [1 * MiB, 256 * 1024], true);
@@ -148,14 +160,7 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
 
 test("containerd (ctr --user through HTTPS_PROXY) gets a private image with the device's credentials; without them it is refused after the cache holds it", async (t) => {
   const { cert, upstream, img } = await privateUpstream(t, 'private/ctr', 'device-credentials-ctr', [512 * 1024]);
-  const sat = await startSatellite(t, {
-    config: {
-      upstream: { caFile: cert.caFile },
-      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }] },
-      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
-    },
-  });
-  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  const { sat, proxyPort } = await proxySatellite(t, upstream.url, cert.caFile);
   // containerd reads the site CA from <hosts-dir>/<host:port>/ca.crt (what runtime apply writes).
   const hostsDir = await makeTempDir(t, 'hs-certsd-');
   await mkdir(join(hostsDir, UPSTREAM));
@@ -222,14 +227,7 @@ test('token-auth upstream: ctr gets a token from the realm with its credentials 
   const layout = await makeTempDir(t, 'hs-fixture-');
   const img = await makeImage(layout, { tag: 'v1', seed: 'device-credentials-token', layerSizes: [256 * 1024] });
   await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/private/tok:v1`, { destCreds: `${USER}:${PASSWORD}` });
-  const sat = await startSatellite(t, {
-    config: {
-      upstream: { caFile: cert.caFile },
-      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: upstream.url } }] },
-      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
-    },
-  });
-  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  const { sat, proxyPort } = await proxySatellite(t, upstream.url, cert.caFile);
   // The 401 relays the upstream's bearer challenge, scoped to the repository.
   const probe = await run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${proxyPort}`, '--cacert', join(sat.dataDir, 'site-ca', 'ca.crt'), '-o', '/dev/null', '-D', '-', `https://${UPSTREAM}/v2/private/tok/manifests/v1`]);
   assert.match(probe.stdout, /^HTTP\/1\.1 401/m);
