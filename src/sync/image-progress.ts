@@ -7,6 +7,8 @@ export interface ProgressStore {
 }
 
 interface InProgress {
+  /** When it began (ISO): a record written since then is the image's outcome, not its past. */
+  since: string;
   repository: string;
   reference: string;
   blobs: ReadonlyArray<{ digest: string; size: number }>;
@@ -24,7 +26,7 @@ export class ImageProgress {
   readonly #active = new Map<string, InProgress>();
 
   begin(ref: { repository: string; reference: string }, blobs: ReadonlyArray<{ digest: string; size: number }>): void {
-    this.#active.set(keyOf(ref), { repository: ref.repository, reference: ref.reference, blobs });
+    this.#active.set(keyOf(ref), { since: new Date().toISOString(), repository: ref.repository, reference: ref.reference, blobs });
   }
 
   end(ref: { repository: string; reference: string }): void {
@@ -42,13 +44,15 @@ export class ImageProgress {
     const byKey = new Map(images.map((i) => [keyOf(i), i]));
     const out = images.slice();
     for (const [key, p] of this.#active) {
+      const prev = byKey.get(key);
+      // Its outcome is committed and end() is a turn away: the record says it all.
+      if (prev && prev.updatedAt >= p.since) continue;
       let done = 0;
       let total = 0;
       for (const b of p.blobs) {
         total += b.size;
         done += store.hasBlob(b.digest) ? b.size : Math.min(b.size, store.partialBytes(b.digest) ?? 0);
       }
-      const prev = byKey.get(key);
       // A retried image keeps its last failure (code, reason) on record until it is ok.
       const base: ImageState = prev ?? { repository: p.repository, reference: p.reference, status: 'pending', updatedAt: now };
       const next: ImageState = { ...base, status: 'pending', bytesDone: done, bytesTotal: total };
