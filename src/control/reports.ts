@@ -202,7 +202,7 @@ export class Reporter {
     if (this.#closed || !this.#sync || this.#debounce || !this.#opts.isConnected()) return undefined;
     let reason: string | undefined;
     try {
-      reason = reportReason(this.#sent, summarize(this.#draft(this.#sync)), this.#opts.trigger);
+      reason = reportReason(this.#sent, summarize(this.#draft(this.#sync, false)), this.#opts.trigger);
     } catch (err) {
       this.#opts.log.warn({ err }, 'state report check failed');
       return undefined;
@@ -257,8 +257,9 @@ export class Reporter {
     clearTimeout(this.#debounce);
   }
 
-  #draft(sync: SyncPort): StateMessage {
-    const src = this.#sources;
+  /** The report as of now; without the counters (not compared) when only checking. */
+  #draft(sync: SyncPort, counters = true): StateMessage {
+    const src: ReportSources = counters ? this.#sources : {};
     return buildStateMessage({
       satelliteId: this.#opts.satelliteId,
       seq: 0,
@@ -269,7 +270,7 @@ export class Reporter {
       peerUrl: this.#opts.peerUrl,
       traffic: src.traffic?.(),
       proxy: src.proxy?.(),
-      process: processReport(this.#board),
+      process: counters ? processReport(this.#board) : undefined,
       // Twice as many as a report holds: some may have joined the desired state since recorded.
       strayPulls: src.strayPulls?.(MAX_STRAY_PULLS * 2),
     });

@@ -107,7 +107,7 @@ test('reports to Ground Control: download progress while throttled, traffic/prox
   const after = await eventually(async () => {
     const s = await full();
     return s.seq > idleSeq && s.strayPulls ? s : undefined;
-  }, 20_000, 'a report with the pulls').catch((err) => {
+  }, 30_000, 'a report with the pulls').catch((err) => {
     console.log(sat.logs().split('\n').filter((l) => !l.includes('"msg":"request"')).slice(-40).join('\n'));
     console.log(gc.logs().split('\n').slice(-40).join('\n'));
     throw err;
