@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GC_ENTRY, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
+import { GC_ENTRY, gcCli, gcCliEnv, startGroundControl } from '../helpers/groundcontrol.ts';
 import { REPO_ROOT } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
@@ -12,17 +12,7 @@ const run = promisify(execFile);
 
 test('CLI: subcommands against a running Ground Control, tables and --json', async (t) => {
   const gc = await startGroundControl(t);
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
-  const cli = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env });
-      return { code: 0, stdout: stdout.trimEnd(), stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cli = gcCli(gc.url);
 
   const added = await cli('satellite', 'add', 'edge-cli', '--site', 'lab');
   assert.equal(added.code, 0, added.stderr);
@@ -72,8 +62,10 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.equal(every.page.next, null);
   const inLab = JSON.parse((await cli('satellite', 'ls', '--site', 'lab', '--json')).stdout);
   assert.deepEqual(inLab.satellites.map((s: { id: string }) => s.id), [id]);
-  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout);
+  // Never seen: filed under unknown, not out-of-sync (not syncing).
+  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'unknown', '--json')).stdout);
   assert.deepEqual(byGroup.satellites.map((s: { id: string }) => s.id), [id]);
+  assert.deepEqual(JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout).satellites, []);
   assert.equal((await cli('status', '--state', 'sideways')).code, 1, 'QUERY_INVALID from the API');
   assert.equal((await cli('satellite', 'rm', other)).code, 0);
 
@@ -100,8 +92,7 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
 test('CLI: group apply and assign say "not published" while Ground Control has no upstream.url', async (t) => {
   const gc = await startGroundControl(t, { config: { upstream: undefined } });
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
+  const env = gcCliEnv(gc.url);
   const cli = async (...args: string[]) => (await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env })).stdout.trim();
   await cli('satellite', 'add', 'edge-noup', '--site', 'lab');
   const file = join(await makeTempDir(t, 'hs-gc-cli-'), 'group.json');
