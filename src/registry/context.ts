@@ -11,6 +11,12 @@ export interface RegistryLimits {
 }
 
 /** The store operations the registry needs: nothing about LMDB or files. */
+/** What a handler tells the server's finished-request hook. */
+export interface RequestStats {
+  bytes?: number;
+  manifest?: { repository: string; reference: string };
+}
+
 export type RegistryStore = Pick<
   Store,
   | 'statBlob'
@@ -114,8 +120,11 @@ export interface RequestContext {
   pool: BufferPool;
   /** Pull-through source for misses, when proxy mode is on. */
   proxy: MissHandler | undefined;
-  /** Body bytes a streaming handler sent (for the request log). */
-  stats: { bytes?: number };
+  /**
+   * Body bytes a streaming handler sent (for the request log), and the manifest a GET/HEAD asked
+   * for as the store names it (after the proxy's namespace mapping), for the pull counters.
+   */
+  stats: RequestStats;
   /** The device's own upstream credentials, when forwarded for this request. */
   device: DeviceCredentials | undefined;
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { SatelliteError, isSatelliteError } from '../lib/errors.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
-import type { DeviceCredentials, Handler, MissHandler, ReadTarget, RegistryStore, RequestContext } from './context.ts';
+import type { DeviceCredentials, Handler, MissHandler, ReadTarget, RegistryStore, RequestContext, RequestStats } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
 import { hasBody, sendJson } from './http.ts';
 import { watchBodyRate } from './body-rate.ts';
@@ -174,7 +174,7 @@ export class RegistryServer {
     const started = process.hrtime.bigint();
     const reqId = ++this.#seq;
     const log = this.#log;
-    const stats: { bytes?: number } = {};
+    const stats: RequestStats = {};
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // Streamed bodies count what they sent; buffered ones sent their Content-Length if finished.
@@ -183,7 +183,7 @@ export class RegistryServer {
         { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
         'request',
       );
-      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000 });
+      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000, manifest: stats.manifest });
     });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
 
@@ -254,7 +254,7 @@ export class RegistryServer {
     }
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: { bytes?: number }, device: DeviceCredentials | undefined): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     if (url.pathname === '/_satellite/status' && this.#status && (req.method === 'GET' || req.method === 'HEAD')) {
       req.resume();
@@ -298,7 +298,7 @@ export class RegistryServer {
     await handler(this.#context(req, res, url, name, match.ref ?? '', signal, stats, device));
   }
 
-  #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: { bytes?: number }, device: DeviceCredentials | undefined): RequestContext {
+  #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): RequestContext {
     return {
       req,
       res,

@@ -39,8 +39,8 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
   const status = await cli('status');
   assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync, 0 with failed images; broker connected; 0 message\(s\) rejected$/m);
-  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+REJECTED\s+LAST FAILURE$/m);
-  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
+  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+TO DOWNLOAD\s+CACHE HITS\s+REJECTED\s+LAST FAILURE$/m);
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
   // satellite show: a readable summary; the API's JSON only with --json.
   const shown = await cli('satellite', 'show', id as string);
   assert.match(shown.stdout, new RegExp(`^satellite   ${id} \\(edge-cli\\)$`, 'm'));

@@ -217,10 +217,12 @@ function statusText(doc: FleetStatus): string {
     age(s.lastSeenAt),
     diskText(s.state?.disk),
     s.state ? `${s.state.images.ok}/${s.state.images.pending}/${s.state.images.failed}` : '-',
+    s.state?.download ? humanBytes(s.state.download.bytesRemaining) : '-',
+    s.state?.cacheHitRatio == null ? '-' : `${Math.round(s.state.cacheHitRatio * 100)}%`,
     s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
     failureText(s.failures?.[0]),
   ]);
-  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'REJECTED', 'LAST FAILURE'], rows)}`;
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'TO DOWNLOAD', 'CACHE HITS', 'REJECTED', 'LAST FAILURE'], rows)}`;
 }
 
 function failureText(f: ImageFailure | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import type { DiskReport } from '../../protocol/index.ts';
+import type { DiskReport, DownloadReport, ProcessReport, ProxyReport } from '../../protocol/index.ts';
 import { under } from '../db/db.ts';
 import { groupNamesOf, isInState, readCounts, satellitesOfGroup, type FleetCounts, type SatelliteState } from '../db/indexes.ts';
 import type { ErrorNote, SatelliteRecord } from '../db/records.ts';
@@ -23,7 +23,21 @@ export interface SatelliteStatus {
   appliedGeneration: number | null;
   /** true when it applied the newest generation published */
   inSync: boolean;
-  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: DiskReport; lastSync: unknown; upstream: unknown } | null;
+  state: {
+    seq: number;
+    at: string;
+    version: string;
+    images: { ok: number; pending: number; failed: number };
+    disk: DiskReport;
+    lastSync: unknown;
+    upstream: unknown;
+    /** Downloads in progress (newer satellites, only while images are pending). */
+    download?: DownloadReport;
+    /** RSS, uptime, architecture and board (newer satellites). */
+    process?: ProcessReport;
+    /** Pull-through cache hits / (hits + misses) since the satellite started; null without proxy or requests. */
+    cacheHitRatio: number | null;
+  } | null;
   /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
   /** Images its last state report lists as failed (at most MAX_FAILURES), with the reason. */
@@ -200,7 +214,18 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
     appliedGeneration: applied,
     inSync: desired !== null && applied === desired,
     state: s.state
-      ? { seq: s.state.seq, at: s.state.at, version: s.state.version, images: s.state.imageCounts, disk: s.state.disk, lastSync: s.state.lastSync, upstream: s.state.upstream }
+      ? {
+          seq: s.state.seq,
+          at: s.state.at,
+          version: s.state.version,
+          images: s.state.imageCounts,
+          disk: s.state.disk,
+          lastSync: s.state.lastSync,
+          upstream: s.state.upstream,
+          ...(s.state.download ? { download: s.state.download } : {}),
+          ...(s.state.process ? { process: s.state.process } : {}),
+          cacheHitRatio: hitRatio(s.state.proxy),
+        }
       : null,
     errors: s.errors,
     failures: (s.state?.images ?? [])
@@ -210,6 +235,12 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
     groups: groupNamesOf(ctx.db, sat),
     events: { count: s.events.count, last: s.events.last.at(-1) ?? null },
   };
+}
+
+/** Hits over requests of a satellite's pull-through cache, 3 decimals; null when there is none yet. */
+export function hitRatio(p: ProxyReport | undefined): number | null {
+  if (!p || p.hits + p.misses === 0) return null;
+  return Math.round((p.hits / (p.hits + p.misses)) * 1000) / 1000;
 }
 
 /** The fleet as Ground Control knows it: counters, the rejected-message tally, one page of rows. */
