@@ -21,6 +21,11 @@ export interface Publisher {
  */
 export type CredentialsHook = (satelliteIds: readonly string[]) => Promise<void>;
 
+/** Told which satellites' status changed once it is durable (the console's live feed, api/live.ts). */
+export interface ChangeSink {
+  satellitesChanged(ids: Iterable<string>): void;
+}
+
 /** Everything the fleet functions need, passed explicitly. */
 export interface FleetContext {
   db: GcDb;
@@ -35,4 +40,6 @@ export interface FleetContext {
   publicMqttUrl: string;
   /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
   secrets: SecretBox;
+  /** Where status changes are announced (undefined: nobody listens). */
+  changes?: ChangeSink | undefined;
 }
