@@ -1,4 +1,4 @@
-import type { DiskReport } from '../../protocol/index.ts';
+import type { DiskReport, DownloadReport } from '../../protocol/index.ts';
 import { under } from '../db/db.ts';
 import { groupNamesOf, isInState, readCounts, satellitesOfGroup, type FleetCounts, type SatelliteState } from '../db/indexes.ts';
 import type { ErrorNote, SatelliteRecord } from '../db/records.ts';
@@ -23,7 +23,18 @@ export interface SatelliteStatus {
   appliedGeneration: number | null;
   /** true when it applied the newest generation published */
   inSync: boolean;
-  state: { seq: number; at: string; version: string; images: { ok: number; pending: number; failed: number }; disk: DiskReport; lastSync: unknown; upstream: unknown } | null;
+  state: {
+    seq: number;
+    at: string;
+    version: string;
+    images: { ok: number; pending: number; failed: number };
+    disk: DiskReport;
+    lastSync: unknown;
+    upstream: unknown;
+    /** Newer satellites: bytes still to download, and the proxy's hits and misses since start. */
+    download?: DownloadReport;
+    proxy?: { hits: number; misses: number };
+  } | null;
   /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
   /** Images its last state report lists as failed (at most MAX_FAILURES), with the reason. */
@@ -143,7 +154,17 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
     appliedGeneration: applied,
     inSync: desired !== null && applied === desired,
     state: s.state
-      ? { seq: s.state.seq, at: s.state.at, version: s.state.version, images: s.state.imageCounts, disk: s.state.disk, lastSync: s.state.lastSync, upstream: s.state.upstream }
+      ? {
+          seq: s.state.seq,
+          at: s.state.at,
+          version: s.state.version,
+          images: s.state.imageCounts,
+          disk: s.state.disk,
+          lastSync: s.state.lastSync,
+          upstream: s.state.upstream,
+          ...(s.state.download ? { download: s.state.download } : {}),
+          ...(s.state.proxy ? { proxy: { hits: s.state.proxy.hits, misses: s.state.proxy.misses } } : {}),
+        }
       : null,
     errors: s.errors,
     failures: (s.state?.images ?? [])
