@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { api, currentSession, login, logout, query } from './api.js';
 import { ago, bytes, convergence, hitRatio, presence, remaining } from './format.js';
-import { countsDiffer, mentions, useLive } from './live.js';
+import { countsDiffer, mentions, useLive, useTick } from './live.js';
 import { TrafficCharts } from './charts.js';
 import './app.css';
 
@@ -82,6 +82,7 @@ const COLUMNS = [
 ];
 
 function Overview() {
+  useTick(15_000);
   const [filter, setFilter] = useState({ site: '', group: '', state: '' });
   const [limit, setLimit] = useState(100);
   // Cursors of the pages before this one (the API pages by id: after=<last id>).
@@ -180,6 +181,7 @@ function Progress({ img }) {
 }
 
 function SatellitePage({ id }) {
+  useTick(15_000);
   const mine = (msg) => mentions(msg, [id]);
   const [doc, error] = usePoll(() => api('GET', '/api/v1/satellites/' + encodeURIComponent(id)), [id], mine);
   const [log] = usePoll(() => api('GET', '/api/v1/events' + query({ satellite: id, limit: 50 })), [id], mine);

@@ -147,3 +147,14 @@ export function countsDiffer(msg, counts) {
   if (!msg.counts || !counts) return false;
   return Object.keys(msg.counts).some((k) => msg.counts[k] !== counts[k]);
 }
+
+/** Re-renders every `ms` while the page is visible (relative times like "2m ago"), without a request. */
+export function useTick(ms) {
+  const [, setN] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (!document.hidden) setN((n) => n + 1);
+    }, ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+}
