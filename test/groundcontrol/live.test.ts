@@ -6,6 +6,9 @@ import { connect, type AddressInfo } from 'node:net';
 import pino from 'pino';
 import { LiveHub } from '../../src/groundcontrol/api/live.ts';
 import type { ApiRequest } from '../../src/groundcontrol/api/context.ts';
+import { SessionStore } from '../../src/groundcontrol/console/sessions.ts';
+import { durable } from '../../src/groundcontrol/db/db.ts';
+import { sha256Hex } from '../../src/groundcontrol/secrets.ts';
 import { topic } from '../../src/protocol/index.ts';
 import { addAndRegister, connectSatellite, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
 import { testFleetContext } from '../helpers/fleet-context.ts';
@@ -142,4 +145,26 @@ test('live feed: a client that stops reading is cut once its unsent bytes pass t
   assert.equal(hub.connections, 0);
   sock.resume();
   await closed;
+});
+
+test('live feed: a session stream ends when the session expires, with the reason', async (t) => {
+  const ctx = await testFleetContext(t);
+  const hub = new LiveHub({ db: ctx.db, log: pino({ level: 'silent' }), config: { maxConnections: 10, heartbeatSeconds: 300, intervalMs: 100, maxBufferedBytes: 1 << 20 } });
+  t.after(() => hub.close());
+  const sessions = new SessionStore({ ttlSeconds: 1 });
+  const hash = sha256Hex(TEST_ADMIN_TOKEN);
+  await durable(ctx.db, () => ctx.db.adminTokens.put(hash, { createdAt: new Date().toISOString(), source: 'test' }));
+  const { cookie, session } = sessions.create(hash);
+  const server = createServer((req, res) => hub.open({ req, res, log: ctx.log, sessions, caller: { actor: 'session', via: 'cookie', session, cookie } } as unknown as ApiRequest));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise((r) => server.close(r)));
+  const s = await openSse(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/live`);
+  await s.next((e) => e.event === 'hello');
+  const started = Date.now();
+  const end = await s.next((e) => e.event === 'end', 5000, 'the end at expiry');
+  assert.equal(JSON.parse(end.data).reason, 'session expired');
+  assert.ok(Date.now() - started < 3000);
+  await s.ended;
+  assert.equal(hub.connections, 0);
 });
