@@ -46,6 +46,22 @@ export const groundControlConfigSchema = {
             maxTrackedAddresses: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
           },
         },
+        /** GET /api/v1/live, the console's Server-Sent Events feed (api/live.ts). */
+        live: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            /** Streams open at once; past it 503. */
+            maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+            /** A comment line this often keeps idle streams open and rechecks the session. */
+            heartbeatSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 15 },
+            /** One message per stream at most this often (the changes in between are merged). */
+            intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
+            /** A stream with more unsent bytes than this (its client stopped reading) is cut. */
+            maxBufferedBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
+          },
+        },
       },
     },
     broker: {
@@ -168,6 +184,14 @@ export interface RegisterLimitConfig {
   maxTrackedAddresses: number;
 }
 
+/** api.live: the Server-Sent Events feed. */
+export interface LiveConfig {
+  maxConnections: number;
+  heartbeatSeconds: number;
+  intervalMs: number;
+  maxBufferedBytes: number;
+}
+
 /** broker.limits: what a client may hold before it has logged in. */
 export interface BrokerLimitsConfig {
   maxConnections: number;
@@ -221,7 +245,7 @@ export interface GroundControlConfig {
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
   adminTokenFile?: string;
-  api: { listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig };
+  api: { listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig; live: LiveConfig };
   broker: BrokerConfig;
   publicMqttUrl?: string;
   upstream?: UpstreamConfig;

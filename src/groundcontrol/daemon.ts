@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import { bootstrapAdminTokens } from './admin-tokens.ts';
 import { ApiServer } from './api/server.ts';
+import { LiveHub } from './api/live.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
 import { BrokerLink } from './broker/link.ts';
 import { MosquittoPasswordFile } from './broker/mosquitto.ts';
@@ -116,6 +117,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       }
     }
 
+    // The console's live feed: told of every recorded change, streams them to open pages.
+    const live = new LiveHub({ db, log: log.child({ module: 'live' }), config: config.api.live });
     const linkLog = log.child({ module: 'link' });
     const link = new BrokerLink({
       url: linkUrl,
@@ -140,6 +143,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       siteKey,
       publicMqttUrl,
       secrets: box,
+      changes: live,
     };
     const metrics = new GcMetrics(fleet, { broker: embedded, webhooks });
     fleet.metrics = metrics;
@@ -157,6 +161,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       maxJsonDepth: config.api.maxJsonDepth,
       register: config.api.register,
       metrics,
+      live,
     });
     const apiAddress = await api.start();
     stops.push(() => api.close());

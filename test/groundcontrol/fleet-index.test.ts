@@ -1,17 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import pino from 'pino';
-import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
-import { SecretBox } from '../../src/groundcontrol/secret-box.ts';
-import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
+import { durable } from '../../src/groundcontrol/db/db.ts';
 import { INDEX_VERSION, isInState, readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
 import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
 import { assign, unassign } from '../../src/groundcontrol/fleet/assignments.ts';
-import type { FleetContext } from '../../src/groundcontrol/fleet/context.ts';
 import { applyGroup, deleteGroup } from '../../src/groundcontrol/fleet/groups.ts';
 import { register } from '../../src/groundcontrol/fleet/register.ts';
 import { ingestMessage } from '../../src/groundcontrol/fleet/reports.ts';
@@ -21,38 +15,9 @@ import { fleetStatus } from '../../src/groundcontrol/fleet/status.ts';
 import { topic } from '../../src/protocol/index.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { testFleetContext } from '../helpers/fleet-context.ts';
 
-/**
- * Ground Control's fleet functions on a real LMDB in a temp dir, in this process: the publisher
- * records what would go to the broker (the broker itself is tested with the real process
- * elsewhere), so the tests can see exactly which satellites got a message.
- */
-async function fleetContext(t: Teardown, dir?: string): Promise<FleetContext & { sent: string[]; db: GcDb }> {
-  const dataDir = dir ?? (await makeTempDir(t, 'hs-gc-index-'));
-  const file = join(await makeTempDir(t, 'hs-gc-index-config-'), 'gc.json');
-  await writeFile(file, JSON.stringify({ dataDir, upstream: { url: 'http://127.0.0.1:9' } }));
-  const config = await loadGroundControlConfig({ file, env: {} });
-  const db = openGcDb(join(dataDir, 'db'));
-  t.after(() => db.root.close());
-  const sent: string[] = [];
-  return {
-    db,
-    config,
-    log: pino({ level: 'silent' }),
-    publisher: {
-      connected: true,
-      publish: async (name) => {
-        sent.push(name);
-      },
-    },
-    credentialsChanged: async () => undefined,
-    now: () => new Date(),
-    publicMqttUrl: 'mqtt://127.0.0.1:1883',
-    siteKey: randomBytes(32),
-    secrets: SecretBox.ephemeral(),
-    sent,
-  };
-}
+const fleetContext = (t: Teardown, dir?: string) => testFleetContext(t, dir === undefined ? {} : { dir });
 
 const stateReport = (id: string, seq: number, generation: number | null, peerUrl?: string, images: object[] = []) =>
   Buffer.from(

@@ -5,6 +5,7 @@ import type { SessionStore } from '../console/sessions.ts';
 import type { Caller } from './auth.ts';
 import type { RegisterGuard } from './register-guard.ts';
 import type { GcMetrics } from '../metrics.ts';
+import type { LiveHub } from './live.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -25,6 +26,8 @@ export interface ApiRequest {
   /** The console's sessions (undefined when the console is disabled). */
   sessions?: SessionStore | undefined;
   metrics?: GcMetrics | undefined;
+  /** The live feed (GET /api/v1/live). */
+  live?: LiveHub | undefined;
 }
 
 /** A handler answers with a status and a JSON body (or null for 204). */
@@ -40,6 +43,8 @@ export interface ApiResponse {
   actor?: string;
   /** The satellite the change is about, when the path does not name it. */
   satelliteId?: string;
+  /** The handler wrote the response itself (a stream): nothing more to send. */
+  streamed?: boolean;
 }
 
 export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;

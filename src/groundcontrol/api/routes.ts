@@ -7,6 +7,8 @@ import { getGroupReach, getGroups, getOneGroup, postGroup, putGroup, removeGroup
 import { postRegister } from './register.ts';
 import { getSatellite, getSatellites, patchSatellite, postSatellite, postSatelliteToken, removeSatellite } from './satellites.ts';
 import { getEvents } from './events.ts';
+import { getLive } from './live.ts';
+import { getSeries } from './series.ts';
 import { deleteSession, getSession, postSession } from './session.ts';
 import { getHealth, getMetrics, getStatus } from './status.ts';
 import { getTokens, postToken, removeToken } from './tokens.ts';
@@ -34,10 +36,12 @@ export const ROUTES: Route[] = [
   { pattern: path('/session'), methods: { GET: getSession, POST: postSession, DELETE: deleteSession }, public: ['POST'] },
   { pattern: path('/status'), methods: { GET: getStatus } },
   { pattern: path('/events'), methods: { GET: getEvents } },
+  { pattern: path('/live'), methods: { GET: getLive } },
   { pattern: path('/metrics'), methods: { GET: getMetrics } },
   { pattern: path('/satellites'), methods: { GET: getSatellites, POST: postSatellite } },
   { pattern: path(`/satellites/${ID}`), methods: { GET: getSatellite, PATCH: patchSatellite, DELETE: removeSatellite } },
   { pattern: path(`/satellites/${ID}/tokens`), methods: { POST: postSatelliteToken } },
+  { pattern: path(`/satellites/${ID}/series`), methods: { GET: getSeries } },
   { pattern: path(`/satellites/${ID}/commands`), methods: { GET: getCommands, POST: postCommand } },
   { pattern: path(`/satellites/${ID}/commands/(?<cid>[A-Za-z0-9_-]{1,64})`), methods: { GET: getOneCommand } },
   { pattern: path('/groups'), methods: { GET: getGroups, POST: postGroup } },

@@ -49,6 +49,9 @@ export interface GcDb {
   satelliteStates: Database<1, [string, string]>;
   /** [satelliteId, sha256(token)] -> 1: the registration tokens issued for a satellite */
   satelliteTokens: Database<1, [string, string]>;
+  /** Traffic time series (db/series.ts): [satelliteId, hourStart] -> five-minute buckets, then hourly totals. */
+  series5m: Database<number[], [string, number]>;
+  seriesHourly: Database<number[], [string, number]>;
 }
 
 /** An MQTT packet as stored: payload kept as bytes. */
@@ -96,6 +99,8 @@ export function openGcDb(path: string): GcDb {
     generations: root.openDB({ name: 'idx-generations' }),
     satelliteStates: root.openDB({ name: 'idx-satellite-states' }),
     satelliteTokens: root.openDB({ name: 'idx-satellite-tokens' }),
+    series5m: root.openDB({ name: 'series-5m' }),
+    seriesHourly: root.openDB({ name: 'series-hourly' }),
   };
   ensureIndexes(db);
   return db;

@@ -1,5 +1,6 @@
 import type { Database, Key } from 'lmdb';
 import type { GcDb } from './db.ts';
+import { removeSeries } from './series.ts';
 import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
 /**
@@ -191,6 +192,7 @@ export function removeSatelliteRecords(db: GcDb, id: string): { site: string | n
   db.status.remove(id);
   db.desired.remove(id);
   db.generations.remove(id);
+  removeSeries(db, id);
   return { site: sat.site, wasPeer };
 }
 

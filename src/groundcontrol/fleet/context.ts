@@ -29,6 +29,11 @@ export interface FleetMetrics {
  */
 export type CredentialsHook = (satelliteIds: readonly string[]) => Promise<void>;
 
+/** Told which satellites' status changed once it is durable (the console's live feed, api/live.ts). */
+export interface ChangeSink {
+  satellitesChanged(ids: Iterable<string>): void;
+}
+
 /** Everything the fleet functions need, passed explicitly. */
 export interface FleetContext {
   db: GcDb;
@@ -44,4 +49,6 @@ export interface FleetContext {
   /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
   secrets: SecretBox;
   metrics?: FleetMetrics | undefined;
+  /** Where status changes are announced (undefined: nobody listens). */
+  changes?: ChangeSink | undefined;
 }

@@ -37,6 +37,8 @@ export interface SatelliteStatus {
     process?: ProcessReport;
     /** Pull-through cache hits / (hits + misses) since the satellite started; null without proxy or requests. */
     cacheHitRatio: number | null;
+    /** Newer satellites: the proxy's hits and misses since start. */
+    proxy?: { hits: number; misses: number };
   } | null;
   /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
@@ -188,6 +190,7 @@ const SORT_KEYS = {
   remaining: (ctx: FleetContext, s: SatelliteRecord) => ctx.db.status.get(s.id)?.state?.download?.bytesRemaining ?? -1,
   disk: (ctx: FleetContext, s: SatelliteRecord) => ctx.db.status.get(s.id)?.state?.disk.bytes ?? -1,
   free: (ctx: FleetContext, s: SatelliteRecord) => ctx.db.status.get(s.id)?.state?.disk.freeBytes ?? -1,
+  hits: (ctx: FleetContext, s: SatelliteRecord) => hitRatio(ctx.db.status.get(s.id)?.state?.proxy) ?? -1,
   version: (ctx: FleetContext, s: SatelliteRecord) => ctx.db.status.get(s.id)?.state?.version ?? '',
 } as const;
 
@@ -225,6 +228,7 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
           ...(s.state.download ? { download: s.state.download } : {}),
           ...(s.state.process ? { process: s.state.process } : {}),
           cacheHitRatio: hitRatio(s.state.proxy),
+          ...(s.state.proxy ? { proxy: { hits: s.state.proxy.hits, misses: s.state.proxy.misses } } : {}),
         }
       : null,
     errors: s.errors,
