@@ -63,6 +63,10 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   if (config.control && config.sync.desiredStateFile) {
     throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
   }
+  const mem = config.memory;
+  if (mem.softLimitBytes > 0 && mem.resumeBytes >= mem.softLimitBytes) {
+    throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /memory/resumeBytes: ${mem.resumeBytes} must be below /memory/softLimitBytes (${mem.softLimitBytes})`);
+  }
   resolveRuntimePaths(config.runtimes, abs);
   // systemd's RuntimeDirectory= (e.g. /run/harbor-satellite) when set, else beside the data.
   config.admin.socket ??= join(env.RUNTIME_DIRECTORY ? env.RUNTIME_DIRECTORY.split(':')[0]! : join(config.dataDir, 'run'), 'satellite.sock');
