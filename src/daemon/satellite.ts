@@ -143,6 +143,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    memory.addReclaimer(() => server.trimBuffers());
     listening = () => server.listening;
     const address = await server.start();
     admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });

@@ -147,6 +147,11 @@ export class RegistryServer {
     return address;
   }
 
+  /** Drops the idle send buffers (the memory watchdog, before it asks for a collection). */
+  trimBuffers(): number {
+    return this.#pool.trim();
+  }
+
   /** True while the server accepts connections (the watchdog's liveness check). */
   get listening(): boolean {
     return this.#server?.listening ?? false;

@@ -43,6 +43,10 @@ test('watchdog: injected samples drive state, 429 counting, one log line per cha
   const wd = new MemoryWatchdog({ config: config(), log, sample: () => samples.shift()!, now: () => clock, gc: () => void gcs++, cgroupDir: null });
   const changes: boolean[] = [];
   wd.onChange((s) => changes.push(s));
+  let reclaimedBeforeGc = 0;
+  wd.addReclaimer(() => {
+    if (reclaimedBeforeGc === gcs) reclaimedBeforeGc++;
+  });
 
   wd.tick(); // 50
   assert.equal(wd.status().state, 'ok');
@@ -59,6 +63,7 @@ test('watchdog: injected samples drive state, 429 counting, one log line per cha
   clock += GC_REPEAT_MS;
   wd.tick(); // 125
   assert.equal(gcs, 2, 'again after GC_REPEAT_MS while still shedding');
+  assert.equal(reclaimedBeforeGc, 2, 'pooled buffers dropped before each collection');
   wd.tick(); // 110: between the marks, still shedding
   assert.equal(wd.shedding, true);
   wd.tick(); // 79: under resume
@@ -120,4 +125,17 @@ test('v8Gc collects without --expose-gc and leaves no global gc behind', async (
   }
   assert.equal(collected, true, 'an unreachable object was collected');
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
+});
+
+test('BufferPool.trim drops idle buffers and reports their bytes; leased ones are not touched', async () => {
+  const { BufferPool } = await import('../../src/lib/buffer-pool.ts');
+  const pool = new BufferPool({ budgetBytes: 1 * MiB, minChunkBytes: 64 * 1024, maxChunkBytes: 256 * 1024 });
+  const size = pool.join();
+  const a = pool.acquire(size);
+  const b = pool.acquire(size);
+  pool.release(a);
+  assert.equal(pool.trim(), size);
+  assert.deepEqual(pool.stats(), { users: 1, leasedBytes: size, freeBytes: 0 });
+  assert.notEqual(pool.acquire(size), a, 'a trimmed buffer is not handed out again');
+  pool.release(b);
 });

@@ -56,6 +56,7 @@ export class MemoryWatchdog {
   readonly #cgroupDir: string | undefined;
   readonly #limits: MemoryLimits;
   readonly #listeners = new Set<(shedding: boolean) => void>();
+  readonly #reclaimers = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   #rss = 0;
   #since: number | undefined;
@@ -101,6 +102,11 @@ export class MemoryWatchdog {
   onChange(listener: (shedding: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Called before each collection the watchdog asks for: drop caches and pooled buffers so it can free them. */
+  addReclaimer(reclaim: () => void): void {
+    this.#reclaimers.add(reclaim);
   }
 
   /** One sample and its consequences (the timer calls this; tests call it with an injected sampler). */
@@ -154,6 +160,7 @@ export class MemoryWatchdog {
   #collect(t: number): void {
     this.#lastGc = t;
     try {
+      for (const reclaim of this.#reclaimers) reclaim();
       this.#gc?.();
     } catch (err) {
       this.#log.debug({ err }, 'garbage collection request failed');
