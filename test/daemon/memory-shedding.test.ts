@@ -7,6 +7,15 @@ import { startSatellite, type Satellite } from '../helpers/satellite.ts';
 import { seededBytes, sha256 } from '../helpers/fixtures.ts';
 import { metricsUrl, parseMetrics, scrape } from '../observability/helpers.ts';
 import type { MemoryStatus } from '../../src/daemon/memory/index.ts';
+import type { SyncStatus } from '../../src/sync/index.ts';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { startDockerRegistry } from '../helpers/docker-registry.ts';
+import { skopeoCopy } from '../helpers/skopeo.ts';
+import { makeImage } from '../helpers/fixtures.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { blobFile, syncConfig, writeDesired } from '../sync/helpers.ts';
 
 const MiB = 1024 * 1024;
 const REPO = 'mem/app';
@@ -14,6 +23,7 @@ const REPO = 'mem/app';
 interface Status {
   process: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
   memory: MemoryStatus;
+  sync: SyncStatus;
 }
 
 async function status(sat: Satellite): Promise<Status> {
@@ -139,4 +149,62 @@ test('memory watchdog on a real process: above the soft limit new blob GETs get 
   const logs = sat.logs();
   assert.equal(logs.match(/memory above the soft limit: shedding load/g)?.length, 1);
   assert.equal(logs.match(/memory under the resume mark/g)?.length, 1);
+});
+
+test('memory watchdog and sync: while shedding no blob download starts (run paused, image pending); under the resume mark the run starts again and completes', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const layout = await makeTempDir(t, 'hs-fixture-');
+  await makeImage(layout, { tag: 'a', seed: 'mem-sync-a', layerSizes: [256 * 1024] });
+  const b = await makeImage(layout, { tag: 'b', seed: 'mem-sync-b', layerSizes: [2 * MiB] });
+  await skopeoCopy(`oci:${layout}:a`, `docker://${upstream.host}/mem/a:v1`);
+  await skopeoCopy(`oci:${layout}:b`, `docker://${upstream.host}/mem/b:v1`);
+  const desired = join(await makeTempDir(t, 'hs-desired-'), 'desired.json');
+  const imageA = { repository: 'mem/a', tags: ['v1'] };
+  await writeDesired(desired, { generation: 1, upstream: { url: upstream.url }, images: [imageA] });
+  const registry = { sendBufferBudgetBytes: 192 * MiB, sendChunkMaxBytes: 16 * MiB };
+  const base = { ...syncConfig(desired), registry };
+
+  // Idle RSS with sync configured and its upstream client loaded (image a synced), watchdog off.
+  const first = await startSatellite(t, { config: base });
+  await statusUntil(first, (s) => s.sync.appliedGeneration === 1, 60_000);
+  const layer = seededBytes('memory-watchdog-sync-layer', 64 * MiB);
+  const layerDigest = await pushBlob(first, layer);
+  await first.stop();
+  const probe = await startSatellite(t, { dataDir: first.dataDir, config: base });
+  const probeStart = Date.now();
+  await statusUntil(probe, (s) => !s.sync.running && Date.parse(s.sync.lastRun?.startedAt ?? '0') >= probeStart - 1000, 30_000);
+  await sleep(1500);
+  const idle = (await status(probe)).process.rss;
+  await probe.stop();
+
+  const sat = await startSatellite(t, { dataDir: first.dataDir, config: { ...base, memory: { softLimitBytes: idle + 40 * MiB, resumeBytes: idle + 24 * MiB, sampleIntervalMs: 200 } } });
+  const started = Date.now();
+  const ready = await statusUntil(sat, (s) => !s.sync.running && Date.parse(s.sync.lastRun?.startedAt ?? '0') >= started - 1000, 30_000);
+  assert.equal(ready.memory.state, 'ok');
+  const readers: Socket[] = [];
+  t.after(() => readers.forEach((s) => s.destroy()));
+  for (let i = 0; i < 6 && (await status(sat)).memory.state !== 'shedding'; i++) {
+    readers.push(await stalledReader(sat, layerDigest));
+    await statusUntil(sat, (x) => x.memory.state === 'shedding', 3000);
+  }
+  assert.equal((await status(sat)).memory.state, 'shedding');
+
+  // A new desired state while shedding: planned (manifests are small) but no blob of b is fetched.
+  await writeDesired(desired, { generation: 2, upstream: { url: upstream.url }, images: [imageA, { repository: 'mem/b', tags: ['v1'] }] });
+  const held = await statusUntil(sat, (s) => s.sync.lastRun?.generation === 2 && !s.sync.running, 30_000);
+  assert.equal(held.memory.state, 'shedding', 'still shedding when the run ended');
+  assert.equal(held.sync.lastRun?.result, 'paused');
+  assert.match(held.sync.paused?.reason ?? '', /memory above the soft limit/);
+  assert.equal(held.sync.images.find((i) => i.repository === 'mem/b')?.status, 'pending');
+  assert.equal(held.sync.appliedGeneration, 1);
+  assert.ok(held.sync.lastRun!.bytesFromUpstream < 256 * 1024, `only manifests were read: ${held.sync.lastRun!.bytesFromUpstream}`);
+
+  // Load gone, memory under the resume mark: the held run starts again and finishes.
+  for (const r of readers) r.destroy();
+  const done = await statusUntil(sat, (s) => s.sync.appliedGeneration === 2, 60_000);
+  assert.equal(done.sync.appliedGeneration, 2, `not applied: memory ${JSON.stringify(done.memory)}, sync paused ${JSON.stringify(done.sync.paused)}`);
+  assert.equal(done.memory.state, 'ok');
+  assert.equal(done.sync.paused, null);
+  const bLayer = b.layers[0]!;
+  assert.equal(`sha256:${createHash('sha256').update(await readFile(blobFile(sat.dataDir, bLayer.digest))).digest('hex')}`, bLayer.digest);
 });
