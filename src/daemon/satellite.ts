@@ -11,6 +11,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import type { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { healthProbe } from './health.ts';
+import { reportSources } from './report-sources.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
 import type { RuntimesContext } from '../runtimes/index.ts';
@@ -116,8 +117,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control, memory };
     if (config.metrics.enabled) metrics = await (await import('../observability/index.ts')).startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     let listening = () => false;
+    const reporting = control ? reportSources({ desired: () => engine.desired, syncTotals: runTotals, proxy: pullThrough, peers: peers?.peers }) : undefined;
+    const observers = [metrics?.observe, reporting?.observe].filter((f) => f !== undefined);
     const server = new RegistryServer({
-      onResponse: metrics?.observe,
+      onResponse: observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : (r) => observers.forEach((f) => f(r)),
       health: healthProbe({ store, listening: () => listening(), images: () => engine.status().images }),
       config: config.registry,
       store,
@@ -161,7 +164,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);
-    await control?.start(engine);
+    await control?.start(engine, reporting?.sources);
     let closing: Promise<void> | undefined;
     return {
       store,

@@ -108,6 +108,43 @@ export const groundControlConfigSchema = {
       default: {},
       properties: {
         kept: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
+        /** CloudEvents `source` of webhook deliveries; default urn:groundcontrol:<hostname>. */
+        source: { type: 'string', minLength: 1, maxLength: 512, pattern: '^[^\\s]+$' },
+        /** Outbound webhooks: each line of the log POSTed as a signed CloudEvent (docs/groundcontrol.md#webhooks). */
+        webhooks: {
+          type: 'array',
+          default: [],
+          maxItems: 32,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url', 'secretFile'],
+            properties: {
+              url: { type: 'string', maxLength: 2048, pattern: '^https?://[^/\\s?#@]+(/[^\\s#]*)?$' },
+              /** First line: the HMAC-SHA256 key (16+ characters); the file must not be readable by group or others. */
+              secretFile: { type: 'string', minLength: 1 },
+              /** Event types to send (audit, online, offline, image.failed, image.*); all when absent. */
+              types: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', pattern: '^([a-z][a-z0-9-]*)(\\.[a-z][a-z0-9-]*)*(\\.\\*)?$|^\\*$' } },
+            },
+          },
+        },
+        /** How webhooks are delivered: retries with exponential backoff and jitter, in order per webhook. */
+        delivery: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            timeoutSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 10 },
+            /** First retry after about this long, doubling per failure up to maxBackoffSeconds. */
+            initialBackoffMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 1000 },
+            maxBackoffSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+            /** An event is dropped (counted, logged) after this many attempts or this long since its first. */
+            maxAttempts: { type: 'integer', minimum: 1, maximum: 100000, default: 200 },
+            maxAgeSeconds: { type: 'integer', minimum: 1, maximum: 2592000, default: 86400 },
+            /** Undelivered events kept per webhook; beyond, the oldest are dropped (counted, logged). */
+            maxQueued: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
+          },
+        },
       },
     },
     /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
@@ -158,6 +195,28 @@ export interface UpstreamConfig {
   password?: string;
 }
 
+export interface WebhookConfig {
+  url: string;
+  secretFile: string;
+  types?: string[];
+}
+
+export interface WebhookDeliveryConfig {
+  timeoutSeconds: number;
+  initialBackoffMs: number;
+  maxBackoffSeconds: number;
+  maxAttempts: number;
+  maxAgeSeconds: number;
+  maxQueued: number;
+}
+
+export interface EventsConfig {
+  kept: number;
+  source?: string;
+  webhooks: WebhookConfig[];
+  delivery: WebhookDeliveryConfig;
+}
+
 export interface GroundControlConfig {
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
@@ -168,7 +227,7 @@ export interface GroundControlConfig {
   upstream?: UpstreamConfig;
   registrationTokenTtlSeconds: number;
   console: { enabled: boolean; sessionTtlSeconds: number };
-  events: { kept: number };
+  events: EventsConfig;
   log: LogConfig;
   /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
   bootstrapAdminToken?: string;
@@ -196,6 +255,14 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   if (!config.broker.url && (config.broker.passwordFile || config.broker.reloadCommand)) {
     problems.push('/broker/passwordFile: only used with an external broker (set /broker/url)');
   }
+  // Named by index, not by value: a webhook URL's path may carry a token.
+  const urls = new Map<string, number>();
+  config.events.webhooks.forEach((w, i) => {
+    const first = urls.get(w.url);
+    if (first !== undefined) problems.push(`/events/webhooks/${i}/url: the same URL as /events/webhooks/${first}/url`);
+    else urls.set(w.url, i);
+    if (!URL.canParse(w.url)) problems.push(`/events/webhooks/${i}/url: not a valid URL`);
+  });
   if (problems.length > 0) {
     throw new SatelliteError('CONFIG_INVALID', `invalid config${file ? ` ${file}` : ''}:\n  ${problems.join('\n  ')}`, { detail: problems });
   }
@@ -204,6 +271,7 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   config.dataDir = abs(config.dataDir);
   if (config.adminTokenFile) config.adminTokenFile = abs(config.adminTokenFile);
   if (config.broker.passwordFile) config.broker.passwordFile = abs(config.broker.passwordFile);
+  for (const w of config.events.webhooks) w.secretFile = abs(w.secretFile);
   if (env.GROUNDCONTROL_ADMIN_TOKEN) config.bootstrapAdminToken = env.GROUNDCONTROL_ADMIN_TOKEN;
   return deepFreeze(config);
 }

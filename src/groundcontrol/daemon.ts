@@ -16,6 +16,8 @@ import { ReportRecorder } from './fleet/reports.ts';
 import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 import { SecretBox } from './secret-box.ts';
+import { GcMetrics } from './metrics.ts';
+import { WebhookDeliverer } from './webhooks/deliverer.ts';
 import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 
 export interface GroundControlRuntime {
@@ -66,6 +68,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
   try {
     await bootstrapAdminTokens(db, config, log);
     const siteKey = await loadSiteKey(config.dataDir, log);
+    // Secrets first: a bad secret file fails the start-up before anything listens.
+    const webhooks = await WebhookDeliverer.open(db, log.child({ module: 'webhooks' }), config.events);
 
     let brokerPort: number | undefined;
     let linkUrl: string;
@@ -137,6 +141,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       publicMqttUrl,
       secrets: box,
     };
+    const metrics = new GcMetrics(fleet, { broker: embedded, webhooks });
+    fleet.metrics = metrics;
     const recorder = new ReportRecorder(fleet);
     await link.start();
     stops.push(() => link.close());
@@ -150,9 +156,12 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       maxBodyBytes: config.api.maxBodyBytes,
       maxJsonDepth: config.api.maxJsonDepth,
       register: config.api.register,
+      metrics,
     });
     const apiAddress = await api.start();
     stops.push(() => api.close());
+    await webhooks.start();
+    stops.push(() => webhooks.close());
     const liveness = () => {
       if (!api.listening) return 'API is not listening';
       // A cheap read through LMDB: throws once the environment is closed or broken.

@@ -19,6 +19,7 @@ import { pruneRemoved, type SyncedRefs } from './prune.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
+import { ImageProgress } from './image-progress.ts';
 import { decideTrust, keepSignatures, type TrustDecision } from '../trust/index.ts';
 
 export interface UpstreamTarget {
@@ -119,6 +120,8 @@ export class SyncEngine {
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
   /** Blobs the desired state references (as last planned): what members may ask us to fetch. */
   readonly #wanted = new WantedBlobs();
+  /** Images being applied now: they read as pending with bytes done/total. */
+  readonly #progress = new ImageProgress();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -296,7 +299,7 @@ export class SyncEngine {
       paused: this.#paused ? { reason: this.#paused.reason, until: this.#paused.until?.toISOString() ?? null } : null,
       nextRunAt: this.#nextRunAt?.toISOString() ?? null,
       lastRun: (this.#state.get('lastRun') as RunReport | undefined) ?? null,
-      images: [...this.#images.getRange()].map((e) => e.value),
+      images: this.#progress.merge([...this.#images.getRange()].map((e) => e.value), this.#store),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
       disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
@@ -497,7 +500,8 @@ export class SyncEngine {
               }
               for (const b of plan.blobs) wanted.add(b.digest);
               transferStart ??= performance.now();
-              const p = imageSlots.run(() => this.#apply(plan, ctx));
+              this.#progress.begin(plan.ref, plan.blobs);
+              const p = imageSlots.run(() => this.#apply(plan, ctx)).finally(() => this.#progress.end(plan.ref));
               p.catch(() => undefined); // awaited below; handled here so an early failure is not "unhandled"
               applying.push(p);
             }),

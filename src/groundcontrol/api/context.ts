@@ -47,6 +47,7 @@ export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;
 /** Shared schema pieces for request bodies. */
 export const NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' } as const;
 export const SLUG = { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } as const;
+export const SATELLITE_ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
 /** A site, or null for none. */
 export const SLUG_OR_NULL = { type: ['string', 'null'], pattern: SLUG.pattern } as const;
 export const TTL = { type: 'integer', minimum: 1, maximum: 31536000 } as const;

@@ -2,7 +2,8 @@ import { REGISTER_PATH } from '../../protocol/index.ts';
 import type { ApiHandler } from './context.ts';
 import { deleteAssignment, getAssignments, postAssignment } from './assignments.ts';
 import { getCommands, getOneCommand, postCommand } from './commands.ts';
-import { getGroups, getOneGroup, postGroup, putGroup, removeGroup } from './groups.ts';
+import { postFanOutCommand } from './command-targets.ts';
+import { getGroupReach, getGroups, getOneGroup, postGroup, putGroup, removeGroup } from './groups.ts';
 import { postRegister } from './register.ts';
 import { getSatellite, getSatellites, patchSatellite, postSatellite, postSatelliteToken, removeSatellite } from './satellites.ts';
 import { getEvents } from './events.ts';
@@ -41,6 +42,8 @@ export const ROUTES: Route[] = [
   { pattern: path(`/satellites/${ID}/commands/(?<cid>[A-Za-z0-9_-]{1,64})`), methods: { GET: getOneCommand } },
   { pattern: path('/groups'), methods: { GET: getGroups, POST: postGroup } },
   { pattern: path(`/groups/${NAME}`), methods: { GET: getOneGroup, PUT: putGroup, DELETE: removeGroup } },
+  { pattern: path(`/groups/${NAME}/reach`), methods: { GET: getGroupReach } },
+  { pattern: path('/commands'), methods: { POST: postFanOutCommand } },
   { pattern: path('/assignments'), methods: { GET: getAssignments, POST: postAssignment, DELETE: deleteAssignment } },
   { pattern: path('/tokens'), methods: { GET: getTokens, POST: postToken } },
   { pattern: path('/tokens/(?<id>[0-9a-f]{12})'), methods: { DELETE: removeToken } },

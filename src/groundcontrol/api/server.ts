@@ -36,7 +36,7 @@ export class ApiServer {
   readonly #assets: ConsoleAssets | undefined;
   readonly #metrics: GcMetrics;
 
-  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
+  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig; metrics?: GcMetrics }) {
     this.#fleet = opts.fleet;
     this.#log = opts.log;
     this.#listen = opts.listen;
@@ -49,7 +49,8 @@ export class ApiServer {
       this.#assets = new ConsoleAssets(opts.log.child({ module: 'console' }));
     }
     const sessions = this.#sessions;
-    this.#metrics = new GcMetrics(opts.fleet, sessions ? { sessions: () => sessions.size } : {});
+    this.#metrics = opts.metrics ?? new GcMetrics(opts.fleet);
+    if (sessions) this.#metrics.watchSessions(() => sessions.size);
   }
 
   async start(): Promise<AddressInfo> {

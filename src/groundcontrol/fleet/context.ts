@@ -11,6 +11,14 @@ export interface Publisher {
    */
   publish(topic: string, payload: Buffer, opts: { retain: boolean }): Promise<void>;
   readonly connected: boolean;
+  /** Publishes so far by topic channel (desired, commands, ...): acknowledged or failed. */
+  readonly published?: ReadonlyMap<string, { ok: number; failed: number }>;
+}
+
+/** What the fleet tells the metrics as it works (metrics.ts implements it). */
+export interface FleetMetrics {
+  /** A satellite message was recorded, `lagSeconds` after the time the satellite put in it. */
+  reportRecorded(type: string, lagSeconds: number): void;
 }
 
 /**
@@ -35,4 +43,5 @@ export interface FleetContext {
   publicMqttUrl: string;
   /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
   secrets: SecretBox;
+  metrics?: FleetMetrics | undefined;
 }

@@ -112,6 +112,10 @@ async function recordBatch(ctx: FleetContext, batch: Array<{ topic: string; payl
   await durable(ctx.db, () => {
     for (const m of incoming) applyIncoming(ctx, m, at, effects);
   });
+  if (ctx.metrics) {
+    const now = Date.now();
+    for (const m of incoming) if ('message' in m && 'at' in m.message) ctx.metrics.reportRecorded(m.message.type, Math.max(0, (now - Date.parse(m.message.at)) / 1000));
+  }
   return effects;
 }
 

@@ -6,6 +6,10 @@ import htm from 'htm';
 import { api, currentSession, login, logout, query } from './api.js';
 import { ago, bytes, convergence, presence, remaining } from './format.js';
 import './app.css';
+import { CommandBar } from './commands.js';
+import { GroupEditor, GroupsPage } from './groups.js';
+import { StrayPulls } from './strays.js';
+import { TokensPage } from './tokens.js';
 
 const html = htm.bind(h);
 /** How often the open view refreshes (the status API is paged: one page per poll). */
@@ -119,18 +123,23 @@ function Overview() {
   const after = cursors.at(-1);
   const [sort, setSort] = useState({ key: 'id', dir: 1 });
   const [groups] = usePoll(() => api('GET', '/api/v1/groups'), []);
+  // Sorted by a column other than id: the server sorts every matching satellite and pages by offset.
+  const sorted = sort.key !== 'id' || sort.dir < 0;
   const [doc, error] = usePoll(
-    () => api('GET', '/api/v1/status' + query({ ...filter, limit, after })),
-    [filter.site, filter.group, filter.state, limit, after],
+    () => api('GET', '/api/v1/status' + query({ ...filter, limit, ...(sorted ? { sort: sort.key, dir: sort.dir < 0 ? 'desc' : 'asc', offset: after } : { after }) })),
+    [filter.site, filter.group, filter.state, limit, after, sort.key, sort.dir],
   );
   const setF = (k) => (e) => {
     setFilter({ ...filter, [k]: e.target.value.trim() });
     setCursors([]);
   };
-  const col = COLUMNS.find((c) => c[0] === sort.key) ?? COLUMNS[0];
-  const rows = doc ? [...doc.satellites].sort((a, b) => (col[2](a) < col[2](b) ? -sort.dir : col[2](a) > col[2](b) ? sort.dir : 0)) : [];
+  const rows = doc ? doc.satellites : [];
+  const next = sorted ? doc?.page.nextOffset : doc?.page.next;
   const th = ([key, label]) =>
-    html`<th class=${sort.key === key ? 'sorted' : ''} onClick=${() => setSort({ key, dir: sort.key === key ? -sort.dir : 1 })}>${label}${sort.key === key ? (sort.dir > 0 ? ' ▲' : ' ▼') : ''}</th>`;
+    html`<th class=${sort.key === key ? 'sorted' : ''} data-sort=${key} onClick=${() => {
+      setSort({ key, dir: sort.key === key ? -sort.dir : 1 });
+      setCursors([]);
+    }}>${label}${sort.key === key ? (sort.dir > 0 ? ' ▲' : ' ▼') : ''}</th>`;
   return html`<section>
     <div class="cards">
       ${COUNT_CARDS.map(
@@ -194,7 +203,7 @@ function Overview() {
     <div class="pager">
       <button disabled=${cursors.length === 0} onClick=${() => setCursors(cursors.slice(0, -1))}>← Previous</button>
       <span>page ${cursors.length + 1}${doc?.page.total != null ? ' of ' + Math.max(1, Math.ceil(doc.page.total / limit)) : ''}</span>
-      <button disabled=${!doc?.page.next} onClick=${() => setCursors([...cursors, doc.page.next])}>Next →</button>
+      <button disabled=${next == null} onClick=${() => setCursors([...cursors, next])}>Next →</button>
     </div>
   </section>`;
 }
@@ -243,6 +252,10 @@ function SatellitePage({ id }) {
           )}</tbody>
         </table>`
       : html`<p>No state report yet.</p>`}
+    <h3>Commands</h3>
+    <${CommandBar} target=${{ satellite: s.id }} label="To this satellite" />
+    <h3>Pulls outside the desired state</h3>
+    <${StrayPulls} satellite=${s} />
     <h3>Recent events</h3>
     <${EventTable} events=${mergeEvents(log?.events ?? [], st?.events.last ?? [])} showSatellite=${false} />
   </section>`;
@@ -308,7 +321,9 @@ function App() {
   if (session === undefined) return html`<main>loading…</main>`;
   if (session === null) return html`<${Login} onLogin=${setSession} />`;
   const sat = /^#\/satellite\/([a-z0-9-]+)$/.exec(hash);
-  const view = sat ? html`<${SatellitePage} id=${sat[1]} />` : hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`;
+  const grp = /^#\/groups\/([a-z0-9][a-z0-9._-]{0,62})$/.exec(hash);
+  const manage = hash === '#/groups' ? html`<${GroupsPage} />` : hash === '#/groups/new' ? html`<${GroupEditor} key="new" />` : grp ? html`<${GroupEditor} key=${grp[1]} name=${grp[1]} />` : hash === '#/tokens' ? html`<${TokensPage} />` : null;
+  const view = sat ? html`<${SatellitePage} key=${sat[1]} id=${sat[1]} />` : manage ?? (hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`);
   const doLogout = async () => {
     try {
       await logout();
@@ -320,7 +335,7 @@ function App() {
   return html`<div class="shell">
     <header>
       <h1>Ground Control</h1>
-      <nav><a href="#/" class=${!sat && hash !== '#/events' ? 'here' : ''}>Fleet</a><a href="#/events" class=${hash === '#/events' ? 'here' : ''}>Events</a></nav>
+      <nav><a href="#/" class=${!sat && !manage && hash !== '#/events' ? 'here' : ''}>Fleet</a><a href="#/groups" class=${hash.startsWith('#/groups') ? 'here' : ''}>Groups</a><a href="#/tokens" class=${hash === '#/tokens' ? 'here' : ''}>Tokens</a><a href="#/events" class=${hash === '#/events' ? 'here' : ''}>Events</a></nav>
       <span class="who" title=${session.actor}>${session.actor}</span>
       <button class="logout" onClick=${doLogout}>Log out</button>
     </header>

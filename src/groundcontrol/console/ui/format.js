@@ -20,7 +20,8 @@ export function presence(s) {
 export function convergence(s) {
   if (s.state && s.state.images.failed > 0) return 'failed';
   if (s.inSync) return 'converged';
-  if (s.desiredGeneration !== null) return 'syncing';
+  // Never seen: not syncing (the "never seen" count has it), like the status API's out-of-sync.
+  if (s.desiredGeneration !== null && s.online !== null) return 'syncing';
   return '-';
 }
 
