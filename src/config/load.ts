@@ -66,6 +66,10 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   if (config.control && config.sync.desiredStateFile) {
     throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
   }
+  const mem = config.memory;
+  if (mem.softLimitBytes > 0 && mem.resumeBytes >= mem.softLimitBytes) {
+    throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /memory/resumeBytes: ${mem.resumeBytes} must be below /memory/softLimitBytes (${mem.softLimitBytes})`);
+  }
   resolveRuntimePaths(config.runtimes, abs);
   // OpenSSL's convention: SSL_CERT_FILE names the system bundle (Debian's by default).
   if (config.upstream.systemTrust !== false) config.upstream.systemCaFile ??= env.SSL_CERT_FILE || DEBIAN_CA_BUNDLE;

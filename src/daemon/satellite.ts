@@ -20,6 +20,7 @@ import type { RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
 import type { HttpsProxy } from '../https-proxy/index.ts';
 import type { ImageWebhook } from '../webhook/index.ts';
+import { MemoryWatchdog } from './memory/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -63,6 +64,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
+  const memory = new MemoryWatchdog({ config: config.memory, log: log.child({ module: 'memory' }) });
   try {
     if (config.control) {
       const { createControl } = await import('../control/index.ts');
@@ -89,6 +91,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       createUpstream: peers && peersMod ? (target, meter) => withSources(createUpstream(target, meter), [peersMod.peerSource(peers.peers, { mode: 'owner' })]) : createUpstream,
     });
     sync = engine;
+    memory.onChange((shedding) => engine.holdForMemory(shedding ? 'memory above the soft limit' : undefined));
     const runTotals = new RunTotals(engine);
     peers?.peers.attach({
       fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
@@ -111,7 +114,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
     closeAuth = () => auth?.close();
-    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
+    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control, memory };
     if (config.metrics.enabled) metrics = await (await import('../observability/index.ts')).startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     let listening = () => false;
     const reporting = control ? reportSources({ desired: () => engine.desired, syncTotals: runTotals, proxy: pullThrough, peers: peers?.peers }) : undefined;
@@ -125,10 +128,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       auth,
       peer: peers?.endpoint,
       proxy: pullThrough,
+      shedder: memory,
       status: () => ({
         version: VERSION,
         syncTotals: runTotals.snapshot(),
         process: processStats(),
+        memory: memory.status(),
         store: store.usage(),
         disk: store.disk.refresh(),
         sync: engine.status(),
@@ -141,10 +146,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    memory.addReclaimer(() => server.trimBuffers());
     listening = () => server.listening;
     const address = await server.start();
-    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
+    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
+    memory.start();
     if (config.httpsProxy.enabled) {
       const { startHttpsProxy } = await import('../https-proxy/index.ts');
       httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
@@ -174,11 +181,13 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       statusLine() {
         const s = engine.status();
+        const mem = memory.shedding ? '; memory above the soft limit: shedding blob downloads' : '';
         const sync = s.desiredGeneration === null ? 'no desired state' : `generation ${s.appliedGeneration ?? '-'}/${s.desiredGeneration} applied${s.running ? ', syncing' : ''}${s.paused ? `, paused: ${s.paused.reason}` : ''}`;
-        return `serving on ${address.address}:${address.port}; ${sync}`;
+        return `serving on ${address.address}:${address.port}; ${sync}${mem}`;
       },
       close() {
         closing ??= (async () => {
+          memory.close();
           await admin?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
@@ -204,6 +213,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
     };
   } catch (err) {
+    memory.close();
     await metrics?.close();
     await admin?.close();
     await httpsProxy?.close();

@@ -3,6 +3,12 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { BufferPool } from '../lib/buffer-pool.ts';
 
+/** Load shedding under memory pressure (src/daemon/memory): the registry asks before each new blob stream. */
+export interface BlobShedder {
+  /** Retry-After seconds when a new blob stream must wait now (counted as shed), else undefined. */
+  shedBlobStream(): number | undefined;
+}
+
 export interface RegistryLimits {
   maxManifestBytes: number;
   /** Open upload sessions in total and per remote address (429 beyond). */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { SatelliteError, isSatelliteError } from '../lib/errors.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
-import type { DeviceCredentials, Handler, MissHandler, ReadTarget, RegistryStore, RequestContext, RequestStats } from './context.ts';
+import type { BlobShedder, DeviceCredentials, Handler, MissHandler, ReadTarget, RegistryStore, RequestContext, RequestStats } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
 import { hasBody, sendJson } from './http.ts';
 import { watchBodyRate } from './body-rate.ts';
@@ -75,6 +75,7 @@ export class RegistryServer {
   readonly #proxy: MissHandler | undefined;
   readonly #health: HealthProbe | undefined;
   readonly #onResponse: ((r: FinishedRequest) => void) | undefined;
+  readonly #shedder: BlobShedder | undefined;
   #server: Server | undefined;
   #active = 0;
   /** Requests in flight per remote address. */
@@ -97,7 +98,10 @@ export class RegistryServer {
     onResponse?: ((r: FinishedRequest) => void) | undefined;
     /** GET /healthz and /readyz, answered without auth (handlers/health.ts). */
     health?: HealthProbe | undefined;
+    /** Under memory pressure, new blob GETs (local, proxied, peer) get 429; manifests and streams in flight go on. */
+    shedder?: BlobShedder | undefined;
   }) {
+    this.#shedder = opts.shedder;
     this.#onResponse = opts.onResponse;
     this.#health = opts.health;
     this.#proxy = opts.proxy;
@@ -141,6 +145,11 @@ export class RegistryServer {
     }
     this.#log.info({ address: address.address, port: address.port, tls: Boolean(this.#config.tls) }, 'registry listening');
     return address;
+  }
+
+  /** Drops the idle send buffers (the memory watchdog, before it asks for a collection). */
+  trimBuffers(): number {
+    return this.#pool.trim();
   }
 
   /** True while the server accepts connections (the watchdog's liveness check). */
@@ -226,6 +235,7 @@ export class RegistryServer {
     try {
       // Peers authenticate with the site's token, not with the devices' htpasswd.
       if (this.#peer && req.url?.startsWith(PEER_PREFIX)) {
+        if (req.method === 'GET' && req.url.startsWith(`${PEER_PREFIX}blobs/`) && this.#shed(req, res)) return;
         await handlePeer(this.#peer, this.#context(req, res, new URL(req.url, 'http://registry.invalid'), '', '', controller.signal, stats, undefined));
         return;
       }
@@ -295,7 +305,21 @@ export class RegistryServer {
     if (this.#proxy && match.name !== undefined && target && (req.method === 'GET' || req.method === 'HEAD')) {
       await this.#proxy.guard(name, ns, target, { device, signal });
     }
+    // A blob GET may start a stream of any size, or a pull-through fill: under memory pressure it
+    // waits; HEAD and manifests are small and answered.
+    if (match.route === 'blob' && req.method === 'GET' && this.#shed(req, res)) return;
     await handler(this.#context(req, res, url, name, match.ref ?? '', signal, stats, device));
+  }
+
+  /** True when the request was answered 429 because memory is above the soft limit. */
+  #shed(req: IncomingMessage, res: ServerResponse): boolean {
+    const retryAfter = this.#shedder?.shedBlobStream();
+    if (retryAfter === undefined) return false;
+    req.resume();
+    sendError(res, registryError('TOOMANYREQUESTS', 'memory above the soft limit: new blob downloads wait', { reason: 'memory', retryAfterSeconds: retryAfter }), {
+      'Retry-After': String(retryAfter),
+    });
+    return true;
   }
 
   #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): RequestContext {

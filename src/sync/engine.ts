@@ -102,6 +102,10 @@ export class SyncEngine {
   #reachable: boolean | null = null;
   #upstreamError: string | null = null;
   #paused: { reason: string; until: Date | null } | null = null;
+  /** Set while memory is above the watchdog's soft limit: no new blob download starts. */
+  #memoryHold: string | undefined;
+  /** A download was held for memory: the release starts a run at once. */
+  #heldForMemory = false;
   #running: Promise<RunReport> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -189,6 +193,19 @@ export class SyncEngine {
   trigger(): void {
     if (this.#running) this.#again = true;
     else this.#schedule(0);
+  }
+
+  /**
+   * Memory pressure (src/daemon/memory): with a reason, no new blob download starts (those running
+   * finish, their bytes are kept); with undefined, downloads go on and a held run is started again.
+   */
+  holdForMemory(reason: string | undefined): void {
+    this.#memoryHold = reason;
+    if (reason === undefined && this.#heldForMemory) {
+      this.#heldForMemory = false;
+      if (this.#paused?.reason.startsWith('memory')) this.#paused = null;
+      if (!this.#closed) this.trigger();
+    }
   }
 
   /** Runs a sync now (or joins the one in progress). */
@@ -375,6 +392,11 @@ export class SyncEngine {
     if (cap) {
       this.#paused = { reason: `${cap.period} data cap of ${cap.limit} bytes reached`, until: cap.resetsAt };
       return syncError(SyncErrorCode.paused, this.#paused.reason, cap);
+    }
+    if (this.#memoryHold !== undefined && phase === 'start') {
+      this.#heldForMemory = true;
+      this.#paused = { reason: this.#memoryHold, until: null };
+      return syncError(SyncErrorCode.paused, this.#paused.reason);
     }
     if (!this.#windows.isOpen() && (phase === 'start' || this.#config.windowEnd === 'pause')) {
       const ms = this.#windows.msUntilOpen();
