@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import type { MissHandler, ProxiedBlob } from '../registry/index.ts';
-import { BlobFill } from './blob-fill.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { ProxyErrorCode, proxyError } from './errors.ts';
 import { evictBytes, evictToQuota } from './eviction.ts';
 import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
-import type { BlobSource } from '../fetch/index.ts';
+import { Fills, type BlobSource, type Fill } from '../fetch/index.ts';
+import { proxyPolicy, proxySources } from './fill-policy.ts';
 import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
@@ -28,6 +28,8 @@ export interface PullThroughProxyOptions {
   pinned: () => Set<string>;
   /** Asked for a missing blob before the upstream (the site's peers), when set. */
   blobSources?: BlobSource | undefined;
+  /** The blob fetches in flight in this process, shared with sync (one fetch per digest). */
+  fills?: Fills | undefined;
 }
 
 /** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
@@ -61,7 +63,9 @@ export class PullThroughProxy implements MissHandler {
   readonly #pinned: () => Set<string>;
   readonly #blobSources: BlobSource | undefined;
   readonly #counters: ProxyCounters = newCounters();
-  readonly #fills = new Map<string, BlobFill>();
+  readonly #fills: Fills;
+  /** Fills this proxy started (stopped at close; the status's inFlight). */
+  readonly #mine = new Set<Fill>();
   #fetching = 0;
   #timer: NodeJS.Timeout | undefined;
   #evicting: Promise<void> | undefined;
@@ -74,6 +78,7 @@ export class PullThroughProxy implements MissHandler {
     this.#log = opts.log;
     this.#pinned = opts.pinned;
     this.#blobSources = opts.blobSources;
+    this.#fills = opts.fills ?? new Fills();
     const meter = (n: number) => {
       this.#counters.upstreamBytes += n;
     };
@@ -163,7 +168,7 @@ export class PullThroughProxy implements MissHandler {
       askPeers: this.#blobSources !== undefined,
       mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace!, url: m.url, repositoryPrefix: m.prefix! })),
       ...this.#counters,
-      inFlight: this.#fills.size,
+      inFlight: this.#mine.size,
       cacheBytes: this.#store.cacheIndex.bytes(),
       cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null,
     };
@@ -181,39 +186,57 @@ export class PullThroughProxy implements MissHandler {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#store.setCacheEvictor(undefined);
-    for (const fill of this.#fills.values()) fill.abort();
-    await Promise.all([...this.#fills.values()].map((f) => f.done));
+    for (const fill of this.#mine) fill.abort();
+    await Promise.all([...this.#mine].map((f) => f.done));
     await this.#evicting;
     await this.#store.cacheIndex.flush().catch(() => undefined);
     await Promise.all([this.#default, ...this.#mirrors].map((r) => r?.upstream.close()));
   }
 
-  #fill(to: Resolved, digest: string): BlobFill {
-    const existing = this.#fills.get(digest);
-    if (existing) {
+  /**
+   * The fill of the digest in flight in this process (a sync download, a peer's request, another
+   * client's miss) joined, or a new one: one upstream fetch per digest, whoever asked first.
+   */
+  #fill(to: Resolved, digest: string): Fill {
+    const running = this.#fills.get(digest);
+    if (running) {
       this.#counters.fetchesJoined++;
-      return existing;
+      this.#linkWhenDone(running, to.repo);
+      return running;
     }
     const release = this.#slot();
     this.#counters.blobMisses++;
-    const sources = { upstream: to.route.upstream, peers: this.#blobSources };
-    const resume = {
-      attempts: this.#config.resumeAttempts,
-      silenceMs: this.#config.idleTimeoutMs + this.#config.firstByteTimeoutMs,
-      onResume: () => this.#counters.upstreamResumes++,
-    };
-    const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log, resume);
-    this.#fills.set(digest, fill);
-    void fill.done.then(() => {
-      if (this.#fills.get(digest) === fill) this.#fills.delete(digest);
+    let fill: Fill | undefined;
+    const policy = proxyPolicy(this.#config, this.#store, digest, () => fill?.written ?? 0, () => this.#counters.upstreamResumes++);
+    ({ fill } = this.#fills.fill({
+      store: this.#store,
+      source: proxySources(this.#blobSources, to.repo, to.route.upstream),
+      repo: to.upstreamRepo,
+      storeRepo: to.repo,
+      digest,
+      policy,
+      log: this.#log,
+    }));
+    const started = fill;
+    this.#mine.add(started);
+    void started.done.then(() => {
+      this.#mine.delete(started);
       release();
-      this.#counters.peerBytes += fill.peerBytes;
-      if (fill.state === 'verified') {
-        if (fill.peer !== undefined) this.#counters.blobsFromPeers++;
+      this.#counters.peerBytes += started.peerBytes;
+      if (started.state === 'verified') {
+        if (started.peer !== undefined) this.#counters.blobsFromPeers++;
         this.#scheduleEviction();
       } else this.#counters.fetchesFailed++;
     });
-    return fill;
+    return started;
+  }
+
+  /** A joined fill commits under its starter's repository: link the blob into this one too. */
+  #linkWhenDone(fill: Fill, repo: string): void {
+    if (fill.storeRepo === repo) return;
+    void fill.done.then(async () => {
+      if (fill.state === 'verified') await this.#store.linkBlob(repo, fill.digest);
+    }).catch((err: unknown) => this.#log.warn({ err, digest: fill.digest, repo }, 'blob link failed'));
   }
 
   #blobMissError(repo: string, digest: string, err: unknown): Error {

@@ -1,4 +1,5 @@
 import type { Database } from 'lmdb';
+import { Fills } from '../fetch/index.ts';
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
@@ -34,6 +35,8 @@ export interface SyncEngineOptions {
   /** Builds a client for the upstream the desired state names; meter sees every byte read. */
   createUpstream: (target: UpstreamTarget, meter: (bytes: number) => void) => UpstreamPort;
   source?: DesiredStateSource | undefined;
+  /** The blob fetches in flight in this process, shared with the proxy (one fetch per digest). */
+  fills?: Fills | undefined;
 }
 
 export interface SyncStatus {
@@ -115,6 +118,7 @@ export class SyncEngine {
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
   /** Blobs the desired state references (as last planned): what members may ask us to fetch. */
   readonly #wanted = new WantedBlobs();
+  readonly #fills: Fills;
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -122,6 +126,7 @@ export class SyncEngine {
     this.#log = opts.log;
     this.#createUpstream = opts.createUpstream;
     this.#source = opts.source;
+    this.#fills = opts.fills ?? new Fills();
     this.#state = opts.store.metaDb<unknown>('sync-state');
     this.#images = opts.store.metaDb<ImageState>('sync-images');
     this.#synced = opts.store.metaDb<{ digests: string[] }, [string, string]>('sync-refs');
@@ -240,9 +245,9 @@ export class SyncEngine {
     return this.#wanted.scope(digest, this.#desired?.generation, this.#source !== undefined);
   }
 
-  /** True while a download of the digest runs here (for a run or on request). */
+  /** True while a download of the digest runs here (for a run, on request, or a proxy miss). */
   isDownloading(digest: string): boolean {
-    return this.#inflight.has(digest);
+    return this.#inflight.has(digest) || this.#fills.get(digest) !== undefined;
   }
 
   #download(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
@@ -260,6 +265,7 @@ export class SyncEngine {
       store: this.#store,
       upstream,
       log,
+      fills: this.#fills,
       limiter: this.#rate,
       gate: this.#gate,
       checkpointBytes: this.#config.checkpointBytes,
