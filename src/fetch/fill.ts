@@ -8,7 +8,7 @@ import { parseDigest } from '../lib/digest.ts';
 import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import { copyKept } from './copy-kept.ts';
 import { FetchErrorCode, fetchError } from './errors.ts';
-import { hashKept } from './hash-kept.ts';
+import { feed, hashKept } from './hash-kept.ts';
 import type { FillPolicy, FillStore } from './ports.ts';
 import type { BlobOrigin, BlobSource, OpenedBlob } from './source.ts';
 
@@ -81,8 +81,9 @@ export class Fill {
   #fh: FileHandle | undefined;
   #refs = 1;
   #hash: Hash;
-  /** The hash up to the last checkpoint, while the file keeps an unverified tail after it. */
-  #trusted: { offset: number; hash: Hash } | undefined;
+  /** The hash up to the last checkpoint, while the file keeps an unverified tail [offset, end) after it. */
+  #trusted: { offset: number; end: number; hash: Hash } | undefined;
+  #path = '';
   readonly #origins = new Map<string, BlobOrigin>();
   #answered = false;
   /** The source of the body being copied (a cut names it). */
@@ -160,10 +161,11 @@ export class Fill {
         this.size = first.total;
       }
       const partial = await this.#store.beginPartial(this.digest, this.size, { cache: this.#policy.cache === true });
+      this.#path = partial.path;
       this.#fh = await open(partial.path, 'r+');
       const kept = await hashKept(partial.path, partial.durable, partial.offset, this.#algorithm);
       this.#hash = kept.hash;
-      this.#trusted = kept.trusted ? { offset: partial.durable, hash: kept.trusted } : undefined;
+      this.#trusted = kept.trusted ? { offset: partial.durable, end: partial.offset, hash: kept.trusted } : undefined;
       this.written = this.resumedFrom = partial.offset;
       if (this.written > 0) {
         // Bytes left by an earlier attempt or process came from a source we no longer know.
@@ -335,13 +337,10 @@ export class Fill {
     if (actual === this.digest) return true;
     if (this.#trusted) {
       // The tail kept from before a crash was not what was written (a power cut): fetch only it again.
-      const { offset, hash } = this.#trusted;
-      this.#log.warn({ digest: this.digest, tail: this.written - offset, offset }, 'kept tail failed the digest; fetching it again from the last checkpoint');
+      const tail = this.#trusted;
       this.#trusted = undefined;
-      this.#generation++;
-      this.#hash = hash;
-      this.written = offset;
-      await this.#fh!.truncate(offset);
+      this.#log.warn({ digest: this.digest, tail: tail.end - tail.offset, offset: tail.offset }, 'kept tail failed the digest; fetching it again from the last checkpoint');
+      await this.#repairTail(tail);
       return false;
     }
     const from = [...this.#origins.values()];
@@ -356,6 +355,50 @@ export class Fill {
     this.#discarded = true;
     await this.#store.discardPartial(this.digest);
     throw err;
+  }
+
+  /**
+   * Rewrites the unverified tail [offset, end) with bytes asked for again from `offset`, reading
+   * only as far as `end`; the bytes after it (fetched by this process) are re-hashed from disk.
+   * Cut short, the file keeps what was rewritten and the fill goes on from there.
+   */
+  async #repairTail(tail: { offset: number; end: number; hash: Hash }): Promise<void> {
+    const size = this.written;
+    const fh = this.#fh!;
+    // Readers wait below the tail until it is rewritten; those that were sent tail bytes fail.
+    this.#generation++;
+    this.written = tail.offset;
+    const hash = tail.hash;
+    let pos = tail.offset;
+    let src: Answer | undefined;
+    try {
+      src = await this.#request(tail.offset, true);
+      if (src.start !== tail.offset) throw new Error(`answered from byte ${src.start}`);
+      for await (const chunk of src.body as AsyncIterable<Buffer>) {
+        const part = chunk.subarray(0, Math.min(chunk.length, tail.end - pos));
+        await this.#policy.beforeChunk?.(part.length, src.origin, this.#signal);
+        let done = 0;
+        while (done < part.length) done += (await fh.write(part, done, part.length - done, pos + done)).bytesWritten;
+        hash.update(part);
+        pos += part.length;
+        this.bytesReceived += part.length;
+        if (pos >= tail.end) break;
+      }
+    } catch (err) {
+      this.#log.info({ digest: this.digest, offset: pos, err: (err as Error).message }, 'tail refetch cut; the fill goes on from there');
+    } finally {
+      src?.body.destroy();
+      src?.close?.();
+    }
+    this.#hash = hash;
+    if (pos >= tail.end) {
+      await feed(hash, this.#path, tail.end, size);
+      this.written = size;
+    } else {
+      this.written = pos;
+      await fh.truncate(pos);
+    }
+    this.#notify();
   }
 
   /** Back to an empty file; readers that were sent bytes of it fail. */

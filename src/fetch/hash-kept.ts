@@ -15,7 +15,8 @@ export async function hashKept(path: string, durable: number, offset: number, al
   return { hash, trusted };
 }
 
-async function feed(hash: Hash, path: string, start: number, end: number): Promise<void> {
+/** Adds bytes [start, end) of the file to `hash`. */
+export async function feed(hash: Hash, path: string, start: number, end: number): Promise<void> {
   if (end <= start) return;
   for await (const chunk of createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
 }

@@ -81,7 +81,9 @@ export async function downloadBlob(deps: DownloadDeps, repo: string, want: { dig
       signal,
     });
     try {
-      await waitFor(fill, signal);
+      // Our own fill stops with our signal, after its checkpoint: wait for that, so the partial is unpinned.
+      if (joined) await waitFor(fill, signal);
+      else await fill.result();
     } catch (err) {
       if (joined && !joinedBefore && !signal.aborted && !deps.store.hasBlob(want.digest)) {
         joinedBefore = true;
