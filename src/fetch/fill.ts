@@ -170,7 +170,7 @@ export class Fill {
       if (this.written > 0) {
         // Bytes left by an earlier attempt or process came from a source we no longer know.
         this.#origins.set('earlier', { kind: 'upstream', id: 'earlier' });
-        this.#log.info({ digest: this.digest, offset: this.written, durable: partial.durable, size: this.size }, 'download resuming from kept bytes');
+        this.#log.info({ digest: this.digest, offset: this.written, durable: partial.durable, size: this.size }, 'download resuming from checkpoint');
       }
       if (this.size !== undefined && this.#policy.admit) {
         try {
@@ -194,9 +194,14 @@ export class Fill {
       if (this.state !== 'verified') this.state = 'failed';
       this.#rejectReady(err as Error);
       this.#notify();
-      if (this.state === 'failed') await this.#checkpoint();
-      const level = isSatelliteError(err, FetchErrorCode.digestMismatch) ? 'warn' : 'info';
-      this.#log[level]({ digest: this.digest, repo: this.repo, err: (err as Error).message, bytes: this.written }, this.#signal.aborted ? 'blob fetch stopped; kept bytes checkpointed' : 'blob fetch failed; nothing stored');
+      const saved = this.state === 'failed' && (await this.#checkpoint());
+      if (this.#signal.aborted && saved) {
+        // Shutdown (SIGTERM) or a run cancelled: the next process or run resumes from here.
+        this.#log.info({ digest: this.digest, offset: this.written, size: this.size }, 'download checkpointed');
+      } else {
+        const level = isSatelliteError(err, FetchErrorCode.digestMismatch) ? 'warn' : 'info';
+        this.#log[level]({ digest: this.digest, repo: this.repo, err: (err as Error).message, bytes: this.written }, 'blob fetch failed; nothing stored');
+      }
       throw err;
     } finally {
       release();
@@ -413,15 +418,21 @@ export class Fill {
   }
 
   /** Makes the bytes written durable and records them (read the offset before the fsync). */
-  async #checkpoint(): Promise<void> {
+  async #checkpoint(): Promise<boolean> {
     this.#sinceCheckpoint = 0;
     const fh = this.#fh;
-    if (!fh || this.#discarded) return;
+    if (!fh || this.#discarded) return false;
     const durable = this.written;
-    await fh
+    return fh
       .sync()
       .then(() => this.#store.checkpointPartial(this.digest, durable))
-      .catch((err: unknown) => this.#log.warn({ err, digest: this.digest }, 'checkpoint not saved'));
+      .then(
+        () => true,
+        (err: unknown) => {
+          this.#log.warn({ err, digest: this.digest }, 'checkpoint not saved');
+          return false;
+        },
+      );
   }
 
   /**
