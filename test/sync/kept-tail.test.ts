@@ -10,7 +10,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { blobFile, getStatus, syncConfig, waitForGeneration, waitForStatus, writeDesired } from './helpers.ts';
-import { hashFile, MiB } from '../proxy/helpers.ts';
+import { hashFile, MiB, startThrottle } from '../proxy/helpers.ts';
 
 const partialFile = (dataDir: string, digest: string) => join(dataDir, 'partial', digest.replace(':', '-'));
 const fileSize = async (path: string) => (await stat(path).catch(() => undefined))?.size ?? 0;
@@ -20,7 +20,10 @@ async function setup(t: import('node:test').TestContext, seed: string) {
   const layout = await makeTempDir(t, 'hs-fixture-');
   const img = await makeImage(layout, { tag: 'v1', seed, layerSizes: [48 * MiB] });
   await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/tail/me:v1`);
-  const relay = await startCountingRelay(t, { target: upstream.host, cutAfter: [] });
+  // The relay counts what it forwards; the throttle behind it keeps that close to what the satellite
+  // takes (a request dropped mid-body leaves only what was in flight counted).
+  const slow = await startThrottle(t, upstream.host, 32 * MiB);
+  const relay = await startCountingRelay(t, { target: slow.url.slice('http://'.length), cutAfter: [] });
   const dir = await makeTempDir(t, 'hs-desired-');
   const desired = join(dir, 'desired.json');
   await writeDesired(desired, { generation: 1, upstream: { url: relay.url }, images: [{ repository: 'tail/me', tags: ['v1'] }] });
