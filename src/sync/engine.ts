@@ -17,6 +17,8 @@ import { Meter } from './meter.ts';
 import { planImage, type ImagePlan } from './plan.ts';
 import { pruneRemoved } from './prune.ts';
 import { SyncRecords } from './records.ts';
+import { DiskHold, type DiskHeldReason } from './disk-hold.ts';
+import { PauseGate } from './pause-gate.ts';
 import { applyImage, codeOf, refuseImage, type ApplyContext, type ApplyDeps } from './apply-image.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
@@ -52,7 +54,7 @@ export interface SyncStatus {
   meters: ReturnType<Meter['usage']>;
   partials: Array<{ digest: string; offset: number; size: number }>;
   /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
-  disk: DiskState & { held: { reason: string; bytesNeeded: number | null; until: string | null } | null };
+  disk: DiskState & { held: DiskHeldReason };
 }
 
 /** The upstream port's code for a network failure (src/upstream/errors.ts): reachability is in question. */
@@ -81,7 +83,7 @@ export class SyncEngine {
   #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
   #reachable: boolean | null = null;
   #upstreamError: string | null = null;
-  #paused: { reason: string; until: Date | null } | null = null;
+  readonly #pause: PauseGate;
   #running: Promise<RunReport> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -90,7 +92,7 @@ export class SyncEngine {
   #runBytes = 0;
   #closed = false;
   /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
-  #diskHold: { generation: number; bytesNeeded: number; until: number } | undefined;
+  readonly #diskHold: DiskHold;
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
@@ -107,6 +109,7 @@ export class SyncEngine {
     this.#source = opts.source;
     this.#fills = opts.fills ?? new Fills();
     this.#records = new SyncRecords(opts.store);
+    this.#diskHold = new DiskHold(opts.store.disk, opts.log, opts.config);
     this.#applyDeps = {
       store: opts.store,
       records: this.#records,
@@ -116,6 +119,7 @@ export class SyncEngine {
     };
     this.#meter = new Meter(opts.store.metaDb<number, [string, string]>('sync-meter'), opts.config.caps);
     this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
+    this.#pause = new PauseGate(this.#meter, this.#windows, opts.config.windowEnd);
     this.#rate = opts.config.bandwidthBytesPerSecond ? new RateLimiter(opts.config.bandwidthBytesPerSecond) : undefined;
     // A partial download of a blob the plan still wants survives GC (one nobody wants does not).
     opts.store.keepPartials((digest) => this.#wanted.get(digest) !== undefined);
@@ -264,13 +268,13 @@ export class SyncEngine {
       appliedGeneration: applied?.generation ?? null,
       running: this.#running !== undefined,
       upstream: { url: this.#desired?.upstream.url ?? null, reachable: this.#reachable, lastError: this.#upstreamError },
-      paused: this.#paused ? { reason: this.#paused.reason, until: this.#paused.until?.toISOString() ?? null } : null,
+      paused: this.#pause.paused ? { reason: this.#pause.paused.reason, until: this.#pause.paused.until?.toISOString() ?? null } : null,
       nextRunAt: this.#nextRunAt?.toISOString() ?? null,
       lastRun: this.#records.lastRun() ?? null,
       images: this.#records.images(),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
-      disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
+      disk: { ...this.#store.disk.refresh(), held: this.#diskHold.reason() },
     };
   }
 
@@ -295,7 +299,7 @@ export class SyncEngine {
     this.#scheduled = true;
     this.#timer = setTimeout(() => {
       this.#scheduled = false;
-      const wait = this.#diskWait();
+      const wait = this.#diskHold.wait(this.#desired?.generation);
       if (wait > 0) {
         this.#schedule(wait);
         return;
@@ -311,31 +315,6 @@ export class SyncEngine {
       });
     }, ms);
     this.#timer.unref();
-  }
-
-  /**
-   * Milliseconds to wait before a scheduled run may spend WAN: while the disk is read-only, or while
-   * images wait for space that has not been freed (0 = run now). New desired state ends the wait.
-   */
-  #diskWait(): number {
-    const interval = this.#config.intervalSeconds * 1000;
-    const disk = this.#store.disk.refresh();
-    if (disk.condition === 'read-only') return interval;
-    const hold = this.#diskHold;
-    if (!hold) return 0;
-    const now = Date.now();
-    if (this.#desired?.generation !== hold.generation || now >= hold.until || this.#store.disk.available() >= hold.bytesNeeded) {
-      this.#diskHold = undefined;
-      return 0;
-    }
-    this.#log.debug({ bytesNeeded: hold.bytesNeeded, availableBytes: this.#store.disk.available() }, 'sync held: waiting for disk space');
-    return Math.min(interval, hold.until - now);
-  }
-
-  #heldReason(): SyncStatus['disk']['held'] {
-    if (this.#store.disk.readOnly) return { reason: 'STORE_READ_ONLY', bytesNeeded: null, until: null };
-    const hold = this.#diskHold;
-    return hold ? { reason: 'DISK_FULL', bytesNeeded: hold.bytesNeeded, until: new Date(hold.until).toISOString() } : null;
   }
 
   #client(target: UpstreamTarget): UpstreamPort {
@@ -356,24 +335,14 @@ export class SyncEngine {
   /** Why downloads must wait now, if they must. */
   #gate = (phase: 'start' | 'stream'): SatelliteError | undefined => {
     if (this.#closed) return syncError(SyncErrorCode.stopped, 'satellite is stopping');
-    const cap = this.#meter.capReached();
-    if (cap) {
-      this.#paused = { reason: `${cap.period} data cap of ${cap.limit} bytes reached`, until: cap.resetsAt };
-      return syncError(SyncErrorCode.paused, this.#paused.reason, cap);
-    }
-    if (!this.#windows.isOpen() && (phase === 'start' || this.#config.windowEnd === 'pause')) {
-      const ms = this.#windows.msUntilOpen();
-      this.#paused = { reason: 'outside the sync window', until: ms === undefined ? null : new Date(Date.now() + ms) };
-      return syncError(SyncErrorCode.paused, this.#paused.reason);
-    }
-    return undefined;
+    return this.#pause.check(phase);
   };
 
   async #run(): Promise<RunReport> {
     const doc = this.#desired;
     const startedAt = new Date();
     this.#runBytes = 0;
-    this.#paused = null;
+    this.#pause.reset();
     const report: RunReport = {
       generation: doc?.generation ?? 0,
       startedAt: startedAt.toISOString(),
@@ -502,7 +471,7 @@ export class SyncEngine {
     if (failed) throw failed.reason;
     if (transferStart !== undefined) report.transferMs = Math.round(performance.now() - transferStart);
     const { replaced, shortBy } = ctx;
-    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
+    this.#diskHold.set(doc.generation, shortBy);
     await this.#prune(refs, replaced, report, log);
     return this.#finish(report, doc, refs);
   }
@@ -547,7 +516,7 @@ export class SyncEngine {
     if (doc && allOk && report.errors.length === 0) {
       await this.#records.setApplied(doc.generation, report.finishedAt);
     }
-    report.result = allOk && report.errors.length === 0 ? 'ok' : this.#paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
+    report.result = allOk && report.errors.length === 0 ? 'ok' : this.#pause.paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
     await this.#records.setLastRun(report);
     // Without a desired state there was nothing to do: no "sync finished generation 0" at info.
     this.#log[doc ? 'info' : 'debug'](
@@ -567,7 +536,8 @@ export class SyncEngine {
     this.#failedRuns = report.result === 'ok' ? 0 : this.#failedRuns + 1;
     const interval = this.#config.intervalSeconds * 1000;
     let next = interval;
-    if (report.result === 'paused' && this.#paused?.until) next = Math.max(1000, this.#paused.until.getTime() - Date.now());
+    const pausedUntil = this.#pause.paused?.until;
+    if (report.result === 'paused' && pausedUntil) next = Math.max(1000, pausedUntil.getTime() - Date.now());
     else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
     this.#schedule(next);
     for (const listener of this.#runListeners) {
