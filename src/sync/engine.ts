@@ -19,6 +19,7 @@ import { pruneRemoved } from './prune.ts';
 import { SyncRecords } from './records.ts';
 import { DiskHold, type DiskHeldReason } from './disk-hold.ts';
 import { PauseGate } from './pause-gate.ts';
+import { RunScheduler } from './scheduler.ts';
 import { applyImage, codeOf, refuseImage, type ApplyContext, type ApplyDeps } from './apply-image.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
@@ -78,21 +79,17 @@ export class SyncEngine {
   readonly #abort = new AbortController();
   /** Aborts the run in progress when a new desired state drops references it is downloading. */
   #runAbort: AbortController | undefined;
-  #scheduled = false;
   #desired: DesiredState | undefined;
   #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
   #reachable: boolean | null = null;
   #upstreamError: string | null = null;
   readonly #pause: PauseGate;
-  #running: Promise<RunReport> | undefined;
-  #again = false;
-  #timer: NodeJS.Timeout | undefined;
-  #nextRunAt: Date | null = null;
   #failedRuns = 0;
   #runBytes = 0;
   #closed = false;
   /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
   readonly #diskHold: DiskHold;
+  readonly #runs: RunScheduler<RunReport>;
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
@@ -110,6 +107,11 @@ export class SyncEngine {
     this.#fills = opts.fills ?? new Fills();
     this.#records = new SyncRecords(opts.store);
     this.#diskHold = new DiskHold(opts.store.disk, opts.log, opts.config);
+    this.#runs = new RunScheduler(() => this.#run(), {
+      hold: () => this.#diskHold.wait(this.#desired?.generation),
+      retryMs: opts.config.intervalSeconds * 1000,
+      log: opts.log,
+    });
     this.#applyDeps = {
       store: opts.store,
       records: this.#records,
@@ -132,7 +134,7 @@ export class SyncEngine {
       onState: (state) => void this.setDesiredState(state).catch((err) => this.#log.warn({ err }, 'desired state rejected')),
       onError: (err) => this.#log.error({ err }, 'desired state rejected; keeping the last good one'),
     });
-    this.#schedule(0);
+    this.#runs.schedule(0);
   }
 
   /** Applies a new desired state whole; an older generation than the current one is refused. */
@@ -146,7 +148,7 @@ export class SyncEngine {
     this.#desired = state;
     // A run still downloading for references now dropped stops (progress checkpointed): the next
     // run starts at once and removes their partials, instead of finishing bytes nobody wants.
-    if (current && this.#running) {
+    if (current && this.#runs.running) {
       const now = new Set(desiredRefs(state, this.#config.platforms).map(refKey));
       if (desiredRefs(current, this.#config.platforms).some((r) => !now.has(refKey(r)))) this.#runAbort?.abort();
     }
@@ -175,23 +177,12 @@ export class SyncEngine {
 
   /** Asks for a run as soon as possible (after the current one, if any). */
   trigger(): void {
-    if (this.#running) this.#again = true;
-    else this.#schedule(0);
+    this.#runs.trigger();
   }
 
   /** Runs a sync now (or joins the one in progress). */
   runOnce(): Promise<RunReport> {
-    if (this.#running) return this.#running;
-    clearTimeout(this.#timer);
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-      if (this.#closed) return;
-      if (this.#again) {
-        this.#again = false;
-        this.#schedule(0);
-      }
-    });
-    return this.#running;
+    return this.#runs.runOnce();
   }
 
   /**
@@ -266,10 +257,10 @@ export class SyncEngine {
     return {
       desiredGeneration: this.#desired?.generation ?? null,
       appliedGeneration: applied?.generation ?? null,
-      running: this.#running !== undefined,
+      running: this.#runs.running !== undefined,
       upstream: { url: this.#desired?.upstream.url ?? null, reachable: this.#reachable, lastError: this.#upstreamError },
       paused: this.#pause.paused ? { reason: this.#pause.paused.reason, until: this.#pause.paused.until?.toISOString() ?? null } : null,
-      nextRunAt: this.#nextRunAt?.toISOString() ?? null,
+      nextRunAt: this.#runs.nextRunAt?.toISOString() ?? null,
       lastRun: this.#records.lastRun() ?? null,
       images: this.#records.images(),
       meters: this.#meter.usage(),
@@ -281,9 +272,9 @@ export class SyncEngine {
   async close(): Promise<void> {
     this.#closed = true;
     this.#wanted.wakeAll();
-    clearTimeout(this.#timer);
+    this.#runs.stop();
     this.#abort.abort();
-    await this.#running?.catch(() => undefined);
+    await this.#runs.running?.catch(() => undefined);
     // Downloads for peers run outside runs: let them checkpoint before the store closes.
     await Promise.allSettled([...this.#inflight.values()]);
     await this.#source?.close();
@@ -292,30 +283,6 @@ export class SyncEngine {
     this.#windows.close();
   }
 
-  #schedule(ms: number): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#nextRunAt = new Date(Date.now() + ms);
-    this.#scheduled = true;
-    this.#timer = setTimeout(() => {
-      this.#scheduled = false;
-      const wait = this.#diskHold.wait(this.#desired?.generation);
-      if (wait > 0) {
-        this.#schedule(wait);
-        return;
-      }
-      void this.runOnce().catch((err) => {
-        if (this.#closed) this.#log.info('sync run stopped');
-        else if (this.#scheduled) this.#log.info('sync run superseded by a new desired state');
-        else {
-          this.#log.error({ err }, 'sync run failed');
-          // A run that failed outright (e.g. the disk turned read-only mid-run) is tried again later, not never.
-          this.#schedule(this.#config.intervalSeconds * 1000);
-        }
-      });
-    }, ms);
-    this.#timer.unref();
-  }
 
   #client(target: UpstreamTarget): UpstreamPort {
     const key = JSON.stringify([target.url, target.username ?? '', target.password ?? '']);
@@ -539,7 +506,7 @@ export class SyncEngine {
     const pausedUntil = this.#pause.paused?.until;
     if (report.result === 'paused' && pausedUntil) next = Math.max(1000, pausedUntil.getTime() - Date.now());
     else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
-    this.#schedule(next);
+    this.#runs.schedule(next);
     for (const listener of this.#runListeners) {
       try {
         listener(report);
