@@ -3,6 +3,7 @@ import { storeOptions } from './store-options.ts';
 import type { AddressInfo } from 'node:net';
 import type { SatelliteConfig } from '../config/index.ts';
 import { Store } from '../store/index.ts';
+import { Fills } from '../fetch/index.ts';
 import { HtpasswdAuth, RegistryServer } from '../registry/index.ts';
 import { FileDesiredStateSource, SyncEngine, withSources } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
@@ -82,7 +83,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const peersMod = config.peers ? await import('./peers.ts') : undefined;
     const peers = await peersMod?.startPeers(config, control, store, log.child({ module: 'peers' }));
     const createUpstream = upstreamFactory(config.upstream, control?.identity.upstream ?? null, log.child({ module: 'upstream' }));
+    // One fetch per digest in this process, whoever asks: a sync download, a peer's request, a proxy miss.
+    const fills = new Fills();
     const engine = new SyncEngine({
+      fills,
       config: config.sync,
       store,
       log: log.child({ module: 'sync' }),
@@ -108,6 +112,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         log: log.child({ module: 'proxy' }),
         createUpstream: await proxyUpstreamFactory(config.upstream, config.proxy, control?.identity.upstream ?? null, log.child({ module: 'upstream' })),
         pinned: () => engine.heldManifests(),
+        fills,
         blobSources: peers && peersMod && config.proxy.askPeers ? peersMod.peerSource(peers.peers, { mode: 'present', waitMs: config.proxy.peerWaitMs }) : undefined,
       });
     }

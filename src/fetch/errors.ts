@@ -6,6 +6,8 @@ export const FetchErrorCode = {
   digestMismatch: 'DIGEST_MISMATCH',
   /** A source's size contradicts the manifest or an earlier answer, or it sent more or fewer bytes. */
   sizeMismatch: 'SIZE_MISMATCH',
+  /** A body ended before the blob's size (resumed from the bytes kept; never a verdict). */
+  bodyCut: 'BODY_CUT',
   /** A body was cut and resuming it failed (attempts without progress, or the silence deadline). */
   resumeFailed: 'RESUME_FAILED',
   /** A resume was answered from byte 0 (Range ignored) when starting over was no longer allowed. */

@@ -5,8 +5,11 @@ import type { Store } from '../store/index.ts';
 export type ProxyStore = Pick<
   Store,
   | 'pin'
-  | 'tempPath'
-  | 'commitVerifiedFile'
+  | 'partialSize'
+  | 'beginPartial'
+  | 'checkpointPartial'
+  | 'commitPartial'
+  | 'discardPartial'
   | 'cacheIndex'
   | 'hasBlob'
   | 'statBlob'

@@ -4,14 +4,14 @@ import type { DeviceCredentials, MissHandler, ProxiedBlob } from '../registry/in
 import { isDigest } from '../lib/digest.ts';
 import { isTag } from '../oci/names.ts';
 import { DeviceAccess } from './device-access.ts';
-import { BlobFill } from './blob-fill.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
 import { DeviceAuthError, ProxyErrorCode, proxyError } from './errors.ts';
 import { evictBytes, evictToQuota } from './eviction.ts';
 import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
-import type { BlobSource } from '../fetch/index.ts';
+import { Fills, type BlobSource, type Fill } from '../fetch/index.ts';
+import { proxyPolicy, proxySources } from './fill-policy.ts';
 import type { AccessCheck, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
@@ -31,6 +31,8 @@ export interface PullThroughProxyOptions {
   pinned: () => Set<string>;
   /** Asked for a missing blob before the upstream (the site's peers), when set. */
   blobSources?: BlobSource | undefined;
+  /** The blob fetches in flight in this process, shared with sync (one fetch per digest). */
+  fills?: Fills | undefined;
 }
 
 /** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
@@ -64,7 +66,11 @@ export class PullThroughProxy implements MissHandler {
   readonly #pinned: () => Set<string>;
   readonly #blobSources: BlobSource | undefined;
   readonly #counters: ProxyCounters = newCounters();
-  readonly #fills = new Map<string, BlobFill>();
+  readonly #fills: Fills;
+  /** Fills this proxy started (stopped at close; the status's inFlight). */
+  readonly #mine = new Set<Fill>();
+  /** Fills made with a device's credentials (restricted repositories): nobody else joins them. */
+  readonly #deviceFills = new WeakSet<Fill>();
   readonly #access = new DeviceAccess();
   /** The upstream's /v2/ challenge per route, relayed to devices that come without credentials. */
   readonly #baseChallenges = new Map<Route, { at: number; value: Promise<string | undefined> }>();
@@ -80,6 +86,7 @@ export class PullThroughProxy implements MissHandler {
     this.#log = opts.log;
     this.#pinned = opts.pinned;
     this.#blobSources = opts.blobSources;
+    this.#fills = opts.fills ?? new Fills();
     const meter = (n: number) => {
       this.#counters.upstreamBytes += n;
     };
@@ -187,6 +194,7 @@ export class PullThroughProxy implements MissHandler {
     const repo = to.repo;
     const what: AccessCheck = { kind: 'blob', digest };
     let via = this.#store.cacheIndex.isRestrictedRepo(repo) ? await this.#authorize(to, what, opts.device, opts.signal) : undefined;
+    let waits = 0;
     for (let attempt = 0; ; attempt++) {
       if (this.#store.hasBlob(digest)) {
         // Knowing a digest is no authorisation: a blob fetched with a device's credentials is linked
@@ -197,6 +205,14 @@ export class PullThroughProxy implements MissHandler {
         // Cached for another repository already (or committed just now): link it here.
         await this.#store.linkBlob(repo, digest);
         return 'stored';
+      }
+      // A device's fill is joined by nobody, and a device joins nobody's: wait for the one running to
+      // end, then the stored blob is checked with the upstream above (restricted) or linked.
+      const running = this.#fills.get(digest);
+      if (running && (via !== undefined || this.#deviceFills.has(running)) && waits++ < 3) {
+        await abortable(running.done.then(() => undefined, () => undefined), opts.signal);
+        attempt--;
+        continue;
       }
       if (via) await this.#store.cacheIndex.markRestrictedBlob(digest);
       const fill = this.#fill(to, digest, via?.upstream);
@@ -236,7 +252,7 @@ export class PullThroughProxy implements MissHandler {
       askPeers: this.#blobSources !== undefined,
       mirrors: this.#mirrors.map((m) => ({ namespace: m.namespace!, url: m.url, repositoryPrefix: m.prefix! })),
       ...this.#counters,
-      inFlight: this.#fills.size,
+      inFlight: this.#mine.size,
       cacheBytes: this.#store.cacheIndex.bytes(),
       cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null,
     };
@@ -254,42 +270,61 @@ export class PullThroughProxy implements MissHandler {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#store.setCacheEvictor(undefined);
-    for (const fill of this.#fills.values()) fill.abort();
-    await Promise.all([...this.#fills.values()].map((f) => f.done));
+    for (const fill of this.#mine) fill.abort();
+    await Promise.all([...this.#mine].map((f) => f.done));
     await this.#evicting;
     await this.#store.cacheIndex.flush().catch(() => undefined);
     await Promise.all([this.#default, ...this.#mirrors].map((r) => r?.upstream.close()));
   }
 
-  /** One fill per digest; a device's (restricted repositories) only per repository and digest, without peers. */
-  #fill(to: Resolved, digest: string, device?: ProxyUpstream): BlobFill {
-    const key = device ? `${to.repo}\0${digest}` : digest;
-    const existing = this.#fills.get(key);
-    if (existing) {
+  /**
+   * The fill of the digest in flight in this process (a sync download, a peer's request, another
+   * client's miss) joined, or a new one: one upstream fetch per digest, whoever asked first. A
+   * device's fill (restricted repository) asks only the upstream, with the device's credentials, and
+   * is never joined (openBlob waits for it to end, then checks the upstream like for a stored blob).
+   */
+  #fill(to: Resolved, digest: string, device?: ProxyUpstream): Fill {
+    const running = this.#fills.get(digest);
+    if (running) {
       this.#counters.fetchesJoined++;
-      return existing;
+      this.#linkWhenDone(running, to.repo);
+      return running;
     }
     const release = this.#slot();
     this.#counters.blobMisses++;
-    // Peers serve by digest alone: a restricted fill asks the upstream, which checks the device's access.
-    const sources = device ? { upstream: device, peers: undefined } : { upstream: to.route.upstream, peers: this.#blobSources };
-    const resume = {
-      attempts: this.#config.resumeAttempts,
-      silenceMs: this.#config.idleTimeoutMs + this.#config.firstByteTimeoutMs,
-      onResume: () => this.#counters.upstreamResumes++,
-    };
-    const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log, resume);
-    this.#fills.set(key, fill);
-    void fill.done.then(() => {
-      if (this.#fills.get(key) === fill) this.#fills.delete(key);
+    let fill: Fill | undefined;
+    const policy = proxyPolicy(this.#config, this.#store, digest, () => fill?.written ?? 0, () => this.#counters.upstreamResumes++);
+    ({ fill } = this.#fills.fill({
+      store: this.#store,
+      // Peers serve by digest alone: a restricted fill asks the upstream, which checks the device's access.
+      source: device ? proxySources(undefined, to.repo, device) : proxySources(this.#blobSources, to.repo, to.route.upstream),
+      repo: to.upstreamRepo,
+      storeRepo: to.repo,
+      digest,
+      policy,
+      log: this.#log,
+    }));
+    const started = fill;
+    if (device) this.#deviceFills.add(started);
+    this.#mine.add(started);
+    void started.done.then(() => {
+      this.#mine.delete(started);
       release();
-      this.#counters.peerBytes += fill.peerBytes;
-      if (fill.state === 'verified') {
-        if (fill.peer !== undefined) this.#counters.blobsFromPeers++;
+      this.#counters.peerBytes += started.peerBytes;
+      if (started.state === 'verified') {
+        if (started.peer !== undefined) this.#counters.blobsFromPeers++;
         this.#scheduleEviction();
       } else this.#counters.fetchesFailed++;
     });
-    return fill;
+    return started;
+  }
+
+  /** A joined fill commits under its starter's repository: link the blob into this one too. */
+  #linkWhenDone(fill: Fill, repo: string): void {
+    if (fill.storeRepo === repo) return;
+    void fill.done.then(async () => {
+      if (fill.state === 'verified') await this.#store.linkBlob(repo, fill.digest);
+    }).catch((err: unknown) => this.#log.warn({ err, digest: fill.digest, repo }, 'blob link failed'));
   }
 
   /**

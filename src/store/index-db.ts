@@ -29,9 +29,11 @@ export interface ReferrerRecord {
 export interface PartialRecord {
   /** bytes durable in the partial file */
   offset: number;
-  /** expected full size */
+  /** expected full size (-1: unknown) */
   size: number;
   updatedAt: number;
+  /** The pull-through cache's: a sync run leaves it (GC and disk pressure still remove it). */
+  cache?: true;
 }
 
 export interface UploadRecord {

@@ -58,10 +58,14 @@ async function dropIdleUploads(ctx: StoreContext, active: ReadonlySet<string>, i
   return bytes;
 }
 
-/** Partials no desired image needs and no download holds (pinned): their bytes would never be used. */
-export async function dropOrphanPartials(ctx: StoreContext, keep: ReadonlySet<string>): Promise<number> {
+/**
+ * Partials no desired image needs and no download holds (pinned): their bytes would never be used.
+ * keepCache: the pull-through cache's partials stay (a proxy miss resumes them; GC ages them out).
+ */
+export async function dropOrphanPartials(ctx: StoreContext, keep: ReadonlySet<string>, opts: { keepCache?: boolean } = {}): Promise<number> {
   const orphans: Array<{ key: string; bytes: number }> = [];
   for (const { key, value } of ctx.db.partials.getRange()) {
+    if (opts.keepCache && value.cache) continue;
     if (!keep.has(key) && !ctx.pins.has(key)) orphans.push({ key, bytes: value.offset });
   }
   const bytes = await removeAll(ctx, ctx.db.partials, orphans, (digest) => ctx.layout.partialPath(digest));

@@ -136,9 +136,12 @@ export class Store {
   setCacheEvictor(evict: ((bytes: number) => Promise<number>) | undefined): void {
     this.#evictCache = evict;
   }
-  /** Removes partial downloads of digests not in `keep` and not being downloaded; returns bytes freed. */
+  /**
+   * Removes partial downloads of digests not in `keep` and not being downloaded (the pull-through
+   * cache's stay: a proxy miss resumes them, GC ages them out); returns bytes freed.
+   */
   discardOrphanPartials(keep: ReadonlySet<string>): Promise<number> {
-    return dropOrphanPartials(this.#ctx, keep);
+    return dropOrphanPartials(this.#ctx, keep, { keepCache: true });
   }
   unlinkBlob(repo: string, digest: string) {
     return blobs.unlinkBlob(this.#ctx, repo, digest);
@@ -276,8 +279,12 @@ export class Store {
   }
 
   // Resumable downloads
-  beginPartial(digest: string, size: number) {
-    return this.disk.guard(`blob ${digest}`, size, () => partials.beginPartial(this.#ctx, digest, size));
+  beginPartial(digest: string, size: number | undefined, opts?: { cache?: boolean }) {
+    return this.disk.guard(`blob ${digest}`, size ?? 0, () => partials.beginPartial(this.#ctx, digest, size, opts));
+  }
+  /** The size a partial download of `digest` was recorded with, if one exists (a resume after a restart). */
+  partialSize(digest: string): number | undefined {
+    return partials.partialSize(this.#ctx, digest);
   }
   checkpointPartial(digest: string, offset: number) {
     return this.disk.guard(`blob ${digest}`, 0, () => partials.checkpointPartial(this.#ctx, digest, offset));

@@ -1,7 +1,7 @@
-import type { Database } from 'lmdb';
+import { Fills } from '../fetch/index.ts';
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
-import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
+import { SatelliteError } from '../lib/errors.ts';
 import { Limiter } from '../lib/limiter.ts';
 import { RateLimiter } from '../lib/rate-limiter.ts';
 import type { Store } from '../store/index.ts';
@@ -10,17 +10,22 @@ import { desiredRefs, refKey, type DesiredRef, type DesiredState } from './desir
 import type { DesiredStateSource } from './desired-state-source.ts';
 import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
-import { admit, diskFullDetail } from './admission.ts';
-import { isDiskError, type DiskState } from '../store/index.ts';
+import { admit } from './admission.ts';
+import type { DiskState } from '../store/index.ts';
 import type { ImageState, RunReport } from './image-state.ts';
 import { Meter } from './meter.ts';
 import { planImage, type ImagePlan } from './plan.ts';
-import { pruneRemoved, type SyncedRefs } from './prune.ts';
+import { pruneRemoved } from './prune.ts';
+import { SyncRecords } from './records.ts';
+import { DiskHold, type DiskHeldReason } from './disk-hold.ts';
+import { PauseGate } from './pause-gate.ts';
+import { RunScheduler } from './scheduler.ts';
+import { applyImage, codeOf, refuseImage, type ApplyContext, type ApplyDeps } from './apply-image.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
 import { ImageProgress } from './image-progress.ts';
-import { decideTrust, keepSignatures, type TrustDecision } from '../trust/index.ts';
+import { decideTrust, keepSignatures } from '../trust/index.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -35,6 +40,8 @@ export interface SyncEngineOptions {
   /** Builds a client for the upstream the desired state names; meter sees every byte read. */
   createUpstream: (target: UpstreamTarget, meter: (bytes: number) => void) => UpstreamPort;
   source?: DesiredStateSource | undefined;
+  /** The blob fetches in flight in this process, shared with the proxy (one fetch per digest). */
+  fills?: Fills | undefined;
 }
 
 export interface SyncStatus {
@@ -49,33 +56,12 @@ export interface SyncStatus {
   meters: ReturnType<Meter['usage']>;
   partials: Array<{ digest: string; offset: number; size: number }>;
   /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
-  disk: DiskState & { held: { reason: string; bytesNeeded: number | null; until: string | null } | null };
+  disk: DiskState & { held: DiskHeldReason };
 }
 
-/** Blobs under this size are latency-bound: fetched under sync.planConcurrency, not sync.concurrency. */
-const SMALL_BLOB_BYTES = 1024 * 1024;
 /** The upstream port's code for a network failure (src/upstream/errors.ts): reachability is in question. */
 const UPSTREAM_UNREACHABLE = 'UPSTREAM_UNREACHABLE';
 
-/** What the images of one run share while they are applied side by side. */
-interface ApplyContext {
-  upstream: UpstreamPort;
-  /** The desired state's signature policy, if any. */
-  trust: DesiredState['trust'];
-  report: RunReport;
-  log: Logger;
-  signal: AbortSignal;
-  /** Manifests that references no longer hold, per repository (pruned after the run). */
-  replaced: Map<string, Set<string>>;
-  /** Bytes each image refused for space was short by. */
-  shortBy: number[];
-  largeSlots: Limiter;
-  smallSlots: Limiter;
-  /** Images downloading now; each settles (never rejects) after its reservation is released. */
-  downloading: Set<Promise<void>>;
-  /** Partials admission may not drop (known once every reference is planned). */
-  keep: () => ReadonlySet<string> | undefined;
-}
 
 /**
  * Turns "these images should be here" into "they are here, verified". Runs never overlap; a run is
@@ -87,34 +73,24 @@ export class SyncEngine {
   readonly #log: Logger;
   readonly #createUpstream: SyncEngineOptions['createUpstream'];
   readonly #source: DesiredStateSource | undefined;
-  readonly #state: Database<unknown, string>;
-  readonly #images: Database<ImageState, string>;
-  readonly #synced: SyncedRefs;
+  readonly #records: SyncRecords;
   readonly #meter: Meter;
   readonly #windows: SyncWindows;
   readonly #rate: RateLimiter | undefined;
   readonly #abort = new AbortController();
   /** Aborts the run in progress when a new desired state drops references it is downloading. */
   #runAbort: AbortController | undefined;
-  #scheduled = false;
   #desired: DesiredState | undefined;
   #upstream: { key: string; url: string; client: UpstreamPort } | undefined;
   #reachable: boolean | null = null;
   #upstreamError: string | null = null;
-  #paused: { reason: string; until: Date | null } | null = null;
-  /** Set while memory is above the watchdog's soft limit: no new blob download starts. */
-  #memoryHold: string | undefined;
-  /** A download was held for memory: the release starts a run at once. */
-  #heldForMemory = false;
-  #running: Promise<RunReport> | undefined;
-  #again = false;
-  #timer: NodeJS.Timeout | undefined;
-  #nextRunAt: Date | null = null;
+  readonly #pause: PauseGate;
   #failedRuns = 0;
   #runBytes = 0;
   #closed = false;
   /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
-  #diskHold: { generation: number; bytesNeeded: number; until: number } | undefined;
+  readonly #diskHold: DiskHold;
+  readonly #runs: RunScheduler<RunReport>;
   readonly #runListeners = new Set<(report: RunReport) => void>();
   /** One download per digest at a time, whoever asked (a run, or a peer through fetchBlobOnRequest). */
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
@@ -122,6 +98,8 @@ export class SyncEngine {
   readonly #wanted = new WantedBlobs();
   /** Images being applied now: they read as pending with bytes done/total. */
   readonly #progress = new ImageProgress();
+  readonly #fills: Fills;
+  readonly #applyDeps: ApplyDeps;
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -129,24 +107,37 @@ export class SyncEngine {
     this.#log = opts.log;
     this.#createUpstream = opts.createUpstream;
     this.#source = opts.source;
-    this.#state = opts.store.metaDb<unknown>('sync-state');
-    this.#images = opts.store.metaDb<ImageState>('sync-images');
-    this.#synced = opts.store.metaDb<{ digests: string[] }, [string, string]>('sync-refs');
+    this.#fills = opts.fills ?? new Fills();
+    this.#records = new SyncRecords(opts.store);
+    this.#diskHold = new DiskHold(opts.store.disk, opts.log, opts.config);
+    this.#runs = new RunScheduler(() => this.#run(), {
+      hold: () => this.#diskHold.wait(this.#desired?.generation),
+      retryMs: opts.config.intervalSeconds * 1000,
+      log: opts.log,
+    });
+    this.#applyDeps = {
+      store: opts.store,
+      records: this.#records,
+      concurrency: opts.config.concurrency,
+      gate: (phase) => this.#gate(phase),
+      download: (upstream, log, repo, want, signal) => this.#download(this.#deps(upstream, log), repo, want, signal),
+    };
     this.#meter = new Meter(opts.store.metaDb<number, [string, string]>('sync-meter'), opts.config.caps);
     this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
+    this.#pause = new PauseGate(this.#meter, this.#windows, opts.config.windowEnd);
     this.#rate = opts.config.bandwidthBytesPerSecond ? new RateLimiter(opts.config.bandwidthBytesPerSecond) : undefined;
     // A partial download of a blob the plan still wants survives GC (one nobody wants does not).
     opts.store.keepPartials((digest) => this.#wanted.get(digest) !== undefined);
   }
 
   async start(): Promise<void> {
-    this.#desired = this.#state.get('desired') as DesiredState | undefined;
+    this.#desired = this.#records.desired();
     if (this.#desired) this.#log.info({ generation: this.#desired.generation }, 'desired state restored');
     await this.#source?.start({
       onState: (state) => void this.setDesiredState(state).catch((err) => this.#log.warn({ err }, 'desired state rejected')),
       onError: (err) => this.#log.error({ err }, 'desired state rejected; keeping the last good one'),
     });
-    this.#schedule(0);
+    this.#runs.schedule(0);
   }
 
   /** Applies a new desired state whole; an older generation than the current one is refused. */
@@ -156,11 +147,11 @@ export class SyncEngine {
       throw new SatelliteError('DESIRED_STATE_STALE', `generation ${state.generation} is older than ${current.generation}`);
     }
     if (current && state.generation === current.generation && JSON.stringify(current) === JSON.stringify(state)) return;
-    await this.#store.metaTransaction(() => this.#state.put('desired', state));
+    await this.#records.setDesired(state);
     this.#desired = state;
     // A run still downloading for references now dropped stops (progress checkpointed): the next
     // run starts at once and removes their partials, instead of finishing bytes nobody wants.
-    if (current && this.#running) {
+    if (current && this.#runs.running) {
       const now = new Set(desiredRefs(state, this.#config.platforms).map(refKey));
       if (desiredRefs(current, this.#config.platforms).some((r) => !now.has(refKey(r)))) this.#runAbort?.abort();
     }
@@ -184,15 +175,12 @@ export class SyncEngine {
    * pull-through cache never evicts them.
    */
   heldManifests(): Set<string> {
-    const out = new Set<string>();
-    for (const { value } of this.#synced.getRange()) for (const d of value.digests) out.add(d);
-    return out;
+    return this.#records.heldManifests();
   }
 
   /** Asks for a run as soon as possible (after the current one, if any). */
   trigger(): void {
-    if (this.#running) this.#again = true;
-    else this.#schedule(0);
+    this.#runs.trigger();
   }
 
   /**
@@ -200,27 +188,17 @@ export class SyncEngine {
    * finish, their bytes are kept); with undefined, downloads go on and a held run is started again.
    */
   holdForMemory(reason: string | undefined): void {
-    this.#memoryHold = reason;
-    if (reason === undefined && this.#heldForMemory) {
-      this.#heldForMemory = false;
-      if (this.#paused?.reason.startsWith('memory')) this.#paused = null;
+    this.#pause.memoryHold = reason;
+    if (reason === undefined && this.#pause.heldForMemory) {
+      this.#pause.heldForMemory = false;
+      if (this.#pause.paused?.reason.startsWith('memory')) this.#pause.paused = null;
       if (!this.#closed) this.trigger();
     }
   }
 
   /** Runs a sync now (or joins the one in progress). */
   runOnce(): Promise<RunReport> {
-    if (this.#running) return this.#running;
-    clearTimeout(this.#timer);
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-      if (this.#closed) return;
-      if (this.#again) {
-        this.#again = false;
-        this.#schedule(0);
-      }
-    });
-    return this.#running;
+    return this.#runs.runOnce();
   }
 
   /**
@@ -260,9 +238,9 @@ export class SyncEngine {
     return this.#wanted.scope(digest, this.#desired?.generation, this.#source !== undefined);
   }
 
-  /** True while a download of the digest runs here (for a run or on request). */
+  /** True while a download of the digest runs here (for a run, on request, or a proxy miss). */
   isDownloading(digest: string): boolean {
-    return this.#inflight.has(digest);
+    return this.#inflight.has(digest) || this.#fills.get(digest) !== undefined;
   }
 
   #download(deps: DownloadDeps, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<DownloadResult> {
@@ -280,6 +258,7 @@ export class SyncEngine {
       store: this.#store,
       upstream,
       log,
+      fills: this.#fills,
       limiter: this.#rate,
       gate: this.#gate,
       checkpointBytes: this.#config.checkpointBytes,
@@ -290,28 +269,28 @@ export class SyncEngine {
   }
 
   status(): SyncStatus {
-    const applied = this.#state.get('applied') as { generation: number } | undefined;
+    const applied = this.#records.applied();
     return {
       desiredGeneration: this.#desired?.generation ?? null,
       appliedGeneration: applied?.generation ?? null,
-      running: this.#running !== undefined,
+      running: this.#runs.running !== undefined,
       upstream: { url: this.#desired?.upstream.url ?? null, reachable: this.#reachable, lastError: this.#upstreamError },
-      paused: this.#paused ? { reason: this.#paused.reason, until: this.#paused.until?.toISOString() ?? null } : null,
-      nextRunAt: this.#nextRunAt?.toISOString() ?? null,
-      lastRun: (this.#state.get('lastRun') as RunReport | undefined) ?? null,
-      images: this.#progress.merge([...this.#images.getRange()].map((e) => e.value), this.#store),
+      paused: this.#pause.paused ? { reason: this.#pause.paused.reason, until: this.#pause.paused.until?.toISOString() ?? null } : null,
+      nextRunAt: this.#runs.nextRunAt?.toISOString() ?? null,
+      lastRun: this.#records.lastRun() ?? null,
+      images: this.#progress.merge(this.#records.images(), this.#store),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
-      disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
+      disk: { ...this.#store.disk.refresh(), held: this.#diskHold.reason() },
     };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#wanted.wakeAll();
-    clearTimeout(this.#timer);
+    this.#runs.stop();
     this.#abort.abort();
-    await this.#running?.catch(() => undefined);
+    await this.#runs.running?.catch(() => undefined);
     // Downloads for peers run outside runs: let them checkpoint before the store closes.
     await Promise.allSettled([...this.#inflight.values()]);
     await this.#source?.close();
@@ -320,55 +299,6 @@ export class SyncEngine {
     this.#windows.close();
   }
 
-  #schedule(ms: number): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#nextRunAt = new Date(Date.now() + ms);
-    this.#scheduled = true;
-    this.#timer = setTimeout(() => {
-      this.#scheduled = false;
-      const wait = this.#diskWait();
-      if (wait > 0) {
-        this.#schedule(wait);
-        return;
-      }
-      void this.runOnce().catch((err) => {
-        if (this.#closed) this.#log.info('sync run stopped');
-        else if (this.#scheduled) this.#log.info('sync run superseded by a new desired state');
-        else {
-          this.#log.error({ err }, 'sync run failed');
-          // A run that failed outright (e.g. the disk turned read-only mid-run) is tried again later, not never.
-          this.#schedule(this.#config.intervalSeconds * 1000);
-        }
-      });
-    }, ms);
-    this.#timer.unref();
-  }
-
-  /**
-   * Milliseconds to wait before a scheduled run may spend WAN: while the disk is read-only, or while
-   * images wait for space that has not been freed (0 = run now). New desired state ends the wait.
-   */
-  #diskWait(): number {
-    const interval = this.#config.intervalSeconds * 1000;
-    const disk = this.#store.disk.refresh();
-    if (disk.condition === 'read-only') return interval;
-    const hold = this.#diskHold;
-    if (!hold) return 0;
-    const now = Date.now();
-    if (this.#desired?.generation !== hold.generation || now >= hold.until || this.#store.disk.available() >= hold.bytesNeeded) {
-      this.#diskHold = undefined;
-      return 0;
-    }
-    this.#log.debug({ bytesNeeded: hold.bytesNeeded, availableBytes: this.#store.disk.available() }, 'sync held: waiting for disk space');
-    return Math.min(interval, hold.until - now);
-  }
-
-  #heldReason(): SyncStatus['disk']['held'] {
-    if (this.#store.disk.readOnly) return { reason: 'STORE_READ_ONLY', bytesNeeded: null, until: null };
-    const hold = this.#diskHold;
-    return hold ? { reason: 'DISK_FULL', bytesNeeded: hold.bytesNeeded, until: new Date(hold.until).toISOString() } : null;
-  }
 
   #client(target: UpstreamTarget): UpstreamPort {
     const key = JSON.stringify([target.url, target.username ?? '', target.password ?? '']);
@@ -388,29 +318,14 @@ export class SyncEngine {
   /** Why downloads must wait now, if they must. */
   #gate = (phase: 'start' | 'stream'): SatelliteError | undefined => {
     if (this.#closed) return syncError(SyncErrorCode.stopped, 'satellite is stopping');
-    const cap = this.#meter.capReached();
-    if (cap) {
-      this.#paused = { reason: `${cap.period} data cap of ${cap.limit} bytes reached`, until: cap.resetsAt };
-      return syncError(SyncErrorCode.paused, this.#paused.reason, cap);
-    }
-    if (this.#memoryHold !== undefined && phase === 'start') {
-      this.#heldForMemory = true;
-      this.#paused = { reason: this.#memoryHold, until: null };
-      return syncError(SyncErrorCode.paused, this.#paused.reason);
-    }
-    if (!this.#windows.isOpen() && (phase === 'start' || this.#config.windowEnd === 'pause')) {
-      const ms = this.#windows.msUntilOpen();
-      this.#paused = { reason: 'outside the sync window', until: ms === undefined ? null : new Date(Date.now() + ms) };
-      return syncError(SyncErrorCode.paused, this.#paused.reason);
-    }
-    return undefined;
+    return this.#pause.check(phase);
   };
 
   async #run(): Promise<RunReport> {
     const doc = this.#desired;
     const startedAt = new Date();
     this.#runBytes = 0;
-    this.#paused = null;
+    this.#pause.reset();
     const report: RunReport = {
       generation: doc?.generation ?? 0,
       startedAt: startedAt.toISOString(),
@@ -487,10 +402,9 @@ export class SyncEngine {
                 if (trust?.refused) {
                   // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
                   if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
-                  const held = this.#synced.get([ref.repository, ref.reference])?.digests ?? [];
-                  await this.#store.metaTransaction(() => this.#synced.remove([ref.repository, ref.reference]));
+                  const held = await this.#records.dropHeld(ref);
                   ctx.replaced.set(ref.repository, new Set([...(ctx.replaced.get(ref.repository) ?? []), ...held]));
-                  await this.#refuse(plan, trust, report);
+                  await refuseImage(this.#records, plan, trust, report);
                   return;
                 }
                 await keepSignatures(this.#store, ref.repository, trust, log);
@@ -501,7 +415,7 @@ export class SyncEngine {
               for (const b of plan.blobs) wanted.add(b.digest);
               transferStart ??= performance.now();
               this.#progress.begin(plan.ref, plan.blobs);
-              const p = imageSlots.run(() => this.#apply(plan, ctx)).finally(() => this.#progress.end(plan.ref));
+              const p = imageSlots.run(() => applyImage(this.#applyDeps, plan, ctx)).finally(() => this.#progress.end(plan.ref));
               p.catch(() => undefined); // awaited below; handled here so an early failure is not "unhandled"
               applying.push(p);
             }),
@@ -541,7 +455,7 @@ export class SyncEngine {
     if (failed) throw failed.reason;
     if (transferStart !== undefined) report.transferMs = Math.round(performance.now() - transferStart);
     const { replaced, shortBy } = ctx;
-    this.#diskHold = shortBy.length > 0 ? { generation: doc.generation, bytesNeeded: Math.min(...shortBy), until: Date.now() + this.#config.diskFullRetrySeconds * 1000 } : undefined;
+    this.#diskHold.set(doc.generation, shortBy);
     await this.#prune(refs, replaced, report, log);
     return this.#finish(report, doc, refs);
   }
@@ -561,142 +475,18 @@ export class SyncEngine {
     }
   }
 
-  /**
-   * One image: its blobs admitted by free space and downloaded, then committed and served. Images
-   * run side by side (each starts when its plan is known); the reservations of images still
-   * downloading may count a shared layer twice, so an image refused for space waits for one of
-   * them to end and asks again, and is refused only when nothing else is downloading.
-   */
-  async #apply(plan: ImagePlan, c: ApplyContext): Promise<void> {
-    const { report, log, signal } = c;
-    signal.throwIfAborted();
-    let release: () => void;
-    for (;;) {
-      try {
-        release = await admit(this.#store, plan.blobs, `image ${refKey(plan.ref)}`, log, c.keep());
-        break;
-      } catch (err) {
-        if (signal.aborted || !isDiskError(err)) throw err;
-        if (c.downloading.size > 0) {
-          await Promise.race(c.downloading);
-          continue;
-        }
-        const d = diskFullDetail(err);
-        if (d) c.shortBy.push(d.bytesNeeded);
-        log.warn({ ref: refKey(plan.ref), code: codeOf(err), ...d }, 'image waits for disk space; nothing downloaded');
-        await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message, ...d });
-        report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
-        return;
-      }
-    }
-    const task = (async () => {
-      try {
-        return await this.#downloadAll([plan], c.upstream, report, log, signal, c);
-      } finally {
-        release();
-      }
-    })();
-    const tracked: Promise<void> = task.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => c.downloading.delete(tracked));
-    c.downloading.add(tracked);
-    const blobErrors = await task;
-    // Stopping: downloads are checkpointed; record nothing as failed for a run cut short.
-    signal.throwIfAborted();
-    const missing = plan.blobs.find((b) => !this.#store.hasBlob(b.digest));
-    if (missing) {
-      const err = blobErrors.get(missing.digest);
-      const paused = err && isSatelliteError(err, SyncErrorCode.paused);
-      const d = diskFullDetail(err);
-      if (d) c.shortBy.push(d.bytesNeeded);
-      await this.#setImage(plan.ref, {
-        status: paused ? 'pending' : 'failed',
-        code: err ? codeOf(err) : 'BLOB_MISSING',
-        reason: err ? err.message : `blob ${missing.digest} not downloaded`,
-        ...d,
-      });
-      if (!paused) report.errors.push({ ref: refKey(plan.ref), digest: missing.digest, code: err ? codeOf(err) : 'BLOB_MISSING', message: err?.message ?? 'not downloaded' });
-      return;
-    }
-    const { repository, reference } = plan.ref;
-    let trust: TrustDecision | undefined;
-    try {
-      trust = await decideTrust(c.upstream, c.trust, { repository, digest: plan.digest }, log, signal);
-    } catch (err) {
-      signal.throwIfAborted();
-      await this.#setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
-      report.errors.push({ ref: refKey(plan.ref), code: codeOf(err), message: (err as Error).message });
-      return;
-    }
-    if (trust?.refused) {
-      await this.#refuse(plan, trust, report);
-      return;
-    }
-    await this.#store.commitImage(repository, plan.manifests, isDigest(reference) ? [] : [reference], { allowMissingChildren: true, linkStoredBlobs: true });
-    const old = await this.#recordSynced(plan);
-    if (old.length > 0) c.replaced.set(repository, new Set([...(c.replaced.get(repository) ?? []), ...old]));
-    await keepSignatures(this.#store, repository, trust, log);
-    await this.#setImage(plan.ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
-    log.info({ repository, reference, digest: plan.digest }, 'image synced');
-  }
-
-  async #downloadAll(
-    plans: ImagePlan[],
-    upstream: UpstreamPort,
-    report: RunReport,
-    log: Logger,
-    signal: AbortSignal,
-    slots?: { largeSlots: Limiter; smallSlots: Limiter },
-  ): Promise<Map<string, Error>> {
-    const needed = new Map<string, { repo: string; size: number }>();
-    for (const plan of plans) {
-      for (const b of plan.blobs) {
-        if (!this.#store.hasBlob(b.digest) && !needed.has(b.digest)) needed.set(b.digest, { repo: plan.ref.repository, size: b.size });
-      }
-    }
-    const errors = new Map<string, Error>();
-    if (needed.size === 0) return errors;
-    const deps = this.#deps(upstream, log);
-    const large = slots?.largeSlots ?? new Limiter(this.#config.concurrency);
-    // A small blob (an image config, a thin layer) costs a round trip, not bandwidth: it is fetched
-    // under the plan's concurrency, like a manifest; large ones share sync.concurrency.
-    const small = slots?.smallSlots ?? large;
-    await Promise.all(
-      [...needed].map(([digest, { repo, size }]) =>
-        (size < SMALL_BLOB_BYTES ? small : large).run(async () => {
-          try {
-            const held = this.#gate('start');
-            if (held) throw held;
-            const result = await this.#download(deps, repo, { digest, size }, signal);
-            report.blobsFetched++;
-            if (result.resumedFrom > 0) report.blobsResumed++;
-          } catch (err) {
-            if (signal.aborted) return;
-            errors.set(digest, err as Error);
-            if (!isSatelliteError(err, SyncErrorCode.paused)) log.warn({ digest, err: (err as Error).message, code: codeOf(err) }, 'blob download failed');
-          }
-        }),
-      ),
-    );
-    return errors;
-  }
-
   async #prune(refs: ReturnType<typeof desiredRefs>, replaced: Map<string, Set<string>>, report: RunReport, log: Logger) {
     const keepRefs = new Set(refs.map(refKey));
     const keep = new Map<string, Set<string>>();
     for (const ref of refs) {
-      const rec = this.#synced.get([ref.repository, ref.reference]);
       const set = keep.get(ref.repository) ?? new Set<string>();
-      for (const d of rec?.digests ?? []) set.add(d);
+      for (const d of this.#records.held(ref)) set.add(d);
       keep.set(ref.repository, set);
     }
-    const pruned = await pruneRemoved(this.#store, this.#synced, keep, keepRefs, replaced, log);
+    const pruned = await pruneRemoved(this.#store, this.#records.synced, keep, keepRefs, replaced, log);
     report.untagged = pruned.untagged;
     report.manifestsDeleted = pruned.manifestsDeleted;
-    for (const { key } of this.#images.getRange()) {
-      if (!keepRefs.has(key)) await this.#store.metaTransaction(() => this.#images.remove(key));
-    }
+    await this.#records.keepImages(keepRefs);
     if ((pruned.untagged > 0 || pruned.manifestsDeleted > 0) && this.#config.gcAfterPrune) {
       report.gcBytesFreed = (await this.#store.collectGarbage()).bytesFreed;
     }
@@ -706,12 +496,12 @@ export class SyncEngine {
     await this.#meter.flush();
     report.finishedAt = new Date().toISOString();
     report.bytesFromUpstream = this.#runBytes;
-    const allOk = refs?.every((r) => this.#images.get(refKey(r))?.status === 'ok') ?? true;
+    const allOk = refs?.every((r) => this.#records.image(refKey(r))?.status === 'ok') ?? true;
     if (doc && allOk && report.errors.length === 0) {
-      await this.#store.metaTransaction(() => this.#state.put('applied', { generation: doc.generation, at: report.finishedAt }));
+      await this.#records.setApplied(doc.generation, report.finishedAt);
     }
-    report.result = allOk && report.errors.length === 0 ? 'ok' : this.#paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
-    await this.#store.metaTransaction(() => this.#state.put('lastRun', report));
+    report.result = allOk && report.errors.length === 0 ? 'ok' : this.#pause.paused ? 'paused' : this.#reachable === false ? 'offline' : 'partial';
+    await this.#records.setLastRun(report);
     // Without a desired state there was nothing to do: no "sync finished generation 0" at info.
     this.#log[doc ? 'info' : 'debug'](
       {
@@ -730,9 +520,10 @@ export class SyncEngine {
     this.#failedRuns = report.result === 'ok' ? 0 : this.#failedRuns + 1;
     const interval = this.#config.intervalSeconds * 1000;
     let next = interval;
-    if (report.result === 'paused' && this.#paused?.until) next = Math.max(1000, this.#paused.until.getTime() - Date.now());
+    const pausedUntil = this.#pause.paused?.until;
+    if (report.result === 'paused' && pausedUntil) next = Math.max(1000, pausedUntil.getTime() - Date.now());
     else if (report.result !== 'ok') next = Math.min(interval, Math.max(1000, backoffMs(this.#failedRuns, this.#config.retry.baseMs * 4, this.#config.retry.maxMs)));
-    this.#schedule(next);
+    this.#runs.schedule(next);
     for (const listener of this.#runListeners) {
       try {
         listener(report);
@@ -744,36 +535,13 @@ export class SyncEngine {
   }
 
   /** Remembers which manifests a reference holds (so prune keeps them); returns the ones it no longer holds. */
-  async #recordSynced(plan: ImagePlan): Promise<string[]> {
-    const key: [string, string] = [plan.ref.repository, plan.ref.reference];
-    const previous = this.#synced.get(key)?.digests ?? [];
-    const digests = plan.manifests.map((m) => m.digest);
-    if (previous.length !== digests.length || previous.some((d, i) => d !== digests[i])) {
-      await this.#store.metaTransaction(() => this.#synced.put(key, { digests }));
-    }
-    return previous.filter((d) => !digests.includes(d));
+  #recordSynced(plan: ImagePlan): Promise<string[]> {
+    return this.#records.recordHeld(plan.ref, plan.manifests.map((m) => m.digest));
   }
 
-  /** Enforce refused the image: failed with SIGNATURE_REQUIRED / SIGNATURE_INVALID, nothing committed. */
-  async #refuse(plan: ImagePlan, trust: TrustDecision, report: RunReport): Promise<void> {
-    const refused = trust.refused!;
-    await this.#setImage(plan.ref, { status: 'failed', digest: plan.digest, ...trust.fields, code: refused.code, reason: refused.reason });
-    report.errors.push({ ref: refKey(plan.ref), digest: plan.digest, code: refused.code, message: refused.reason });
-  }
 
-  async #setImage(ref: { repository: string; reference: string }, s: Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>) {
-    const key = refKey(ref);
-    const prev = this.#images.get(key);
-    const now = new Date().toISOString();
-    const next: ImageState = { repository: ref.repository, reference: ref.reference, ...s, updatedAt: now };
-    if (s.status === 'ok') next.lastOkAt = now;
-    else if (prev?.lastOkAt) next.lastOkAt = prev.lastOkAt;
-    // A failed refresh of an image we still hold keeps its digest on record.
-    if (s.status !== 'ok' && prev?.digest && next.digest === undefined) next.digest = prev.digest;
-    await this.#store.metaTransaction(() => this.#images.put(key, next));
+  #setImage(ref: { repository: string; reference: string }, s: Parameters<SyncRecords['setImage']>[1]): Promise<void> {
+    return this.#records.setImage(ref, s);
   }
 }
 
-function codeOf(err: unknown): string {
-  return isSatelliteError(err) ? err.code : 'INTERNAL';
-}
