@@ -12,3 +12,5 @@ export type { VerifyReport, BadBlob, BrokenImage } from './verify.ts';
 export type { PullLog } from './pull-log.ts';
 export { DiskErrorCode, DiskSpace, isDiskError, isStorageWriteFault, type DiskState, type DiskFullDetail } from './free-space.ts';
 export type { ReliefReport } from './pressure.ts';
+export { CONTROL_DBS, type ControlState, type OutboxRecord, type CommandRecord, type ControlCounter } from './control-state.ts';
+export { SYNC_DBS, type SyncState, type SyncRecordTypes } from './sync-state.ts';

@@ -21,7 +21,8 @@ import { planGarbage, type GcPlan } from './gc-plan.ts';
 import { PullLog } from './pull-log.ts';
 import { verifyBlobs, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { randomUUID } from 'node:crypto';
-import type { Database } from 'lmdb';
+import { ControlState } from './control-state.ts';
+import { SyncState, type SyncRecordTypes } from './sync-state.ts';
 import { DiskSpace, isDiskError } from './free-space.ts';
 import { dropOrphanPartials, relieve, type ReliefReport } from './pressure.ts';
 
@@ -38,6 +39,8 @@ export class Store {
   #closed = false;
   #cache: CacheIndex | undefined;
   #pulls: PullLog | undefined;
+  #control: ControlState | undefined;
+  #sync: SyncState | undefined;
   readonly reconciled: ReconcileReport;
   /** Free space, write-ability and the bytes promised to downloads in flight. */
   readonly disk: DiskSpace;
@@ -307,11 +310,22 @@ export class Store {
     }
   }
 
+  /** The control plane's records: outbox, commands log, counters (control-state.ts). */
+  get controlState(): ControlState {
+    this.#control ??= new ControlState(this.#ctx.db, this.disk);
+    return this.#control;
+  }
   /**
-   * A named LMDB database in the store's environment for another domain's metadata (sync state,
-   * meters, outbox). Names are prefixed so they can never collide with the store's own.
+   * Sync's records: desired state, applied generation, last run, per-reference state, held
+   * manifests, metered bytes (sync-state.ts). Sync names the types of its own records.
    */
-  metaDb<V, K extends import('lmdb').Key = string>(name: string): Database<V, K> {
+  syncState<T extends SyncRecordTypes = SyncRecordTypes>(): SyncState<T> {
+    this.#sync ??= new SyncState(this.#ctx.db, this.disk);
+    return this.#sync as SyncState<T>;
+  }
+
+  /** Deprecated: being replaced by controlState and syncState. */
+  metaDb<V, K extends import('lmdb').Key = string>(name: string): import('lmdb').Database<V, K> {
     return this.#ctx.db.root.openDB<V, K>({ name: `meta:${name}` });
   }
   /** Durable write transaction over metaDb databases. */
