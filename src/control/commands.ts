@@ -1,21 +1,10 @@
-import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import { Channel, encodeMessage, topic, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
 import { clip } from './errors.ts';
 import type { Outbox, OutboxItem } from './outbox.ts';
+import type { CommandRecord, ControlState } from '../store/index.ts';
 import type { ControlStore } from './ports.ts';
-
-/** What is remembered per command id (durably): its run state and, once done, its outcome. */
-interface CommandRecord {
-  name: CommandName;
-  status: 'running' | 'done';
-  receivedAt: number;
-  finishedAt?: number;
-  ok?: boolean;
-  result?: Record<string, unknown>;
-  error?: { code: string; message: string };
-}
 
 export type CommandHandlers = Record<CommandName, () => Promise<Record<string, unknown>>>;
 
@@ -37,7 +26,7 @@ export interface CommandRunnerOptions {
  */
 export class CommandRunner {
   readonly #opts: CommandRunnerOptions;
-  readonly #db: Database<CommandRecord, string>;
+  readonly #db: ControlState;
   readonly #running = new Map<string, { duplicates: number }>();
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
@@ -45,17 +34,18 @@ export class CommandRunner {
 
   constructor(opts: CommandRunnerOptions) {
     this.#opts = opts;
-    this.#db = opts.store.metaDb<CommandRecord, string>('control-commands');
+    this.#db = opts.store.controlState;
   }
 
   /** Queues the commands a previous process accepted but did not finish. */
   resume(): void {
-    const unfinished = [...this.#db.getRange()]
-      .filter(({ value }) => value.status === 'running')
-      .sort((a, b) => a.value.receivedAt - b.value.receivedAt);
-    for (const { key, value } of unfinished) {
-      this.#opts.log.info({ commandId: key, name: value.name }, 'running a command left unfinished');
-      this.#queue(key, value.name);
+    const unfinished = this.#db
+      .commands()
+      .filter(({ record }) => record.status === 'running')
+      .sort((a, b) => a.record.receivedAt - b.record.receivedAt);
+    for (const { id, record } of unfinished) {
+      this.#opts.log.info({ commandId: id, name: record.name }, 'running a command left unfinished');
+      this.#queue(id, record.name);
     }
     void this.#prune();
   }
@@ -66,7 +56,7 @@ export class CommandRunner {
    */
   async accept(cmd: CommandMessage): Promise<void> {
     const log = this.#opts.log.child({ commandId: cmd.id, command: cmd.name });
-    const seen = this.#db.get(cmd.id);
+    const seen = this.#db.command(cmd.id);
     if (seen?.status === 'done') {
       log.info('duplicate command; repeating its result');
       await this.#opts.outbox.enqueue(() => [this.#result(cmd.id, seen, true)]);
@@ -78,7 +68,7 @@ export class CommandRunner {
       log.info('duplicate of a running command; its result will be repeated');
       return;
     }
-    await this.#opts.store.metaTransaction(() => this.#db.put(cmd.id, { name: cmd.name, status: 'running', receivedAt: Date.now() }));
+    await this.#db.transaction(() => this.#db.putCommand(cmd.id, { name: cmd.name, status: 'running', receivedAt: Date.now() }));
     log.info('command accepted');
     this.#queue(cmd.id, cmd.name);
   }
@@ -96,7 +86,7 @@ export class CommandRunner {
   async #run(id: string, name: CommandName): Promise<void> {
     if (this.#closed) return;
     const log = this.#opts.log.child({ commandId: id, command: name });
-    const rec: CommandRecord = { name, status: 'done', receivedAt: this.#db.get(id)?.receivedAt ?? Date.now() };
+    const rec: CommandRecord = { name, status: 'done', receivedAt: this.#db.command(id)?.receivedAt ?? Date.now() };
     try {
       rec.result = await this.#opts.handlers[name]();
       rec.ok = true;
@@ -109,7 +99,7 @@ export class CommandRunner {
     if (this.#closed) return; // left 'running': run again after the restart
     const duplicates = this.#running.get(id)?.duplicates ?? 0;
     await this.#opts.outbox.enqueue(() => {
-      this.#db.put(id, rec);
+      this.#db.putCommand(id, rec);
       const items = [this.#result(id, rec, false)];
       for (let i = 0; i < duplicates; i++) items.push(this.#result(id, rec, true));
       return items;
@@ -138,16 +128,17 @@ export class CommandRunner {
   async #prune(): Promise<void> {
     this.#sincePrune = 0;
     const edge = Date.now() - this.#opts.maxAgeMs;
-    const done = [...this.#db.getRange()]
-      .filter(({ value }) => value.status === 'done')
-      .map(({ key, value }) => ({ key, at: value.finishedAt ?? value.receivedAt }))
+    const done = this.#db
+      .commands()
+      .filter(({ record }) => record.status === 'done')
+      .map(({ id, record }) => ({ key: id, at: record.finishedAt ?? record.receivedAt }))
       .sort((a, b) => a.at - b.at);
     const excess = Math.max(0, done.length - this.#opts.maxIds);
     const forget = done.filter((d, i) => i < excess || d.at < edge).map((d) => d.key);
     if (forget.length === 0) return;
     try {
-      await this.#opts.store.metaTransaction(() => {
-        for (const key of forget) this.#db.remove(key);
+      await this.#db.transaction(() => {
+        for (const key of forget) this.#db.removeCommand(key);
       });
       this.#opts.log.debug({ forgotten: forget.length }, 'old command ids forgotten');
     } catch (err) {

@@ -1,23 +1,13 @@
-import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
+import type { ControlState, OutboxRecord } from '../store/index.ts';
 import { ControlErrorCode, controlError } from './errors.ts';
 import type { ControlStore } from './ports.ts';
 
 /** What a message is: state reports supersede each other, results and events never do. */
-export type OutboxKind = 'state' | 'result' | 'event';
+export type OutboxKind = OutboxRecord['kind'];
 
-export interface OutboxItem {
-  kind: OutboxKind;
-  topic: string;
-  /** The encoded JSON payload. */
-  payload: string;
-  retain: boolean;
-}
-
-interface StoredItem extends OutboxItem {
-  /** When it was written (ms since the epoch). */
-  at: number;
-}
+/** A message to send: the stored record without its write time. */
+export type OutboxItem = Omit<OutboxRecord, 'at'>;
 
 export interface OutboxStats {
   pending: number;
@@ -43,8 +33,6 @@ export interface OutboxOptions {
   overflowEvent: (count: number) => OutboxItem;
 }
 
-const DROPPED_KEY = 'outboxDropped';
-
 /**
  * Every outgoing report, result and event is first written here (LMDB, durable, ordered by an
  * increasing integer key), then published QoS 1 one at a time in key order and removed only after
@@ -54,8 +42,7 @@ const DROPPED_KEY = 'outboxDropped';
  */
 export class Outbox {
   readonly #opts: OutboxOptions;
-  readonly #db: Database<StoredItem, number>;
-  readonly #meta: Database<number, string>;
+  readonly #db: ControlState;
   /** Keys in the database, ascending, and the kind of each. */
   readonly #keys: number[] = [];
   readonly #kinds = new Map<number, OutboxKind>();
@@ -72,9 +59,8 @@ export class Outbox {
 
   constructor(opts: OutboxOptions) {
     this.#opts = opts;
-    this.#db = opts.store.metaDb<StoredItem, number>('control-outbox');
-    this.#meta = opts.store.metaDb<number, string>('control-meta');
-    this.#dropped = this.#meta.get(DROPPED_KEY) ?? 0;
+    this.#db = opts.store.controlState;
+    this.#dropped = this.#db.counter('outboxDropped') ?? 0;
     this.#rescan();
   }
 
@@ -89,7 +75,7 @@ export class Outbox {
       // whose record is not readable yet. Removals leave it at once (they must not be sent).
       const staged: Array<[number, OutboxKind]> = [];
       try {
-        await this.#opts.store.metaTransaction(() => {
+        await this.#db.transaction(() => {
           let dropped = 0;
           const size = () => this.#keys.length + staged.length;
           const reports = () => this.#reportCount + staged.filter(([, k]) => k === 'state').length;
@@ -97,7 +83,7 @@ export class Outbox {
             if (this.#removeOldest(kind)) return true;
             const i = staged.findIndex(([, k]) => kind === undefined || k === kind);
             if (i < 0) return false;
-            this.#db.remove(staged[i]![0]);
+            void this.#db.removeOutboxItem(staged[i]![0]);
             staged.splice(i, 1);
             return true;
           };
@@ -111,12 +97,12 @@ export class Outbox {
               else break;
             }
             const key = this.#nextKey++;
-            this.#db.put(key, { ...item, at: Date.now() });
+            this.#db.putOutboxItem(key, { ...item, at: Date.now() });
             staged.push([key, item.kind]);
           }
           if (dropped > 0) {
             this.#dropped += dropped;
-            this.#meta.put(DROPPED_KEY, this.#dropped);
+            this.#db.setCounter('outboxDropped', this.#dropped);
             this.#opts.log.warn({ dropped, total: this.#dropped }, 'outbox full; oldest messages dropped');
           }
         });
@@ -158,7 +144,7 @@ export class Outbox {
       void this.enqueue(() => {
         const count = this.#dropped;
         this.#dropped = 0;
-        this.#meta.put(DROPPED_KEY, 0);
+        this.#db.setCounter('outboxDropped', 0);
         return count > 0 ? [this.#opts.overflowEvent(count)] : [];
       }).catch((err: unknown) => this.#opts.log.error({ err }, 'cannot record outbox overflow'));
     }
@@ -192,7 +178,7 @@ export class Outbox {
     while (!this.#closed && this.#opts.isConnected()) {
       const key = this.#keys[0];
       if (key === undefined) return true;
-      const item = this.#db.get(key);
+      const item = this.#db.outboxItem(key);
       if (!item) {
         this.#forget(key);
         continue;
@@ -212,7 +198,7 @@ export class Outbox {
       // Not durable on purpose: a power cut now only means this message is sent once more.
       if (this.#kinds.has(key)) {
         this.#forget(key);
-        await this.#db.remove(key);
+        await this.#db.removeOutboxItem(key);
       }
     }
     return false;
@@ -222,7 +208,7 @@ export class Outbox {
   #removeOldest(kind: OutboxKind | undefined): boolean {
     const key = this.#keys.find((k) => k !== this.#inflight && (kind === undefined || this.#kinds.get(k) === kind));
     if (key === undefined) return false;
-    this.#db.remove(key);
+    void this.#db.removeOutboxItem(key);
     this.#forget(key);
     return true;
   }
@@ -238,10 +224,10 @@ export class Outbox {
     this.#keys.length = 0;
     this.#kinds.clear();
     this.#reportCount = 0;
-    for (const { key, value } of this.#db.getRange()) {
+    for (const { key, kind } of this.#db.outboxKeys()) {
       this.#keys.push(key);
-      this.#kinds.set(key, value.kind);
-      if (value.kind === 'state') this.#reportCount++;
+      this.#kinds.set(key, kind);
+      if (kind === 'state') this.#reportCount++;
     }
     this.#nextKey = Math.max(this.#nextKey, (this.#keys.at(-1) ?? 0) + 1);
   }

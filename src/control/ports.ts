@@ -1,8 +1,8 @@
 import type { Store } from '../store/index.ts';
 import type { DesiredState, RunReport, SyncStatus } from '../sync/index.ts';
 
-/** What the control plane needs from the store: its own LMDB databases, GC, and disk usage. */
-export type ControlStore = Pick<Store, 'metaDb' | 'metaTransaction' | 'collectGarbage' | 'usage' | 'disk'>;
+/** What the control plane needs from the store: its own records (outbox, commands, counters), GC, and disk usage. */
+export type ControlStore = Pick<Store, 'controlState' | 'collectGarbage' | 'usage' | 'disk'>;
 
 /** What the control plane needs from the sync engine (SyncEngine implements it). */
 export interface SyncPort {

@@ -1,4 +1,3 @@
-import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import {
   Channel,
@@ -18,7 +17,7 @@ import {
 import { referenceMatcher } from '../oci/reference-set.ts';
 import type { SyncStatus } from '../sync/index.ts';
 import { clip } from './errors.ts';
-import { isStorageWriteFault } from '../store/index.ts';
+import { isStorageWriteFault, type ControlState } from '../store/index.ts';
 import type { Outbox } from './outbox.ts';
 import type { ControlStore, SyncPort } from './ports.ts';
 import { processReport, readBoardModel, type ReportSources } from './report-inputs.ts';
@@ -152,7 +151,6 @@ export interface ReporterOptions {
   checkMs?: number | undefined;
 }
 
-const SEQ_KEY = 'stateSeq';
 /** The "should I report?" check: a report's worth of reads, compared in memory, nothing sent if idle. */
 const CHECK_MS = 3000;
 
@@ -164,7 +162,7 @@ const CHECK_MS = 3000;
  */
 export class Reporter {
   readonly #opts: ReporterOptions;
-  readonly #meta: Database<number, string>;
+  readonly #meta: ControlState;
   readonly #board: string | undefined;
   #sync: SyncPort | undefined;
   #sources: ReportSources = {};
@@ -177,7 +175,7 @@ export class Reporter {
 
   constructor(opts: ReporterOptions) {
     this.#opts = opts;
-    this.#meta = opts.store.metaDb<number, string>('control-meta');
+    this.#meta = opts.store.controlState;
     this.#board = readBoardModel();
   }
 
@@ -235,15 +233,15 @@ export class Reporter {
     const stateTopic = topic(this.#opts.satelliteId, Channel.state);
     try {
       await this.#opts.outbox.enqueue(() => {
-        seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
-        this.#meta.put(SEQ_KEY, seq);
+        seq = (this.#meta.counter('stateSeq') ?? 0) + 1;
+        this.#meta.setCounter('stateSeq', seq);
         const message: StateMessage = { ...draft, seq };
         return [{ kind: 'state', topic: stateTopic, payload: encodeMessage(message).toString('utf8'), retain: true }];
       });
     } catch (err) {
       if (!this.#opts.publishNow || !this.#opts.isConnected() || !isStorageWriteFault(err)) throw err;
       // The seq cannot be persisted either: one past the last stored keeps Ground Control's ordering.
-      seq = (this.#meta.get(SEQ_KEY) ?? 0) + 1;
+      seq = (this.#meta.counter('stateSeq') ?? 0) + 1;
       await this.#opts.publishNow(stateTopic, encodeMessage({ ...draft, seq }).toString('utf8'));
       this.#opts.log.warn({ seq, disk: draft.disk.condition }, 'state report published directly: the outbox cannot be written');
     }
