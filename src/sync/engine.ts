@@ -122,7 +122,7 @@ export class SyncEngine {
       gate: (phase) => this.#gate(phase),
       download: (upstream, log, repo, want, signal) => this.#download(this.#deps(upstream, log), repo, want, signal),
     };
-    this.#meter = new Meter(opts.store.metaDb<number, [string, string]>('sync-meter'), opts.config.caps);
+    this.#meter = new Meter(this.#records.db, opts.config.caps);
     this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
     this.#pause = new PauseGate(this.#meter, this.#windows, opts.config.windowEnd);
     this.#rate = opts.config.bandwidthBytesPerSecond ? new RateLimiter(opts.config.bandwidthBytesPerSecond) : undefined;
@@ -483,7 +483,7 @@ export class SyncEngine {
       for (const d of this.#records.held(ref)) set.add(d);
       keep.set(ref.repository, set);
     }
-    const pruned = await pruneRemoved(this.#store, this.#records.synced, keep, keepRefs, replaced, log);
+    const pruned = await pruneRemoved(this.#store, this.#records.db, keep, keepRefs, replaced, log);
     report.untagged = pruned.untagged;
     report.manifestsDeleted = pruned.manifestsDeleted;
     await this.#records.keepImages(keepRefs);

@@ -1,4 +1,7 @@
-import type { Database } from 'lmdb';
+import type { SyncState } from '../store/index.ts';
+
+/** Where the meter's totals live (the store's sync-meter records). */
+export type MeterRecords = Pick<SyncState, 'metered' | 'addMetered'>;
 
 export type Period = 'hour' | 'day' | 'month';
 const PERIODS: readonly Period[] = ['hour', 'day', 'month'];
@@ -36,14 +39,14 @@ function periodEnd(period: Period, at: Date): Date {
  * budget survives restarts. Counting is in memory and flushed at most once a second.
  */
 export class Meter {
-  readonly #db: Database<number, [string, string]>;
+  readonly #db: MeterRecords;
   readonly #caps: DataCaps;
   readonly #now: () => Date;
   readonly #pending = new Map<string, number>();
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(db: Database<number, [string, string]>, caps: DataCaps = {}, now: () => Date = () => new Date()) {
+  constructor(db: MeterRecords, caps: DataCaps = {}, now: () => Date = () => new Date()) {
     this.#db = db;
     this.#caps = caps;
     this.#now = now;
@@ -64,7 +67,7 @@ export class Meter {
 
   used(period: Period, at: Date = this.#now()): number {
     const key = periodKey(period, at);
-    return (this.#db.get([period, key]) ?? 0) + (this.#pending.get(`${period}\u0000${key}`) ?? 0);
+    return (this.#db.metered(period, key) ?? 0) + (this.#pending.get(`${period}\u0000${key}`) ?? 0);
   }
 
   usage(): Record<Period, { period: string; bytes: number }> {
@@ -98,12 +101,12 @@ export class Meter {
     this.#pending.clear();
     if (batch.length === 0) return this.#flushing;
     this.#flushing = this.#flushing.then(() =>
-      this.#db.transaction(() => {
-        for (const [k, bytes] of batch) {
+      this.#db.addMetered(
+        batch.map(([k, bytes]) => {
           const [p, key] = k.split('\u0000') as [string, string];
-          this.#db.put([p, key], (this.#db.get([p, key]) ?? 0) + bytes);
-        }
-      }).then(() => undefined),
+          return [p, key, bytes];
+        }),
+      ),
     );
     return this.#flushing;
   }

@@ -1,11 +1,10 @@
-import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { isSatelliteError } from '../lib/errors.ts';
-import type { Store } from '../store/index.ts';
+import type { Store, SyncState } from '../store/index.ts';
 
 /** What sync has put in the store: [repository, tag or digest] -> manifest digests of that image. */
-export type SyncedRefs = Database<{ digests: string[] }, [string, string]>;
+export type SyncedRefs = Pick<SyncState, 'heldRefs' | 'forgetHeld'>;
 
 /**
  * Untags what is no longer desired and deletes the manifests only removed images used (indexes
@@ -24,8 +23,8 @@ export async function pruneRemoved(
   let untagged = 0;
   let manifestsDeleted = 0;
   const candidates = new Map<string, Set<string>>([...replaced].map(([r, s]) => [r, new Set(s)]));
-  for (const { key, value } of synced.getRange()) {
-    const [repo, reference] = key;
+  for (const value of synced.heldRefs()) {
+    const { repository: repo, reference } = value;
     if (keepRefs.has(`${repo}:${reference}`)) continue;
     if (!isDigest(reference)) {
       const current = store.getManifest(repo, reference);
@@ -38,7 +37,7 @@ export async function pruneRemoved(
     const set = candidates.get(repo) ?? new Set<string>();
     for (const d of value.digests) set.add(d);
     candidates.set(repo, set);
-    await synced.remove(key);
+    await synced.forgetHeld(repo, reference);
   }
   for (const [repo, digests] of candidates) {
     const kept = keep.get(repo) ?? new Set<string>();

@@ -1,11 +1,12 @@
-import type { Database } from 'lmdb';
-import type { Store } from '../store/index.ts';
+import type { Store, SyncState } from '../store/index.ts';
 import type { DesiredState } from './desired-state.ts';
 import { refKey } from './desired-state.ts';
 import type { ImageState, RunReport } from './image-state.ts';
-import type { SyncedRefs } from './prune.ts';
 
 type ImageFields = Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>;
+
+/** Sync's records as the store keeps them (store/sync-state.ts), with sync's own types. */
+export type SyncStore = SyncState<{ lastRun: RunReport; image: ImageState }>;
 
 /**
  * What sync keeps in the store's index: the desired state in force, the generation applied, the
@@ -13,89 +14,78 @@ type ImageFields = Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | '
  * write is one durable transaction.
  */
 export class SyncRecords {
-  readonly #store: Store;
-  readonly #state: Database<unknown, string>;
-  readonly #images: Database<ImageState, string>;
-  /** [repository, reference] -> manifest digests (prune.ts reads it). */
-  readonly synced: SyncedRefs;
+  /** The store's records (prune.ts reads and forgets held references through it). */
+  readonly db: SyncStore;
 
-  constructor(store: Store) {
-    this.#store = store;
-    this.#state = store.metaDb<unknown>('sync-state');
-    this.#images = store.metaDb<ImageState>('sync-images');
-    this.synced = store.metaDb<{ digests: string[] }, [string, string]>('sync-refs');
+  constructor(store: Pick<Store, 'syncState'>) {
+    this.db = store.syncState<{ lastRun: RunReport; image: ImageState }>();
   }
 
   desired(): DesiredState | undefined {
-    return this.#state.get('desired') as DesiredState | undefined;
+    return this.db.desired();
   }
   setDesired(state: DesiredState): Promise<void> {
-    return this.#put('desired', state);
+    return this.db.putDesired(state);
   }
   applied(): { generation: number; at?: string } | undefined {
-    return this.#state.get('applied') as { generation: number } | undefined;
+    return this.db.applied();
   }
   setApplied(generation: number, at: string): Promise<void> {
-    return this.#put('applied', { generation, at });
+    return this.db.putApplied({ generation, at });
   }
   lastRun(): RunReport | undefined {
-    return this.#state.get('lastRun') as RunReport | undefined;
+    return this.db.lastRun();
   }
   setLastRun(report: RunReport): Promise<void> {
-    return this.#put('lastRun', report);
+    return this.db.putLastRun(report);
   }
 
   images(): ImageState[] {
-    return [...this.#images.getRange()].map((e) => e.value);
+    return this.db.images().map((e) => e.image);
   }
   image(key: string): ImageState | undefined {
-    return this.#images.get(key);
+    return this.db.image(key);
   }
   /** Records a reference's state; a failed refresh of an image still held keeps its digest and last success. */
   async setImage(ref: { repository: string; reference: string }, s: ImageFields): Promise<void> {
     const key = refKey(ref);
-    const prev = this.#images.get(key);
+    const prev = this.db.image(key);
     const now = new Date().toISOString();
     const next: ImageState = { repository: ref.repository, reference: ref.reference, ...s, updatedAt: now };
     if (s.status === 'ok') next.lastOkAt = now;
     else if (prev?.lastOkAt) next.lastOkAt = prev.lastOkAt;
     if (s.status !== 'ok' && prev?.digest && next.digest === undefined) next.digest = prev.digest;
-    await this.#store.metaTransaction(() => this.#images.put(key, next));
+    await this.db.putImage(key, next);
   }
   /** Drops the state of references not in `keep`. */
   async keepImages(keep: ReadonlySet<string>): Promise<void> {
-    for (const { key } of this.#images.getRange()) {
-      if (!keep.has(key)) await this.#store.metaTransaction(() => this.#images.remove(key));
+    for (const { key } of this.db.images()) {
+      if (!keep.has(key)) await this.db.removeImage(key);
     }
   }
 
   /** Manifest digests a reference holds. */
   held(ref: { repository: string; reference: string }): string[] {
-    return this.synced.get([ref.repository, ref.reference])?.digests ?? [];
+    return this.db.held(ref.repository, ref.reference) ?? [];
   }
   /** Every manifest digest sync holds (the pull-through cache never evicts them). */
   heldManifests(): Set<string> {
     const out = new Set<string>();
-    for (const { value } of this.synced.getRange()) for (const d of value.digests) out.add(d);
+    for (const { digests } of this.db.heldRefs()) for (const d of digests) out.add(d);
     return out;
   }
   /** Remembers which manifests a reference holds; returns the ones it no longer holds. */
   async recordHeld(ref: { repository: string; reference: string }, digests: string[]): Promise<string[]> {
-    const key: [string, string] = [ref.repository, ref.reference];
-    const previous = this.synced.get(key)?.digests ?? [];
+    const previous = this.held(ref);
     if (previous.length !== digests.length || previous.some((d, i) => d !== digests[i])) {
-      await this.#store.metaTransaction(() => this.synced.put(key, { digests }));
+      await this.db.putHeld(ref.repository, ref.reference, digests);
     }
     return previous.filter((d) => !digests.includes(d));
   }
   /** Forgets what a reference holds; returns what it held. */
   async dropHeld(ref: { repository: string; reference: string }): Promise<string[]> {
     const held = this.held(ref);
-    await this.#store.metaTransaction(() => this.synced.remove([ref.repository, ref.reference]));
+    await this.db.removeHeld(ref.repository, ref.reference);
     return held;
-  }
-
-  #put(key: string, value: unknown): Promise<void> {
-    return this.#store.metaTransaction(() => void this.#state.put(key, value));
   }
 }

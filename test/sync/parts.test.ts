@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open } from 'lmdb';
+import { pino } from 'pino';
+import { Store } from '../../src/store/index.ts';
 import { parseDesiredState, desiredRefs } from '../../src/sync/desired-state.ts';
 import { selectChildren } from '../../src/sync/platform.ts';
 import { Meter } from '../../src/sync/meter.ts';
@@ -67,13 +68,13 @@ test('platform filter keeps matching children, variant-less filters match every 
 
 test('meter counts per hour/day/month, persists across instances, and enforces caps until the period rolls', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'hs-meter-'));
-  const env = open({ path: dir });
+  const store = await Store.open({ dataDir: dir, gcGraceSeconds: 0, uploadTtlSeconds: 3600, readChunkBytes: 65536 }, pino({ level: 'silent' }));
   t.after(async () => {
-    await env.close();
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   });
   let now = new Date('2026-11-25T04:59:00Z');
-  const db = env.openDB<number, [string, string]>({ name: 'm' });
+  const db = store.syncState();
   const meter = new Meter(db, { hourBytes: 1000, monthBytes: 5000 }, () => now);
   meter.add(600);
   assert.equal(meter.capReached(), undefined);
