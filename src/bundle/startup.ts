@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DesiredState } from '../protocol/desired-state.ts';
 import type { Store } from '../store/index.ts';
 import { importBundle } from './import.ts';
 
@@ -16,7 +15,7 @@ export async function importBundleAtStart(store: Store, dir: string | undefined,
     log.debug({ dir }, 'no bundle to import');
     return;
   }
-  const policies = (store.metaDb<unknown>('sync-state').get('desired') as DesiredState | undefined)?.trust;
+  const policies = store.syncState().desired()?.trust;
   try {
     const report = await importBundle(store, dir, { policies, log });
     log.info(

@@ -4,7 +4,7 @@ import type { SatelliteConfig } from '../config/index.ts';
 import { pino, type Logger } from 'pino';
 import { storeOptions } from '../daemon/store-options.ts';
 import { isSatelliteError } from '../lib/errors.ts';
-import type { DesiredState, TrustPolicy } from '../protocol/desired-state.ts';
+import type { TrustPolicy } from '../protocol/desired-state.ts';
 import { parseDesiredState } from '../protocol/desired-state.ts';
 import { Store } from '../store/index.ts';
 import { UpstreamClient } from '../upstream/index.ts';
@@ -73,7 +73,7 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
     if (args.trust) {
       const doc = JSON.parse(await readFile(args.trust, 'utf8')) as unknown;
       policies = Array.isArray(doc) ? (doc as TrustPolicy[]) : parseDesiredState(doc, args.trust).trust;
-    } else policies = (store.metaDb<unknown>('sync-state').get('desired') as DesiredState | undefined)?.trust;
+    } else policies = store.syncState().desired()?.trust;
     const report = await importBundle(store, path, { policies, log });
     console.log(JSON.stringify(report));
     return report.images.some((i) => i.status === 'refused') ? 1 : 0;
