@@ -8,7 +8,7 @@ import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
-import { durableTransaction, openIndexDb, scan } from './index-db.ts';
+import { openIndexDb, scan } from './index-db.ts';
 import { Layout } from './layout.ts';
 import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
@@ -322,15 +322,6 @@ export class Store {
   syncState<T extends SyncRecordTypes = SyncRecordTypes>(): SyncState<T> {
     this.#sync ??= new SyncState(this.#ctx.db, this.disk);
     return this.#sync as SyncState<T>;
-  }
-
-  /** Deprecated: being replaced by controlState and syncState. */
-  metaDb<V, K extends import('lmdb').Key = string>(name: string): import('lmdb').Database<V, K> {
-    return this.#ctx.db.root.openDB<V, K>({ name: `meta:${name}` });
-  }
-  /** Durable write transaction over metaDb databases. */
-  metaTransaction<T>(fn: () => T): Promise<T> {
-    return this.disk.guard('metadata', 0, () => durableTransaction(this.#ctx.db, fn));
   }
 
   // Lifecycle of content

@@ -28,16 +28,17 @@ const readAll = async (s: NodeJS.ReadableStream) => {
 const store = await Store.open({ dataDir: join(dir, 'data'), gcGraceSeconds: 0, uploadTtlSeconds: 3600, readChunkBytes: 65536 }, pino({ level: 'silent' }));
 const data = Buffer.from('kept through the fault');
 const kept = await store.ingestBlob(Readable.from([data]), { digest: digestOf(data) }, { repo: 'r' });
-const meta = store.metaDb<Buffer>('fault-test');
-await store.metaTransaction(() => meta.put('before', Buffer.from('x')));
+// Durable metadata writes go through a typed sub-store (the control plane's outbox).
+const meta = store.controlState;
+const put = (key: number, bytes: number) => meta.transaction(() => meta.putOutboxItem(key, { kind: 'event', topic: 't', payload: 'x'.repeat(bytes), retain: false, at: 0 }));
+await put(0, 1);
 
 if (mode === 'full') {
   // Fill the filesystem to the last block with a file the store does not know.
   const filler = join(dir, 'filler');
   await writeFile(filler, Buffer.alloc(Number(arg))).catch(() => undefined);
-  const value = Buffer.alloc(64 * 1024, 1);
-  let code = 'ok';
-  for (let i = 0; i < 400 && code === 'ok'; i++) code = await codeOf(store.metaTransaction(() => meta.put(`k${i}`, value)));
+    let code = 'ok';
+  for (let i = 0; i < 400 && code === 'ok'; i++) code = await codeOf(put(i + 1, 64 * 1024));
   say('indexWrite', code);
   say('ingest', await codeOf(store.ingestBlob(Readable.from([Buffer.alloc(1024)]), { size: 1024 })));
   say('readBlob', await readAll(store.openBlob(kept.digest)));
@@ -45,20 +46,20 @@ if (mode === 'full') {
   await rm(filler);
   let after = 'not tried';
   for (let i = 0; i < 20 && after !== 'ok'; i++) {
-    after = await Promise.race([codeOf(store.metaTransaction(() => meta.put('after', value))), sleep(2000).then(() => 'timeout')]);
+    after = await Promise.race([codeOf(put(1000, 64 * 1024)), sleep(2000).then(() => 'timeout')]);
     if (after !== 'ok') await sleep(250);
   }
   say('indexWriteAfterFree', after);
 } else {
   // What an SD card's I/O error does to ext4 mounted errors=remount-ro: it stops taking writes.
   await writeFile(`/sys/fs/ext4/${arg}/trigger_fs_error`, 'harbor-satellite test');
-  say('indexWrite', await codeOf(store.metaTransaction(() => meta.put('after', Buffer.from('y')))));
+  say('indexWrite', await codeOf(put(1000, 1)));
   say('ingest', await codeOf(store.ingestBlob(Readable.from([Buffer.from('new')]), {})));
   say('upload', await codeOf(store.createUpload('r')));
   say('condition', store.disk.refresh().condition);
   say('readBlob', await readAll(store.openBlob(kept.digest)));
   say('readIndex', store.statBlob('r', kept.digest)?.size ?? null);
-  say('readMeta', meta.get('before')?.toString() ?? null);
+  say('readMeta', meta.outboxItem(0)?.payload ?? null);
   say('probeLeft', (await readdir(join(dir, 'data'))).filter((n) => n.startsWith('.write-probe')).length);
 }
 say('strays', strays);
