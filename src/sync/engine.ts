@@ -1,12 +1,10 @@
 import { Fills } from '../fetch/index.ts';
 import type { Logger } from 'pino';
-import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
-import { Limiter } from '../lib/limiter.ts';
 import { RateLimiter } from '../lib/rate-limiter.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncConfig } from './config-schema.ts';
-import { desiredRefs, refKey, type DesiredRef, type DesiredState } from './desired-state.ts';
+import { desiredRefs, refKey, type DesiredState } from './desired-state.ts';
 import type { DesiredStateSource } from './desired-state-source.ts';
 import { backoffMs, downloadBlob, type DownloadDeps, type DownloadResult } from './downloader.ts';
 import { SyncErrorCode, syncError } from './errors.ts';
@@ -14,18 +12,16 @@ import { admit } from './admission.ts';
 import type { DiskState } from '../store/index.ts';
 import type { ImageState, RunReport } from './image-state.ts';
 import { Meter } from './meter.ts';
-import { planImage, type ImagePlan } from './plan.ts';
-import { pruneRemoved } from './prune.ts';
+import { runSync, type RunHost } from './run.ts';
 import { SyncRecords } from './records.ts';
 import { DiskHold, type DiskHeldReason } from './disk-hold.ts';
 import { PauseGate } from './pause-gate.ts';
 import { RunScheduler } from './scheduler.ts';
-import { applyImage, codeOf, refuseImage, type ApplyContext, type ApplyDeps } from './apply-image.ts';
+import type { ApplyDeps } from './apply-image.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
 import { ImageProgress } from './image-progress.ts';
-import { decideTrust, keepSignatures } from '../trust/index.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -58,10 +54,6 @@ export interface SyncStatus {
   /** Free space and its condition; `held` while runs wait for space (DISK_FULL) or a writable disk. */
   disk: DiskState & { held: DiskHeldReason };
 }
-
-/** The upstream port's code for a network failure (src/upstream/errors.ts): reachability is in question. */
-const UPSTREAM_UNREACHABLE = 'UPSTREAM_UNREACHABLE';
-
 
 /**
  * Turns "these images should be here" into "they are here, verified". Runs never overlap; a run is
@@ -100,6 +92,7 @@ export class SyncEngine {
   readonly #progress = new ImageProgress();
   readonly #fills: Fills;
   readonly #applyDeps: ApplyDeps;
+  readonly #runHost: RunHost;
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -121,6 +114,28 @@ export class SyncEngine {
       concurrency: opts.config.concurrency,
       gate: (phase) => this.#gate(phase),
       download: (upstream, log, repo, want, signal) => this.#download(this.#deps(upstream, log), repo, want, signal),
+    };
+    this.#runHost = {
+      config: opts.config,
+      store: opts.store,
+      records: this.#records,
+      log: opts.log,
+      wanted: this.#wanted,
+      progress: this.#progress,
+      applyDeps: this.#applyDeps,
+      diskHold: this.#diskHold,
+      beginRun: () => {
+        const runAbort = new AbortController();
+        this.#runAbort = runAbort;
+        return AbortSignal.any([this.#abort.signal, runAbort.signal]);
+      },
+      client: (target) => this.#client(target),
+      reachable: () => this.#reachable,
+      setReachable: (reachable, error) => {
+        this.#reachable = reachable;
+        this.#upstreamError = error;
+      },
+      finish: (report, doc, refs) => this.#finish(report, doc, refs),
     };
     this.#meter = new Meter(this.#records.db, opts.config.caps);
     this.#windows = new SyncWindows(opts.config.windows ?? [], opts.config.windowTimezone);
@@ -299,7 +314,6 @@ export class SyncEngine {
     this.#windows.close();
   }
 
-
   #client(target: UpstreamTarget): UpstreamPort {
     const key = JSON.stringify([target.url, target.username ?? '', target.password ?? '']);
     if (this.#upstream?.key !== key) {
@@ -321,175 +335,10 @@ export class SyncEngine {
     return this.#pause.check(phase);
   };
 
-  async #run(): Promise<RunReport> {
-    const doc = this.#desired;
-    const startedAt = new Date();
+  #run(): Promise<RunReport> {
     this.#runBytes = 0;
     this.#pause.reset();
-    const report: RunReport = {
-      generation: doc?.generation ?? 0,
-      startedAt: startedAt.toISOString(),
-      finishedAt: '',
-      result: 'ok',
-      bytesFromUpstream: 0,
-      blobsFetched: 0,
-      blobsResumed: 0,
-      untagged: 0,
-      manifestsDeleted: 0,
-      gcBytesFreed: 0,
-      errors: [],
-    };
-    if (!doc) return this.#finish(report);
-    const runAbort = new AbortController();
-    this.#runAbort = runAbort;
-    const signal = AbortSignal.any([this.#abort.signal, runAbort.signal]);
-    const log = this.#log.child({ generation: doc.generation });
-    const refs = desiredRefs(doc, this.#config.platforms);
-    const upstream = this.#client(doc.upstream);
-    const started = performance.now();
-
-    // The /v2/ probe costs a round trip: while the last run reached the upstream it is skipped (the
-    // plan's own requests tell), and asked only when a reference fails to resolve on the network.
-    let probed = false;
-    if (this.#reachable !== true) {
-      probed = true;
-      await this.#probe(upstream, report, log, signal);
-    }
-
-    // Pipelined: references resolve concurrently (sync.planConcurrency), and each image starts
-    // downloading as soon as its plan is known, not after the whole plan.
-    const failures: Array<{ ref: DesiredRef; err: unknown }> = [];
-    const wanted = new Set<string>();
-    let planned = this.#reachable === true;
-    const ctx: ApplyContext = {
-      upstream,
-      trust: doc.trust,
-      report,
-      log,
-      signal,
-      replaced: new Map(),
-      shortBy: [],
-      largeSlots: new Limiter(this.#config.concurrency),
-      smallSlots: new Limiter(this.#config.planConcurrency),
-      downloading: new Set(),
-      keep: () => undefined,
-    };
-    const imageSlots = new Limiter(this.#config.planConcurrency);
-    const applying: Array<Promise<void>> = [];
-    let transferStart: number | undefined;
-    report.unchanged = 0;
-    this.#wanted.begin();
-    try {
-      if (this.#reachable) {
-        await upstream.prepare?.([...new Set(refs.map((r) => r.repository))]);
-        const planSlots = new Limiter(this.#config.planConcurrency);
-        await Promise.all(
-          refs.map((ref) =>
-            planSlots.run(async () => {
-              if (signal.aborted) return;
-              let plan: ImagePlan;
-              try {
-                plan = await planImage(upstream, this.#store, ref, log, signal);
-              } catch (err) {
-                if (!signal.aborted) failures.push({ ref, err });
-                return;
-              }
-              this.#wanted.add(ref.repository, plan.blobs);
-              if (plan.upToDate) {
-                report.unchanged!++;
-                // Checked again every run: a key rotated out in the desired state stops an image it signed.
-                const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
-                if (trust?.refused) {
-                  // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
-                  if (!isDigest(ref.reference)) await this.#store.deleteTag(ref.repository, ref.reference);
-                  const held = await this.#records.dropHeld(ref);
-                  ctx.replaced.set(ref.repository, new Set([...(ctx.replaced.get(ref.repository) ?? []), ...held]));
-                  await refuseImage(this.#records, plan, trust, report);
-                  return;
-                }
-                await keepSignatures(this.#store, ref.repository, trust, log);
-                await this.#recordSynced(plan);
-                await this.#setImage(ref, { status: 'ok', digest: plan.digest, ...trust?.fields });
-                return;
-              }
-              for (const b of plan.blobs) wanted.add(b.digest);
-              transferStart ??= performance.now();
-              this.#progress.begin(plan.ref, plan.blobs);
-              const p = imageSlots.run(() => applyImage(this.#applyDeps, plan, ctx)).finally(() => this.#progress.end(plan.ref));
-              p.catch(() => undefined); // awaited below; handled here so an early failure is not "unhandled"
-              applying.push(p);
-            }),
-          ),
-        );
-        signal.throwIfAborted();
-        if (!probed && failures.some((f) => codeOf(f.err) === UPSTREAM_UNREACHABLE)) {
-          await this.#probe(upstream, report, log, signal);
-        }
-        if (failures.length > 0) planned = false;
-        // Upstream gone: like a failed probe, the images keep their state (served as stored).
-        if (this.#reachable) {
-          for (const { ref, err } of failures) {
-            report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
-            await this.#setImage(ref, { status: 'failed', code: codeOf(err), reason: (err as Error).message });
-          }
-        }
-      }
-    } catch (err) {
-      await Promise.allSettled(applying);
-      throw err;
-    } finally {
-      // An image that could not be resolved keeps what the last plan wanted of it.
-      this.#wanted.end(doc.generation, planned);
-    }
-    report.resolveMs = Math.round(performance.now() - started);
-    log.debug({ resolveMs: report.resolveMs, refs: refs.length, unchanged: report.unchanged }, 'plan resolved');
-
-    // Partials of images no longer desired go (only when every reference resolved: a reference
-    // that failed to plan may still want its partial). Downloads in flight are all in `wanted`.
-    if (planned) {
-      ctx.keep = () => wanted;
-      await this.#store.discardOrphanPartials(wanted);
-    }
-    const results = await Promise.allSettled(applying);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    if (transferStart !== undefined) report.transferMs = Math.round(performance.now() - transferStart);
-    const { replaced, shortBy } = ctx;
-    this.#diskHold.set(doc.generation, shortBy);
-    await this.#prune(refs, replaced, report, log);
-    return this.#finish(report, doc, refs);
-  }
-
-  /** GET /v2/: sets reachability; a failure is the run's error and nothing is planned. */
-  async #probe(upstream: UpstreamPort, report: RunReport, log: Logger, signal: AbortSignal): Promise<void> {
-    try {
-      await upstream.ping(signal);
-      this.#reachable = true;
-      this.#upstreamError = null;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      this.#reachable = false;
-      this.#upstreamError = (err as Error).message;
-      log.warn({ err: (err as Error).message, upstream: this.#desired?.upstream.url }, 'upstream unreachable; serving what is stored');
-      report.errors.push({ code: codeOf(err), message: (err as Error).message });
-    }
-  }
-
-  async #prune(refs: ReturnType<typeof desiredRefs>, replaced: Map<string, Set<string>>, report: RunReport, log: Logger) {
-    const keepRefs = new Set(refs.map(refKey));
-    const keep = new Map<string, Set<string>>();
-    for (const ref of refs) {
-      const set = keep.get(ref.repository) ?? new Set<string>();
-      for (const d of this.#records.held(ref)) set.add(d);
-      keep.set(ref.repository, set);
-    }
-    const pruned = await pruneRemoved(this.#store, this.#records.db, keep, keepRefs, replaced, log);
-    report.untagged = pruned.untagged;
-    report.manifestsDeleted = pruned.manifestsDeleted;
-    await this.#records.keepImages(keepRefs);
-    if ((pruned.untagged > 0 || pruned.manifestsDeleted > 0) && this.#config.gcAfterPrune) {
-      report.gcBytesFreed = (await this.#store.collectGarbage()).bytesFreed;
-    }
+    return runSync(this.#runHost, this.#desired);
   }
 
   async #finish(report: RunReport, doc?: DesiredState, refs?: ReturnType<typeof desiredRefs>): Promise<RunReport> {
@@ -533,15 +382,4 @@ export class SyncEngine {
     }
     return report;
   }
-
-  /** Remembers which manifests a reference holds (so prune keeps them); returns the ones it no longer holds. */
-  #recordSynced(plan: ImagePlan): Promise<string[]> {
-    return this.#records.recordHeld(plan.ref, plan.manifests.map((m) => m.digest));
-  }
-
-
-  #setImage(ref: { repository: string; reference: string }, s: Parameters<SyncRecords['setImage']>[1]): Promise<void> {
-    return this.#records.setImage(ref, s);
-  }
 }
-
