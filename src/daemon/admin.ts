@@ -6,6 +6,7 @@ import { DownloadRates } from '../admin/download-rates.ts';
 import { listImages } from '../admin/images.ts';
 import type { AdminPorts } from '../admin/ports.ts';
 import type { RunReport, StatusReport } from '../admin/types.ts';
+import { SatelliteError } from '../lib/errors.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
@@ -33,6 +34,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
   const { config, store, sync } = deps;
   const rates = new DownloadRates();
   let run: Promise<RunReport> | undefined;
+  let importing: string | undefined;
   return {
     async status(): Promise<StatusReport> {
       const s = sync.status();
@@ -85,6 +87,18 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       // The images that lost a blob are incomplete now: the next run fetches it again.
       if (repair && report.bad.length > 0) sync.trigger();
       return report;
+    },
+    async importBundle(path) {
+      // Into the store that serves: blobs commit one by one, each image (manifests + tag) in one
+      // transaction after its blobs, so a pull sees an image whole or not at all.
+      if (importing) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${importing})`);
+      importing = path;
+      try {
+        const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
+        return await (await import('../bundle/startup.ts')).importWithPolicy(store, path, signatures, deps.log.child({ module: 'bundle' }));
+      } finally {
+        importing = undefined;
+      }
     },
   };
 }

@@ -50,7 +50,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   if (runtimesMod) await runtimesMod.mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
-  if (config.sync.bundleDir) await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
+  if (config.sync.bundleDir) {
+    const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
+    await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, signatures, log.child({ module: 'bundle' }));
+  }
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;

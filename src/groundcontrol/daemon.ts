@@ -16,6 +16,7 @@ import { ReportRecorder } from './fleet/reports.ts';
 import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 import { SecretBox } from './secret-box.ts';
+import { loadBundleKey } from './bundle-key.ts';
 import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 
 export interface GroundControlRuntime {
@@ -66,6 +67,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
   try {
     await bootstrapAdminTokens(db, config, log);
     const siteKey = await loadSiteKey(config.dataDir, log);
+    const bundleKey = await loadBundleKey(config.dataDir);
+    if (bundleKey.created) log.info({ keyId: bundleKey.keyId }, 'bundle signing key generated');
 
     let brokerPort: number | undefined;
     let linkUrl: string;
@@ -134,6 +137,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       credentialsChanged: passwordFile ? (ids) => passwordFile.sync(ids) : async (ids) => embedded?.revokeStale(ids),
       now: () => new Date(),
       siteKey,
+      bundleKeyPem: bundleKey.publicKeyPem,
       publicMqttUrl,
       secrets: box,
     };
