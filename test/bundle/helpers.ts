@@ -6,13 +6,19 @@ import { deepMerge, REPO_ROOT } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
 const run = promisify(execFile);
+export const SATELLITE_ENTRY = join(REPO_ROOT, 'src', 'cli', 'satellite.ts');
 
 /** `satellite --config CFG bundle ...`: exit code, stdout, stderr. */
-export async function satelliteCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function satelliteCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return satelliteRun(configFile, ['bundle', ...args]);
+}
+
+/** `satellite --config CFG ...`: exit code, stdout, stderr. */
+export async function satelliteRun(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env });
+    const { stdout, stderr } = await run(process.execPath, [SATELLITE_ENTRY, '--config', configFile, ...args], { cwd: REPO_ROOT, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
