@@ -5,29 +5,16 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
-import { addAndRegister, GC_ENTRY, startGroundControl } from '../helpers/groundcontrol.ts';
+import { addAndRegister, startGroundControl } from '../helpers/groundcontrol.ts';
 import { requireBinary } from '../helpers/bin.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { hostPlatform, makeLayer, sha256, writeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
-import { offlineConfig, satelliteCli, storedBlobs } from './helpers.ts';
+import { gcBundleCli, offlineConfig, satelliteCli, storedBlobs } from './helpers.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-
-async function gcCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** Every file under dir (relative path -> size). */
 async function filesUnder(dir: string): Promise<Map<string, number>> {
@@ -66,7 +53,7 @@ test('groundcontrol bundle create: exactly the satellite\'s images from an authe
   // The key: 0600 in the data dir; its public half is what registration handed out.
   const keyFile = join(gc.dataDir, 'bundle-signing.key');
   assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
-  const pub = await gcCli(gc.configFile, ['key']);
+  const pub = await gcBundleCli(gc.configFile, ['key']);
   assert.equal(pub.code, 0, pub.stderr);
   assert.match(pub.stdout, /^-----BEGIN PUBLIC KEY-----/);
   assert.equal(reg.bundleKey, pub.stdout, 'registration carries the bundle key');
@@ -75,7 +62,7 @@ test('groundcontrol bundle create: exactly the satellite\'s images from an authe
 
   // While Ground Control runs: a bundle for the satellite, parts of at most 1 MiB.
   const bundle = join(dir, 'stick');
-  const created = await gcCli(gc.configFile, ['create', '--satellite', reg.satelliteId, '-o', bundle, '--part-size', '1MiB']);
+  const created = await gcBundleCli(gc.configFile, ['create', '--satellite', reg.satelliteId, '-o', bundle, '--part-size', '1MiB']);
   assert.equal(created.code, 0, created.stderr);
   const summary = JSON.parse(created.stdout) as { images: number; generation: number; parts: number; signed: string | null; bytes: number };
   assert.equal(summary.images, 2);
@@ -95,10 +82,10 @@ test('groundcontrol bundle create: exactly the satellite\'s images from an authe
   assert.ok(![...onStick.keys()].some((p) => p.includes(imgs.other!.layerDigests[1]!.slice(7))), 'an image outside the desired state is not carried');
 
   // --group: the same images, generation 0.
-  const forGroup = await gcCli(gc.configFile, ['create', '--group', 'edge', '-o', join(dir, 'group-stick')]);
+  const forGroup = await gcBundleCli(gc.configFile, ['create', '--group', 'edge', '-o', join(dir, 'group-stick')]);
   assert.equal(forGroup.code, 0, forGroup.stderr);
   assert.deepEqual(JSON.parse(forGroup.stdout).images, 2);
-  assert.equal((await gcCli(gc.configFile, ['create', '--group', 'nope', '-o', join(dir, 'x')])).code, 1);
+  assert.equal((await gcBundleCli(gc.configFile, ['create', '--group', 'nope', '-o', join(dir, 'x')])).code, 1);
 
   // A satellite that requires signed bundles and knows the key (sync.bundleKeyFile): verified, imported.
   const signedCfg = { sync: { bundleKeyFile: pubFile, requireSignedBundles: true } };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { deepMerge, REPO_ROOT } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { GC_ENTRY } from '../helpers/groundcontrol.ts';
 
 const run = promisify(execFile);
 export const SATELLITE_ENTRY = join(REPO_ROOT, 'src', 'cli', 'satellite.ts');
@@ -39,4 +40,17 @@ export async function storedBlobs(dataDir: string): Promise<string[]> {
   const out: string[] = [];
   for (const d of await readdir(root).catch(() => [] as string[])) for (const f of await readdir(join(root, d))) out.push(f);
   return out;
+}
+
+/** `groundcontrol --config CFG bundle ...`: exit code, stdout, stderr. */
+export async function gcBundleCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  try {
+    const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
