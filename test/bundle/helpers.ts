@@ -15,11 +15,15 @@ export function satelliteCli(configFile: string, args: string[]): Promise<{ code
 }
 
 /** `satellite --config CFG ...`: exit code, stdout, stderr. */
-export async function satelliteRun(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function satelliteRun(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(SATELLITE_ENTRY, configFile, args);
+}
+
+async function runCli(entry: string, configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
   try {
-    const { stdout, stderr } = await run(process.execPath, [SATELLITE_ENTRY, '--config', configFile, ...args], { cwd: REPO_ROOT, env });
+    const { stdout, stderr } = await run(process.execPath, [entry, '--config', configFile, ...args], { cwd: REPO_ROOT, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -43,14 +47,6 @@ export async function storedBlobs(dataDir: string): Promise<string[]> {
 }
 
 /** `groundcontrol --config CFG bundle ...`: exit code, stdout, stderr. */
-export async function gcBundleCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+export function gcBundleCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(GC_ENTRY, configFile, ['bundle', ...args]);
 }
