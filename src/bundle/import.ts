@@ -4,14 +4,14 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { HashingStream } from '../lib/digest.ts';
+import { digestOf, HashingStream } from '../lib/digest.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import type { TrustPolicy } from '../protocol/desired-state.ts';
 import type { ImageManifest, Store } from '../store/index.ts';
 import { checkSignatures, refusal, replicateSignatures, type Verdict } from '../trust/check.ts';
 import { policyFor } from '../trust/verify.ts';
-import { blobPath, bundleError, LayoutSource, openBundleFile, readContents, type BundleFile } from './layout.ts';
+import { blobPath, bundleError, LayoutSource, MAX_MANIFEST_BYTES, openBundleFile, readContents, type BundleFile } from './layout.ts';
 import { checkContentsSignature, type ContentsVerdict, type SignatureRequirement } from './signature.ts';
 
 export interface ImportReport {
@@ -62,7 +62,10 @@ export async function importBundle(
       // A child an index names but the bundle does not carry: a platform the satellite does not keep.
       if (!entry && !top) return;
       if (!entry) throw bundleError('BUNDLE_INVALID', `${img.repository}:${img.reference} needs manifest ${digest}, which bundle.json does not list`);
+      // Read here whether or not step 1 checked it (the store may hold the digest): checked again, capped.
+      if (entry.size > MAX_MANIFEST_BYTES) throw bundleError('BUNDLE_INVALID', `manifest ${digest} is ${entry.size} bytes, more than ${MAX_MANIFEST_BYTES}`);
       const body = await readFile(blobPath(dir, digest));
+      if (body.length !== entry.size || digestOf(body) !== digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} does not hash to ${digest}`, { digest, path: entry.path });
       const parsed = parseManifest(body);
       for (const child of parsed.manifests) await walk(child.digest, false);
       for (const b of parsed.blobs) {

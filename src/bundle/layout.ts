@@ -61,6 +61,9 @@ export function refName(repository: string, reference: string): string {
   return isDigest(reference) ? `${repository}@${reference}` : `${repository}:${reference}`;
 }
 
+/** Manifests are read whole (as the registry and the upstream client cap them). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 /** bundle.json is buffered (and its signature checked over these very bytes): capped. */
 const MAX_CONTENTS_BYTES = 64 * 1024 * 1024;
 

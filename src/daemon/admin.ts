@@ -95,7 +95,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       importing = path;
       try {
         const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
-        return await (await import('../bundle/startup.ts')).importWithPolicy(store, path, signatures, deps.log.child({ module: 'bundle' }));
+        return await (await import('../bundle/startup.ts')).importWithPolicy(store, path, signatures, deps.log);
       } finally {
         importing = undefined;
       }
