@@ -6,8 +6,8 @@ import { DownloadRates } from '../admin/download-rates.ts';
 import { listImages } from '../admin/images.ts';
 import type { AdminPorts } from '../admin/ports.ts';
 import type { RunReport, StatusReport } from '../admin/types.ts';
-import { SatelliteError } from '../lib/errors.ts';
 import type { Store } from '../store/index.ts';
+import type { BundleImporter } from './bundle-importer.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
@@ -19,6 +19,7 @@ export interface AdminDeps {
   control: Control | undefined;
   peers: (() => { members: Array<{ key: string; url: string }> } & Record<string, unknown>) | undefined;
   proxy: () => object;
+  bundles: BundleImporter;
   log: Logger;
 }
 
@@ -34,7 +35,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
   const { config, store, sync } = deps;
   const rates = new DownloadRates();
   let run: Promise<RunReport> | undefined;
-  let importing: string | undefined;
   return {
     async status(): Promise<StatusReport> {
       const s = sync.status();
@@ -88,17 +88,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       if (repair && report.bad.length > 0) sync.trigger();
       return report;
     },
-    async importBundle(path) {
-      // Into the store that serves: blobs commit one by one, each image (manifests + tag) in one
-      // transaction after its blobs, so a pull sees an image whole or not at all.
-      if (importing) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${importing})`);
-      importing = path;
-      try {
-        const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
-        return await (await import('../bundle/startup.ts')).importWithPolicy(store, path, signatures, deps.log);
-      } finally {
-        importing = undefined;
-      }
-    },
+    importBundle: (path) => deps.bundles.import(path),
   };
 }

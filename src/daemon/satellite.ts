@@ -13,6 +13,7 @@ import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { healthProbe } from './health.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
+import { BundleImporter } from './bundle-importer.ts';
 import type { RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken } from '../observability/auth.ts';
 import type { RunningMetrics } from '../observability/index.ts';
@@ -65,6 +66,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
+  let bundles: BundleImporter | undefined;
   try {
     if (config.control) {
       const { createControl } = await import('../control/index.ts');
@@ -143,7 +145,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     registry = server;
     listening = () => server.listening;
     const address = await server.start();
-    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, log: log.child({ module: 'admin' }) });
+    bundles = new BundleImporter({ config, store, log: log.child({ module: 'bundle' }) });
+    if (config.sync.bundleDir && config.sync.bundleWatchSeconds > 0) await bundles.watch(config.sync.bundleDir, config.sync.bundleWatchSeconds);
+    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     if (config.httpsProxy.enabled) {
       const { startHttpsProxy } = await import('../https-proxy/index.ts');
@@ -180,6 +184,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       close() {
         closing ??= (async () => {
           await admin?.close();
+          await bundles?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
@@ -206,6 +211,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   } catch (err) {
     await metrics?.close();
     await admin?.close();
+    await bundles?.close();
     await httpsProxy?.close();
     await webhook?.close();
     await registry?.close();

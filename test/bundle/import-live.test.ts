@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { cp, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, startSatellite } from '../helpers/satellite.ts';
@@ -14,13 +14,13 @@ import { offlineConfig, SATELLITE_ENTRY, satelliteCli, satelliteRun, storedBlobs
 const MiB = 1024 * 1024;
 
 /** Upstream with images `small` (1 layer) and `big` (6 layers of 12 MiB); bundles of each. */
-async function fixtures(t: Parameters<typeof makeTempDir>[0]) {
+async function fixtures(t: Parameters<typeof makeTempDir>[0], bigLayerCount = 6) {
   const upstream = await startDockerRegistry(t);
   const layout = await makeTempDir(t, 'hs-live-layout-');
   const platform = hostPlatform();
   const small = await writeImage(layout, { tag: 'small', layers: [await makeLayer('live-small', 500_000, { dir: layout })], platform });
   const bigLayers = [];
-  for (let i = 0; i < 6; i++) bigLayers.push(await makeLayer(`live-big-${i}`, 12 * MiB, { dir: layout }));
+  for (let i = 0; i < bigLayerCount; i++) bigLayers.push(await makeLayer(`live-big-${i}`, 12 * MiB, { dir: layout }));
   const big = await writeImage(layout, { tag: 'big', layers: bigLayers, platform });
   await skopeoCopy(`oci:${layout}:small`, `docker://${upstream.host}/apps/small:v1`);
   await skopeoCopy(`oci:${layout}:big`, `docker://${upstream.host}/apps/big:v1`);
@@ -131,4 +131,20 @@ test('bundle import killed with SIGKILL mid-way: no image half visible, the reru
   const pulled = await makeTempDir(t, 'hs-live-pulled-');
   await skopeoCopy(`docker://${sat.host}/apps/big:v1`, `oci:${pulled}:big`);
   assert.equal(sha256(await skopeoInspect(`oci:${pulled}:big`, { raw: true })), fx.big.manifestDigest);
+});
+
+test('a bundle that appears in sync.bundleDir while the satellite runs (a stick mounted later) is imported once', async (t) => {
+  const fx = await fixtures(t, 1);
+  const mount = await makeTempDir(t, 'hs-live-mount-');
+  const sat = await startSatellite(t, { config: { log: { level: 'info' }, sync: { bundleDir: mount, bundleWatchSeconds: 1 } } });
+  // The stick's files arrive; bundle.json (what marks a bundle finished) last.
+  await mkdir(join(mount, 'blobs'));
+  await cp(join(fx.smallBundle, 'blobs'), join(mount, 'blobs'), { recursive: true });
+  for (const f of ['oci-layout', 'index.json', 'bundle.json']) await cp(join(fx.smallBundle, f), join(mount, f));
+  await sat.waitForLog(/"msg":"bundle imported"/, 15_000);
+  const res = await fetch(`${sat.url}/v2/apps/small/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(res.status, 200);
+  assert.equal(sha256(Buffer.from(await res.arrayBuffer())), fx.small.manifestDigest);
+  await sleep(2500);
+  assert.equal(sat.logs().split('\n').filter((l) => l.includes('"msg":"bundle imported"')).length, 1, 'the same bundle is not imported again');
 });
