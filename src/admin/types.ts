@@ -1,6 +1,7 @@
 import type { GcPlan, VerifyReport } from '../store/index.ts';
 import type { SyncStatus } from '../sync/index.ts';
 import type { RunReport } from '../sync/image-state.ts';
+import type { MemoryStatus } from '../daemon/memory/watchdog.ts';
 
 /** The admin protocol's answers (JSON over HTTP on the unix socket); `--json` prints them as they are. */
 
@@ -17,6 +18,8 @@ export interface StatusReport {
   version: string;
   uptimeSeconds: number;
   rssBytes: number;
+  /** The memory watchdog (null from a satellite without one). */
+  memory: MemoryStatus | null;
   upstream: SyncStatus['upstream'];
   generation: { desired: number | null; applied: number | null };
   running: boolean;

@@ -50,6 +50,15 @@ export async function adminCommand(command: string, socket: string, flags: Admin
   }
 }
 
+/** The watchdog's state: "ok", or "SHEDDING since …", with RSS against the soft limit. */
+function memoryLine(m: StatusReport['memory']): string {
+  if (!m || m.state === 'disabled') return 'no watchdog (memory.softLimitBytes 0)';
+  const limits = `RSS ${formatBytes(m.rssBytes)}, soft limit ${formatBytes(m.softLimitBytes)}, resume under ${formatBytes(m.resumeBytes)}`;
+  const cg = m.cgroup?.maxBytes ? `; cgroup ${formatBytes(m.cgroup.currentBytes ?? 0)} of ${formatBytes(m.cgroup.maxBytes)}` : '';
+  const shed = m.shedRequests > 0 ? `; ${m.shedRequests} blob requests shed since start` : '';
+  return m.state === 'shedding' ? `SHEDDING since ${m.since} (429 to new blob downloads, sync paused); ${limits}${cg}${shed}` : `ok; ${limits}${cg}${shed}`;
+}
+
 export function renderStatus(s: StatusReport): string {
   const upstream = s.upstream.url === null ? 'none (no desired state)' : `${s.upstream.url} ${s.upstream.reachable === null ? '(not tried yet)' : s.upstream.reachable ? 'reachable' : `UNREACHABLE: ${s.upstream.lastError ?? ''}`}`;
   const gen = s.generation.desired === null ? 'no desired state' : `applied ${s.generation.applied ?? '-'} / desired ${s.generation.desired}${s.running ? ', syncing now' : ''}`;
@@ -60,6 +69,7 @@ export function renderStatus(s: StatusReport): string {
     ['Generation', gen],
     ['Last run', last],
     ['Next run', s.nextRunAt ?? '-'],
+    ['Memory', memoryLine(s.memory ?? null)],
     ['Paused', s.paused ? `${s.paused.reason}${s.paused.until ? ` until ${s.paused.until}` : ''}` : 'no'],
     ['Disk', `store ${formatBytes(s.disk.storeBytes)} in ${s.disk.storeBlobs} blobs; ${formatBytes(s.disk.freeBytes)} free of ${formatBytes(s.disk.totalBytes)} (${s.disk.dataDir})`],
     ['Control', s.control ? `${s.control.connected ? 'connected' : 'DISCONNECTED'} as ${s.control.satelliteId}` : 'not configured (desired state from a file)'],

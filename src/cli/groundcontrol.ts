@@ -40,6 +40,9 @@ API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json 
   status [FILTER]                                 fleet counts and one page of satellites
   command ID NAME [--wait SECONDS]                NAME: sync-now, gc, report
   commands ID
+  events [--follow] [--satellite ID] [--type T[,T]] [--since 10m|ISO] [--limit N]
+                                                  the event and audit log, oldest first; --follow
+                                                  prints new lines as they come (Ctrl-C ends)
 
 FILTER (status, satellite ls): --site S, --group G, --state online|offline|unknown|in-sync|
   out-of-sync; one page of --limit N (default 100, at most 1000) in id order, the next one with
@@ -72,6 +75,9 @@ async function main(argv: string[]): Promise<number> {
         ttl: { type: 'string' },
         file: { type: 'string', short: 'f' },
         wait: { type: 'string' },
+        follow: { type: 'boolean', short: 'F' },
+        type: { type: 'string' },
+        since: { type: 'string' },
         user: { type: 'string' },
         output: { type: 'string', short: 'o' },
         'part-size': { type: 'string' },
@@ -112,8 +118,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const url = values.url ?? process.env.GROUNDCONTROL_URL ?? 'http://127.0.0.1:8480';
   const api = new ApiClient(url, values.token ?? process.env.GROUNDCONTROL_TOKEN);
+  // Ctrl-C (or SIGTERM) ends `events --follow` cleanly; other commands keep the default action.
+  const stop = new AbortController();
+  if (values.follow) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   try {
-    return await runApiCommand(api, positionals, { ...values, json: values.json ?? false, all: values.all ?? false }, { out: (s) => console.log(s), err: (s) => console.error(s) });
+    return await runApiCommand(api, positionals, { ...values, json: values.json ?? false, all: values.all ?? false, signal: stop.signal }, { out: (s) => console.log(s), err: (s) => console.error(s) });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -13,6 +13,9 @@ export type { SatelliteConfig } from './satellite-schema.ts';
 /** Exit status for bad configuration (EX_CONFIG); the systemd unit does not restart on it. */
 export const EXIT_CONFIG = 78;
 
+/** Where update-ca-certificates writes the system's trusted roots (Debian, Ubuntu, Raspberry Pi OS). */
+export const DEBIAN_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
 /** Command-line overrides: the last word over profile, file and environment. */
 export interface CliOverrides {
   dataDir?: string | undefined;
@@ -63,7 +66,13 @@ export async function loadSatelliteConfig(opts: LoadOptions = {}): Promise<Satel
   if (config.control && config.sync.desiredStateFile) {
     throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /sync/desiredStateFile: cannot be used with /control (desired state comes from one source)`);
   }
+  const mem = config.memory;
+  if (mem.softLimitBytes > 0 && mem.resumeBytes >= mem.softLimitBytes) {
+    throw new SatelliteError('CONFIG_INVALID', `invalid ${where}:\n  /memory/resumeBytes: ${mem.resumeBytes} must be below /memory/softLimitBytes (${mem.softLimitBytes})`);
+  }
   resolveRuntimePaths(config.runtimes, abs);
+  // OpenSSL's convention: SSL_CERT_FILE names the system bundle (Debian's by default).
+  if (config.upstream.systemTrust !== false) config.upstream.systemCaFile ??= env.SSL_CERT_FILE || DEBIAN_CA_BUNDLE;
   // systemd's RuntimeDirectory= (e.g. /run/harbor-satellite) when set, else beside the data.
   config.admin.socket ??= join(env.RUNTIME_DIRECTORY ? env.RUNTIME_DIRECTORY.split(':')[0]! : join(config.dataDir, 'run'), 'satellite.sock');
   return deepFreeze(config);

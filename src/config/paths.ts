@@ -12,6 +12,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['control', 'caFile'],
   ['control', 'mqtt', 'caFile'],
   ['upstream', 'caFile'],
+  ['upstream', 'systemCaFile'],
   ['peers', 'tokenFile'],
   ['metrics', 'tokenFile'],
   ['admin', 'socket'],

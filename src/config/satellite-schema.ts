@@ -11,6 +11,7 @@ import { metricsConfigSchema, type MetricsConfig } from '../observability/config
 import { logConfigSchema, type LogConfig } from '../lib/log-config.ts';
 import { httpsProxyConfigSchema, type HttpsProxyConfig } from '../https-proxy/config-schema.ts';
 import { webhookConfigSchema, type WebhookConfig } from '../webhook/config-schema.ts';
+import { memoryConfigSchema, type MemoryConfig } from '../daemon/memory/config-schema.ts';
 
 // Connection settings for upstreams; the URL itself comes from the desired state.
 const { url: _url, ...upstreamProperties } = upstreamConfigSchema.properties;
@@ -119,6 +120,8 @@ export const satelliteConfigSchema = {
     runtimes: runtimesConfigSchema,
     /** Prometheus metrics on their own listener (docs/operations.md, "Metrics"). */
     metrics: metricsConfigSchema,
+    /** The memory watchdog: above the soft limit, 429 to new blob downloads and sync paused (docs/operations.md, "Memory"). */
+    memory: memoryConfigSchema,
     store: {
       type: 'object',
       additionalProperties: false,
@@ -173,6 +176,7 @@ export interface SatelliteConfig {
   upstream: Omit<UpstreamConfig, 'url'>;
   runtimes: RuntimesConfig;
   metrics: MetricsConfig;
+  memory: MemoryConfig;
   admin: AdminConfig;
   store: {
     gcGraceSeconds: number;

@@ -41,6 +41,13 @@ export const controlConfigSchema = {
     identityFile: { type: 'string', minLength: 1 },
     /** A state report at least this often (also after every sync run and on connect). */
     reportIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+    /**
+     * Between the periodic reports, one when a download advanced by this share of its size (or by
+     * reportProgressStepBytes, whichever comes first); 0 = no progress reports in between.
+     */
+    reportProgressStepPercent: { type: 'integer', minimum: 0, maximum: 100, default: 10 },
+    /** A progress report at least every this many downloaded bytes of an image (default 100 MiB); 0 = by percent only. */
+    reportProgressStepBytes: { type: 'integer', minimum: 0, maximum: 1099511627776, default: 104857600 },
     keepaliveSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 30 },
     /** Time allowed for the TCP/TLS connect and CONNACK. */
     connectTimeoutMs: { type: 'integer', minimum: 500, maximum: 300000, default: 10000 },
@@ -69,6 +76,8 @@ export interface ControlConfig {
   caFile?: string;
   identityFile?: string;
   reportIntervalSeconds: number;
+  reportProgressStepPercent: number;
+  reportProgressStepBytes: number;
   keepaliveSeconds: number;
   connectTimeoutMs: number;
   reconnectMinMs: number;

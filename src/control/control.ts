@@ -13,6 +13,10 @@ import type { ControlStore, SyncPort } from './ports.ts';
 import { lastWill, presenceMessage } from './presence.ts';
 import { obtainIdentity, readCa } from './registration.ts';
 import { Reporter } from './reports.ts';
+import type { ReportSources } from './report-inputs.ts';
+
+/** A report goes out when free space moved by this share of the disk since the last one. */
+const DISK_STEP_PERCENT = 5;
 
 export interface ControlOptions {
   /** The validated `control` config section (defaults filled in). */
@@ -133,6 +137,7 @@ export class Control {
       isConnected: () => this.#client.connected,
       peerUrl: opts.peerUrl,
       publishNow: (t, payload) => this.#client.publish(t, payload, { retain: true }),
+      trigger: { progressStepPercent: config.reportProgressStepPercent, progressStepBytes: config.reportProgressStepBytes, diskStepPercent: DISK_STEP_PERCENT },
     });
     this.#commands = new CommandRunner({
       satelliteId: id,
@@ -149,13 +154,17 @@ export class Control {
     });
   }
 
-  /** Connects (in the background: the satellite works offline) and starts reporting. Call after sync.start(). */
-  async start(sync: SyncPort): Promise<void> {
+  /**
+   * Connects (in the background: the satellite works offline) and starts reporting. Call after
+   * sync.start(); `sources` are the other domains' counters the reports carry (report-inputs.ts).
+   */
+  async start(sync: SyncPort, sources?: ReportSources): Promise<void> {
     if (this.#sync) throw new Error('control already started');
     this.#sync = sync;
     this.source.setCurrent(() => sync.desired?.generation);
-    this.#reporter.start(sync);
-    this.#unsubscribe = sync.onRun(() => this.#reporter.request());
+    this.#reporter.start(sync, sources);
+    // A run that changed nothing (same result, statuses, generations) is no news on a metered link.
+    this.#unsubscribe = sync.onRun(() => this.#reporter.check());
     this.#commands.resume();
     this.#client.start();
   }

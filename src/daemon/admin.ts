@@ -11,11 +11,13 @@ import type { BundleImporter } from './bundle-importer.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
+import type { MemoryWatchdog } from './memory/index.ts';
 
 export interface AdminDeps {
   config: SatelliteConfig;
   store: Store;
   sync: SyncEngine;
+  memory?: Pick<MemoryWatchdog, 'status'> | undefined;
   control: Control | undefined;
   peers: (() => { members: Array<{ key: string; url: string }> } & Record<string, unknown>) | undefined;
   proxy: () => object;
@@ -48,6 +50,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
         version: VERSION,
         uptimeSeconds: Math.round(process.uptime()),
         rssBytes: process.memoryUsage.rss(),
+        memory: deps.memory?.status() ?? null,
         upstream: s.upstream,
         generation: { desired: s.desiredGeneration, applied: s.appliedGeneration },
         running: s.running,

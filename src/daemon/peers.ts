@@ -44,7 +44,9 @@ export async function startPeers(
     local: {
       blobSize: (digest) => store.blobSize(digest),
       partialOffset: (digest) => store.partialBytes(digest),
-      referenced: (digest) => store.isBlobReferenced(digest),
+      // A blob fetched with a device's credentials (docs/proxy.md, restricted repositories) is never
+      // shared by digest: the member's devices were not authorised for it by the upstream.
+      referenced: (digest) => store.isBlobReferenced(digest) && !store.cacheIndex.isRestrictedBlob(digest),
     },
   });
   log.info({ self: selfKey, members: peers.membership.peers().map((m) => m.key), auth: token === undefined ? 'site secret from Ground Control' : 'token' }, 'peer sharing on');

@@ -11,6 +11,7 @@ import type { SiteMembership } from '../protocol/index.ts';
 import type { PullThroughProxy } from '../proxy/index.ts';
 import { proxyUpstreamFactory, upstreamFactory } from './upstream-factory.ts';
 import { healthProbe } from './health.ts';
+import { reportSources } from './report-sources.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
 import { BundleImporter } from './bundle-importer.ts';
@@ -20,6 +21,7 @@ import type { RunningMetrics } from '../observability/index.ts';
 import { RunTotals } from '../sync/index.ts';
 import type { HttpsProxy } from '../https-proxy/index.ts';
 import type { ImageWebhook } from '../webhook/index.ts';
+import { MemoryWatchdog } from './memory/index.ts';
 
 /** A running satellite: parts started in order, stopped in reverse. */
 export interface SatelliteRuntime {
@@ -67,6 +69,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   let bundles: BundleImporter | undefined;
+  const memory = new MemoryWatchdog({ config: config.memory, log: log.child({ module: 'memory' }) });
   try {
     if (config.control) {
       const { createControl } = await import('../control/index.ts');
@@ -93,6 +96,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       createUpstream: peers && peersMod ? (target, meter) => withSources(createUpstream(target, meter), [peersMod.peerSource(peers.peers, { mode: 'owner' })]) : createUpstream,
     });
     sync = engine;
+    memory.onChange((shedding) => engine.holdForMemory(shedding ? 'memory above the soft limit' : undefined));
     const runTotals = new RunTotals(engine);
     peers?.peers.attach({
       fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
@@ -115,11 +119,13 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const pullThrough = proxy;
     const auth = config.registry.auth ? await HtpasswdAuth.load(config.registry.auth.htpasswd, config.registry.auth) : undefined;
     closeAuth = () => auth?.close();
-    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control };
+    const sources = { logStats: () => logCounters(log)?.stats(), version: VERSION, dataDir: config.dataDir, store, sync: engine, syncTotals: runTotals, caps: config.sync.caps, proxy: pullThrough, peers: peers?.peers, control, memory };
     if (config.metrics.enabled) metrics = await (await import('../observability/index.ts')).startMetrics(config.metrics, metricsToken, sources, log.child({ module: 'metrics' }));
     let listening = () => false;
+    const reporting = control ? reportSources({ desired: () => engine.desired, syncTotals: runTotals, proxy: pullThrough, peers: peers?.peers }) : undefined;
+    const observers = [metrics?.observe, reporting?.observe].filter((f) => f !== undefined);
     const server = new RegistryServer({
-      onResponse: metrics?.observe,
+      onResponse: observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : (r) => observers.forEach((f) => f(r)),
       health: healthProbe({ store, listening: () => listening(), images: () => engine.status().images }),
       config: config.registry,
       store,
@@ -127,10 +133,12 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       auth,
       peer: peers?.endpoint,
       proxy: pullThrough,
+      shedder: memory,
       status: () => ({
         version: VERSION,
         syncTotals: runTotals.snapshot(),
         process: processStats(),
+        memory: memory.status(),
         store: store.usage(),
         disk: store.disk.refresh(),
         sync: engine.status(),
@@ -143,12 +151,14 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       }),
     });
     registry = server;
+    memory.addReclaimer(() => server.trimBuffers());
     listening = () => server.listening;
     const address = await server.start();
     bundles = new BundleImporter({ config, store, log: log.child({ module: 'bundle' }) });
     if (config.sync.bundleDir && config.sync.bundleWatchSeconds > 0) await bundles.watch(config.sync.bundleDir, config.sync.bundleWatchSeconds);
-    admin = await startAdmin({ config, store, sync: engine, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, log: log.child({ module: 'admin' }) });
+    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
+    memory.start();
     if (config.httpsProxy.enabled) {
       const { startHttpsProxy } = await import('../https-proxy/index.ts');
       httpsProxy = await startHttpsProxy(config.httpsProxy, config.dataDir, (req, res) => server.serveProxied(req, res), log.child({ module: 'https-proxy' }));
@@ -161,7 +171,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);
-    await control?.start(engine);
+    await control?.start(engine, reporting?.sources);
     let closing: Promise<void> | undefined;
     return {
       store,
@@ -178,11 +188,13 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
       statusLine() {
         const s = engine.status();
+        const mem = memory.shedding ? '; memory above the soft limit: shedding blob downloads' : '';
         const sync = s.desiredGeneration === null ? 'no desired state' : `generation ${s.appliedGeneration ?? '-'}/${s.desiredGeneration} applied${s.running ? ', syncing' : ''}${s.paused ? `, paused: ${s.paused.reason}` : ''}`;
-        return `serving on ${address.address}:${address.port}; ${sync}`;
+        return `serving on ${address.address}:${address.port}; ${sync}${mem}`;
       },
       close() {
         closing ??= (async () => {
+          memory.close();
           await admin?.close();
           await bundles?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
@@ -209,6 +221,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       },
     };
   } catch (err) {
+    memory.close();
     await metrics?.close();
     await admin?.close();
     await bundles?.close();

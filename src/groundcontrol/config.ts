@@ -46,6 +46,22 @@ export const groundControlConfigSchema = {
             maxTrackedAddresses: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
           },
         },
+        /** GET /api/v1/live, the console's Server-Sent Events feed (api/live.ts). */
+        live: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            /** Streams open at once; past it 503. */
+            maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+            /** A comment line this often keeps idle streams open and rechecks the session. */
+            heartbeatSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 15 },
+            /** One message per stream at most this often (the changes in between are merged). */
+            intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
+            /** A stream with more unsent bytes than this (its client stopped reading) is cut. */
+            maxBufferedBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
+          },
+        },
       },
     },
     broker: {
@@ -108,6 +124,43 @@ export const groundControlConfigSchema = {
       default: {},
       properties: {
         kept: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
+        /** CloudEvents `source` of webhook deliveries; default urn:groundcontrol:<hostname>. */
+        source: { type: 'string', minLength: 1, maxLength: 512, pattern: '^[^\\s]+$' },
+        /** Outbound webhooks: each line of the log POSTed as a signed CloudEvent (docs/groundcontrol.md#webhooks). */
+        webhooks: {
+          type: 'array',
+          default: [],
+          maxItems: 32,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url', 'secretFile'],
+            properties: {
+              url: { type: 'string', maxLength: 2048, pattern: '^https?://[^/\\s?#@]+(/[^\\s#]*)?$' },
+              /** First line: the HMAC-SHA256 key (16+ characters); the file must not be readable by group or others. */
+              secretFile: { type: 'string', minLength: 1 },
+              /** Event types to send (audit, online, offline, image.failed, image.*); all when absent. */
+              types: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', pattern: '^([a-z][a-z0-9-]*)(\\.[a-z][a-z0-9-]*)*(\\.\\*)?$|^\\*$' } },
+            },
+          },
+        },
+        /** How webhooks are delivered: retries with exponential backoff and jitter, in order per webhook. */
+        delivery: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            timeoutSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 10 },
+            /** First retry after about this long, doubling per failure up to maxBackoffSeconds. */
+            initialBackoffMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 1000 },
+            maxBackoffSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+            /** An event is dropped (counted, logged) after this many attempts or this long since its first. */
+            maxAttempts: { type: 'integer', minimum: 1, maximum: 100000, default: 200 },
+            maxAgeSeconds: { type: 'integer', minimum: 1, maximum: 2592000, default: 86400 },
+            /** Undelivered events kept per webhook; beyond, the oldest are dropped (counted, logged). */
+            maxQueued: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
+          },
+        },
       },
     },
     /** Level and the bounded stdout buffer (docs/operations.md, "Logs"). */
@@ -129,6 +182,14 @@ export interface RegisterLimitConfig {
   logIntervalSeconds: number;
   /** Addresses remembered at once; the oldest window is forgotten first. */
   maxTrackedAddresses: number;
+}
+
+/** api.live: the Server-Sent Events feed. */
+export interface LiveConfig {
+  maxConnections: number;
+  heartbeatSeconds: number;
+  intervalMs: number;
+  maxBufferedBytes: number;
 }
 
 /** broker.limits: what a client may hold before it has logged in. */
@@ -158,17 +219,39 @@ export interface UpstreamConfig {
   password?: string;
 }
 
+export interface WebhookConfig {
+  url: string;
+  secretFile: string;
+  types?: string[];
+}
+
+export interface WebhookDeliveryConfig {
+  timeoutSeconds: number;
+  initialBackoffMs: number;
+  maxBackoffSeconds: number;
+  maxAttempts: number;
+  maxAgeSeconds: number;
+  maxQueued: number;
+}
+
+export interface EventsConfig {
+  kept: number;
+  source?: string;
+  webhooks: WebhookConfig[];
+  delivery: WebhookDeliveryConfig;
+}
+
 export interface GroundControlConfig {
   dataDir: string;
   restartBackoff: RestartBackoffConfig;
   adminTokenFile?: string;
-  api: { listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig };
+  api: { listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig; live: LiveConfig };
   broker: BrokerConfig;
   publicMqttUrl?: string;
   upstream?: UpstreamConfig;
   registrationTokenTtlSeconds: number;
   console: { enabled: boolean; sessionTtlSeconds: number };
-  events: { kept: number };
+  events: EventsConfig;
   log: LogConfig;
   /** From GROUNDCONTROL_ADMIN_TOKEN (never from the file): accepted as an admin token. */
   bootstrapAdminToken?: string;
@@ -196,6 +279,14 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   if (!config.broker.url && (config.broker.passwordFile || config.broker.reloadCommand)) {
     problems.push('/broker/passwordFile: only used with an external broker (set /broker/url)');
   }
+  // Named by index, not by value: a webhook URL's path may carry a token.
+  const urls = new Map<string, number>();
+  config.events.webhooks.forEach((w, i) => {
+    const first = urls.get(w.url);
+    if (first !== undefined) problems.push(`/events/webhooks/${i}/url: the same URL as /events/webhooks/${first}/url`);
+    else urls.set(w.url, i);
+    if (!URL.canParse(w.url)) problems.push(`/events/webhooks/${i}/url: not a valid URL`);
+  });
   if (problems.length > 0) {
     throw new SatelliteError('CONFIG_INVALID', `invalid config${file ? ` ${file}` : ''}:\n  ${problems.join('\n  ')}`, { detail: problems });
   }
@@ -204,6 +295,7 @@ export async function loadGroundControlConfig(opts: { file?: string | undefined;
   config.dataDir = abs(config.dataDir);
   if (config.adminTokenFile) config.adminTokenFile = abs(config.adminTokenFile);
   if (config.broker.passwordFile) config.broker.passwordFile = abs(config.broker.passwordFile);
+  for (const w of config.events.webhooks) w.secretFile = abs(w.secretFile);
   if (env.GROUNDCONTROL_ADMIN_TOKEN) config.bootstrapAdminToken = env.GROUNDCONTROL_ADMIN_TOKEN;
   return deepFreeze(config);
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import { bootstrapAdminTokens } from './admin-tokens.ts';
 import { ApiServer } from './api/server.ts';
+import { LiveHub } from './api/live.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
 import { BrokerLink } from './broker/link.ts';
 import { MosquittoPasswordFile } from './broker/mosquitto.ts';
@@ -17,6 +18,8 @@ import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 import { SecretBox } from './secret-box.ts';
 import { loadBundleKey } from './bundle-key.ts';
+import { GcMetrics } from './metrics.ts';
+import { WebhookDeliverer } from './webhooks/deliverer.ts';
 import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
 
 export interface GroundControlRuntime {
@@ -69,6 +72,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
     const siteKey = await loadSiteKey(config.dataDir, log);
     const bundleKey = await loadBundleKey(config.dataDir);
     if (bundleKey.created) log.info({ keyId: bundleKey.keyId }, 'bundle signing key generated');
+    // Secrets first: a bad secret file fails the start-up before anything listens.
+    const webhooks = await WebhookDeliverer.open(db, log.child({ module: 'webhooks' }), config.events);
 
     let brokerPort: number | undefined;
     let linkUrl: string;
@@ -115,6 +120,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       }
     }
 
+    // The console's live feed: told of every recorded change, streams them to open pages.
+    const live = new LiveHub({ db, log: log.child({ module: 'live' }), config: config.api.live });
     const linkLog = log.child({ module: 'link' });
     const link = new BrokerLink({
       url: linkUrl,
@@ -140,7 +147,10 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       bundleKeyPem: bundleKey.publicKeyPem,
       publicMqttUrl,
       secrets: box,
+      changes: live,
     };
+    const metrics = new GcMetrics(fleet, { broker: embedded, webhooks });
+    fleet.metrics = metrics;
     const recorder = new ReportRecorder(fleet);
     await link.start();
     stops.push(() => link.close());
@@ -154,9 +164,13 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       maxBodyBytes: config.api.maxBodyBytes,
       maxJsonDepth: config.api.maxJsonDepth,
       register: config.api.register,
+      metrics,
+      live,
     });
     const apiAddress = await api.start();
     stops.push(() => api.close());
+    await webhooks.start();
+    stops.push(() => webhooks.close());
     const liveness = () => {
       if (!api.listening) return 'API is not listening';
       // A cheap read through LMDB: throws once the environment is closed or broken.

@@ -1,6 +1,19 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { readCounts, type FleetCounts } from './db/indexes.ts';
-import type { FleetContext } from './fleet/context.ts';
+import type { FleetContext, FleetMetrics } from './fleet/context.ts';
+import type { WebhookStats } from './webhooks/deliverer.ts';
+
+/** Upper bounds in seconds of report lag (satellite clock to recorded; includes clock skew). */
+const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600];
+
+/** What the metrics read besides the fleet, each optional. */
+export interface MetricSources {
+  /** Console sessions open. */
+  sessions?: (() => number) | undefined;
+  /** The embedded broker's connections (absent with an external broker). */
+  broker?: { readonly connections: { open: number; pending: number } } | undefined;
+  webhooks?: WebhookStats | undefined;
+}
 
 /** Upper bounds in seconds of API answers (a status page is ms; a large group change can take s). */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -19,14 +32,17 @@ const STATE_LABELS: Array<[keyof FleetCounts, string]> = [
 /**
  * Ground Control's Prometheus metrics (GET /api/v1/metrics, behind the admin token): the fleet by
  * presence and convergence (the index counters, read at scrape time: no per-report work), the
- * broker link, console sessions, and API requests by route template.
+ * broker link and its publishes, the embedded broker's connections, report lag, console sessions,
+ * webhook deliveries, and API requests by route template.
  */
-export class GcMetrics {
+export class GcMetrics implements FleetMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<'method' | 'route' | 'status_class'>;
   readonly #duration: Histogram<'method' | 'route'>;
+  readonly #lag: Histogram<'type'>;
+  #sessionsWatched = false;
 
-  constructor(ctx: FleetContext, opts: { sessions?: () => number } = {}) {
+  constructor(ctx: FleetContext, opts: MetricSources = {}) {
     const registers = [this.registry];
     new Gauge({
       name: 'groundcontrol_satellites',
@@ -46,14 +62,60 @@ export class GcMetrics {
         this.set(ctx.publisher.connected ? 1 : 0);
       },
     });
-    const sessions = opts.sessions;
-    if (sessions) {
+    if (opts.sessions) this.watchSessions(opts.sessions);
+    new Counter({
+      name: 'groundcontrol_mqtt_publishes_total',
+      help: 'Messages Ground Control published to satellites, by channel (desired: desired states; commands) and result (ok: acknowledged by the broker, failed).',
+      labelNames: ['channel', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [channel, c] of ctx.publisher.published ?? []) {
+          this.inc({ channel, result: 'ok' }, c.ok);
+          this.inc({ channel, result: 'failed' }, c.failed);
+        }
+      },
+    });
+    const broker = opts.broker;
+    if (broker) {
       new Gauge({
-        name: 'groundcontrol_console_sessions',
-        help: 'Console sessions open (in memory).',
+        name: 'groundcontrol_broker_connections',
+        help: 'MQTT connections open on the embedded broker, by state (all, pending: not logged in yet).',
+        labelNames: ['state'],
         registers,
         collect() {
-          this.set(sessions());
+          const c = broker.connections;
+          this.set({ state: 'all' }, c.open);
+          this.set({ state: 'pending' }, c.pending);
+        },
+      });
+    }
+    this.#lag = new Histogram({
+      name: 'groundcontrol_report_lag_seconds',
+      help: "Time from a satellite message's own timestamp to Ground Control recording it durably, by message type (includes clock skew).",
+      labelNames: ['type'],
+      buckets: LAG_BUCKETS,
+      registers,
+    });
+    const webhooks = opts.webhooks;
+    if (webhooks) {
+      new Counter({
+        name: 'groundcontrol_webhook_deliveries_total',
+        help: 'Webhook delivery outcomes by webhook (id, origin) and result: delivered, failed (an attempt; retried), gave_up (retries exhausted), dropped (queue full or log trimmed).',
+        labelNames: ['webhook', 'origin', 'result'],
+        registers,
+        collect() {
+          this.reset();
+          for (const w of webhooks.webhooks()) for (const [result, n] of Object.entries(w.counts)) this.inc({ webhook: w.id, origin: w.origin, result }, n);
+        },
+      });
+      new Gauge({
+        name: 'groundcontrol_webhook_queue_depth',
+        help: 'Events waiting for delivery to each webhook.',
+        labelNames: ['webhook', 'origin'],
+        registers,
+        collect() {
+          for (const w of webhooks.webhooks()) this.set({ webhook: w.id, origin: w.origin }, w.depth);
         },
       });
     }
@@ -70,6 +132,24 @@ export class GcMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+  }
+
+  /** Adds the console sessions gauge (once). */
+  watchSessions(sessions: () => number): void {
+    if (this.#sessionsWatched) return;
+    this.#sessionsWatched = true;
+    new Gauge({
+      name: 'groundcontrol_console_sessions',
+      help: 'Console sessions open (in memory).',
+      registers: [this.registry],
+      collect() {
+        this.set(sessions());
+      },
+    });
+  }
+
+  reportRecorded(type: string, lagSeconds: number): void {
+    this.#lag.observe({ type }, lagSeconds);
   }
 
   /** One answered request; `route` is the template (unknown paths count as "other"). */

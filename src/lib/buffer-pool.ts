@@ -56,6 +56,14 @@ export class BufferPool {
     this.#freeBytes += buf.length;
   }
 
+  /** Drops the idle buffers (memory pressure): the collector can give their memory back. Returns the bytes dropped. */
+  trim(): number {
+    const dropped = this.#freeBytes;
+    this.#free.clear();
+    this.#freeBytes = 0;
+    return dropped;
+  }
+
   stats(): { users: number; leasedBytes: number; freeBytes: number } {
     return { users: this.#users, leasedBytes: this.#leased, freeBytes: this.#freeBytes };
   }

@@ -25,6 +25,8 @@ export interface MetricsSources {
   proxy?: { status(): ProxyStatus } | undefined;
   peers?: { status(): PeerStatusView } | undefined;
   control?: { status(): ControlStatus } | undefined;
+  /** The memory watchdog (src/daemon/memory). */
+  memory?: { status(): { state: string; shedRequests: number; softLimitBytes: number } } | undefined;
   /** Log lines dropped because stdout could not take them (the logging sink's counters), if known. */
   logStats?: (() => { droppedLines: number } | null | undefined) | undefined;
 }
@@ -88,7 +90,7 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
   g('sync_desired_generation', 'Generation of the desired state in force; 0 when there is none.', () => sync().desiredGeneration ?? 0);
   g('sync_applied_generation', 'Newest generation fully applied; 0 when none yet.', () => sync().appliedGeneration ?? 0);
   g('sync_running', '1 while a sync run is in progress.', () => bool(sync().running));
-  g('sync_paused', '1 while downloads wait for a data cap period or a sync window.', () => bool(sync().paused !== null));
+  g('sync_paused', '1 while downloads wait for a data cap period, a sync window or memory under the soft limit.', () => bool(sync().paused !== null));
   g('sync_upstream_reachable', '1 when the last run reached the upstream, 0 when it did not or none has run.', () => bool(sync().upstream.reachable));
   g('sync_download_bytes', 'Bytes written so far of blob downloads in progress (checkpointed partials).', () => sync().partials.reduce((n, p) => n + p.offset, 0));
   g('sync_download_size_bytes', 'Full size of the blob downloads in progress.', () => sync().partials.reduce((n, p) => n + p.size, 0));
@@ -105,6 +107,13 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
   if (src.proxy) addProxy(src.proxy, g, c);
   if (src.peers) addPeers(src.peers, g, c);
   if (src.control) addControl(src.control, g, c);
+  if (src.memory) {
+    const memory = src.memory;
+    const m = perScrape(() => memory.status());
+    g('memory_shedding', '1 while RSS is above memory.softLimitBytes: new blob downloads get 429 and sync downloads wait.', () => bool(m().state === 'shedding'));
+    c('memory_shed_requests_total', 'Blob requests answered 429 because memory was above the soft limit.', () => m().shedRequests);
+    g('memory_soft_limit_bytes', 'The watchdog soft limit in force (memory.softLimitBytes or a share of the cgroup memory.max); 0 when off.', () => m().softLimitBytes);
+  }
   if (src.logStats) {
     const logStats = src.logStats;
     c('log_dropped_lines_total', 'Log lines dropped because stdout could not take them.', () => logStats()?.droppedLines ?? 0);

@@ -37,6 +37,19 @@ export interface ProxyConfig {
   askPeers: boolean;
   /** How long a miss waits for a peer that is itself fetching the blob (a device is waiting). */
   peerWaitMs: number;
+  /** Devices' own upstream credentials, for repositories the satellite's cannot read (docs/proxy.md). */
+  deviceCredentials: {
+    /**
+     * Which requests' Authorization is forwarded: those that came through the HTTPS proxy (the
+     * device addressed them to the registry host), also those on the registry port when it has no
+     * registry.auth ('all'), or none ('never').
+     */
+    forward: 'https-proxy' | 'all' | 'never';
+    /** A confirmation by the upstream covers the device's requests in that repository for this long. */
+    confirmSeconds: number;
+    /** With the upstream unreachable, a confirmation this recent still admits the device. */
+    offlineGraceSeconds: number;
+  };
 }
 
 const NAMESPACE = { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' } as const;
@@ -79,6 +92,16 @@ export const proxyConfigSchema = {
     accessFlushSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
     askPeers: { type: 'boolean', default: true },
     peerWaitMs: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
+    deviceCredentials: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        forward: { enum: ['https-proxy', 'all', 'never'], default: 'https-proxy' },
+        confirmSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 60 },
+        offlineGraceSeconds: { type: 'integer', minimum: 0, maximum: 604800, default: 3600 },
+      },
+    },
   },
   // Turning it on without saying where from is a configuration error, named at start.
   if: { properties: { enabled: { const: true } }, required: ['enabled'] },

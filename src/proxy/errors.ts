@@ -6,7 +6,23 @@ export const ProxyErrorCode = {
   manifestUnknown: 'MANIFEST_UNKNOWN',
   /** Too many distinct upstream fetches at once. */
   busy: 'TOOMANYREQUESTS',
+  /** The upstream refused the credentials used (internal: mapped to 404 or 401 by the proxy). */
+  refused: 'UPSTREAM_REFUSED',
+  unauthorized: 'UNAUTHORIZED',
 } as const;
+
+/**
+ * 401 for a device: the registry answers it with `challenge` as WWW-Authenticate, so the client
+ * retries with its credentials for the registry host it thinks it talks to.
+ */
+export class DeviceAuthError extends SatelliteError {
+  readonly challenge: string;
+
+  constructor(message: string, challenge: string) {
+    super(ProxyErrorCode.unauthorized, message);
+    this.challenge = challenge;
+  }
+}
 
 export function proxyError(code: (typeof ProxyErrorCode)[keyof typeof ProxyErrorCode], message: string, detail?: unknown): SatelliteError {
   return new SatelliteError(code, message, { detail });

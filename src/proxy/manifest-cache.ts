@@ -31,8 +31,11 @@ export class ManifestCache {
     this.#d = deps;
   }
 
-  /** repo: the repository in the store; upstreamRepo: its name at the upstream. */
-  async prepare(repo: string, upstreamRepo: string, reference: string, signal: AbortSignal): Promise<void> {
+  /**
+   * repo: the repository in the store; upstreamRepo: its name at the upstream. `via`: a device's
+   * view of the upstream (restricted repositories), whose fetches are shared only under its key.
+   */
+  async prepare(repo: string, upstreamRepo: string, reference: string, signal: AbortSignal, via?: { upstream: ProxyUpstream; key: string }): Promise<void> {
     const { store, counters } = this.#d;
     const cache = store.cacheIndex;
     const local = store.getManifest(repo, reference);
@@ -51,18 +54,19 @@ export class ManifestCache {
         return;
       }
     }
-    const key = `${repo}\0${reference}`;
+    const key = via ? `${repo}\0${reference}\0${via.key}` : `${repo}\0${reference}`;
     let job = this.#inFlight.get(key);
     if (!job) {
-      job = this.#fetch(repo, upstreamRepo, reference, local?.digest).finally(() => this.#inFlight.delete(key));
+      job = this.#fetch(repo, upstreamRepo, reference, local?.digest, via?.upstream).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, job);
     }
     // One fetch per reference, whoever asked first; a client leaving does not cancel it.
     await abortable(job, signal);
   }
 
-  async #fetch(repo: string, upstreamRepo: string, reference: string, cachedDigest: string | undefined): Promise<void> {
-    const { store, upstream, log, counters } = this.#d;
+  async #fetch(repo: string, upstreamRepo: string, reference: string, cachedDigest: string | undefined, device: ProxyUpstream | undefined): Promise<void> {
+    const { store, log, counters } = this.#d;
+    const upstream = device ?? this.#d.upstream;
     const cache = store.cacheIndex;
     let release: (() => void) | undefined;
     try {
@@ -95,6 +99,12 @@ export class ManifestCache {
         throw proxyError(ProxyErrorCode.manifestUnknown, `manifest ${reference} not found in ${repo} (upstream: not found)`);
       }
       if (isSatelliteError(err, ProxyErrorCode.busy) && cachedDigest === undefined) throw err;
+      // Refused credentials are an answer, not an outage: a device's never get stale content, and the
+      // satellite's own let the proxy try the device's (or say 404 as before).
+      if (isSatelliteError(err, 'UPSTREAM_AUTH') && (device !== undefined || cachedDigest === undefined)) {
+        counters.upstreamErrors++;
+        throw proxyError(ProxyErrorCode.refused, `manifest ${reference} of ${repo}: the upstream refused the credentials (${(err as Error).message})`);
+      }
       counters.upstreamErrors++;
       if (cachedDigest !== undefined) {
         counters.staleServed++;

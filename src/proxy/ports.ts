@@ -30,4 +30,13 @@ export interface ProxyUpstream {
   resolveTag(repo: string, tag: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; size: number }>;
   fetchBlob(repo: string, digest: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<{ status: 200 | 206; start: number; total?: number; body: Readable }>;
   close(): Promise<void>;
+  /** The same upstream with a device's Authorization (Basic or Bearer); undefined for other schemes. */
+  forDevice(authorization: string): ProxyUpstream | undefined;
+  /** The WWW-Authenticate a device should get for repo (learned from the upstream). */
+  challenge(repo: string | undefined, signal?: AbortSignal): Promise<string | undefined>;
+  /** true: these credentials may read it; false: refused (401/403); throws on 404 and network errors. */
+  checkAccess(repo: string, what: AccessCheck, signal?: AbortSignal): Promise<boolean>;
 }
+
+/** What a device asks for, as an access check at the upstream. */
+export type AccessCheck = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' };

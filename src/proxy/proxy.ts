@@ -1,15 +1,18 @@
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
-import type { MissHandler, ProxiedBlob } from '../registry/index.ts';
+import type { DeviceCredentials, MissHandler, ProxiedBlob } from '../registry/index.ts';
+import { isDigest } from '../lib/digest.ts';
+import { isTag } from '../oci/names.ts';
+import { DeviceAccess } from './device-access.ts';
 import { BlobFill } from './blob-fill.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import { mirrorPrefix, type ProxyConfig } from './config-schema.ts';
-import { ProxyErrorCode, proxyError } from './errors.ts';
+import { DeviceAuthError, ProxyErrorCode, proxyError } from './errors.ts';
 import { evictBytes, evictToQuota } from './eviction.ts';
 import { isDiskError } from '../store/index.ts';
 import { abortable, ManifestCache } from './manifest-cache.ts';
 import type { BlobSource } from '../fetch/index.ts';
-import type { ProxyStore, ProxyUpstream } from './ports.ts';
+import type { AccessCheck, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
 
 export interface UpstreamTarget {
@@ -62,6 +65,9 @@ export class PullThroughProxy implements MissHandler {
   readonly #blobSources: BlobSource | undefined;
   readonly #counters: ProxyCounters = newCounters();
   readonly #fills = new Map<string, BlobFill>();
+  readonly #access = new DeviceAccess();
+  /** The upstream's /v2/ challenge per route, relayed to devices that come without credentials. */
+  readonly #baseChallenges = new Map<Route, { at: number; value: Promise<string | undefined> }>();
   #fetching = 0;
   #timer: NodeJS.Timeout | undefined;
   #evicting: Promise<void> | undefined;
@@ -116,27 +122,94 @@ export class PullThroughProxy implements MissHandler {
     return this.#resolve(name, ns)?.repo ?? name;
   }
 
-  async prepareManifest(name: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<void> {
+  async prepareManifest(name: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal; device?: DeviceCredentials | undefined }): Promise<void> {
     const to = this.#resolve(name, opts.ns);
     if (!to) return;
-    await to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal);
+    const what: AccessCheck = { kind: 'manifest', reference };
+    if (this.#store.cacheIndex.isRestrictedRepo(to.repo)) {
+      const via = await this.#authorize(to, what, opts.device, opts.signal);
+      await this.#asDevice(to, reference, () => to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal, via));
+      return;
+    }
+    try {
+      await to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal);
+    } catch (err) {
+      if (!isSatelliteError(err, ProxyErrorCode.refused)) throw err;
+      const via = await this.#deviceFallback(to, what, opts.device, opts.signal, err);
+      await this.#asDevice(to, reference, () => to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal, via));
+    }
   }
 
-  async openBlob(name: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal }): Promise<ProxiedBlob | 'stored'> {
+  /** Whether requests get a `device` (their Authorization forwarded): proxy.deviceCredentials.forward. */
+  forwardsCredentials(viaHttpsProxy: boolean): boolean {
+    const mode = this.#config.deviceCredentials.forward;
+    return mode === 'all' || (mode === 'https-proxy' && viaHttpsProxy);
+  }
+
+  /**
+   * Before anything is read from a restricted repository (manifests, blobs, tags, referrers):
+   * the request's credentials must be confirmed by the upstream for it (or recently were).
+   */
+  async guard(name: string, ns: string | undefined, what: AccessCheck, opts: { device: DeviceCredentials | undefined; signal: AbortSignal }): Promise<void> {
+    const to = this.#resolve(name, ns);
+    // The repository the handler will read (storeName): also when no route resolves (?ns= of another registry).
+    const repo = to?.repo ?? name;
+    if (!this.#store.cacheIndex.isRestrictedRepo(repo)) return;
+    if (!to) throw proxyError(what.kind === 'blob' ? ProxyErrorCode.blobUnknown : ProxyErrorCode.manifestUnknown, `${repo} is not served for ${ns ?? 'this registry'}`);
+    // A malformed reference is the handler's to reject, without asking anyone.
+    if (what.kind === 'manifest' && !isDigest(what.reference) && !isTag(what.reference)) return;
+    if (what.kind === 'blob' && !isDigest(what.digest)) return;
+    await this.#authorize(to, what, opts.device, opts.signal);
+  }
+
+  /**
+   * The upstream's Basic challenge for a device's `GET /v2/` without credentials (so clients that
+   * decide on auth at /v2/, like skopeo, send theirs); undefined: answer 200. Learned once a
+   * minute at most, within 2 s; bearer challenges are only sent per repository (their realm may
+   * be a host the device reaches through this proxy).
+   */
+  async baseChallenge(ns: string | undefined): Promise<string | undefined> {
+    const route = ns !== undefined ? (this.#mirrors.find((m) => m.namespace === ns) ?? this.#default) : this.#default;
+    if (!route) return undefined;
+    let entry = this.#baseChallenges.get(route);
+    if (!entry || Date.now() - entry.at > 60_000) {
+      const value = route.upstream.challenge(undefined, AbortSignal.timeout(2000)).catch(() => undefined);
+      entry = { at: Date.now(), value };
+      this.#baseChallenges.set(route, entry);
+    }
+    const challenge = await entry.value;
+    return challenge?.startsWith('Basic ') ? challenge : undefined;
+  }
+
+  async openBlob(name: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal; device?: DeviceCredentials | undefined }): Promise<ProxiedBlob | 'stored'> {
     const to = this.#resolve(name, opts.ns);
     if (!to) throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${name} (not proxied${opts.ns ? ` for ${opts.ns}` : ''})`);
     const repo = to.repo;
+    const what: AccessCheck = { kind: 'blob', digest };
+    let via = this.#store.cacheIndex.isRestrictedRepo(repo) ? await this.#authorize(to, what, opts.device, opts.signal) : undefined;
     for (let attempt = 0; ; attempt++) {
       if (this.#store.hasBlob(digest)) {
+        // Knowing a digest is no authorisation: a blob fetched with a device's credentials is linked
+        // into another repository only once the upstream says that repository has it, for whoever asks.
+        if (this.#store.cacheIndex.isRestrictedBlob(digest) && !(await this.#upstreamHas(to, digest, via, opts.signal))) {
+          throw proxyError(ProxyErrorCode.blobUnknown, `blob ${digest} not found in ${repo}`);
+        }
         // Cached for another repository already (or committed just now): link it here.
         await this.#store.linkBlob(repo, digest);
         return 'stored';
       }
-      const fill = this.#fill(to, digest);
+      if (via) await this.#store.cacheIndex.markRestrictedBlob(digest);
+      const fill = this.#fill(to, digest, via?.upstream);
       try {
         await abortable(fill.ready, opts.signal);
       } catch (err) {
         if (opts.signal.aborted) throw err;
+        if (!via && isSatelliteError(err, 'UPSTREAM_AUTH') && opts.device !== undefined && attempt === 0) {
+          // The satellite's own credentials cannot read it: the device's may (restricts the repository).
+          via = await this.#deviceFallback(to, what, opts.device, opts.signal, err);
+          continue;
+        }
+        if (via && isSatelliteError(err, 'UPSTREAM_AUTH')) throw await this.#refuse(to, 'the upstream refused your credentials for this blob', opts.signal);
         throw this.#blobMissError(repo, digest, err);
       }
       const reader = fill.attach();
@@ -188,24 +261,27 @@ export class PullThroughProxy implements MissHandler {
     await Promise.all([this.#default, ...this.#mirrors].map((r) => r?.upstream.close()));
   }
 
-  #fill(to: Resolved, digest: string): BlobFill {
-    const existing = this.#fills.get(digest);
+  /** One fill per digest; a device's (restricted repositories) only per repository and digest, without peers. */
+  #fill(to: Resolved, digest: string, device?: ProxyUpstream): BlobFill {
+    const key = device ? `${to.repo}\0${digest}` : digest;
+    const existing = this.#fills.get(key);
     if (existing) {
       this.#counters.fetchesJoined++;
       return existing;
     }
     const release = this.#slot();
     this.#counters.blobMisses++;
-    const sources = { upstream: to.route.upstream, peers: this.#blobSources };
+    // Peers serve by digest alone: a restricted fill asks the upstream, which checks the device's access.
+    const sources = device ? { upstream: device, peers: undefined } : { upstream: to.route.upstream, peers: this.#blobSources };
     const resume = {
       attempts: this.#config.resumeAttempts,
       silenceMs: this.#config.idleTimeoutMs + this.#config.firstByteTimeoutMs,
       onResume: () => this.#counters.upstreamResumes++,
     };
     const fill = new BlobFill(this.#store, sources, { store: to.repo, upstream: to.upstreamRepo }, digest, this.#log, resume);
-    this.#fills.set(digest, fill);
+    this.#fills.set(key, fill);
     void fill.done.then(() => {
-      if (this.#fills.get(digest) === fill) this.#fills.delete(digest);
+      if (this.#fills.get(key) === fill) this.#fills.delete(key);
       release();
       this.#counters.peerBytes += fill.peerBytes;
       if (fill.state === 'verified') {
@@ -214,6 +290,92 @@ export class PullThroughProxy implements MissHandler {
       } else this.#counters.fetchesFailed++;
     });
     return fill;
+  }
+
+  /**
+   * The device's view of the upstream for a restricted repository, once its credentials are
+   * confirmed: by the upstream now (an access check for what it asks), or within
+   * confirmSeconds of the last confirmation, or (upstream unreachable) within offlineGraceSeconds.
+   */
+  async #authorize(to: Resolved, what: AccessCheck, device: DeviceCredentials | undefined, signal: AbortSignal): Promise<{ upstream: ProxyUpstream; key: string }> {
+    const authorization = device?.authorization;
+    const upstream = authorization === undefined ? undefined : to.route.upstream.forDevice(authorization);
+    if (authorization === undefined || !upstream) {
+      throw await this.#refuse(to, `${to.repo} is readable only with credentials for the upstream`, signal);
+    }
+    const { confirmSeconds, offlineGraceSeconds } = this.#config.deviceCredentials;
+    const key = this.#access.fingerprint(authorization);
+    const age = this.#access.age(key, to.repo);
+    if (age !== undefined && age < confirmSeconds * 1000) return { upstream, key };
+    let ok: boolean;
+    try {
+      ok = await upstream.checkAccess(to.upstreamRepo, what, AbortSignal.any([signal, AbortSignal.timeout(this.#config.firstByteTimeoutMs)]));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (isSatelliteError(err, 'UPSTREAM_NOT_FOUND')) {
+        throw proxyError(what.kind === 'blob' ? ProxyErrorCode.blobUnknown : ProxyErrorCode.manifestUnknown, `not found in ${to.repo} (upstream: not found)`);
+      }
+      if (age !== undefined && age < offlineGraceSeconds * 1000) {
+        this.#counters.deviceOfflineAdmitted++;
+        this.#log.warn({ repo: to.repo, confirmedSecondsAgo: Math.round(age / 1000), err: (err as Error).message }, 'upstream unavailable; admitting device credentials it confirmed earlier');
+        return { upstream, key };
+      }
+      this.#counters.upstreamErrors++;
+      throw await this.#refuse(to, `the upstream could not confirm your credentials for ${to.repo}: ${(err as Error).message}`, signal);
+    }
+    this.#counters.deviceChecks++;
+    if (!ok) {
+      this.#access.revoke(key, to.repo);
+      this.#counters.deviceRefused++;
+      this.#log.info({ repo: to.repo, what: what.kind }, 'device credentials refused by the upstream');
+      throw await this.#refuse(to, `the upstream refused your credentials for ${to.repo}`, signal);
+    }
+    this.#access.confirm(key, to.repo);
+    return { upstream, key };
+  }
+
+  /**
+   * The satellite's own credentials were refused: with a device's (forwarding on for this
+   * request), the repository becomes restricted (recorded before anything of it is stored) and
+   * the device's view is returned; without, 401 with the upstream's challenge; forwarding off: 404 as before.
+   */
+  async #deviceFallback(to: Resolved, what: AccessCheck, device: DeviceCredentials | undefined, signal: AbortSignal, err: unknown): Promise<{ upstream: ProxyUpstream; key: string }> {
+    if (device === undefined) {
+      const code = what.kind === 'blob' ? ProxyErrorCode.blobUnknown : ProxyErrorCode.manifestUnknown;
+      throw proxyError(code, `${to.repo}: not cached and the upstream refused the satellite's credentials (${(err as Error).message})`);
+    }
+    const via = await this.#authorize(to, what, device, signal);
+    if (!this.#store.cacheIndex.isRestrictedRepo(to.repo)) {
+      await this.#store.cacheIndex.markRestrictedRepo(to.repo);
+      this.#log.info({ repo: to.repo }, "repository readable with device credentials only: restricted to requests the upstream authorises");
+    }
+    return via;
+  }
+
+  /** Runs a device's manifest fetch; its refusal becomes a 401 for the device. */
+  async #asDevice(to: Resolved, reference: string, job: () => Promise<void>): Promise<void> {
+    try {
+      await job();
+    } catch (err) {
+      if (isSatelliteError(err, ProxyErrorCode.refused)) throw await this.#refuse(to, `the upstream refused your credentials for ${to.repo}:${reference}`);
+      throw err;
+    }
+  }
+
+  /** Whether the upstream serves this blob in this repository to these credentials (device's or the satellite's). */
+  async #upstreamHas(to: Resolved, digest: string, via: { upstream: ProxyUpstream } | undefined, signal: AbortSignal): Promise<boolean> {
+    try {
+      return await (via?.upstream ?? to.route.upstream).checkAccess(to.upstreamRepo, { kind: 'blob', digest }, AbortSignal.any([signal, AbortSignal.timeout(this.#config.firstByteTimeoutMs)]));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return false;
+    }
+  }
+
+  /** 401 with the upstream's challenge for the repository (a generic Basic one if it never said). */
+  async #refuse(to: Resolved, message: string, signal?: AbortSignal): Promise<DeviceAuthError> {
+    const challenge = await to.route.upstream.challenge(to.upstreamRepo, signal ? AbortSignal.any([signal, AbortSignal.timeout(2000)]) : AbortSignal.timeout(2000)).catch(() => undefined);
+    return new DeviceAuthError(message, challenge ?? `Basic realm="${to.route.namespace ?? 'registry'}"`);
   }
 
   #blobMissError(repo: string, digest: string, err: unknown): Error {

@@ -24,6 +24,11 @@ export interface ProxyCounters {
   evictedBytes: number;
   /** Blob bytes served from the cache to clients (not fetched for that request): WAN bytes saved. */
   cacheServedBytes: number;
+  /** Access checks of device credentials at the upstream: accepted, refused. */
+  deviceChecks: number;
+  deviceRefused: number;
+  /** Requests in restricted repositories admitted on an earlier confirmation while the upstream was unreachable. */
+  deviceOfflineAdmitted: number;
 }
 
 export function newCounters(): ProxyCounters {
@@ -45,6 +50,9 @@ export function newCounters(): ProxyCounters {
     evictedBlobs: 0,
     evictedBytes: 0,
     cacheServedBytes: 0,
+    deviceChecks: 0,
+    deviceRefused: 0,
+    deviceOfflineAdmitted: 0,
   };
 }
 

@@ -10,6 +10,8 @@ export interface FinishedRequest {
   /** Body bytes sent. */
   bytes: number;
   seconds: number;
+  /** For a manifest GET/HEAD with a valid reference: the repository (as stored) and reference asked for. */
+  manifest?: { repository: string; reference: string } | undefined;
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE']);

@@ -3,10 +3,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { SatelliteError } from '../lib/errors.ts';
+import { SatelliteError, isSatelliteError } from '../lib/errors.ts';
 import { isRepositoryName } from '../oci/names.ts';
 import type { HtpasswdAuth } from './auth.ts';
-import type { Handler, MissHandler, RegistryStore, RequestContext } from './context.ts';
+import type { BlobShedder, DeviceCredentials, Handler, MissHandler, ReadTarget, RegistryStore, RequestContext, RequestStats } from './context.ts';
 import { isServerFault, registryError, sendError } from './errors.ts';
 import { hasBody, sendJson } from './http.ts';
 import { watchBodyRate } from './body-rate.ts';
@@ -75,6 +75,7 @@ export class RegistryServer {
   readonly #proxy: MissHandler | undefined;
   readonly #health: HealthProbe | undefined;
   readonly #onResponse: ((r: FinishedRequest) => void) | undefined;
+  readonly #shedder: BlobShedder | undefined;
   #server: Server | undefined;
   #active = 0;
   /** Requests in flight per remote address. */
@@ -97,7 +98,10 @@ export class RegistryServer {
     onResponse?: ((r: FinishedRequest) => void) | undefined;
     /** GET /healthz and /readyz, answered without auth (handlers/health.ts). */
     health?: HealthProbe | undefined;
+    /** Under memory pressure, new blob GETs (local, proxied, peer) get 429; manifests and streams in flight go on. */
+    shedder?: BlobShedder | undefined;
   }) {
+    this.#shedder = opts.shedder;
     this.#onResponse = opts.onResponse;
     this.#health = opts.health;
     this.#proxy = opts.proxy;
@@ -143,6 +147,11 @@ export class RegistryServer {
     return address;
   }
 
+  /** Drops the idle send buffers (the memory watchdog, before it asks for a collection). */
+  trimBuffers(): number {
+    return this.#pool.trim();
+  }
+
   /** True while the server accepts connections (the watchdog's liveness check). */
   get listening(): boolean {
     return this.#server?.listening ?? false;
@@ -174,7 +183,7 @@ export class RegistryServer {
     const started = process.hrtime.bigint();
     const reqId = ++this.#seq;
     const log = this.#log;
-    const stats: { bytes?: number } = {};
+    const stats: RequestStats = {};
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // Streamed bodies count what they sent; buffered ones sent their Content-Length if finished.
@@ -183,7 +192,7 @@ export class RegistryServer {
         { reqId, method: req.method, path: req.url, status: res.statusCode, bytes, ms: Math.round(ms * 10) / 10, complete: res.writableFinished },
         'request',
       );
-      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000 });
+      this.#onResponse?.({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode, bytes, seconds: ms / 1000, manifest: stats.manifest });
     });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
 
@@ -226,7 +235,8 @@ export class RegistryServer {
     try {
       // Peers authenticate with the site's token, not with the devices' htpasswd.
       if (this.#peer && req.url?.startsWith(PEER_PREFIX)) {
-        await handlePeer(this.#peer, this.#context(req, res, new URL(req.url, 'http://registry.invalid'), '', '', controller.signal, stats));
+        if (req.method === 'GET' && req.url.startsWith(`${PEER_PREFIX}blobs/`) && this.#shed(req, res)) return;
+        await handlePeer(this.#peer, this.#context(req, res, new URL(req.url, 'http://registry.invalid'), '', '', controller.signal, stats, undefined));
         return;
       }
       if (this.#auth && !viaHttpsProxy) {
@@ -242,16 +252,19 @@ export class RegistryServer {
           return;
         }
       }
-      await this.#route(req, res, reqId, controller.signal, stats);
+      // The device's own credentials for the upstream: never those checked against registry.auth.
+      const device = this.#proxy?.forwardsCredentials(viaHttpsProxy) && (viaHttpsProxy || !this.#auth) ? { authorization: req.headers.authorization } : undefined;
+      await this.#route(req, res, reqId, controller.signal, stats, device);
     } catch (err) {
       if (controller.signal.aborted) return;
       if (isServerFault(err)) log.error({ err, reqId, method: req.method, path: req.url }, 'request failed');
       else log.debug({ err, reqId }, 'request rejected');
-      sendError(res, err);
+      const challenge = isSatelliteError(err, 'UNAUTHORIZED') ? (err as { challenge?: unknown }).challenge : undefined;
+      sendError(res, err, typeof challenge === 'string' ? { 'WWW-Authenticate': challenge } : {});
     }
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: { bytes?: number }): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     if (url.pathname === '/_satellite/status' && this.#status && (req.method === 'GET' || req.method === 'HEAD')) {
       req.resume();
@@ -279,10 +292,37 @@ export class RegistryServer {
       req.resume();
       throw registryError('NAME_INVALID', `invalid repository name: ${name.slice(0, 300)}`);
     }
-    await handler(this.#context(req, res, url, name, match.ref ?? '', signal, stats));
+    const ns = url.searchParams.get('ns') ?? undefined;
+    if (this.#proxy && device && match.route === 'base' && device.authorization === undefined) {
+      // As the registry host the device thinks it talks to: its challenge, so the client sends credentials.
+      const challenge = await this.#proxy.baseChallenge(ns);
+      if (challenge) {
+        req.resume();
+        throw Object.assign(registryError('UNAUTHORIZED', 'authentication required'), { challenge });
+      }
+    }
+    const target = readTarget(match.route, match.ref ?? '');
+    if (this.#proxy && match.name !== undefined && target && (req.method === 'GET' || req.method === 'HEAD')) {
+      await this.#proxy.guard(name, ns, target, { device, signal });
+    }
+    // A blob GET may start a stream of any size, or a pull-through fill: under memory pressure it
+    // waits; HEAD and manifests are small and answered.
+    if (match.route === 'blob' && req.method === 'GET' && this.#shed(req, res)) return;
+    await handler(this.#context(req, res, url, name, match.ref ?? '', signal, stats, device));
   }
 
-  #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: { bytes?: number }): RequestContext {
+  /** True when the request was answered 429 because memory is above the soft limit. */
+  #shed(req: IncomingMessage, res: ServerResponse): boolean {
+    const retryAfter = this.#shedder?.shedBlobStream();
+    if (retryAfter === undefined) return false;
+    req.resume();
+    sendError(res, registryError('TOOMANYREQUESTS', 'memory above the soft limit: new blob downloads wait', { reason: 'memory', retryAfterSeconds: retryAfter }), {
+      'Retry-After': String(retryAfter),
+    });
+    return true;
+  }
+
+  #context(req: IncomingMessage, res: ServerResponse, url: URL, name: string, ref: string, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): RequestContext {
     return {
       req,
       res,
@@ -301,8 +341,17 @@ export class RegistryServer {
       pool: this.#pool,
       proxy: this.#proxy,
       stats,
+      device,
     };
   }
+}
+
+/** What a read request touches, for the proxy's guard of restricted repositories. */
+function readTarget(route: RouteName, ref: string): ReadTarget | undefined {
+  if (route === 'manifest') return { kind: 'manifest', reference: ref };
+  if (route === 'blob') return { kind: 'blob', digest: ref };
+  if (route === 'tags' || route === 'referrers') return { kind: 'tags' };
+  return undefined;
 }
 
 async function readTlsFile(path: string, what: string): Promise<Buffer> {

@@ -25,6 +25,12 @@ export class CacheIndex {
   /** [repo, digest] */
   readonly #manifests: Database<CachedEntry, [string, string]>;
   readonly #blobs: Database<CachedEntry, string>;
+  /**
+   * Repositories whose content came with a device's credentials (the satellite's own were
+   * refused), and blobs fetched for them: served only to requests the upstream authorised.
+   */
+  readonly #restrictedRepos: Database<{ since: number }, string>;
+  readonly #restrictedBlobs: Database<{ since: number }, string>;
   /** Pending access times: "m\0repo\0digest" or "b\0digest" -> ms. */
   readonly #touched = new Map<string, number>();
 
@@ -33,6 +39,28 @@ export class CacheIndex {
     this.#tags = ctx.db.root.openDB<CachedTag, [string, string]>({ name: 'cache-tags' });
     this.#manifests = ctx.db.root.openDB<CachedEntry, [string, string]>({ name: 'cache-manifests' });
     this.#blobs = ctx.db.root.openDB<CachedEntry, string>({ name: 'cache-blobs' });
+    this.#restrictedRepos = ctx.db.root.openDB<{ since: number }, string>({ name: 'cache-restricted-repos' });
+    this.#restrictedBlobs = ctx.db.root.openDB<{ since: number }, string>({ name: 'cache-restricted-blobs' });
+  }
+
+  /** Marks a repository restricted (durably, before any of its content is stored); never unmarked. */
+  async markRestrictedRepo(repo: string): Promise<void> {
+    if (this.#restrictedRepos.get(repo)) return;
+    await durableTransaction(this.#ctx.db, () => this.#restrictedRepos.put(repo, { since: Date.now() }));
+  }
+
+  isRestrictedRepo(repo: string): boolean {
+    return this.#restrictedRepos.get(repo) !== undefined;
+  }
+
+  /** Marks a blob fetched for a restricted repository: never linked into another one on its digest alone. */
+  async markRestrictedBlob(digest: string): Promise<void> {
+    if (this.#restrictedBlobs.get(digest)) return;
+    await durableTransaction(this.#ctx.db, () => this.#restrictedBlobs.put(digest, { since: Date.now() }));
+  }
+
+  isRestrictedBlob(digest: string): boolean {
+    return this.#restrictedBlobs.get(digest) !== undefined;
   }
 
   getTag(repo: string, tag: string): CachedTag | undefined {

@@ -19,6 +19,7 @@ import { pruneRemoved, type SyncedRefs } from './prune.ts';
 import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
+import { ImageProgress } from './image-progress.ts';
 import { decideTrust, keepSignatures, type TrustDecision } from '../trust/index.ts';
 
 export interface UpstreamTarget {
@@ -101,6 +102,10 @@ export class SyncEngine {
   #reachable: boolean | null = null;
   #upstreamError: string | null = null;
   #paused: { reason: string; until: Date | null } | null = null;
+  /** Set while memory is above the watchdog's soft limit: no new blob download starts. */
+  #memoryHold: string | undefined;
+  /** A download was held for memory: the release starts a run at once. */
+  #heldForMemory = false;
   #running: Promise<RunReport> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -115,6 +120,8 @@ export class SyncEngine {
   readonly #inflight = new Map<string, Promise<DownloadResult>>();
   /** Blobs the desired state references (as last planned): what members may ask us to fetch. */
   readonly #wanted = new WantedBlobs();
+  /** Images being applied now: they read as pending with bytes done/total. */
+  readonly #progress = new ImageProgress();
 
   constructor(opts: SyncEngineOptions) {
     this.#config = opts.config;
@@ -186,6 +193,19 @@ export class SyncEngine {
   trigger(): void {
     if (this.#running) this.#again = true;
     else this.#schedule(0);
+  }
+
+  /**
+   * Memory pressure (src/daemon/memory): with a reason, no new blob download starts (those running
+   * finish, their bytes are kept); with undefined, downloads go on and a held run is started again.
+   */
+  holdForMemory(reason: string | undefined): void {
+    this.#memoryHold = reason;
+    if (reason === undefined && this.#heldForMemory) {
+      this.#heldForMemory = false;
+      if (this.#paused?.reason.startsWith('memory')) this.#paused = null;
+      if (!this.#closed) this.trigger();
+    }
   }
 
   /** Runs a sync now (or joins the one in progress). */
@@ -279,7 +299,7 @@ export class SyncEngine {
       paused: this.#paused ? { reason: this.#paused.reason, until: this.#paused.until?.toISOString() ?? null } : null,
       nextRunAt: this.#nextRunAt?.toISOString() ?? null,
       lastRun: (this.#state.get('lastRun') as RunReport | undefined) ?? null,
-      images: [...this.#images.getRange()].map((e) => e.value),
+      images: this.#progress.merge([...this.#images.getRange()].map((e) => e.value), this.#store),
       meters: this.#meter.usage(),
       partials: this.#store.listPartials(),
       disk: { ...this.#store.disk.refresh(), held: this.#heldReason() },
@@ -372,6 +392,11 @@ export class SyncEngine {
     if (cap) {
       this.#paused = { reason: `${cap.period} data cap of ${cap.limit} bytes reached`, until: cap.resetsAt };
       return syncError(SyncErrorCode.paused, this.#paused.reason, cap);
+    }
+    if (this.#memoryHold !== undefined && phase === 'start') {
+      this.#heldForMemory = true;
+      this.#paused = { reason: this.#memoryHold, until: null };
+      return syncError(SyncErrorCode.paused, this.#paused.reason);
     }
     if (!this.#windows.isOpen() && (phase === 'start' || this.#config.windowEnd === 'pause')) {
       const ms = this.#windows.msUntilOpen();
@@ -475,7 +500,8 @@ export class SyncEngine {
               }
               for (const b of plan.blobs) wanted.add(b.digest);
               transferStart ??= performance.now();
-              const p = imageSlots.run(() => this.#apply(plan, ctx));
+              this.#progress.begin(plan.ref, plan.blobs);
+              const p = imageSlots.run(() => this.#apply(plan, ctx)).finally(() => this.#progress.end(plan.ref));
               p.catch(() => undefined); // awaited below; handled here so an early failure is not "unhandled"
               applying.push(p);
             }),

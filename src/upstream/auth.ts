@@ -40,13 +40,44 @@ export class UpstreamAuth {
   readonly #meter: Meter;
   readonly #tokens = new TokenCache();
   #scheme: Scheme = { kind: 'anonymous' };
+  /** A device's bearer token, sent as it came (never refreshed: the device owns it). */
+  readonly #fixed: string | undefined;
+  /** A device's credentials: its user name stays out of messages and logs. */
+  readonly #device: boolean;
+  /** The last challenge seen, even one we could not answer (relayed to devices). */
+  #challenge: { kind: 'basic'; realm: string } | { kind: 'bearer'; realm: string; service: string | undefined } | undefined;
 
-  constructor(creds: { username?: string; password?: string }, transport: Transport, log: Logger, meter: Meter) {
+  constructor(
+    creds: { username?: string; password?: string },
+    transport: Transport,
+    log: Logger,
+    meter: Meter,
+    opts: { fixedAuthorization?: string; learnedFrom?: UpstreamAuth; device?: boolean } = {},
+  ) {
+    this.#device = opts.device === true;
     this.#username = creds.username;
     this.#password = creds.password;
     this.#transport = transport;
     this.#log = log;
     this.#meter = meter;
+    this.#fixed = opts.fixedAuthorization;
+    // A device's credentials start where the satellite's own left off: no anonymous round trip.
+    const learned = opts.learnedFrom ? opts.learnedFrom.#challenge : undefined;
+    if (learned) this.#scheme = learned.kind === 'bearer' ? learned : { kind: 'basic' };
+    this.#challenge = learned;
+  }
+
+  /**
+   * What the upstream asked for (WWW-Authenticate), for a device: the challenge the upstream sent
+   * us, with the repository's pull scope for bearer; undefined before any challenge.
+   */
+  challengeFor(scope: string | undefined): string | undefined {
+    const c = this.#challenge;
+    if (!c) return undefined;
+    // Relayed into a response header: printable ASCII only, no quote or backslash to escape.
+    const q = (v: string) => `"${v.replace(/[^\x20-\x7e]|["\\]/g, '').slice(0, 512)}"`;
+    if (c.kind === 'basic') return `Basic realm=${q(c.realm)}`;
+    return `Bearer realm=${q(c.realm)}${c.service !== undefined ? `,service=${q(c.service)}` : ''}${scope ? `,scope=${q(scope)}` : ''}`;
   }
 
   get scheme(): Scheme['kind'] {
@@ -60,6 +91,7 @@ export class UpstreamAuth {
 
   /** The credential for a request needing `scope` (undefined for /v2/); may fetch a token. */
   async credential(scope: string | undefined): Promise<Credential> {
+    if (this.#fixed !== undefined) return { kind: 'bearer', header: this.#fixed };
     const scheme = this.#scheme;
     if (scheme.kind === 'basic') return { kind: 'basic', header: this.#basic() };
     if (scheme.kind === 'anonymous') return { kind: 'anonymous' };
@@ -101,6 +133,10 @@ export class UpstreamAuth {
   challenged(header: string | string[] | undefined, sent: Credential): boolean {
     const challenges = parseWwwAuthenticate(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    const basicChallenge = challenges.find((c) => c.scheme === 'basic');
+    if (bearer) this.#challenge = { kind: 'bearer', realm: bearer.params.realm!, service: bearer.params.service };
+    else if (basicChallenge) this.#challenge = { kind: 'basic', realm: basicChallenge.params.realm ?? 'registry' };
+    if (this.#fixed !== undefined) return false;
     if (bearer) {
       const realm = bearer.params.realm!;
       const service = bearer.params.service;
@@ -112,7 +148,7 @@ export class UpstreamAuth {
       if (sent.tokenKey) this.#tokens.drop(sent.tokenKey, sent.token);
       return changed || !sent.fresh;
     }
-    if (challenges.some((c) => c.scheme === 'basic')) {
+    if (basicChallenge) {
       if (this.#username === undefined || sent.kind === 'basic') return false;
       this.#log.debug('upstream uses basic auth');
       this.#scheme = { kind: 'basic' };
@@ -129,7 +165,7 @@ export class UpstreamAuth {
       url = new URL('invalid:');
     }
     const detail: UpstreamErrorDetail = {};
-    const who = this.#username === undefined ? 'anonymous' : `user ${this.#username}`;
+    const who = this.#device ? "a device's credentials" : this.#username === undefined ? 'anonymous' : `user ${this.#username}`;
     const scopes = scope === undefined ? [] : typeof scope === 'string' ? [scope] : scope;
     const what = `token request to ${redactUrl(url)} (${who}, scope ${scopes.length > 1 ? `${scopes[0]} and ${scopes.length - 1} more` : (scopes[0] ?? 'none')})`;
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -48,6 +48,9 @@ export interface UpstreamClientOptions {
   meter?: Meter;
 }
 
+/** What a device may read at the upstream with its own credentials (forDevice().checkAccess). */
+export type AccessCheck = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' };
+
 const header = (res: Response, name: string): string | undefined => {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -74,8 +77,12 @@ export class UpstreamClient {
   readonly #basePath: string;
   readonly #name: string;
   readonly #retryPolicy: RetryPolicy;
+  /** False for a device's view (forDevice), which borrows the satellite's connections. */
+  readonly #ownsAgent: boolean;
+  /** For a device's view: whether its credentials were sent (the error message says so). */
+  readonly #device: boolean;
 
-  constructor(config: UpstreamConfig, log: Logger, opts: UpstreamClientOptions = {}) {
+  constructor(config: UpstreamConfig, log: Logger, opts: UpstreamClientOptions & { shareWith?: UpstreamClient; deviceAuthorization?: string } = {}) {
     this.#config = config;
     const base = new URL(config.url);
     this.#basePath = base.pathname.replace(/\/+$/, '');
@@ -86,10 +93,67 @@ export class UpstreamClient {
     // The caller's logger already carries { module: 'upstream' } (STYLE §6); name the upstream.
     this.#log = log.child({ upstream: this.#name });
     this.#meter = opts.meter ?? (() => {});
-    this.#agent = createAgent(config);
-    this.#transport = new Transport(this.#agent, this.#log, config.userAgent ?? `harbor-satellite/${VERSION}`);
-    this.#auth = new UpstreamAuth(config, this.#transport, this.#log, this.#meter);
+    const parent = opts.shareWith;
+    this.#ownsAgent = parent === undefined;
+    this.#device = opts.deviceAuthorization !== undefined;
+    this.#agent = parent ? parent.#agent : createAgent(config, this.#log);
+    this.#transport = parent ? parent.#transport : new Transport(this.#agent, this.#log, config.userAgent ?? `harbor-satellite/${VERSION}`);
+    this.#auth = parent && opts.deviceAuthorization !== undefined ? deviceAuth(opts.deviceAuthorization, this.#transport, this.#log, this.#meter, parent.#auth) : new UpstreamAuth(config, this.#transport, this.#log, this.#meter);
     this.#retryPolicy = { retries: config.retries, maxRetryAfterMs: config.maxRetryAfterMs, log: this.#log };
+  }
+
+  /**
+   * The same upstream seen with a device's own credentials (the Authorization header it sent:
+   * Basic user:password, used like configured credentials, or Bearer, sent as is), sharing this
+   * client's connections. Undefined for any other scheme. Nothing of it is cached beyond the
+   * returned object; the header is never logged.
+   */
+  forDevice(authorization: string): UpstreamClient | undefined {
+    if (!/^(basic|bearer)\s+\S+$/i.test(authorization.trim())) return undefined;
+    return new UpstreamClient(this.#config, this.#log, { meter: this.#meter, shareWith: this, deviceAuthorization: authorization.trim() });
+  }
+
+  /**
+   * The WWW-Authenticate challenge a device should get for `repo` (the upstream's own, learned
+   * from its answers to us; with the repository's pull scope for bearer tokens). When none was
+   * seen yet, asks GET /v2/ once without credentials to learn it.
+   */
+  async challenge(repo: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    const scope = repo === undefined ? undefined : pullScope(repo);
+    const known = this.#auth.challengeFor(scope);
+    if (known !== undefined) return known;
+    const what = `${this.#name}: GET /v2/ (challenge)`;
+    const res = await this.#transport.send({ url: this.#url('/v2/'), method: 'GET', headers: {}, signal }, what, {});
+    await discardBody(res.body, this.#meter);
+    if (res.statusCode === 401) this.#auth.challenged(res.headers['www-authenticate'], { kind: 'bearer' });
+    return this.#auth.challengeFor(scope);
+  }
+
+  /**
+   * Whether this client's credentials may read `what` in `repo`: a HEAD (tags: GET ?n=1) without
+   * retries. true on 2xx, false on 401/403; throws UPSTREAM_NOT_FOUND on 404 (which proves
+   * nothing about access on registries that hide private repositories) and network errors.
+   */
+  async checkAccess(repo: string, what: AccessCheck, signal?: AbortSignal): Promise<boolean> {
+    assertRepositoryName(repo);
+    const path =
+      what.kind === 'manifest' ? `/v2/${repo}/manifests/${what.reference}` : what.kind === 'blob' ? `/v2/${repo}/blobs/${parseDigest(what.digest).digest}` : `/v2/${repo}/tags/list?n=1`;
+    if (what.kind === 'manifest' && !isDigest(what.reference)) assertTag(what.reference);
+    const label = `${this.#name}: access check ${what.kind} in ${repo}`;
+    const detail: UpstreamErrorDetail = { repo };
+    let res: Response;
+    try {
+      ({ res } = await this.#exchange(what.kind === 'tags' ? 'GET' : 'HEAD', path, what.kind === 'manifest' ? { accept: ACCEPT_MANIFESTS } : {}, pullScope(repo), label, detail, signal));
+    } catch (err) {
+      if ((err as SatelliteError).code === UpstreamErrorCode.auth) return false;
+      throw err;
+    }
+    // A blob HEAD may redirect to object storage: reaching that redirect already proves access.
+    if ((res.statusCode >= 200 && res.statusCode < 300) || isRedirect(res.statusCode)) {
+      await discardBody(res.body, this.#meter);
+      return true;
+    }
+    throw res.statusCode === 404 ? (await discardBody(res.body, this.#meter), statusError(404, res.headers, {}, label, detail)) : await this.#failure(res, label, detail);
   }
 
   /** GET /v2/ (following the auth challenge); throws UPSTREAM_UNREACHABLE / UPSTREAM_AUTH. */
@@ -254,6 +318,7 @@ export class UpstreamClient {
 
   /** Closes the connections; waits up to 5 s for requests in flight, then cuts them. */
   async close(): Promise<void> {
+    if (!this.#ownsAgent) return;
     const timer = setTimeout(() => void this.#agent.destroy().catch(() => {}), 5000);
     try {
       await this.#agent.close();
@@ -293,7 +358,7 @@ export class UpstreamClient {
       const challenge = res.headers['www-authenticate'];
       const info = method === 'HEAD' ? (await discardBody(res.body, this.#meter), {}) : await readErrorBody(res.body, this.#meter);
       if (round >= 2 || !this.#auth.challenged(challenge, credential)) {
-        const tried = credential.kind === 'anonymous' ? (this.#config.username === undefined ? 'anonymously (no credentials configured)' : 'anonymously') : `with ${credential.kind} credentials`;
+        const tried = this.#device ? "with the device's credentials" : credential.kind === 'anonymous' ? (this.#config.username === undefined ? 'anonymously (no credentials configured)' : 'anonymously') : `with ${credential.kind} credentials`;
         const err = statusError(401, res.headers, info, what, detail);
         throw upstreamError(UpstreamErrorCode.auth, `${err.message}; tried ${tried}`, upstreamDetail(err));
       }
@@ -305,6 +370,19 @@ export class UpstreamClient {
     const info = await readErrorBody(res.body, this.#meter);
     return statusError(res.statusCode, res.headers, info, what, detail);
   }
+}
+
+/** A device's Authorization: Basic is decoded and used like configured credentials, Bearer sent as is. */
+function deviceAuth(authorization: string, transport: Transport, log: Logger, meter: Meter, learnedFrom: UpstreamAuth): UpstreamAuth {
+  const [scheme = '', value = ''] = authorization.split(/\s+/, 2);
+  if (scheme.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const username = colon < 0 ? decoded : decoded.slice(0, colon);
+    const password = colon < 0 ? '' : decoded.slice(colon + 1);
+    return new UpstreamAuth({ username, password }, transport, log, meter, { learnedFrom, device: true });
+  }
+  return new UpstreamAuth({}, transport, log, meter, { fixedAuthorization: `Bearer ${value}`, learnedFrom, device: true });
 }
 
 /** docker token scope for reading a repository. */

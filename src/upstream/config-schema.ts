@@ -8,6 +8,13 @@ export interface UpstreamConfig {
   insecureSkipVerify?: boolean;
   /** Extra CA (PEM file) trusted for TLS upstreams, on top of the system roots. */
   caFile?: string;
+  /**
+   * Trust the operating system's CA bundle (what update-ca-certificates maintains) rather than
+   * Node's bundled roots. Default true; when the bundle cannot be read, Node's roots are used.
+   */
+  systemTrust?: boolean;
+  /** The system bundle; default $SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt (config/ resolves it). */
+  systemCaFile?: string;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   /** Longest silence between two body chunks (undici bodyTimeout). */
@@ -37,6 +44,8 @@ export const upstreamConfigSchema = {
     password: { type: 'string' },
     insecureSkipVerify: { type: 'boolean', default: false },
     caFile: { type: 'string', minLength: 1 },
+    systemTrust: { type: 'boolean', default: true },
+    systemCaFile: { type: 'string', minLength: 1 },
     connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 300000, default: 10000 },
     headersTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
     bodyIdleTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
@@ -53,6 +62,7 @@ export const upstreamConfigSchema = {
 
 /** The schema's defaults, for code that builds a config by hand (tests, CLI one-offs). */
 export const UPSTREAM_DEFAULTS = {
+  systemTrust: true,
   connectTimeoutMs: 10000,
   headersTimeoutMs: 30000,
   bodyIdleTimeoutMs: 30000,

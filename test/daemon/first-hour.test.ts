@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/satellite.ts';
@@ -65,3 +66,38 @@ test('runtime show warns about docker only when docker is enabled', async (t) =>
   await write({ containerd: { enabled: true }, docker: { enabled: true } });
   assert.match((await show()).stdout, /warning: docker uses registry-mirrors for Docker Hub/);
 });
+
+test('npm start with the embedded defaults prints the banner with npm commands, then stops on SIGTERM', async (t) => {
+  const dir = await makeTempDir(t, 'hs-first-hour-npm-');
+  const dataDir = join(dir, 'data');
+  // The defaults as shipped, but for the data dir and a free port (a test must not take 8585); a
+  // throwaway HOME keeps npm's cache and logs out of the user's.
+  const env = `HOME='${dir}' npm_config_update_notifier=false SATELLITE_DATA_DIR='${dataDir}' SATELLITE_LISTEN=127.0.0.1:0`;
+  // script(1) gives npm a pty (the banner is for terminals); timeout(1) sends npm SIGTERM, which npm passes on.
+  const r = await run('script', ['-qec', `env ${env} timeout 20 npm start`, '/dev/null'], 90_000);
+  const out = r.stdout.replace(/\r/g, '');
+  const listening = out.split('\n').find((l) => l.includes('"msg":"registry listening"'));
+  const port = listening ? /"port":(\d+)/.exec(listening)?.[1] : undefined;
+  assert.ok(port, `registry started:\n${out}`);
+  assert.match(out, /^> harbor-satellite@\S+ start$/m, 'run through npm');
+  assert.match(out, new RegExp(`Harbor Satellite: registry on http://127\\.0\\.0\\.1:${port} \\(data in ${dataDir}\\)`));
+  assert.match(out, new RegExp(`push an image: +skopeo copy --dest-tls-verify=false oci:\\./my-image:latest docker://127\\.0\\.0\\.1:${port}/demo/app:1`));
+  assert.match(out, new RegExp(`pull it back: +skopeo copy --src-tls-verify=false docker://127\\.0\\.0\\.1:${port}/demo/app:1 oci:\\./pulled:latest`));
+  assert.match(out, new RegExp(`see the state: +npm run satellite -- status --socket ${dataDir}/run/satellite\\.sock`));
+  assert.doesNotMatch(out, /"msg":"sync finished"/);
+  // npm passes the SIGTERM on and exits; the pty closes with it, so the satellite's last lines may be lost.
+  assert.match(out, /"signal":"SIGTERM".*"msg":"stopping"/, 'the satellite got the SIGTERM through npm');
+  const pid = Number(/"pid":(\d+)/.exec(listening!)?.[1]);
+  const deadline = Date.now() + 30_000;
+  while (running(pid) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+  assert.ok(!running(pid), `satellite ${pid} stopped`);
+});
+
+/** Alive and not a zombie (a reaped or exited process is not running). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GC_ENTRY, startGroundControl, TEST_ADMIN_TOKEN } from '../helpers/groundcontrol.ts';
+import { GC_ENTRY, gcCli, gcCliEnv, startGroundControl } from '../helpers/groundcontrol.ts';
 import { REPO_ROOT } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
@@ -12,17 +12,7 @@ const run = promisify(execFile);
 
 test('CLI: subcommands against a running Ground Control, tables and --json', async (t) => {
   const gc = await startGroundControl(t);
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
-  const cli = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env });
-      return { code: 0, stdout: stdout.trimEnd(), stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cli = gcCli(gc.url);
 
   const added = await cli('satellite', 'add', 'edge-cli', '--site', 'lab');
   assert.equal(added.code, 0, added.stderr);
@@ -49,8 +39,8 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
   const status = await cli('status');
   assert.match(status.stdout, /^1 satellite\(s\): 0 online, 0 offline, 0 in sync, 0 with failed images; broker connected; 0 message\(s\) rejected$/m);
-  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+REJECTED\s+LAST FAILURE$/m);
-  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
+  assert.match(status.stdout, /^ID\s+NAME\s+SITE\s+PRESENCE\s+DESIRED\s+ACKED\s+APPLIED\s+LAST SEEN\s+DISK\s+OK\/PEND\/FAIL\s+TO DOWNLOAD\s+CACHE HITS\s+REJECTED\s+LAST FAILURE$/m);
+  assert.match(status.stdout, new RegExp(`^${id}\\s+edge-cli\\s+lab\\s+\\?\\s+1\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+0\\s+-$`, 'm'));
   // satellite show: a readable summary; the API's JSON only with --json.
   const shown = await cli('satellite', 'show', id as string);
   assert.match(shown.stdout, new RegExp(`^satellite   ${id} \\(edge-cli\\)$`, 'm'));
@@ -72,8 +62,10 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
   assert.equal(every.page.next, null);
   const inLab = JSON.parse((await cli('satellite', 'ls', '--site', 'lab', '--json')).stdout);
   assert.deepEqual(inLab.satellites.map((s: { id: string }) => s.id), [id]);
-  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout);
+  // Never seen: filed under unknown, not out-of-sync (not syncing).
+  const byGroup = JSON.parse((await cli('status', '--group', 'web', '--state', 'unknown', '--json')).stdout);
   assert.deepEqual(byGroup.satellites.map((s: { id: string }) => s.id), [id]);
+  assert.deepEqual(JSON.parse((await cli('status', '--group', 'web', '--state', 'out-of-sync', '--json')).stdout).satellites, []);
   assert.equal((await cli('status', '--state', 'sideways')).code, 1, 'QUERY_INVALID from the API');
   assert.equal((await cli('satellite', 'rm', other)).code, 0);
 
@@ -100,8 +92,7 @@ test('CLI: subcommands against a running Ground Control, tables and --json', asy
 
 test('CLI: group apply and assign say "not published" while Ground Control has no upstream.url', async (t) => {
   const gc = await startGroundControl(t, { config: { upstream: undefined } });
-  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: gc.url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
+  const env = gcCliEnv(gc.url);
   const cli = async (...args: string[]) => (await run(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env })).stdout.trim();
   await cli('satellite', 'add', 'edge-noup', '--site', 'lab');
   const file = join(await makeTempDir(t, 'hs-gc-cli-'), 'group.json');

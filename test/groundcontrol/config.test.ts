@@ -17,6 +17,7 @@ test('config: defaults, relative paths, environment; errors name the key', async
     maxBodyBytes: 1048576,
     maxJsonDepth: 32,
     register: { maxFailuresPerAddress: 10, failureWindowSeconds: 60, logIntervalSeconds: 10, maxTrackedAddresses: 10000 },
+    live: { maxConnections: 100, heartbeatSeconds: 15, intervalMs: 1000, maxBufferedBytes: 1048576 },
   });
   assert.deepEqual(config.broker.limits, {
     maxConnections: 10000,

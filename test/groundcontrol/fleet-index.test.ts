@@ -1,17 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import pino from 'pino';
-import { loadGroundControlConfig } from '../../src/groundcontrol/config.ts';
-import { SecretBox } from '../../src/groundcontrol/secret-box.ts';
-import { durable, openGcDb, type GcDb } from '../../src/groundcontrol/db/db.ts';
-import { INDEX_VERSION, readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
+import { durable } from '../../src/groundcontrol/db/db.ts';
+import { INDEX_VERSION, isInState, readCounts, satellitesAtSite, tokensOf, verifyIndexes } from '../../src/groundcontrol/db/indexes.ts';
 import { revokeToken } from '../../src/groundcontrol/fleet/tokens.ts';
 import { assign, unassign } from '../../src/groundcontrol/fleet/assignments.ts';
-import type { FleetContext } from '../../src/groundcontrol/fleet/context.ts';
 import { applyGroup, deleteGroup } from '../../src/groundcontrol/fleet/groups.ts';
 import { register } from '../../src/groundcontrol/fleet/register.ts';
 import { ingestMessage } from '../../src/groundcontrol/fleet/reports.ts';
@@ -21,38 +15,9 @@ import { fleetStatus } from '../../src/groundcontrol/fleet/status.ts';
 import { topic } from '../../src/protocol/index.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { testFleetContext } from '../helpers/fleet-context.ts';
 
-/**
- * Ground Control's fleet functions on a real LMDB in a temp dir, in this process: the publisher
- * records what would go to the broker (the broker itself is tested with the real process
- * elsewhere), so the tests can see exactly which satellites got a message.
- */
-async function fleetContext(t: Teardown, dir?: string): Promise<FleetContext & { sent: string[]; db: GcDb }> {
-  const dataDir = dir ?? (await makeTempDir(t, 'hs-gc-index-'));
-  const file = join(await makeTempDir(t, 'hs-gc-index-config-'), 'gc.json');
-  await writeFile(file, JSON.stringify({ dataDir, upstream: { url: 'http://127.0.0.1:9' } }));
-  const config = await loadGroundControlConfig({ file, env: {} });
-  const db = openGcDb(join(dataDir, 'db'));
-  t.after(() => db.root.close());
-  const sent: string[] = [];
-  return {
-    db,
-    config,
-    log: pino({ level: 'silent' }),
-    publisher: {
-      connected: true,
-      publish: async (name) => {
-        sent.push(name);
-      },
-    },
-    credentialsChanged: async () => undefined,
-    now: () => new Date(),
-    publicMqttUrl: 'mqtt://127.0.0.1:1883',
-    siteKey: randomBytes(32),
-    secrets: SecretBox.ephemeral(),
-    sent,
-  };
-}
+const fleetContext = (t: Teardown, dir?: string) => testFleetContext(t, dir === undefined ? {} : { dir });
 
 const stateReport = (id: string, seq: number, generation: number | null, peerUrl?: string, images: object[] = []) =>
   Buffer.from(
@@ -75,7 +40,8 @@ test('indexes match the records after every kind of write', async (t) => {
   const loose = await createSatellite(ctx, { name: 'loose' });
   consistent('create');
   assert.deepEqual(satellitesAtSite(db, 'port').sort(), [a1, a2].sort());
-  assert.deepEqual(readCounts(db), { satellites: 4, registered: 0, online: 0, offline: 0, unknown: 4, inSync: 0, outOfSync: 4, failed: 0 });
+  // Never seen: "unknown", not syncing (out-of-sync counts only satellites that were seen).
+  assert.deepEqual(readCounts(db), { satellites: 4, registered: 0, online: 0, offline: 0, unknown: 4, inSync: 0, outOfSync: 0, failed: 0 });
 
   await applyGroup(ctx, { name: 'web', images: [{ repository: 'library/nginx', tags: ['1'] }] });
   await applyGroup(ctx, { name: 'db', images: [{ repository: 'library/pg', tags: ['16'] }] });
@@ -95,6 +61,10 @@ test('indexes match the records after every kind of write', async (t) => {
   await ingestMessage(ctx, topic(a1, 'state'), stateReport(a1, 1, 1, 'http://127.0.0.1:8101'));
   await ingestMessage(ctx, topic(b1, 'state'), stateReport(b1, 1, 1, 'http://127.0.0.1:8201'));
   consistent('reports');
+  // Seen (a2 offline, not applied): syncing; registered but never seen (loose): not syncing.
+  assert.equal(isInState(db, a2, 'out-of-sync'), true);
+  assert.equal(isInState(db, loose.satellite.id, 'out-of-sync'), false);
+  assert.equal(isInState(db, loose.satellite.id, 'unknown'), true);
   // b1's peer URL changed its site's membership: a new generation, which it then applies.
   const generation = db.generations.get(b1)?.desired ?? null;
   assert.equal(generation, 2);
@@ -217,7 +187,7 @@ test('a database written before the indexes gets them built once at open', async
 
   const ctx = await fleetContext(t, dataDir);
   assert.deepEqual(verifyIndexes(ctx.db), [], 'built from the records');
-  assert.deepEqual(readCounts(ctx.db), { satellites: 3, registered: 3, online: 1, offline: 0, unknown: 2, inSync: 1, outOfSync: 2, failed: 0 });
+  assert.deepEqual(readCounts(ctx.db), { satellites: 3, registered: 3, online: 1, offline: 0, unknown: 2, inSync: 1, outOfSync: 0, failed: 0 });
   assert.deepEqual(satellitesAtSite(ctx.db, 'port'), ['s-1', 's-2']);
   assert.deepEqual(ctx.db.sitePeers.get(['port', 's-1']), 'http://127.0.0.1:8101');
   const online = fleetStatus(ctx, { state: 'online' });

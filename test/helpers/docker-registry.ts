@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireBinary } from './bin.ts';
 import { freePort } from './ports.ts';
-import { spawnPeer, waitForHttp, type ExitInfo, type PeerProcess } from './process.ts';
+import { spawnPeer, waitForHttp, waitForTcp, type ExitInfo, type PeerProcess } from './process.ts';
 import { defer, type Teardown } from './cleanup.ts';
 import { makeTempDir } from './tmp.ts';
 
@@ -17,12 +17,14 @@ export interface DockerRegistryOptions {
   proxyPassword?: string;
   /** storage.delete.enabled; default true. */
   deleteEnabled?: boolean;
+  /** Serve HTTPS with this certificate chain and key (PEM files): http.tls in distribution's config. */
+  tls?: { certificate: string; key: string };
   /** Print an access log line per request (combined log format, on stdout); default false. */
   accessLog?: boolean;
 }
 
 export interface DockerRegistry {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// with opts.tls) */
   url: string;
   /** 127.0.0.1:PORT, for image references */
   host: string;
@@ -59,6 +61,7 @@ function configYaml(rootDir: string, port: number, opts: DockerRegistryOptions):
     `  addr: ${q(`127.0.0.1:${port}`)}`,
     // A fixed secret: without it the registry warns on every start.
     '  secret: "harbor-satellite-test-secret"',
+    ...(opts.tls ? ['  tls:', `    certificate: ${q(opts.tls.certificate)}`, `    key: ${q(opts.tls.key)}`] : []),
     'health:',
     '  storagedriver:',
     '    enabled: false',
@@ -106,9 +109,10 @@ export async function startDockerRegistry(t: Teardown, opts: DockerRegistryOptio
     const proc = spawnPeer(bin, ['serve', configFile], { name: 'docker-registry' });
     // Registered before waiting, so a failed start is cleaned up too; runs before the temp dir goes.
     defer(t, () => proc.stop());
-    const url = `http://127.0.0.1:${port}`;
+    const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     try {
-      await waitForHttp(`${url}/v2/`, 15_000, proc);
+      if (opts.tls) await waitForTcp(port, 15_000, proc);
+      else await waitForHttp(`${url}/v2/`, 15_000, proc);
     } catch (err) {
       lastError = err;
       await proc.stop();

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { defer, type Teardown } from './cleanup.ts';
@@ -210,4 +212,25 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000, what
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/** The environment of a `groundcontrol` CLI run against `url` with the test admin token. */
+export function gcCliEnv(url: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GROUNDCONTROL_URL: url, GROUNDCONTROL_TOKEN: TEST_ADMIN_TOKEN };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+/** Runs `groundcontrol ARGS` against `url` to its end: exit code, stdout (trimmed at the end), stderr. */
+export function gcCli(url: string): (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = gcCliEnv(url);
+  return async (...args) => {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [GC_ENTRY, ...args], { cwd: REPO_ROOT, env });
+      return { code: 0, stdout: stdout.trimEnd(), stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
 }

@@ -241,3 +241,22 @@ export async function waitForHttp(url: string, timeoutMs: number, proc?: PeerPro
   const why = lastError instanceof Error ? lastError.message : String(lastError);
   throw new Error(`${url} did not answer within ${timeoutMs} ms (${why})${proc ? `: ${proc.describe()}` : ''}`);
 }
+
+/** Polls until 127.0.0.1:port accepts a TCP connection (a TLS server, which waitForHttp cannot probe). */
+export async function waitForTcp(port: number, timeoutMs: number, proc?: PeerProcess): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc?.exitInfo) throw new Error(`127.0.0.1:${port} never answered: ${proc.describe()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`127.0.0.1:${port} did not accept a connection within ${timeoutMs} ms${proc ? `: ${proc.describe()}` : ''}`);
+}

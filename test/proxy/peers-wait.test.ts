@@ -31,8 +31,9 @@ test('a peer cut mid-blob: the proxy fill resumes from the upstream and the clie
 
 test('a miss while a member is downloading the blob (its sync) waits for it, at most proxy.peerWaitMs', async (t) => {
   const { registry, image, wan } = await upstreamWithImage(t, 'proxy-peers-wait', [8 * MiB]);
-  // A syncs the image over a slow link (about 3 s for the layer); B is a proxy satellite of the same site.
-  const slow = await startThrottle(t, registry.host, 3 * MiB);
+  // A syncs the image over a slow link (about 4 s for the layer, a window a loaded machine still
+  // sees); B is a proxy satellite of the same site.
+  const slow = await startThrottle(t, registry.host, 2 * MiB);
   const dir = await makeTempDir(t, 'hs-proxy-peers-desired-');
   const desired = join(dir, 'desired.json');
   await writeDesired(desired, { generation: 1, upstream: { url: slow.url }, images: [{ repository: 'site/app', tags: ['v1'] }] });
@@ -47,7 +48,7 @@ test('a miss while a member is downloading the blob (its sync) waits for it, at 
     const res = await fetch(`${a.url}/_satellite/peer/state/${layer}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const st = (await res.json()) as { state: string };
     return st.state === 'fetching' ? true : undefined;
-  });
+  }, 60_000);
   const before = wan.bytesFromTarget();
   const started = Date.now();
   const got = await fetchHash(`${b.url}/v2/site/app/blobs/${layer}`);

@@ -85,3 +85,23 @@ test('the units carry the settings the daemon relies on', async () => {
   assert.match(gc, /^ExecStart=\/opt\/harbor-satellite\/bin\/groundcontrol serve --config \/etc\/harbor-satellite\/groundcontrol\.json$/m);
   assert.match(gc, /^StateDirectory=harbor-groundcontrol$/m);
 });
+
+test('memory: every board profile sheds below MemoryHigh, and MemoryHigh is below MemoryMax', async () => {
+  const unit = await readFile(join(REPO_ROOT, 'systemd', 'satellite.service'), 'utf8');
+  const mib = (key: string) => Number(new RegExp(`^${key}=(\\d+)M$`, 'm').exec(unit)?.[1]) * 1024 * 1024;
+  const high = mib('MemoryHigh');
+  const max = mib('MemoryMax');
+  assert.ok(high > 0 && max > high, `MemoryHigh ${high} < MemoryMax ${max}`);
+  for (const board of ['raspberry-pi', 'jetson', 'generic-x86']) {
+    const profile = JSON.parse(await readFile(join(REPO_ROOT, 'board', `${board}.json`), 'utf8')) as { memory?: { softLimitBytes?: number; resumeBytes?: number } };
+    const soft = profile.memory?.softLimitBytes ?? 0;
+    const resume = profile.memory?.resumeBytes ?? 0;
+    assert.ok(soft > 0, `${board} sets memory.softLimitBytes`);
+    assert.ok(resume > 0 && resume < soft, `${board}: resume ${resume} below soft ${soft}`);
+    // The watchdog must act before the kernel throttles (MemoryHigh) or kills (MemoryMax).
+    assert.ok(soft < high, `${board}: soft limit ${soft} below MemoryHigh ${high}`);
+  }
+  // A Pi leaves room for the device's own workloads: its watchdog acts at the smallest figure.
+  const pi = JSON.parse(await readFile(join(REPO_ROOT, 'board', 'raspberry-pi.json'), 'utf8')) as { memory: { softLimitBytes: number } };
+  assert.ok(pi.memory.softLimitBytes <= 128 * 1024 * 1024);
+});

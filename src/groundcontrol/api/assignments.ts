@@ -1,11 +1,9 @@
 import { assign, listAssignments, unassign, type AssignmentTarget } from '../fleet/assignments.ts';
 import { gcError } from '../errors.ts';
-import { SLUG, type ApiHandler } from './context.ts';
+import { SATELLITE_ID, SLUG, type ApiHandler } from './context.ts';
 import { publishNote } from './publish-note.ts';
 import { validateBody } from './http.ts';
 import { validate } from '../../lib/validate.ts';
-
-const SATELLITE_ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
 
 const targetSchema = {
   type: 'object',

@@ -5,6 +5,7 @@ import type { SessionStore } from '../console/sessions.ts';
 import type { Caller } from './auth.ts';
 import type { RegisterGuard } from './register-guard.ts';
 import type { GcMetrics } from '../metrics.ts';
+import type { LiveHub } from './live.ts';
 
 /** What a handler gets: the request, its route parameters and query, the fleet. */
 export interface ApiRequest {
@@ -25,6 +26,8 @@ export interface ApiRequest {
   /** The console's sessions (undefined when the console is disabled). */
   sessions?: SessionStore | undefined;
   metrics?: GcMetrics | undefined;
+  /** The live feed (GET /api/v1/live). */
+  live?: LiveHub | undefined;
 }
 
 /** A handler answers with a status and a JSON body (or null for 204). */
@@ -40,6 +43,8 @@ export interface ApiResponse {
   actor?: string;
   /** The satellite the change is about, when the path does not name it. */
   satelliteId?: string;
+  /** The handler wrote the response itself (a stream): nothing more to send. */
+  streamed?: boolean;
 }
 
 export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;
@@ -47,6 +52,7 @@ export type ApiHandler = (r: ApiRequest) => Promise<ApiResponse> | ApiResponse;
 /** Shared schema pieces for request bodies. */
 export const NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' } as const;
 export const SLUG = { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } as const;
+export const SATELLITE_ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
 /** A site, or null for none. */
 export const SLUG_OR_NULL = { type: ['string', 'null'], pattern: SLUG.pattern } as const;
 export const TTL = { type: 'integer', minimum: 1, maximum: 31536000 } as const;

@@ -1,8 +1,10 @@
 import { desiredStateSchema, groupTrustSchema, type DesiredImage, type GroupTrust } from '../../protocol/index.ts';
 import { gcError } from '../errors.ts';
 import { applyGroup, deleteGroup, getGroup, listGroups, viewGroup } from '../fleet/groups.ts';
-import { SLUG, type ApiHandler } from './context.ts';
+import { SATELLITE_ID, SLUG, type ApiHandler } from './context.ts';
 import { publishNote } from './publish-note.ts';
+import { reachOf } from '../fleet/reach.ts';
+import { validate } from '../../lib/validate.ts';
 import { validateBody } from './http.ts';
 
 // Items have the protocol's DesiredImage shape: the same schema a satellite validates.
@@ -55,4 +57,23 @@ export const getOneGroup: ApiHandler = (r) => ({ status: 200, body: { group: vie
 export const removeGroup: ApiHandler = async (r) => {
   const out = await deleteGroup(r.fleet, r.params.name as string);
   return { status: 200, body: publishNote(r.fleet, { deleted: r.params.name, ...out }), audit: `group ${r.params.name} deleted; new desired state for ${out.published.length} satellite(s)` };
+};
+
+const reachQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { satellite: SATELLITE_ID, site: SLUG },
+} as const;
+
+/**
+ * GET /api/v1/groups/:name/reach[?site=S | ?satellite=ID] -> {count, first}: the satellites that
+ * get the group now (an edit or delete reaches them), or those an assignment to (or unassignment
+ * from) the site or satellite would change. Index reads only.
+ */
+export const getGroupReach: ApiHandler = (r) => {
+  const q = validate<{ satellite?: string; site?: string }>(reachQuerySchema, Object.fromEntries(r.query), 'query', 'QUERY_INVALID');
+  const group = r.params.name as string;
+  if (q.satellite !== undefined && q.site !== undefined) throw gcError('QUERY_INVALID', 'invalid query:\n  (root): give at most one of "satellite" or "site"');
+  const t = q.satellite !== undefined ? { group, satellite: q.satellite } : q.site !== undefined ? { group, site: q.site } : { group };
+  return { status: 200, body: reachOf(r.fleet, t) };
 };

@@ -2,10 +2,13 @@ import { REGISTER_PATH } from '../../protocol/index.ts';
 import type { ApiHandler } from './context.ts';
 import { deleteAssignment, getAssignments, postAssignment } from './assignments.ts';
 import { getCommands, getOneCommand, postCommand } from './commands.ts';
-import { getGroups, getOneGroup, postGroup, putGroup, removeGroup } from './groups.ts';
+import { postFanOutCommand } from './command-targets.ts';
+import { getGroupReach, getGroups, getOneGroup, postGroup, putGroup, removeGroup } from './groups.ts';
 import { postRegister } from './register.ts';
 import { getSatellite, getSatellites, patchSatellite, postSatellite, postSatelliteToken, removeSatellite } from './satellites.ts';
 import { getEvents } from './events.ts';
+import { getLive } from './live.ts';
+import { getSeries } from './series.ts';
 import { deleteSession, getSession, postSession } from './session.ts';
 import { getHealth, getMetrics, getStatus } from './status.ts';
 import { getTokens, postToken, removeToken } from './tokens.ts';
@@ -33,14 +36,18 @@ export const ROUTES: Route[] = [
   { pattern: path('/session'), methods: { GET: getSession, POST: postSession, DELETE: deleteSession }, public: ['POST'] },
   { pattern: path('/status'), methods: { GET: getStatus } },
   { pattern: path('/events'), methods: { GET: getEvents } },
+  { pattern: path('/live'), methods: { GET: getLive } },
   { pattern: path('/metrics'), methods: { GET: getMetrics } },
   { pattern: path('/satellites'), methods: { GET: getSatellites, POST: postSatellite } },
   { pattern: path(`/satellites/${ID}`), methods: { GET: getSatellite, PATCH: patchSatellite, DELETE: removeSatellite } },
   { pattern: path(`/satellites/${ID}/tokens`), methods: { POST: postSatelliteToken } },
+  { pattern: path(`/satellites/${ID}/series`), methods: { GET: getSeries } },
   { pattern: path(`/satellites/${ID}/commands`), methods: { GET: getCommands, POST: postCommand } },
   { pattern: path(`/satellites/${ID}/commands/(?<cid>[A-Za-z0-9_-]{1,64})`), methods: { GET: getOneCommand } },
   { pattern: path('/groups'), methods: { GET: getGroups, POST: postGroup } },
   { pattern: path(`/groups/${NAME}`), methods: { GET: getOneGroup, PUT: putGroup, DELETE: removeGroup } },
+  { pattern: path(`/groups/${NAME}/reach`), methods: { GET: getGroupReach } },
+  { pattern: path('/commands'), methods: { POST: postFanOutCommand } },
   { pattern: path('/assignments'), methods: { GET: getAssignments, POST: postAssignment, DELETE: deleteAssignment } },
   { pattern: path('/tokens'), methods: { GET: getTokens, POST: postToken } },
   { pattern: path('/tokens/(?<id>[0-9a-f]{12})'), methods: { DELETE: removeToken } },

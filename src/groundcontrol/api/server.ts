@@ -16,6 +16,7 @@ import { isPublic, matchRoute } from './routes.ts';
 import { drainAndClose, listen } from '../../lib/http-server.ts';
 import { clientAddress } from '../../lib/rejection-log.ts';
 import { RegisterGuard } from './register-guard.ts';
+import type { LiveHub } from './live.ts';
 
 /**
  * The HTTP JSON API (node:http) and the console's static files under /console/. Every API route
@@ -35,21 +36,24 @@ export class ApiServer {
   readonly #sessions: SessionStore | undefined;
   readonly #assets: ConsoleAssets | undefined;
   readonly #metrics: GcMetrics;
+  readonly #live: LiveHub | undefined;
 
-  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig }) {
+  constructor(opts: { fleet: FleetContext; log: Logger; listen: ListenConfig; maxBodyBytes: number; maxJsonDepth: number; register: RegisterLimitConfig; metrics?: GcMetrics; live?: LiveHub }) {
     this.#fleet = opts.fleet;
     this.#log = opts.log;
     this.#listen = opts.listen;
     this.#maxBodyBytes = opts.maxBodyBytes;
     this.#maxJsonDepth = opts.maxJsonDepth;
     this.#registerGuard = new RegisterGuard({ config: opts.register, log: opts.log });
+    this.#live = opts.live;
     const console = opts.fleet.config.console;
     if (console.enabled) {
       this.#sessions = new SessionStore({ ttlSeconds: console.sessionTtlSeconds });
       this.#assets = new ConsoleAssets(opts.log.child({ module: 'console' }));
     }
     const sessions = this.#sessions;
-    this.#metrics = new GcMetrics(opts.fleet, sessions ? { sessions: () => sessions.size } : {});
+    this.#metrics = opts.metrics ?? new GcMetrics(opts.fleet);
+    if (sessions) this.#metrics.watchSessions(() => sessions.size);
   }
 
   async start(): Promise<AddressInfo> {
@@ -74,6 +78,7 @@ export class ApiServer {
     const server = this.#server;
     if (!server) return;
     this.#draining = true;
+    this.#live?.close();
     await drainAndClose(server, deadlineMs);
     this.#server = undefined;
     this.#registerGuard.close();
@@ -127,10 +132,16 @@ export class ApiServer {
         caller,
         sessions: this.#sessions,
         metrics: this.#metrics,
+        live: this.#live,
       };
       const out = await handler(ctx);
+      if (out.streamed) return;
       req.resume();
-      if (method !== 'GET' && method !== 'HEAD') await this.#audit(caller?.actor ?? out.actor ?? 'anonymous', method, url.pathname, out.status, out.audit, out.satelliteId ?? match.params.id);
+      if (method !== 'GET' && method !== 'HEAD') {
+        await this.#audit(caller?.actor ?? out.actor ?? 'anonymous', method, url.pathname, out.status, out.audit, out.satelliteId ?? match.params.id);
+        // Open consoles refetch what they show (a group, an assignment, a satellite changed).
+        if (!url.pathname.startsWith('/api/v1/session')) this.#live?.configChanged();
+      }
       if (out.text !== undefined) sendText(res, out.status, out.text, out.headers);
       else sendJson(res, out.status, out.body, out.headers);
     } catch (err) {
@@ -195,6 +206,6 @@ function errorHeaders(err: unknown, status: number): Record<string, string> {
   const code = (err as SatelliteError).code;
   if (status === 401 && code === 'UNAUTHORIZED') return { 'WWW-Authenticate': 'Bearer realm="groundcontrol"' };
   const retryAfter = (err as SatelliteError).detail as { retryAfterSeconds?: number } | undefined;
-  if (status === 429 && retryAfter?.retryAfterSeconds !== undefined) return { 'Retry-After': String(retryAfter.retryAfterSeconds) };
+  if ((status === 429 || status === 503) && retryAfter?.retryAfterSeconds !== undefined) return { 'Retry-After': String(retryAfter.retryAfterSeconds) };
   return {};
 }

@@ -57,5 +57,6 @@ export const deleteSession: ApiHandler = (r) => {
   const c = r.caller;
   if (!c?.cookie) throw gcError('BODY_INVALID', 'no console session to end (this request has no session cookie)');
   sessions.delete(c.cookie);
+  r.live?.endSession(c.cookie);
   return { status: 200, headers: { 'Set-Cookie': cookieHeader('', 0, isTls(r.req)) }, body: { loggedOut: true }, audit: `${c.actor} logged out` };
 };

@@ -3,6 +3,7 @@ import { gcError } from '../errors.ts';
 import { listTokens, putRegistrationToken, revokeToken } from '../fleet/tokens.ts';
 import { SLUG, TTL, type ApiHandler } from './context.ts';
 import { validateBody } from './http.ts';
+import { VERSION } from '../../version.ts';
 import { tokenView } from './satellites.ts';
 
 const createSchema = {
@@ -11,7 +12,10 @@ const createSchema = {
   properties: { site: SLUG, ttlSeconds: TTL },
 } as const;
 
-/** POST /api/v1/tokens {site?, ttlSeconds?} -> 201 {token, tokenId, site, expiresAt}: registering creates a satellite */
+/**
+ * POST /api/v1/tokens {site?, ttlSeconds?} -> 201 {token, tokenId, site, expiresAt, version}:
+ * registering creates a satellite; `version` names the release tarball for the install line.
+ */
 export const postToken: ApiHandler = async (r) => {
   const input = validateBody<{ site?: string; ttlSeconds?: number }>(createSchema, await r.body());
   const now = r.fleet.now();
@@ -24,7 +28,7 @@ export const postToken: ApiHandler = async (r) => {
     }),
   );
   r.log.info({ tokenId: token.record.id, site: token.record.site }, 'registration token created');
-  return { status: 201, body: tokenView(token), audit: `registration token ${token.record.id} created for site ${token.record.site ?? '(none)'}` };
+  return { status: 201, body: { ...tokenView(token), version: VERSION }, audit: `registration token ${token.record.id} created for site ${token.record.site ?? '(none)'}` };
 };
 
 /** GET /api/v1/tokens -> {tokens} (no secrets) */

@@ -55,6 +55,11 @@ export class EmbeddedBroker {
     this.#guard = new ConnectionGuard({ limits: opts.limits, maxPacketBytes: MAX_PACKET_BYTES, log: opts.log });
   }
 
+  /** Open MQTT connections and those not logged in yet (the metrics). */
+  get connections(): { open: number; pending: number } {
+    return this.#guard.counts;
+  }
+
   async start(): Promise<AddressInfo> {
     const options: AedesOptions = {
       persistence: new LmdbPersistence(this.#db, this.#log, this.#box),

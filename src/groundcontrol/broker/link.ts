@@ -122,12 +122,26 @@ export class BrokerLink implements Publisher {
     });
   }
 
+  readonly published = new Map<string, { ok: number; failed: number }>();
+
+  #count(topic: string, ok: boolean): void {
+    const channel = topic.slice(topic.lastIndexOf('/') + 1) || 'other';
+    const c = this.published.get(channel) ?? { ok: 0, failed: 0 };
+    if (ok) c.ok++;
+    else c.failed++;
+    this.published.set(channel, c);
+  }
+
   publish(topic: string, payload: Buffer, opts: { retain: boolean }): Promise<void> {
     const client = this.#client;
     if (!client) return Promise.reject(new Error('broker link not started'));
     if (payload.length > MAX_PAYLOAD_BYTES) return Promise.reject(new Error(`payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`));
     return new Promise((resolve, reject) => {
-      client.publish(topic, payload, { qos: 1, retain: opts.retain }, (err) => (err ? reject(err) : resolve()));
+      client.publish(topic, payload, { qos: 1, retain: opts.retain }, (err) => {
+        this.#count(topic, !err);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 

@@ -21,7 +21,7 @@ export class ApiClient {
     this.#token = token;
   }
 
-  async call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.#base}${path}`, {
@@ -31,7 +31,7 @@ export class ApiClient {
           ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
       });
     } catch (err) {
       throw new ApiCallError('CONNECTION_FAILED', `cannot reach ${this.#base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, 0);

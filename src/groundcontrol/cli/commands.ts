@@ -6,6 +6,7 @@ import type { FleetStatus, ImageFailure, StatusPage } from '../fleet/status.ts';
 import { satelliteText, type SatelliteShow } from './show.ts';
 import { ApiCallError, type ApiClient } from './client.ts';
 import { age, formatTable } from './table.ts';
+import { EventsUsageError, runEvents } from './events.ts';
 
 export interface ApiCommandOptions {
   json: boolean;
@@ -20,6 +21,11 @@ export interface ApiCommandOptions {
   ttl?: string | undefined;
   file?: string | undefined;
   wait?: string | undefined;
+  follow?: boolean | undefined;
+  type?: string | undefined;
+  since?: string | undefined;
+  /** Ends a command that runs until interrupted (events --follow). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface CliOutput {
@@ -158,6 +164,13 @@ export async function runApiCommand(api: ApiClient, args: string[], opts: ApiCom
     }
     case 'command':
       return runCommand(api, need(sub, 'ID'), need(arg, 'NAME'), opts, io);
+    case 'events':
+      try {
+        return await runEvents(api, opts, io.out, io.err);
+      } catch (err) {
+        if (err instanceof EventsUsageError) throw new UsageError(err.message);
+        throw err;
+      }
     case 'commands': {
       const doc = await api.call<{ commands: CommandRecord[] }>('GET', `/api/v1/satellites/${encodeURIComponent(need(sub, 'ID'))}/commands`);
       print(doc, () => formatTable(['ID', 'NAME', 'STATUS', 'ISSUED', 'ANSWERED'], doc.commands.map((c) => [c.id, c.name, c.status, age(c.issuedAt), age(c.answeredAt)])));
@@ -204,10 +217,12 @@ function statusText(doc: FleetStatus): string {
     age(s.lastSeenAt),
     diskText(s.state?.disk),
     s.state ? `${s.state.images.ok}/${s.state.images.pending}/${s.state.images.failed}` : '-',
+    s.state?.download ? humanBytes(s.state.download.bytesRemaining) : '-',
+    s.state?.cacheHitRatio == null ? '-' : `${Math.round(s.state.cacheHitRatio * 100)}%`,
     s.errors.count > 0 ? `${s.errors.count} (${s.errors.last?.code})` : 0,
     failureText(s.failures?.[0]),
   ]);
-  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'REJECTED', 'LAST FAILURE'], rows)}`;
+  return `${head}\n${formatTable(['ID', 'NAME', 'SITE', 'PRESENCE', 'DESIRED', 'ACKED', 'APPLIED', 'LAST SEEN', 'DISK', 'OK/PEND/FAIL', 'TO DOWNLOAD', 'CACHE HITS', 'REJECTED', 'LAST FAILURE'], rows)}`;
 }
 
 function failureText(f: ImageFailure | undefined): string | undefined {

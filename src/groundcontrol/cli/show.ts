@@ -1,3 +1,4 @@
+import type { ImageReport } from '../../protocol/index.ts';
 import type { DesiredRecord, StatusRecord, TokenRecord } from '../db/records.ts';
 import type { SatelliteView } from '../fleet/satellites.ts';
 import { formatBytes as bytes } from '../../lib/format-bytes.ts';
@@ -24,13 +25,34 @@ export function satelliteText(s: SatelliteShow, now = Date.now()): string {
     const c = state.imageCounts;
     lines.push(`images      ${c.ok} ok, ${c.pending} pending, ${c.failed} failed`);
     const d = state.disk;
-    lines.push(`disk        ${d.blobs} blobs, ${bytes(d.bytes)}${d.freeBytes !== undefined ? `; ${bytes(d.freeBytes)} free` : ''}${d.condition && d.condition !== 'ok' ? ` (${d.condition.toUpperCase()})` : ''}`);
+    const total = d.totalBytes !== undefined ? ` of ${bytes(d.totalBytes)}` : '';
+    lines.push(`disk        ${d.blobs} blobs, ${bytes(d.bytes)}${d.freeBytes !== undefined ? `; ${bytes(d.freeBytes)} free${total}` : ''}${d.condition && d.condition !== 'ok' ? ` (${d.condition.toUpperCase()})` : ''}`);
+    if (state.download) {
+      const dl = state.download;
+      lines.push(`download    ${bytes(dl.bytesDone)} of ${bytes(dl.bytesTotal)} (${percent(dl.bytesDone, dl.bytesTotal)}), ${bytes(dl.bytesRemaining)} to go`);
+    }
+    if (state.process) {
+      const p = state.process;
+      lines.push(`process     ${p.arch}${p.board ? ` on ${p.board}` : ''}, RSS ${bytes(p.rssBytes)}, up ${duration(p.uptimeSeconds)}`);
+    }
+    if (state.traffic) {
+      const tr = state.traffic;
+      lines.push(`traffic     since start: ${bytes(tr.bytesFromUpstream)} from upstream, ${bytes(tr.bytesServed)} served to devices, peers ${bytes(tr.bytesFromPeers)} in / ${bytes(tr.bytesToPeers)} out`);
+    }
+    if (state.proxy) {
+      const px = state.proxy;
+      lines.push(`proxy       since start: ${px.hits} hits, ${px.misses} misses (${percent(px.hits, px.hits + px.misses)} hits), ${bytes(px.bytesFromUpstream)} from upstream, ${bytes(px.bytesServedFromCache)} served from cache (WAN saved)`);
+    }
     lines.push(`upstream    ${state.upstream.reachable === null ? 'not tried' : state.upstream.reachable ? 'reachable' : `unreachable${state.upstream.lastError ? `: ${state.upstream.lastError}` : ''}`}`);
     if (state.lastSync) {
       lines.push(`last sync   ${state.lastSync.result} ${age(state.lastSync.finishedAt, now)}, ${bytes(state.lastSync.bytesFromUpstream)} from upstream, ${state.lastSync.errors} error(s)`);
     }
     if (state.images.length > 0) {
-      lines.push('', formatTable(['IMAGE', 'STATUS', 'DIGEST', 'FAILURE'], state.images.map((i) => [`${i.repository}:${i.reference}`, i.status, i.digest?.slice(0, 19), [i.code, i.reason].filter(Boolean).join(': ')])));
+      lines.push('', formatTable(['IMAGE', 'STATUS', 'DIGEST', 'FAILURE'], state.images.map((i) => [`${i.repository}:${i.reference}`, imageStatus(i), i.digest?.slice(0, 19), [i.code, i.reason].filter(Boolean).join(': ')])));
+    }
+    if (state.strayPulls && state.strayPulls.length > 0) {
+      lines.push('', 'pulled by devices, not in the desired state:');
+      lines.push(formatTable(['IMAGE', 'PULLS', 'NOT FOUND'], state.strayPulls.map((p) => [`${p.repository}${p.reference.includes(':') ? '@' : ':'}${p.reference}`, p.pulls, p.notFound])));
     }
   } else {
     lines.push('images      no state report yet');
@@ -43,4 +65,21 @@ export function satelliteText(s: SatelliteShow, now = Date.now()): string {
   const tokens = s.tokens.filter((t) => t.usedAt === null);
   if (tokens.length > 0) lines.push('', `unused registration tokens: ${tokens.map((t) => `${t.id} (expires ${t.expiresAt})`).join(', ')}`);
   return lines.join('\n');
+}
+
+function percent(part: number, whole: number): string {
+  return whole > 0 ? `${Math.floor((part / whole) * 100)}%` : '-';
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/** A pending image with its bytes: "pending 31% (3.1 MiB of 10 MiB)". */
+function imageStatus(i: ImageReport): string {
+  if (i.status !== 'pending' || i.bytesTotal === undefined) return i.status;
+  return `pending ${percent(i.bytesDone ?? 0, i.bytesTotal)} (${bytes(i.bytesDone ?? 0)} of ${bytes(i.bytesTotal)})`;
 }

@@ -1,7 +1,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LMDB_PRIVATE_OPTIONS } from '../../lib/private-files.ts';
 import { ensureIndexes } from './indexes.ts';
-import type { AdminTokenRecord, CommandRecord, DesiredRecord, EventRecord, GenerationsRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
+import type { AdminTokenRecord, CommandRecord, DesiredRecord, EventRecord, GenerationsRecord, GroupRecord, SatelliteRecord, StatusRecord, TokenRecord, WebhookCursorRecord } from './records.ts';
 
 /** Ground Control's LMDB environment (in its own data dir) and its named databases. */
 export interface GcDb {
@@ -23,6 +23,8 @@ export interface GcDb {
   commands: Database<CommandRecord, [string, string]>;
   /** seq -> event and audit log line, bounded (fleet/events.ts) */
   events: Database<EventRecord, number>;
+  /** webhook id (sha256 of its URL, 16 hex) -> its place in the event log (webhooks/queue.ts) */
+  webhookCursors: Database<WebhookCursorRecord, string>;
   /** fleet-wide counters and notes (rejected messages that name no known satellite) */
   meta: Database<unknown, string>;
   /** The embedded broker's sessions and retained messages (broker/persistence.ts). */
@@ -47,6 +49,9 @@ export interface GcDb {
   satelliteStates: Database<1, [string, string]>;
   /** [satelliteId, sha256(token)] -> 1: the registration tokens issued for a satellite */
   satelliteTokens: Database<1, [string, string]>;
+  /** Traffic time series (db/series.ts): [satelliteId, hourStart] -> five-minute buckets, then hourly totals. */
+  series5m: Database<number[], [string, number]>;
+  seriesHourly: Database<number[], [string, number]>;
 }
 
 /** An MQTT packet as stored: payload kept as bytes. */
@@ -83,6 +88,7 @@ export function openGcDb(path: string): GcDb {
     commands: root.openDB({ name: 'commands' }),
     meta: root.openDB({ name: 'meta' }),
     events: root.openDB({ name: 'events' }),
+    webhookCursors: root.openDB({ name: 'webhook-cursors' }),
     mqttRetained: root.openDB({ name: 'mqtt-retained' }),
     mqttSubscriptions: root.openDB({ name: 'mqtt-subscriptions' }),
     mqttOutgoing: root.openDB({ name: 'mqtt-outgoing' }),
@@ -93,6 +99,8 @@ export function openGcDb(path: string): GcDb {
     generations: root.openDB({ name: 'idx-generations' }),
     satelliteStates: root.openDB({ name: 'idx-satellite-states' }),
     satelliteTokens: root.openDB({ name: 'idx-satellite-tokens' }),
+    series5m: root.openDB({ name: 'series-5m' }),
+    seriesHourly: root.openDB({ name: 'series-hourly' }),
   };
   ensureIndexes(db);
   return db;

@@ -1,5 +1,6 @@
 import type { Database, Key } from 'lmdb';
 import type { GcDb } from './db.ts';
+import { removeSeries } from './series.ts';
 import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord, TokenRecord } from './records.ts';
 
 /**
@@ -10,7 +11,7 @@ import type { DesiredRecord, GenerationsRecord, SatelliteRecord, StatusRecord, T
  */
 
 /** Bump when an index is added or its meaning changes: the next open rebuilds them all once. */
-export const INDEX_VERSION = 2;
+export const INDEX_VERSION = 3;
 const INDEX_VERSION_KEY = 'index-version';
 const COUNTS_KEY = 'counts';
 
@@ -73,8 +74,17 @@ function presenceOf(status: StatusRecord | undefined): PresenceState {
   return online === true ? 'online' : online === false ? 'offline' : 'unknown';
 }
 
-function syncOf(g: GenerationsRecord | undefined): SyncState {
-  return g && g.desired !== null && g.applied === g.desired ? 'in-sync' : 'out-of-sync';
+/**
+ * in-sync: applied the newest generation published; out-of-sync: seen (presence known) and not
+ * there yet; no sync state for a satellite never seen (it counts as "unknown", not as syncing).
+ */
+function syncOf(g: GenerationsRecord | undefined, status: StatusRecord | undefined): SyncState | undefined {
+  if (isApplied(g)) return 'in-sync';
+  return presenceOf(status) === 'unknown' ? undefined : 'out-of-sync';
+}
+
+function isApplied(g: GenerationsRecord | undefined): boolean {
+  return g !== undefined && g.desired !== null && g.applied === g.desired;
 }
 
 function failureOf(status: StatusRecord | undefined): FailureState | undefined {
@@ -89,11 +99,18 @@ function emptyGenerations(): GenerationsRecord {
   return { desired: null, desiredHash: null, acknowledged: null, applied: null };
 }
 
-/** Stores a satellite's generations (none known: no entry) and files it in-sync or out-of-sync. */
-function putGenerations(db: GcDb, id: string, before: GenerationsRecord | undefined, g: GenerationsRecord): void {
+function storeGenerations(db: GcDb, id: string, g: GenerationsRecord): void {
   if (g.desired === null && g.acknowledged === null && g.applied === null) db.generations.remove(id);
   else db.generations.put(id, g);
-  moveState(db, id, syncOf(before), syncOf(g));
+}
+
+/** Stores a satellite's generations (none known: no entry) and files it in-sync or out-of-sync. */
+function putGenerations(db: GcDb, id: string, before: GenerationsRecord | undefined, g: GenerationsRecord): void {
+  storeGenerations(db, id, g);
+  // Still (not) applied: the sync state stays, whatever the presence (no status read per publish).
+  if (isApplied(before) === isApplied(g)) return;
+  const status = db.status.get(id);
+  moveState(db, id, syncOf(before, status), syncOf(g, status));
 }
 
 /** Moves a satellite's index entry from a known state to another, and the two counters with it. */
@@ -124,7 +141,7 @@ export function putSatellite(db: GcDb, next: SatelliteRecord): string[] {
   if (!before) {
     bump(db, 'satellites', 1);
     moveState(db, id, undefined, presenceOf(db.status.get(id)));
-    moveState(db, id, undefined, syncOf(db.generations.get(id)));
+    moveState(db, id, undefined, syncOf(db.generations.get(id), db.status.get(id)));
     moveState(db, id, undefined, failureOf(db.status.get(id)));
   }
   bump(db, 'registered', Number(next.registeredAt !== null) - Number(before !== undefined && before.registeredAt !== null));
@@ -170,11 +187,12 @@ export function removeSatelliteRecords(db: GcDb, id: string): { site: string | n
     db.satelliteGroups.remove(key);
   }
   moveState(db, id, presenceOf(db.status.get(id)), undefined);
-  moveState(db, id, syncOf(db.generations.get(id)), undefined);
+  moveState(db, id, syncOf(db.generations.get(id), db.status.get(id)), undefined);
   moveState(db, id, failureOf(db.status.get(id)), undefined);
   db.status.remove(id);
   db.desired.remove(id);
   db.generations.remove(id);
+  removeSeries(db, id);
   return { site: sat.site, wasPeer };
 }
 
@@ -190,9 +208,16 @@ export function putStatus(db: GcDb, id: string, next: StatusRecord, hints: { bef
   moveState(db, id, failureOf(before), failureOf(next));
   const acknowledged = next.state?.desiredGeneration ?? null;
   const applied = next.state?.appliedGeneration ?? null;
-  if ((before?.state?.desiredGeneration ?? null) !== acknowledged || (before?.state?.appliedGeneration ?? null) !== applied) {
+  const presenceChanged = presenceOf(before) !== presenceOf(next);
+  if (presenceChanged || (before?.state?.desiredGeneration ?? null) !== acknowledged || (before?.state?.appliedGeneration ?? null) !== applied) {
     const g = db.generations.get(id);
-    if ((g?.acknowledged ?? null) !== acknowledged || (g?.applied ?? null) !== applied) putGenerations(db, id, g, { ...(g ?? emptyGenerations()), acknowledged, applied });
+    let after = g;
+    if ((g?.acknowledged ?? null) !== acknowledged || (g?.applied ?? null) !== applied) {
+      after = { ...(g ?? emptyGenerations()), acknowledged, applied };
+      storeGenerations(db, id, after);
+    }
+    // A first presence moves a never-seen satellite into out-of-sync (or in-sync).
+    moveState(db, id, syncOf(g, before), syncOf(after, next));
   }
   const url = peerUrlOf(next);
   if (url === peerUrlOf(before)) return undefined;
@@ -339,7 +364,7 @@ function expectedIndexes(db: GcDb): IndexContents {
       applied: status?.state?.appliedGeneration ?? null,
     };
     if (desired || status?.state) out.generations.set(keyText(key), g);
-    for (const state of [presenceOf(status), syncOf(g), failureOf(status)]) {
+    for (const state of [presenceOf(status), syncOf(g, status), failureOf(status)]) {
       if (state === undefined) continue;
       out.satelliteStates.set(keyText([state, key]), 1);
       out.counts[COUNT_OF[state]]++;

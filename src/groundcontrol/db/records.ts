@@ -96,6 +96,16 @@ export interface AdminTokenRecord {
 }
 
 /** One line of the event and audit log (fleet/events.ts), keyed by a sequence number. */
+/** Where a webhook's delivery stands in the event log (webhooks/queue.ts). */
+export interface WebhookCursorRecord {
+  url: string;
+  /** The last line delivered, given up or dropped; the queue is the matching lines after it. */
+  seq: number;
+  /** Failed attempts at the line after `seq` and when the first of them was. */
+  attempts: number;
+  firstAttemptAt: string | null;
+}
+
 export interface EventRecord {
   seq: number;
   at: string;

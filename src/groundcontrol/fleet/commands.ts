@@ -10,26 +10,42 @@ import type { FleetContext } from './context.ts';
  * command id once, so publishing it again after a restart is safe.
  */
 export async function issueCommand(ctx: FleetContext, satelliteId: string, name: CommandName): Promise<CommandRecord> {
-  const record: CommandRecord = {
-    id: `c-${randomBytes(12).toString('base64url')}`,
-    satelliteId,
-    name,
-    issuedAt: ctx.now().toISOString(),
-    status: 'pending',
-    answeredAt: null,
-    duplicate: null,
-    result: null,
-    error: null,
-  };
-  const found = await durable(ctx.db, () => {
-    if (!ctx.db.satellites.get(satelliteId)) return false;
-    ctx.db.commands.put([satelliteId, record.id], record);
-    return true;
-  });
-  if (!found) throw gcError('SATELLITE_UNKNOWN', `no satellite ${satelliteId}`);
-  ctx.log.info({ satelliteId, commandId: record.id, name }, 'command issued');
-  publishCommand(ctx, record);
+  const [record] = await issueCommands(ctx, [satelliteId], name);
+  if (!record) throw gcError('SATELLITE_UNKNOWN', `no satellite ${satelliteId}`);
   return record;
+}
+
+/**
+ * One command to many satellites (a site, a group): stored in one transaction, then published
+ * one by one. Ids of satellites that do not exist (deleted meanwhile) are skipped.
+ */
+export async function issueCommands(ctx: FleetContext, satelliteIds: string[], name: CommandName): Promise<CommandRecord[]> {
+  const issuedAt = ctx.now().toISOString();
+  const records = await durable(ctx.db, () => {
+    const out: CommandRecord[] = [];
+    for (const satelliteId of satelliteIds) {
+      if (!ctx.db.satellites.get(satelliteId)) continue;
+      const record: CommandRecord = {
+        id: `c-${randomBytes(12).toString('base64url')}`,
+        satelliteId,
+        name,
+        issuedAt,
+        status: 'pending',
+        answeredAt: null,
+        duplicate: null,
+        result: null,
+        error: null,
+      };
+      ctx.db.commands.put([satelliteId, record.id], record);
+      out.push(record);
+    }
+    return out;
+  });
+  for (const record of records) {
+    ctx.log.info({ satelliteId: record.satelliteId, commandId: record.id, name }, 'command issued');
+    publishCommand(ctx, record);
+  }
+  return records;
 }
 
 function publishCommand(ctx: FleetContext, record: CommandRecord): void {

@@ -11,6 +11,14 @@ export interface Publisher {
    */
   publish(topic: string, payload: Buffer, opts: { retain: boolean }): Promise<void>;
   readonly connected: boolean;
+  /** Publishes so far by topic channel (desired, commands, ...): acknowledged or failed. */
+  readonly published?: ReadonlyMap<string, { ok: number; failed: number }>;
+}
+
+/** What the fleet tells the metrics as it works (metrics.ts implements it). */
+export interface FleetMetrics {
+  /** A satellite message was recorded, `lagSeconds` after the time the satellite put in it. */
+  reportRecorded(type: string, lagSeconds: number): void;
 }
 
 /**
@@ -20,6 +28,11 @@ export interface Publisher {
  * credentials. Only the named satellites are looked at.
  */
 export type CredentialsHook = (satelliteIds: readonly string[]) => Promise<void>;
+
+/** Told which satellites' status changed once it is durable (the console's live feed, api/live.ts). */
+export interface ChangeSink {
+  satellitesChanged(ids: Iterable<string>): void;
+}
 
 /** Everything the fleet functions need, passed explicitly. */
 export interface FleetContext {
@@ -37,4 +50,7 @@ export interface FleetContext {
   publicMqttUrl: string;
   /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */
   secrets: SecretBox;
+  metrics?: FleetMetrics | undefined;
+  /** Where status changes are announced (undefined: nobody listens). */
+  changes?: ChangeSink | undefined;
 }

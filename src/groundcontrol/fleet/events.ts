@@ -32,29 +32,76 @@ export interface EventsQuery {
   limit?: number | undefined;
   /** Lines older than this sequence number (the previous page's `next`). */
   before?: number | undefined;
+  /** Lines newer than this sequence number, oldest first (following the log). */
+  after?: number | undefined;
   satelliteId?: string | undefined;
   kind?: EventRecord['kind'] | undefined;
+  /** Event types (eventType): exact names or `prefix.*`. */
+  types?: readonly string[] | undefined;
+  /** Lines at or after this ISO time. */
+  since?: string | undefined;
+}
+
+export interface EventsPage {
+  limit: number;
+  /** `before` for the next older page (null at the end); with `after`: the `after` to poll with next. */
+  next: number | null;
+  /** The newest line's sequence number (0 for an empty log): where a follower starts. */
+  newest: number;
 }
 
 /**
- * Newest first, one page. A filter reads through the log until the page is full, bounded by the
- * table's size (`kept` lines).
+ * The type of a line, also the suffix of its CloudEvents type (io.goharbor.satellite.<type>):
+ * "audit" for a change made through the API; a transition's action without a leading
+ * "satellite." ("online", "offline", "image.failed", "image.recovered").
  */
-export function listEvents(db: GcDb, q: EventsQuery): { events: EventRecord[]; page: { limit: number; next: number | null } } {
+export function eventType(e: Pick<EventRecord, 'kind' | 'action'>): string {
+  return e.kind === 'audit' ? 'audit' : e.action.replace(/^satellite\./, '');
+}
+
+/** True when `type` is one of `patterns` (exact, or `prefix.*` for every type under prefix). */
+export function typeMatches(type: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('.*') ? type.startsWith(p.slice(0, -1)) : p === '*' || p === type));
+}
+
+export function newestEventSeq(db: GcDb): number {
+  for (const k of db.events.getKeys({ reverse: true, limit: 1 })) return k;
+  return 0;
+}
+
+/**
+ * One page: newest first, or with `after` oldest first. A filter reads through the log until the
+ * page is full, bounded by the table's size (`kept` lines).
+ */
+export function listEvents(db: GcDb, q: EventsQuery): { events: EventRecord[]; page: EventsPage } {
   const limit = Math.min(Math.max(1, q.limit ?? DEFAULT_EVENTS_PAGE), MAX_EVENTS_PAGE);
+  const newest = newestEventSeq(db);
+  const wanted = (value: EventRecord) =>
+    (q.satelliteId === undefined || value.satelliteId === q.satelliteId) && (q.kind === undefined || value.kind === q.kind) && (q.types === undefined || typeMatches(eventType(value), q.types));
   const out: EventRecord[] = [];
+  if (q.after !== undefined) {
+    let cursor = q.after;
+    for (const { value } of db.events.getRange({ start: q.after + 1 })) {
+      if ((q.since === undefined || value.at >= q.since) && wanted(value)) {
+        if (out.length === limit) break;
+        out.push(value);
+      }
+      cursor = value.seq;
+    }
+    return { events: out, page: { limit, next: cursor, newest } };
+  }
   let more = false;
   const range = q.before === undefined ? { reverse: true } : { reverse: true, start: q.before - 1 };
   for (const { value } of db.events.getRange(range)) {
-    if (q.satelliteId !== undefined && value.satelliteId !== q.satelliteId) continue;
-    if (q.kind !== undefined && value.kind !== q.kind) continue;
+    if (q.since !== undefined && value.at < q.since) break;
+    if (!wanted(value)) continue;
     if (out.length === limit) {
       more = true;
       break;
     }
     out.push(value);
   }
-  return { events: out, page: { limit, next: more ? (out.at(-1)?.seq ?? null) : null } };
+  return { events: out, page: { limit, next: more ? (out.at(-1)?.seq ?? null) : null, newest } };
 }
 
 const imageKey = (i: { repository: string; reference: string }) => `${i.repository}:${i.reference}`;

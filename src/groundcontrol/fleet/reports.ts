@@ -5,6 +5,7 @@ import type { ErrorNote, StatusRecord } from '../db/records.ts';
 import type { FleetContext } from './context.ts';
 import { appendEvent, statusTransitions } from './events.ts';
 import { reconcileDesired, satellitesAtSite } from './reconcile.ts';
+import { recordSeries } from './series.ts';
 
 const EVENTS_KEPT = 20;
 export const REJECTED_KEY = 'rejected';
@@ -28,6 +29,8 @@ interface Effects {
   logs: Array<() => void>;
   /** site -> the satellite whose peer URL changed (first one, for the log) */
   sites: Map<string, { satelliteId: string; peerUrl: string | null }>;
+  /** Satellites whose status changed: told to the live feed (console) once durable. */
+  changed: Set<string>;
 }
 
 interface Waiting {
@@ -106,17 +109,22 @@ function decode(topicName: string, payload: Buffer): Incoming {
 async function recordBatch(ctx: FleetContext, batch: Array<{ topic: string; payload: Buffer }>): Promise<Effects> {
   // An empty payload clears a retained message (e.g. after a satellite was deleted): not a report.
   const incoming = batch.filter((m) => m.payload.length > 0).map((m) => decode(m.topic, m.payload));
-  const effects: Effects = { logs: [], sites: new Map() };
+  const effects: Effects = { logs: [], sites: new Map(), changed: new Set() };
   if (incoming.length === 0) return effects;
   const at = ctx.now().toISOString();
   await durable(ctx.db, () => {
     for (const m of incoming) applyIncoming(ctx, m, at, effects);
   });
+  if (ctx.metrics) {
+    const now = Date.now();
+    for (const m of incoming) if ('message' in m && 'at' in m.message) ctx.metrics.reportRecorded(m.message.type, Math.max(0, (now - Date.parse(m.message.at)) / 1000));
+  }
   return effects;
 }
 
 async function afterBatch(ctx: FleetContext, effects: Effects): Promise<void> {
   for (const log of effects.logs) log();
+  if (effects.changed.size > 0) ctx.changes?.satellitesChanged(effects.changed);
   for (const [site, { satelliteId, peerUrl }] of effects.sites) {
     ctx.log.info({ satelliteId, site, peerUrl }, 'peer URL changed; republishing site membership');
     await reconcileDesired(ctx, satellitesAtSite(ctx.db, site));
@@ -132,15 +140,18 @@ function applyIncoming(ctx: FleetContext, m: Incoming, at: string, effects: Effe
   switch (message.type) {
     case 'state': {
       const site = updateStatus(ctx, satelliteId, (s) => applyState(ctx, s, message), sat.site);
+      effects.changed.add(satelliteId);
       // A new (or gone) peer URL changes the site's blob-sharing membership.
       if (site && !effects.sites.has(site)) effects.sites.set(site, { satelliteId, peerUrl: message.peerUrl ?? null });
       return;
     }
     case 'presence':
       updateStatus(ctx, satelliteId, (s) => applyPresence(s, message, at), sat.site);
+      effects.changed.add(satelliteId);
       return;
     case 'event':
       updateStatus(ctx, satelliteId, (s) => applyEvent(s, message), sat.site);
+      effects.changed.add(satelliteId);
       return;
     case 'result':
       return applyResult(ctx, message, effects);
@@ -172,6 +183,7 @@ function applyState(ctx: FleetContext, s: StatusRecord, m: StateMessage): Status
   const { type: _type, satelliteId: _id, images, ...rest } = m;
   const imageCounts = { ok: 0, pending: 0, failed: 0 };
   for (const img of images) imageCounts[img.status]++;
+  recordSeries(ctx.db, m.satelliteId, s.state, m, ctx.now().getTime());
   return { ...s, state: { ...rest, images, imageCounts }, lastSeenAt: seen(s, m.at) };
 }
 
@@ -206,13 +218,15 @@ function applyResult(ctx: FleetContext, m: ResultMessage, effects: Effects): voi
     error: m.error ?? null,
   });
   updateStatus(ctx, m.satelliteId, (s) => ({ ...s, lastSeenAt: seen(s, m.at) }));
+  effects.changed.add(m.satelliteId);
 }
 
 /** Counts and notes a rejected message: fleet-wide, and on the satellite its topic names. */
 export async function recordRejected(ctx: FleetContext, topicName: string, code: string, message: string): Promise<void> {
-  const effects: Effects = { logs: [], sites: new Map() };
+  const effects: Effects = { logs: [], sites: new Map(), changed: new Set() };
   await durable(ctx.db, () => applyRejected(ctx, topicName, code, message, ctx.now().toISOString(), effects));
   for (const log of effects.logs) log();
+  if (effects.changed.size > 0) ctx.changes?.satellitesChanged(effects.changed);
 }
 
 /** Inside a transaction. */
@@ -222,5 +236,8 @@ function applyRejected(ctx: FleetContext, topicName: string, code: string, messa
   effects.logs.push(() => ctx.log.warn({ topic: note.topic, code, reason: note.message, satelliteId }, 'message rejected'));
   const summary = (ctx.db.meta.get(REJECTED_KEY) as RejectedSummary | undefined) ?? { count: 0, last: null };
   ctx.db.meta.put(REJECTED_KEY, { count: summary.count + 1, last: note });
-  if (satelliteId && ctx.db.satellites.get(satelliteId)) updateStatus(ctx, satelliteId, (s) => ({ ...s, errors: { count: s.errors.count + 1, last: note } }));
+  if (satelliteId && ctx.db.satellites.get(satelliteId)) {
+    updateStatus(ctx, satelliteId, (s) => ({ ...s, errors: { count: s.errors.count + 1, last: note } }));
+    effects.changed.add(satelliteId);
+  }
 }

@@ -15,7 +15,7 @@ export const getBlob: Handler = async (ctx) => {
   const name = proxy ? proxy.storeName(ctx.name, ns) : ctx.name;
   let info = store.statBlob(name, digest);
   if (!info && proxy) {
-    const opened = await proxy.openBlob(ctx.name, digest, { ns, signal: ctx.signal });
+    const opened = await proxy.openBlob(ctx.name, digest, { ns, signal: ctx.signal, device: ctx.device });
     if (opened !== 'stored') return sendProxied(ctx, digest, opened);
     info = store.statBlob(name, digest);
   }

@@ -26,14 +26,15 @@ function acceptable(mediaType: string, accept: string[] | undefined): boolean {
 }
 
 /** dist-spec end-3: GET/HEAD /v2/<name>/manifests/<reference> */
-export const getManifest: Handler = async ({ req, res, url, name: requested, ref, store, proxy, signal }) => {
+export const getManifest: Handler = async ({ req, res, url, name: requested, ref, store, proxy, signal, device, stats }) => {
   if (!isDigest(ref) && !isTag(ref)) {
     throw registryError(ref.includes(':') ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid reference: ${ref.slice(0, 200)}`);
   }
   // containerd names the registry it meant with ?ns=<host> on every mirror request.
   const ns = url.searchParams.get('ns') ?? undefined;
   const name = proxy ? proxy.storeName(requested, ns) : requested;
-  if (proxy) await proxy.prepareManifest(requested, ref, { ns, signal });
+  stats.manifest = { repository: name, reference: ref };
+  if (proxy) await proxy.prepareManifest(requested, ref, { ns, signal, device });
   const found = store.getManifest(name, ref);
   if (!found) {
     if (!store.repositoryExists(name)) throw registryError('NAME_UNKNOWN', `repository ${name} not known`);

@@ -1,48 +1,21 @@
 // The Ground Control console: login, fleet overview, satellite page, event and audit log.
 // preact + htm, bundled by esbuild (build-options.ts); no CDN, no inline script (strict CSP).
 import { h, render } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { api, currentSession, login, logout, query } from './api.js';
-import { ago, bytes, convergence, presence, remaining } from './format.js';
+import { ago, bytes, convergence, hitRatio, presence, remaining } from './format.js';
+import { countsDiffer, mentions, useLive, useTick } from './live.js';
+import { TrafficCharts } from './charts.js';
 import './app.css';
+import { CommandBar } from './commands.js';
+import { GroupEditor, GroupsPage } from './groups.js';
+import { StrayPulls } from './strays.js';
+import { TokensPage } from './tokens.js';
 
 const html = htm.bind(h);
-/** How often the open view refreshes (the status API is paged: one page per poll). */
-const POLL_MS = 3000;
-
-/** Runs `load` now and every POLL_MS while the page is visible; returns [data, error, reload]. */
-function usePoll(load, deps) {
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
-  const seq = useRef(0);
-  const run = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const d = await load();
-      if (mine === seq.current) {
-        setData(d);
-        setError(null);
-      }
-    } catch (err) {
-      if (mine === seq.current) setError(err);
-    }
-  }, deps);
-  useEffect(() => {
-    let timer;
-    let stopped = false;
-    const tick = async () => {
-      if (!document.hidden) await run();
-      if (!stopped) timer = setTimeout(tick, POLL_MS);
-    };
-    tick();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [run]);
-  return [data, error, run];
-}
+/** Views load once and refetch when the live feed says what they show changed (live.js): no polling. */
+const usePoll = useLive;
 
 function useHash() {
   const [hash, setHash] = useState(location.hash);
@@ -108,10 +81,12 @@ const COLUMNS = [
   ['remaining', 'To download', (s) => remaining(s.state) ?? -1],
   ['disk', 'Disk used', (s) => s.state?.disk.bytes ?? -1],
   ['free', 'Disk free', (s) => s.state?.disk.freeBytes ?? -1],
+  ['hits', 'Cache hits', (s) => hitRatio(s.state) ?? -1],
   ['version', 'Version', (s) => s.state?.version ?? ''],
 ];
 
 function Overview() {
+  useTick(15_000);
   const [filter, setFilter] = useState({ site: '', group: '', state: '' });
   const [limit, setLimit] = useState(100);
   // Cursors of the pages before this one (the API pages by id: after=<last id>).
@@ -119,18 +94,25 @@ function Overview() {
   const after = cursors.at(-1);
   const [sort, setSort] = useState({ key: 'id', dir: 1 });
   const [groups] = usePoll(() => api('GET', '/api/v1/groups'), []);
+  // Sorted by a column other than id: the server sorts every matching satellite and pages by offset.
+  const sorted = sort.key !== 'id' || sort.dir < 0;
   const [doc, error] = usePoll(
-    () => api('GET', '/api/v1/status' + query({ ...filter, limit, after })),
-    [filter.site, filter.group, filter.state, limit, after],
+    () => api('GET', '/api/v1/status' + query({ ...filter, limit, ...(sorted ? { sort: sort.key, dir: sort.dir < 0 ? 'desc' : 'asc', offset: after } : { after }) })),
+    [filter.site, filter.group, filter.state, limit, after, sort.key, sort.dir],
+    // Refetch this page when one of its rows or the fleet counts changed.
+    (msg, d) => !d || mentions(msg, d.satellites.map((s) => s.id)) || countsDiffer(msg, d.counts),
   );
   const setF = (k) => (e) => {
     setFilter({ ...filter, [k]: e.target.value.trim() });
     setCursors([]);
   };
-  const col = COLUMNS.find((c) => c[0] === sort.key) ?? COLUMNS[0];
-  const rows = doc ? [...doc.satellites].sort((a, b) => (col[2](a) < col[2](b) ? -sort.dir : col[2](a) > col[2](b) ? sort.dir : 0)) : [];
+  const rows = doc ? doc.satellites : [];
+  const next = sorted ? doc?.page.nextOffset : doc?.page.next;
   const th = ([key, label]) =>
-    html`<th class=${sort.key === key ? 'sorted' : ''} onClick=${() => setSort({ key, dir: sort.key === key ? -sort.dir : 1 })}>${label}${sort.key === key ? (sort.dir > 0 ? ' ▲' : ' ▼') : ''}</th>`;
+    html`<th class=${sort.key === key ? 'sorted' : ''} data-sort=${key} onClick=${() => {
+      setSort({ key, dir: sort.key === key ? -sort.dir : 1 });
+      setCursors([]);
+    }}>${label}${sort.key === key ? (sort.dir > 0 ? ' ▲' : ' ▼') : ''}</th>`;
   return html`<section>
     <div class="cards">
       ${COUNT_CARDS.map(
@@ -162,7 +144,7 @@ function Overview() {
           ${[50, 100, 500, 1000].map((n) => html`<option value=${n}>${n}</option>`)}
         </select>
       </label>
-      <span class="live">${doc ? 'updated ' + new Date(doc.at).toLocaleTimeString() : 'loading…'}</span>
+      <span class="live">${doc ? 'live · updated ' + new Date(doc.at).toLocaleTimeString() : 'loading…'}</span>
     </form>
     <${ErrorLine} error=${error} />
     <table class="fleet">
@@ -185,6 +167,7 @@ function Overview() {
             <td>${remaining(s.state) === null ? '-' : bytes(remaining(s.state))}</td>
             <td>${bytes(s.state?.disk.bytes)}</td>
             <td>${bytes(s.state?.disk.freeBytes)}</td>
+            <td class="hits">${hitRatio(s.state) === null ? '-' : Math.round(hitRatio(s.state) * 100) + '%'}</td>
             <td>${s.state?.version ?? '-'}</td>
           </tr>`,
         )}
@@ -194,7 +177,7 @@ function Overview() {
     <div class="pager">
       <button disabled=${cursors.length === 0} onClick=${() => setCursors(cursors.slice(0, -1))}>← Previous</button>
       <span>page ${cursors.length + 1}${doc?.page.total != null ? ' of ' + Math.max(1, Math.ceil(doc.page.total / limit)) : ''}</span>
-      <button disabled=${!doc?.page.next} onClick=${() => setCursors([...cursors, doc.page.next])}>Next →</button>
+      <button disabled=${next == null} onClick=${() => setCursors([...cursors, next])}>Next →</button>
     </div>
   </section>`;
 }
@@ -207,8 +190,10 @@ function Progress({ img }) {
 }
 
 function SatellitePage({ id }) {
-  const [doc, error] = usePoll(() => api('GET', '/api/v1/satellites/' + encodeURIComponent(id)), [id]);
-  const [log] = usePoll(() => api('GET', '/api/v1/events' + query({ satellite: id, limit: 50 })), [id]);
+  useTick(15_000);
+  const mine = (msg) => mentions(msg, [id]);
+  const [doc, error] = usePoll(() => api('GET', '/api/v1/satellites/' + encodeURIComponent(id)), [id], mine);
+  const [log] = usePoll(() => api('GET', '/api/v1/events' + query({ satellite: id, limit: 50 })), [id], mine);
   if (error && !doc) return html`<section><${ErrorLine} error=${error} /></section>`;
   if (!doc) return html`<section>loading…</section>`;
   const s = doc.satellite;
@@ -243,6 +228,11 @@ function SatellitePage({ id }) {
           )}</tbody>
         </table>`
       : html`<p>No state report yet.</p>`}
+    <${TrafficCharts} id=${id} />
+    <h3>Commands</h3>
+    <${CommandBar} target=${{ satellite: s.id }} label="To this satellite" />
+    <h3>Pulls outside the desired state</h3>
+    <${StrayPulls} satellite=${s} />
     <h3>Recent events</h3>
     <${EventTable} events=${mergeEvents(log?.events ?? [], st?.events.last ?? [])} showSatellite=${false} />
   </section>`;
@@ -272,7 +262,7 @@ function EventsPage() {
   const [kind, setKind] = useState('');
   const [cursors, setCursors] = useState([]);
   const before = cursors.at(-1);
-  const [doc, error] = usePoll(() => api('GET', '/api/v1/events' + query({ kind, before, limit: 100 })), [kind, before]);
+  const [doc, error] = usePoll(() => api('GET', '/api/v1/events' + query({ kind, before, limit: 100 })), [kind, before], (msg) => !before && msg.ids.length > 0);
   return html`<section>
     <form class="filters" onSubmit=${(e) => e.preventDefault()}>
       <label>Kind
@@ -308,7 +298,9 @@ function App() {
   if (session === undefined) return html`<main>loading…</main>`;
   if (session === null) return html`<${Login} onLogin=${setSession} />`;
   const sat = /^#\/satellite\/([a-z0-9-]+)$/.exec(hash);
-  const view = sat ? html`<${SatellitePage} id=${sat[1]} />` : hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`;
+  const grp = /^#\/groups\/([a-z0-9][a-z0-9._-]{0,62})$/.exec(hash);
+  const manage = hash === '#/groups' ? html`<${GroupsPage} />` : hash === '#/groups/new' ? html`<${GroupEditor} key="new" />` : grp ? html`<${GroupEditor} key=${grp[1]} name=${grp[1]} />` : hash === '#/tokens' ? html`<${TokensPage} />` : null;
+  const view = sat ? html`<${SatellitePage} key=${sat[1]} id=${sat[1]} />` : manage ?? (hash === '#/events' ? html`<${EventsPage} />` : html`<${Overview} />`);
   const doLogout = async () => {
     try {
       await logout();
@@ -320,7 +312,7 @@ function App() {
   return html`<div class="shell">
     <header>
       <h1>Ground Control</h1>
-      <nav><a href="#/" class=${!sat && hash !== '#/events' ? 'here' : ''}>Fleet</a><a href="#/events" class=${hash === '#/events' ? 'here' : ''}>Events</a></nav>
+      <nav><a href="#/" class=${!sat && !manage && hash !== '#/events' ? 'here' : ''}>Fleet</a><a href="#/groups" class=${hash.startsWith('#/groups') ? 'here' : ''}>Groups</a><a href="#/tokens" class=${hash === '#/tokens' ? 'here' : ''}>Tokens</a><a href="#/events" class=${hash === '#/events' ? 'here' : ''}>Events</a></nav>
       <span class="who" title=${session.actor}>${session.actor}</span>
       <button class="logout" onClick=${doLogout}>Log out</button>
     </header>

@@ -20,7 +20,8 @@ export function presence(s) {
 export function convergence(s) {
   if (s.state && s.state.images.failed > 0) return 'failed';
   if (s.inSync) return 'converged';
-  if (s.desiredGeneration !== null) return 'syncing';
+  // Never seen: not syncing (the "never seen" count has it), like the status API's out-of-sync.
+  if (s.desiredGeneration !== null && s.online !== null) return 'syncing';
   return '-';
 }
 
@@ -28,4 +29,11 @@ export function convergence(s) {
 export function remaining(state) {
   const v = state?.download?.bytesRemaining ?? state?.bytesRemaining;
   return typeof v === 'number' ? v : null;
+}
+
+/** Share of the pull-through proxy's requests answered from the cache (0..1), or null when unknown. */
+export function hitRatio(state) {
+  const p = state?.proxy;
+  if (!p || p.hits + p.misses === 0) return null;
+  return p.hits / (p.hits + p.misses);
 }
