@@ -175,15 +175,19 @@ export class PullThroughProxy implements MissHandler {
   /**
    * The upstream's challenge for a device's `GET /v2/` without credentials (so clients that
    * decide on auth at /v2/, like skopeo, send theirs); undefined: answer 200. Basic as the
-   * upstream said; Bearer with a realm on the upstream's own host named on the registry host the
-   * device addressed (`ns`), where the satellite relays it (relayToken). Learned once a minute at
-   * most, within 2 s.
+   * upstream said; Bearer only when the satellite relays its realm (relayToken), named on the
+   * registry host the device addressed (`ns`); a realm elsewhere only per repository, as before.
+   * Learned once a minute at most, within 2 s.
    */
   async baseChallenge(ns: string | undefined): Promise<string | undefined> {
     const route = ns !== undefined ? (this.#mirrors.find((m) => m.namespace === ns) ?? this.#default) : this.#default;
     if (!route) return undefined;
     const challenge = await this.#learnedChallenge(route);
-    return challenge === undefined ? undefined : deviceChallenge(challenge, route, ns);
+    if (challenge === undefined) return undefined;
+    // Bearer only with a realm the satellite relays: one elsewhere may be out of the device's reach
+    // (httpsProxy.tunnel: refuse), and an anonymous pull of cached content needs no token at all.
+    if (challenge.startsWith('Bearer ') && !relayableRealm(challenge, route, ns)) return undefined;
+    return deviceChallenge(challenge, route, ns);
   }
 
   /** The upstream's /v2/ challenge as learned (cached a minute; undefined if it never asked or could not be reached). */

@@ -68,6 +68,8 @@ const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
 /** The OCI Distribution API over node:http(s), serving from a store. */
 /** The most a relayed token answer may carry (a JWT with its access claims is a few KiB). */
 const TOKEN_RELAY_CAP = 1024 * 1024;
+/** Handed out while the token realm cannot be reached; no upstream accepts it. */
+const OFFLINE_TOKEN = 'harbor-satellite-upstream-unreachable';
 
 export class RegistryServer {
   readonly #config: RegistryServerConfig;
@@ -293,7 +295,16 @@ export class RegistryServer {
     } catch (err) {
       req.url = url.pathname;
       req.resume();
-      throw registryError('UNAVAILABLE', `the upstream's token realm cannot be reached: ${(err as Error).message}`);
+      if (signal.aborted) throw err;
+      // The realm is unreachable (the upstream is down): a placeholder token that grants nothing
+      // beyond what a request without credentials gets here (cached content of ordinary
+      // repositories; restricted ones need credentials the upstream confirmed), so clients that
+      // insist on a token (docker, skopeo) still pull what the satellite holds.
+      this.#log.info({ err: (err as Error).message }, 'token realm unreachable: placeholder token for a device (grants what anonymous requests get)');
+      const body = JSON.stringify({ token: OFFLINE_TOKEN, access_token: OFFLINE_TOKEN, expires_in: 60 });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(body);
+      return true;
     }
     if (!answer) return false;
     req.url = url.pathname;

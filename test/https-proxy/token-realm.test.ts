@@ -14,7 +14,7 @@ import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import { defer, type Teardown } from '../helpers/cleanup.ts';
-import { startTokenIssuer } from '../helpers/token-issuer.ts';
+import { startTokenIssuer, type TokenIssuerOptions } from '../helpers/token-issuer.ts';
 import { layoutDigests } from '../proxy/helpers.ts';
 import { run } from './helpers.ts';
 
@@ -27,8 +27,8 @@ const PASSWORD = 'Secret-of-device-A-42';
  * the test token issuer's `/token`, everything else to docker-registry (plain HTTP behind it),
  * whose token realm is that same host's `/service/token`. A loopback front, like Harbor's nginx.
  */
-async function harborLike(t: Teardown) {
-  const issuer = await startTokenIssuer(t, { users: { [USER]: PASSWORD }, refuseAnonymous: true });
+async function harborLike(t: Teardown, repo = 'private/tok', issuerOpts: TokenIssuerOptions = { refuseAnonymous: true }) {
+  const issuer = await startTokenIssuer(t, { users: { [USER]: PASSWORD }, ...issuerOpts });
   const cert = await makeServerCert(t, ['127.0.0.1']);
   let registryPort = 0;
   const front = createHttpsServer({ cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) }, (req, res) => {
@@ -46,22 +46,28 @@ async function harborLike(t: Teardown) {
   });
   front.listen(0, '127.0.0.1');
   await once(front, 'listening');
-  defer(t, () => {
+  const stopFront = () => {
     front.closeAllConnections();
     front.close();
-  });
+  };
+  defer(t, stopFront);
   const frontPort = (front.address() as AddressInfo).port;
   const frontUrl = `https://127.0.0.1:${frontPort}`;
   const registry = await startDockerRegistry(t, { token: { ...issuer, realm: `${frontUrl}/service/token` } });
   registryPort = registry.port;
   const layout = await makeTempDir(t, 'hs-fixture-');
   const img = await makeImage(layout, { tag: 'v1', seed: 'token-realm-relay', layerSizes: [300 * 1024, 64 * 1024] });
-  await skopeoCopy(`oci:${layout}:v1`, `docker://127.0.0.1:${frontPort}/private/tok:v1`, { destCreds: `${USER}:${PASSWORD}` });
-  return { issuer, cert, frontUrl, img };
+  await skopeoCopy(`oci:${layout}:v1`, `docker://127.0.0.1:${frontPort}/${repo}:v1`, { destCreds: `${USER}:${PASSWORD}` });
+  const stop = async () => {
+    stopFront();
+    await registry.stop();
+    await issuer.stop();
+  };
+  return { issuer, cert, frontUrl, img, stop };
 }
 
 test("token realm on the intercepted host (Harbor's /service/token): skopeo and ctr get a token through the satellite; never cached, never logged", async (t) => {
-  const { issuer, cert, frontUrl, img } = await harborLike(t);
+  const { issuer, cert, frontUrl, img, stop } = await harborLike(t);
   const sat = await startSatellite(t, {
     config: {
       log: { level: 'debug' },
@@ -158,6 +164,16 @@ test("token realm on the intercepted host (Harbor's /service/token): skopeo and 
   const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { proxy: { tokenRelays: number } };
   assert.ok(status.proxy.tokenRelays >= 5, `tokenRelays ${status.proxy.tokenRelays}`);
 
+  // Upstream down: the placeholder token the satellite hands out grants nothing in the restricted repository.
+  await stop();
+  const placeholder = await curl(`/service/token${query}`, ['-u', `${USER}:${PASSWORD}`]);
+  assert.match(placeholder.stdout, /^HTTP\/1\.1 200/m, placeholder.stdout);
+  const offlineToken = (JSON.parse(placeholder.stdout.slice(placeholder.stdout.lastIndexOf('\r\n\r\n') + 4)) as { token: string }).token;
+  const refused = await curl('/v2/private/tok/manifests/v1', ['-o', '/dev/null', '-H', `Authorization: Bearer ${offlineToken}`]);
+  assert.match(refused.stdout, /^HTTP\/1\.1 401/m, refused.stdout);
+  const offlinePull = await pull(`${USER}:${PASSWORD}`);
+  assert.notEqual(offlinePull.code, 0, 'a restricted repository needs credentials the upstream confirmed');
+
   // Neither credentials, user names nor tokens are logged (debug level throughout).
   const logs = sat.logs();
   assert.ok(!logs.includes(PASSWORD), 'the password is not in the log');
@@ -165,4 +181,35 @@ test("token realm on the intercepted host (Harbor's /service/token): skopeo and 
   assert.ok(!logs.includes(USER), 'the user name (account=) is not in the log');
   assert.ok(!logs.includes(token.slice(0, 40)), 'the token is not in the log');
   assert.match(logs, /"path":"\/service\/token"/, 'the relayed request is logged by its path only');
+});
+
+test('upstream down: a device without credentials still pulls the cached image of a public repository (placeholder token, grants nothing more)', async (t) => {
+  // Anonymous pulls allowed at the issuer (a public project), the private repository as before.
+  const { issuer, cert, frontUrl, img, stop } = await harborLike(t, 'public/app', { anonymousActions: ['pull'] });
+  const sat = await startSatellite(t, {
+    config: {
+      upstream: { caFile: cert.caFile },
+      proxy: { enabled: true, mirrors: [{ namespace: UPSTREAM, upstream: { url: frontUrl } }] },
+      httpsProxy: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, intercept: [UPSTREAM] },
+    },
+  });
+  const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
+  const certDir = await makeTempDir(t, 'hs-certs-');
+  await copyFile(join(sat.dataDir, 'site-ca', 'ca.crt'), join(certDir, 'ca.crt'));
+  const env = { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
+  const pull = async () => {
+    const dest = await makeTempDir(t, 'hs-pull-');
+    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${UPSTREAM}/public/app:v1`, `oci:${dest}:v1`], env);
+    return { ...r, dest };
+  };
+  const first = await pull();
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal((await layoutDigests(first.dest)).manifest, img.manifestDigest);
+  assert.ok(issuer.log().some((r) => r.user === undefined && r.status === 200 && r.access.length > 0), 'an anonymous token came from the realm through the satellite');
+
+  await stop();
+  const offline = await pull();
+  assert.equal(offline.code, 0, offline.stderr);
+  assert.deepEqual(await layoutDigests(offline.dest), await layoutDigests(first.dest));
+  assert.match(sat.logs(), /"msg":"token realm unreachable: placeholder token for a device/);
 });
