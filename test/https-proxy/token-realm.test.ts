@@ -16,7 +16,7 @@ import { startContainerd } from '../helpers/containerd.ts';
 import { defer, type Teardown } from '../helpers/cleanup.ts';
 import { startTokenIssuer, type TokenIssuerOptions } from '../helpers/token-issuer.ts';
 import { layoutDigests } from '../proxy/helpers.ts';
-import { run } from './helpers.ts';
+import { proxiedSkopeo, run } from './helpers.ts';
 
 const UPSTREAM = 'upstream.test:5000';
 const USER = 'device-a';
@@ -89,14 +89,7 @@ test("token realm on the intercepted host (Harbor's /service/token): skopeo and 
   assert.ok(base.stdout.toLowerCase().includes(`www-authenticate: bearer realm="${realm}",service="${issuer.service}"`), base.stdout);
 
   // skopeo through HTTPS_PROXY with the device's credentials: token from the realm via the satellite.
-  const certDir = await makeTempDir(t, 'hs-certs-');
-  await copyFile(siteCa, join(certDir, 'ca.crt'));
-  const env = { HTTPS_PROXY: proxyUrl, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
-  const pull = async (creds: string | undefined) => {
-    const dest = await makeTempDir(t, 'hs-pull-');
-    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, ...(creds ? ['--src-creds', creds] : []), `docker://${UPSTREAM}/private/tok:v1`, `oci:${dest}:v1`], env);
-    return { ...r, dest };
-  };
+  const pull = await proxiedSkopeo(t, proxyUrl, siteCa, `docker://${UPSTREAM}/private/tok:v1`);
   const before = issuer.log().length;
   const a = await pull(`${USER}:${PASSWORD}`);
   assert.equal(a.code, 0, a.stderr);
@@ -194,14 +187,7 @@ test('upstream down: a device without credentials still pulls the cached image o
     },
   });
   const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
-  const certDir = await makeTempDir(t, 'hs-certs-');
-  await copyFile(join(sat.dataDir, 'site-ca', 'ca.crt'), join(certDir, 'ca.crt'));
-  const env = { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
-  const pull = async () => {
-    const dest = await makeTempDir(t, 'hs-pull-');
-    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${UPSTREAM}/public/app:v1`, `oci:${dest}:v1`], env);
-    return { ...r, dest };
-  };
+  const pull = await proxiedSkopeo(t, `http://127.0.0.1:${proxyPort}`, join(sat.dataDir, 'site-ca', 'ca.crt'), `docker://${UPSTREAM}/public/app:v1`);
   const first = await pull();
   assert.equal(first.code, 0, first.stderr);
   assert.equal((await layoutDigests(first.dest)).manifest, img.manifestDigest);
