@@ -65,12 +65,12 @@ const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
   referrers: { GET: getReferrers },
 };
 
-/** The OCI Distribution API over node:http(s), serving from a store. */
 /** The most a relayed token answer may carry (a JWT with its access claims is a few KiB). */
 const TOKEN_RELAY_CAP = 1024 * 1024;
 /** Handed out while the token realm cannot be reached; no upstream accepts it. */
 const OFFLINE_TOKEN = 'harbor-satellite-upstream-unreachable';
 
+/** The OCI Distribution API over node:http(s), serving from a store. */
 export class RegistryServer {
   readonly #config: RegistryServerConfig;
   readonly #store: RegistryStore;
