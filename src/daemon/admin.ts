@@ -7,6 +7,7 @@ import { listImages } from '../admin/images.ts';
 import type { AdminPorts } from '../admin/ports.ts';
 import type { RunReport, StatusReport } from '../admin/types.ts';
 import type { Store } from '../store/index.ts';
+import type { BundleImporter } from './bundle-importer.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
@@ -20,6 +21,7 @@ export interface AdminDeps {
   control: Control | undefined;
   peers: (() => { members: Array<{ key: string; url: string }> } & Record<string, unknown>) | undefined;
   proxy: () => object;
+  bundles: BundleImporter;
   log: Logger;
 }
 
@@ -89,5 +91,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       if (repair && report.bad.length > 0) sync.trigger();
       return report;
     },
+    importBundle: (path) => deps.bundles.import(path),
   };
 }
