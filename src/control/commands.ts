@@ -1,14 +1,16 @@
 import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
-import { Channel, encodeMessage, topic, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
+import { Channel, COMMAND_NAMES, encodeMessage, topic, type CommandArgs, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
 import { clip } from './errors.ts';
 import type { Outbox, OutboxItem } from './outbox.ts';
 import type { ControlStore } from './ports.ts';
 
 /** What is remembered per command id (durably): its run state and, once done, its outcome. */
 interface CommandRecord {
-  name: CommandName;
+  /** A CommandName, or the name of a command this satellite refused (unknown or invalid). */
+  name: string;
+  args?: CommandArgs;
   status: 'running' | 'done';
   receivedAt: number;
   finishedAt?: number;
@@ -17,7 +19,12 @@ interface CommandRecord {
   error?: { code: string; message: string };
 }
 
-export type CommandHandlers = Record<CommandName, () => Promise<Record<string, unknown>>>;
+export type CommandHandlers = Record<CommandName, (args: CommandArgs) => Promise<Record<string, unknown>>>;
+
+/** Error code of the result that answers a command this satellite does not know (a newer Ground Control's). */
+export const COMMAND_UNKNOWN = 'COMMAND_UNKNOWN';
+/** Error code of the result that answers a command with an id but otherwise invalid (e.g. arguments this version lacks). */
+export const COMMAND_INVALID = 'COMMAND_INVALID';
 
 export interface CommandRunnerOptions {
   satelliteId: string;
@@ -27,6 +34,12 @@ export interface CommandRunnerOptions {
   handlers: CommandHandlers;
   maxIds: number;
   maxAgeMs: number;
+  /**
+   * Commands that may take minutes (verify): each runs beside the queue instead of in it, so a
+   * `report` or `sync-now` behind it is not held up. Two of the same kind at once: the handler
+   * refuses the second (VERIFY_RUNNING).
+   */
+  beside?: readonly CommandName[];
 }
 
 /**
@@ -55,7 +68,7 @@ export class CommandRunner {
       .sort((a, b) => a.value.receivedAt - b.value.receivedAt);
     for (const { key, value } of unfinished) {
       this.#opts.log.info({ commandId: key, name: value.name }, 'running a command left unfinished');
-      this.#queue(key, value.name);
+      if (isCommandName(value.name)) this.#queue(key, value.name, value.args ?? {});
     }
     void this.#prune();
   }
@@ -78,9 +91,31 @@ export class CommandRunner {
       log.info('duplicate of a running command; its result will be repeated');
       return;
     }
-    await this.#opts.store.metaTransaction(() => this.#db.put(cmd.id, { name: cmd.name, status: 'running', receivedAt: Date.now() }));
+    const args = cmd.args ?? {};
+    await this.#opts.store.metaTransaction(() => this.#db.put(cmd.id, { name: cmd.name, ...(cmd.args ? { args } : {}), status: 'running', receivedAt: Date.now() }));
     log.info('command accepted');
-    this.#queue(cmd.id, cmd.name);
+    this.#queue(cmd.id, cmd.name, args);
+  }
+
+  /**
+   * Answers a command that failed decoding but carries an id (a newer Ground Control's command
+   * name or argument): an error result, so Ground Control shows why instead of waiting forever.
+   * Remembered like any outcome: a redelivery repeats it as a duplicate.
+   */
+  async refuse(id: string, name: string, error: { code: string; message: string }): Promise<void> {
+    const seen = this.#db.get(id);
+    if (seen?.status === 'done') {
+      await this.#opts.outbox.enqueue(() => [this.#result(id, seen, true)]);
+      return;
+    }
+    if (seen) return;
+    const now = Date.now();
+    const rec: CommandRecord = { name, status: 'done', receivedAt: now, finishedAt: now, ok: false, error: { code: clip(error.code, 100), message: clip(error.message, 4000) } };
+    this.#opts.log.warn({ commandId: id, command: name, code: error.code }, 'command refused');
+    await this.#opts.outbox.enqueue(() => {
+      this.#db.put(id, rec);
+      return [this.#result(id, rec, false)];
+    });
   }
 
   /** Stops taking new runs; the one in progress finishes (its record stays 'running' if we stop first). */
@@ -88,17 +123,22 @@ export class CommandRunner {
     this.#closed = true;
   }
 
-  #queue(id: string, name: CommandName): void {
+  #queue(id: string, name: CommandName, args: CommandArgs): void {
     this.#running.set(id, { duplicates: 0 });
-    this.#tail = this.#tail.then(() => this.#run(id, name)).catch((err: unknown) => this.#opts.log.error({ err, commandId: id }, 'command failed'));
+    const failed = (err: unknown) => this.#opts.log.error({ err, commandId: id }, 'command failed');
+    if (this.#opts.beside?.includes(name)) {
+      this.#run(id, name, args).catch(failed);
+      return;
+    }
+    this.#tail = this.#tail.then(() => this.#run(id, name, args)).catch(failed);
   }
 
-  async #run(id: string, name: CommandName): Promise<void> {
+  async #run(id: string, name: CommandName, args: CommandArgs): Promise<void> {
     if (this.#closed) return;
     const log = this.#opts.log.child({ commandId: id, command: name });
-    const rec: CommandRecord = { name, status: 'done', receivedAt: this.#db.get(id)?.receivedAt ?? Date.now() };
+    const rec: CommandRecord = { name, ...(Object.keys(args).length > 0 ? { args } : {}), status: 'done', receivedAt: this.#db.get(id)?.receivedAt ?? Date.now() };
     try {
-      rec.result = await this.#opts.handlers[name]();
+      rec.result = await this.#opts.handlers[name](args);
       rec.ok = true;
     } catch (err) {
       rec.ok = false;
@@ -154,4 +194,8 @@ export class CommandRunner {
       this.#opts.log.warn({ err }, 'cannot prune command ids');
     }
   }
+}
+
+export function isCommandName(name: string): name is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(name);
 }
