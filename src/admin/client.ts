@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { SatelliteError } from '../lib/errors.ts';
+import type { ImportReport } from '../bundle/import.ts';
 import type { GcReport, ImageRow, RunReport, StatusReport, SyncStarted, VerifyEvent, VerifyReport } from './types.ts';
 
 /**
@@ -34,6 +35,11 @@ export class AdminClient {
 
   gc(dryRun: boolean): Promise<GcReport> {
     return this.#json('POST', `/v1/gc${dryRun ? '?dryRun=1' : ''}`);
+  }
+
+  /** The running satellite imports the bundle at `path` (absolute) and answers its report. */
+  importBundle(path: string): Promise<ImportReport> {
+    return this.#json('POST', `/v1/bundle/import?path=${encodeURIComponent(path)}`);
   }
 
   /** Streams progress events to onEvent; resolves with the report. */

@@ -1,3 +1,4 @@
+import type { ImportReport } from '../bundle/import.ts';
 import type { GcReport, ImageRow, RunReport, StatusReport, SyncStarted, VerifyReport } from './types.ts';
 
 /** What the admin socket's handlers ask of the running satellite; the daemon wires the domains in. */
@@ -14,4 +15,6 @@ export interface AdminPorts {
     onProgress: (p: { blobsDone: number; blobs: number; bytesDone: number; bytes: number }) => void,
     signal: AbortSignal,
   ): Promise<VerifyReport>;
+  /** Imports the bundle at this absolute path into the running store (one import at a time). */
+  importBundle(path: string): Promise<ImportReport>;
 }

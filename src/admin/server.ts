@@ -20,6 +20,7 @@ const MAX_SOCKET_PATH = 107;
  *   POST /v1/sync[?wait=1]     SyncStarted, or the RunReport once the run ends
  *   POST /v1/gc[?dryRun=1]     GcReport
  *   POST /v1/verify[?repair=1] NDJSON VerifyEvent lines: progress..., then result
+ *   POST /v1/bundle/import?path=/abs/dir  ImportReport (the daemon reads the bundle: its user needs read access)
  * Who may call is decided by the socket file's owner, group and mode.
  */
 export class AdminServer {
@@ -110,6 +111,11 @@ export class AdminServer {
           return sendJson(res, 200, await this.#ports.gc(flag('dryRun')));
         case 'POST /v1/verify':
           return await this.#verify(res, flag('repair'));
+        case 'POST /v1/bundle/import': {
+          const path = url.searchParams.get('path') ?? '';
+          if (!path.startsWith('/')) return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'path must be an absolute directory' } });
+          return sendJson(res, 200, await this.#ports.importBundle(path));
+        }
         default:
           return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no admin operation ${route}` } });
       }

@@ -1,16 +1,18 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { HashingStream } from '../lib/digest.ts';
+import { digestOf, HashingStream } from '../lib/digest.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import type { TrustPolicy } from '../protocol/desired-state.ts';
 import type { ImageManifest, Store } from '../store/index.ts';
 import { checkSignatures, refusal, replicateSignatures, type Verdict } from '../trust/check.ts';
 import { policyFor } from '../trust/verify.ts';
-import { blobPath, bundleError, LayoutSource, readBundleManifest } from './layout.ts';
+import { blobPath, bundleError, LayoutSource, MAX_MANIFEST_BYTES, openBundleFile, readContents, type BundleFile } from './layout.ts';
+import { checkContentsSignature, type ContentsVerdict, type SignatureRequirement } from './signature.ts';
 
 export interface ImportReport {
   images: Array<{ repository: string; reference: string; digest: string; status: 'imported' | 'refused'; code?: string; reason?: string; signature?: Verdict }>;
@@ -18,6 +20,8 @@ export interface ImportReport {
   /** Already in the store (an earlier, interrupted import, or synced before): not read again. */
   blobsSkipped: number;
   bytesImported: number;
+  /** bundle.sig checked against Ground Control's key(s): verified (keyId), unsigned, or unverified (no key known). */
+  bundleSignature: ContentsVerdict;
 }
 
 /**
@@ -30,36 +34,47 @@ export interface ImportReport {
  *    skips what is stored. Then commits each image (manifests + tag) in one transaction: a device sees
  *    an image whole or not at all.
  */
-export async function importBundle(store: Store, dir: string, opts: { policies?: TrustPolicy[] | undefined; log: Logger }): Promise<ImportReport> {
+export async function importBundle(
+  store: Store,
+  dir: string,
+  opts: { policies?: TrustPolicy[] | undefined; signatures?: SignatureRequirement | undefined; log: Logger },
+): Promise<ImportReport> {
   const { log } = opts;
-  const manifest = await readBundleManifest(dir);
+  const { manifest, bytes } = await readContents(dir);
+  // 0. The contents list is Ground Control's (bundle.sig over these very bytes), before anything it says is used.
+  const bundleSignature = await checkContentsSignature(dir, bytes, opts.signatures ?? { keys: [], required: false });
   const listed = new Map(manifest.files.map((f) => [f.digest, f]));
-  const report: ImportReport = { images: [], blobsImported: 0, blobsSkipped: 0, bytesImported: 0 };
+  const report: ImportReport = { images: [], blobsImported: 0, blobsSkipped: 0, bytesImported: 0, bundleSignature };
 
   // 1. Every file, before anything is written.
   for (const f of manifest.files) {
     if (f.path.startsWith('blobs/') && blobPath('', f.digest) !== f.path) throw bundleError('BUNDLE_INVALID', `bundle.json lists ${f.path} for ${f.digest}`);
     if (f.path.startsWith('blobs/') && store.hasBlob(f.digest)) continue;
-    await checkFile(join(dir, f.path), f);
+    await checkFile(dir, f);
   }
   const source = new LayoutSource(dir, manifest);
   const plans: Array<{ repository: string; reference: string; digest: string; manifests: ImageManifest[]; blobs: string[]; signed: boolean }> = [];
   for (const img of manifest.images) {
     const manifests: ImageManifest[] = [];
     const blobs = new Set<string>();
-    const walk = async (digest: string) => {
+    const walk = async (digest: string, top: boolean) => {
       const entry = listed.get(digest);
+      // A child an index names but the bundle does not carry: a platform the satellite does not keep.
+      if (!entry && !top) return;
       if (!entry) throw bundleError('BUNDLE_INVALID', `${img.repository}:${img.reference} needs manifest ${digest}, which bundle.json does not list`);
+      // Read here whether or not step 1 checked it (the store may hold the digest): checked again, capped.
+      if (entry.size > MAX_MANIFEST_BYTES) throw bundleError('BUNDLE_INVALID', `manifest ${digest} is ${entry.size} bytes, more than ${MAX_MANIFEST_BYTES}`);
       const body = await readFile(blobPath(dir, digest));
+      if (body.length !== entry.size || digestOf(body) !== digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} does not hash to ${digest}`, { digest, path: entry.path });
       const parsed = parseManifest(body);
-      for (const child of parsed.manifests) await walk(child.digest);
+      for (const child of parsed.manifests) await walk(child.digest, false);
       for (const b of parsed.blobs) {
         if (!listed.has(b.digest) && !store.hasBlob(b.digest)) throw bundleError('BUNDLE_INVALID', `${img.repository}:${img.reference} needs blob ${b.digest}, which the bundle does not carry`);
         blobs.add(b.digest);
       }
       manifests.push({ digest, mediaType: parsed.mediaType, content: body });
     };
-    await walk(img.digest);
+    await walk(img.digest, true);
     plans.push({ repository: img.repository, reference: img.reference, digest: img.digest, manifests, blobs: [...blobs], signed: img.signature !== undefined });
   }
 
@@ -84,7 +99,7 @@ export async function importBundle(store: Store, dir: string, opts: { policies?:
         continue;
       }
       const f = listed.get(digest)!;
-      await copyIntoStore(store, join(dir, f.path), f, plan.repository);
+      await copyIntoStore(store, dir, f, plan.repository);
       report.blobsImported++;
       report.bytesImported += f.size;
     }
@@ -97,31 +112,38 @@ export async function importBundle(store: Store, dir: string, opts: { policies?:
   return report;
 }
 
-async function checkFile(path: string, want: { digest: string; size: number; path: string }): Promise<void> {
-  const hash = new HashingStream();
-  try {
-    await pipeline(createReadStream(path), hash, async (source: AsyncIterable<Buffer>) => {
-      for await (const _ of source);
-    });
-  } catch (err) {
-    throw bundleError('BUNDLE_DAMAGED', `bundle file ${want.path} (${want.digest}) is missing or unreadable: ${(err as Error).message}`, { digest: want.digest, path: want.path });
+/** Reads a file (each of its parts in order, when split) and checks sizes and SHA-256s against the list. */
+async function checkFile(dir: string, want: BundleFile): Promise<void> {
+  const damaged = (what: string, path = want.path) => bundleError('BUNDLE_DAMAGED', `bundle file ${path} (${want.digest}) ${what}`, { digest: want.digest, path });
+  const whole = createHash('sha256');
+  let bytes = 0;
+  for (const part of want.parts ?? [want]) {
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(join(dir, part.path)) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        whole.update(chunk);
+        size += chunk.length;
+      }
+    } catch (err) {
+      throw damaged(`is missing or unreadable: ${(err as Error).message}`, part.path);
+    }
+    if (size !== part.size) throw bundleError('BUNDLE_DAMAGED', `bundle file ${part.path} is ${size} bytes, bundle.json says ${part.size} (${want.digest})`, { digest: want.digest, path: part.path });
+    if (want.parts && `sha256:${hash.digest('hex')}` !== part.digest) throw damaged(`does not hash to its part digest ${part.digest}`, part.path);
+    bytes += size;
   }
-  if (hash.bytes !== want.size) {
-    throw bundleError('BUNDLE_DAMAGED', `bundle file ${want.path} is ${hash.bytes} bytes, bundle.json says ${want.size} (${want.digest})`, { digest: want.digest, path: want.path });
-  }
-  const got = hash.digest();
-  if (got !== want.digest) {
-    throw bundleError('BUNDLE_DAMAGED', `bundle file ${want.path} does not hash to ${want.digest} (got ${got})`, { digest: want.digest, path: want.path });
-  }
+  const got = `sha256:${whole.digest('hex')}`;
+  if (bytes !== want.size || got !== want.digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${want.path} does not hash to ${want.digest} (got ${got})`, { digest: want.digest, path: want.path });
 }
 
-async function copyIntoStore(store: Store, path: string, want: { digest: string; size: number; path: string }, repo: string): Promise<void> {
+async function copyIntoStore(store: Store, dir: string, want: BundleFile, repo: string): Promise<void> {
   store.admitWrite(want.size, `blob ${want.digest}`);
   const tmp = store.tempPath();
   try {
     const hash = new HashingStream();
     const out = createWriteStream(tmp);
-    await pipeline(createReadStream(path), hash, out);
+    await pipeline(openBundleFile(dir, want), hash, out);
     if (hash.digest() !== want.digest || hash.bytes !== want.size) {
       throw bundleError('BUNDLE_DAMAGED', `bundle file ${want.path} changed while importing: no longer ${want.digest}`, { digest: want.digest, path: want.path });
     }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
@@ -23,15 +24,30 @@ export interface BundleImage {
   signature?: { tag: string; digest: string };
 }
 
+/** One file of the layout; a blob larger than the part size is stored as parts `<path>.000`, `.001`, ... */
+export interface BundleFile {
+  path: string;
+  digest: string;
+  size: number;
+  /** Present when split: each part's file, size and SHA-256, in order; their bytes concatenated are the file. */
+  parts?: Array<{ path: string; digest: string; size: number }>;
+}
+
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   createdAt: string;
+  /** Who wrote it: "groundcontrol" (signed, with the desired state) or "satellite". */
+  createdBy?: string;
   images: BundleImage[];
-  /** Every file of the layout but bundle.json itself, relative paths. */
-  files: Array<{ path: string; digest: string; size: number }>;
+  /** Every file of the layout but bundle.json and bundle.sig, relative paths. */
+  files: BundleFile[];
+  /** The desired state the bundle fills (Ground Control bundles), without the upstream password. */
+  desired?: unknown;
 }
 
-export function bundleError(code: 'BUNDLE_INVALID' | 'BUNDLE_DAMAGED', message: string, detail?: unknown): SatelliteError {
+export type BundleErrorCode = 'BUNDLE_INVALID' | 'BUNDLE_DAMAGED' | 'BUNDLE_UNSIGNED' | 'BUNDLE_SIGNATURE_INVALID' | 'BUNDLE_KEY_MISSING';
+
+export function bundleError(code: BundleErrorCode, message: string, detail?: unknown): SatelliteError {
   return new SatelliteError(code, message, { detail });
 }
 
@@ -45,22 +61,56 @@ export function refName(repository: string, reference: string): string {
   return isDigest(reference) ? `${repository}@${reference}` : `${repository}:${reference}`;
 }
 
+/** Manifests are read whole (as the registry and the upstream client cap them). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** bundle.json is buffered (and its signature checked over these very bytes): capped. */
+const MAX_CONTENTS_BYTES = 64 * 1024 * 1024;
+
+/** Reads bundle.json: the parsed list and the exact bytes (what bundle.sig signs). */
 export async function readBundleManifest(dir: string): Promise<BundleManifest> {
+  return (await readContents(dir)).manifest;
+}
+
+export async function readContents(dir: string): Promise<{ manifest: BundleManifest; bytes: Buffer }> {
   let doc: BundleManifest;
+  let bytes: Buffer;
   try {
-    doc = JSON.parse(await readFile(join(dir, 'bundle.json'), 'utf8')) as BundleManifest;
+    const size = (await stat(join(dir, 'bundle.json'))).size;
+    if (size > MAX_CONTENTS_BYTES) throw new Error(`${size} bytes, more than ${MAX_CONTENTS_BYTES}`);
+    bytes = await readFile(join(dir, 'bundle.json'));
+    doc = JSON.parse(bytes.toString('utf8')) as BundleManifest;
   } catch (err) {
     throw bundleError('BUNDLE_INVALID', `${dir} is not a bundle: bundle.json unreadable (${(err as Error).message})`);
   }
   if (doc.format !== BUNDLE_FORMAT || !Array.isArray(doc.images) || !Array.isArray(doc.files)) {
     throw bundleError('BUNDLE_INVALID', `${dir}/bundle.json is not a ${BUNDLE_FORMAT} contents list`);
   }
+  const validFile = (f: { path: unknown; digest: unknown; size: unknown }) =>
+    typeof f.path === 'string' && !f.path.includes('..') && !f.path.startsWith('/') && isDigest(f.digest as string) && Number.isSafeInteger(f.size) && (f.size as number) >= 0;
   for (const f of doc.files) {
-    if (typeof f.path !== 'string' || f.path.includes('..') || f.path.startsWith('/') || !isDigest(f.digest) || !Number.isSafeInteger(f.size)) {
-      throw bundleError('BUNDLE_INVALID', `bundle.json lists an invalid file entry ${JSON.stringify(f)}`);
+    if (!validFile(f) || (f.parts !== undefined && (!Array.isArray(f.parts) || !f.parts.every(validFile) || f.parts.reduce((n, p) => n + p.size, 0) !== f.size))) {
+      throw bundleError('BUNDLE_INVALID', `bundle.json lists an invalid file entry ${JSON.stringify(f).slice(0, 500)}`);
     }
   }
-  return doc;
+  return { manifest: doc, bytes };
+}
+
+/** The file's bytes, from its parts in order when split (each part checked by the import before). */
+export function openBundleFile(dir: string, f: BundleFile, start = 0): Readable {
+  if (!f.parts) return createReadStream(join(dir, f.path), { start });
+  const parts = f.parts;
+  return Readable.from(
+    (async function* () {
+      let offset = 0;
+      for (const p of parts) {
+        const end = offset + p.size;
+        if (end > start) yield* createReadStream(join(dir, p.path), { start: Math.max(0, start - offset) });
+        offset = end;
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 /**
@@ -69,11 +119,13 @@ export async function readBundleManifest(dir: string): Promise<BundleManifest> {
  */
 export class LayoutSource implements UpstreamPort {
   readonly #dir: string;
+  readonly #files: Map<string, BundleFile>;
   readonly #tags = new Map<string, { digest: string; mediaType: string }>();
   readonly #mediaTypes = new Map<string, string>();
 
   constructor(dir: string, manifest: BundleManifest) {
     this.#dir = dir;
+    this.#files = new Map(manifest.files.map((f) => [f.digest, f]));
     for (const img of manifest.images) {
       this.#tags.set(`${img.repository}:${img.reference}`, { digest: img.digest, mediaType: img.mediaType });
       this.#mediaTypes.set(img.digest, img.mediaType);
@@ -95,11 +147,10 @@ export class LayoutSource implements UpstreamPort {
   }
 
   async fetchBlob(_repo: string, digest: string, opts: { offset?: number } = {}) {
-    const path = blobPath(this.#dir, digest);
-    const size = (await stat(path).catch(() => undefined))?.size;
-    if (size === undefined) throw new SatelliteError('UPSTREAM_NOT_FOUND', `blob ${digest} is not in the bundle`);
+    const f = this.#files.get(digest);
+    if (!f) throw new SatelliteError('UPSTREAM_NOT_FOUND', `blob ${digest} is not in the bundle`);
     const start = opts.offset ?? 0;
-    return { status: (start > 0 ? 206 : 200) as 200 | 206, start, total: size, body: createReadStream(path, { start }) };
+    return { status: (start > 0 ? 206 : 200) as 200 | 206, start, total: f.size, body: openBundleFile(this.#dir, f, start) };
   }
 
   async close(): Promise<void> {}

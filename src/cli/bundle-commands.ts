@@ -1,9 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { createBundle, importBundle } from '../bundle/index.ts';
+import { resolve } from 'node:path';
+import { AdminClient } from '../admin/client.ts';
+import { createBundle, importBundle, type ImportReport } from '../bundle/index.ts';
+import { bundleSignatureRequirement } from '../daemon/bundle-keys.ts';
+import { parseByteSize } from '../lib/byte-size.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { pino, type Logger } from 'pino';
 import { storeOptions } from '../daemon/store-options.ts';
-import { isSatelliteError } from '../lib/errors.ts';
+import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { DesiredState, TrustPolicy } from '../protocol/desired-state.ts';
 import { parseDesiredState } from '../protocol/desired-state.ts';
 import { Store } from '../store/index.ts';
@@ -20,6 +24,15 @@ export interface BundleArgs {
   username?: string | undefined;
   'password-file'?: string | undefined;
   trust?: string | undefined;
+  'part-size'?: string | undefined;
+}
+
+/** --part-size SIZE ("100MiB", "3.9GiB", bytes); undefined: the default. */
+export function partSizeArg(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = parseByteSize(text);
+  if (n === undefined) throw new SatelliteError('USAGE', `--part-size must be a size such as 100MiB or 3.9GiB, not ${text}`);
+  return n;
 }
 
 export async function bundleCommand(sub: string | undefined, path: string | undefined, config: SatelliteConfig, args: BundleArgs): Promise<number> {
@@ -57,7 +70,8 @@ async function create(config: SatelliteConfig, args: BundleArgs, log: Logger): P
     log.child({ module: 'upstream' }),
   );
   try {
-    const report = await createBundle({ source, images, outDir: args.output, log });
+    const partSize = partSizeArg(args['part-size']);
+    const report = await createBundle({ source, images, outDir: args.output, log, ...(partSize ? { partSize } : {}) });
     console.log(JSON.stringify({ bundle: args.output, ...report }));
   } finally {
     await source.close();
@@ -66,6 +80,14 @@ async function create(config: SatelliteConfig, args: BundleArgs, log: Logger): P
 }
 
 async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs, log: Logger): Promise<number> {
+  // A running satellite imports it itself, while it serves (its store is open there, not here).
+  if (config.admin.enabled && !args.trust) {
+    try {
+      return reportImport(await new AdminClient(config.admin.socket).importBundle(resolve(path)));
+    } catch (err) {
+      if (!isSatelliteError(err, 'ADMIN_UNREACHABLE')) throw err;
+    }
+  }
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   try {
     // The policy: --trust FILE (a desired state, or its "trust" list), else the desired state in force.
@@ -74,10 +96,13 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
       const doc = JSON.parse(await readFile(args.trust, 'utf8')) as unknown;
       policies = Array.isArray(doc) ? (doc as TrustPolicy[]) : parseDesiredState(doc, args.trust).trust;
     } else policies = (store.metaDb<unknown>('sync-state').get('desired') as DesiredState | undefined)?.trust;
-    const report = await importBundle(store, path, { policies, log });
-    console.log(JSON.stringify(report));
-    return report.images.some((i) => i.status === 'refused') ? 1 : 0;
+    return reportImport(await importBundle(store, path, { policies, signatures: await bundleSignatureRequirement(config), log }));
   } finally {
     await store.close();
   }
+}
+
+function reportImport(report: ImportReport): number {
+  console.log(JSON.stringify(report));
+  return report.images.some((i) => i.status === 'refused') ? 1 : 0;
 }

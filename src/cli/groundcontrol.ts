@@ -8,6 +8,12 @@ import { beginRestartBackoff } from '../daemon/restart-backoff.ts';
 import { isSatelliteError } from '../lib/errors.ts';
 import { VERSION } from '../version.ts';
 
+const GC_BUNDLE_USAGE = `  bundle create --satellite ID | --group NAME -o DIR [--part-size SIZE] [-c FILE]
+                                           a signed bundle of exactly the images that satellite (or group)
+                                           should hold, from the upstream (docs/bundles.md); parts over
+                                           SIZE (default 2GiB, e.g. 100MiB)
+  bundle key [-c FILE]                     print the bundle signing public key (PEM)`;
+
 const USAGE = `usage: groundcontrol <command> [options]
 
 server:
@@ -16,6 +22,7 @@ server:
                                            add an admin token and print it (once)
   mosquitto-acl [--user NAME]              print the Mosquitto ACL for an external broker
   mosquitto-conf                           print the mosquitto.conf settings for large fleets
+${GC_BUNDLE_USAGE}
 
 API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json for scripts):
   satellite add NAME [--site S] [--ttl SECONDS]   create; prints its id and registration token
@@ -74,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
         type: { type: 'string' },
         since: { type: 'string' },
         user: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'part-size': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -94,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') return serve(values.config);
   if (command === 'admin-token' && sub === 'create') return adminToken(values.config, values['data-dir']);
+  if (command === 'bundle') {
+    const config = await loadConfig(values.config);
+    if (!config) return (await server()).EXIT_CONFIG;
+    return (await import('./groundcontrol-bundle.ts')).gcBundleCommand(sub, config, values);
+  }
   if (command === 'mosquitto-acl') {
     const { mosquittoAcl } = await server();
     process.stdout.write(mosquittoAcl(values.user));

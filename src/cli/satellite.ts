@@ -63,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
         username: { type: 'string' },
         'password-file': { type: 'string' },
         trust: { type: 'string' },
+        'part-size': { type: 'string' },
       },
     });
   } catch (err) {

@@ -25,7 +25,11 @@ runtime options:
 export const WEBHOOK_USAGE = `  webhook manifests  print the MutatingWebhookConfiguration (caBundle: the site CA) for kubectl apply -f -`;
 
 export const BUNDLE_USAGE = `  bundle create --from URL --image REPO:TAG [--image ...] -o DIR [--username U --password-file F]
-                     write a bundle (OCI layout + bundle.json) of images from a registry (upstream or satellite)
+                [--part-size SIZE]
+                     write a bundle (OCI layout + bundle.json) of images from a registry (upstream or satellite);
+                     blobs over SIZE (default 2GiB; e.g. 100MiB) are written as parts
   bundle import PATH [--trust FILE]
-                     check every digest (and signatures, if a policy applies) and import into the store;
-                     run it while the satellite is stopped; rerun to resume`;
+                     check the bundle's signature (Ground Control's key), every digest (and image signatures,
+                     if a policy applies) and import; a running satellite imports it while it serves (admin
+                     socket), else the store is opened here; --trust FILE: offline import with that policy;
+                     rerun to resume`;

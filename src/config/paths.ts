@@ -6,6 +6,7 @@ export const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['registry', 'auth', 'htpasswd'],
   ['sync', 'desiredStateFile'],
   ['sync', 'bundleDir'],
+  ['sync', 'bundleKeyFile'],
   ['control', 'registrationTokenFile'],
   ['control', 'identityFile'],
   ['control', 'caFile'],

@@ -16,6 +16,8 @@ export interface Identity {
   mqtt: { url: string; username?: string; password?: string; topicPrefix?: string; clientId?: string };
   /** Upstream (robot) credentials handed out at registration; null when Ground Control has none. */
   upstream: { url: string; username?: string; password?: string } | null;
+  /** Ground Control's bundle signing public key (PEM), from registration: signed bundles are checked with it. */
+  bundleKey?: string;
   groundControlUrl?: string;
   registeredAt?: string;
   /** 'registration' (identity.json) or 'config' (explicit mqtt section). */
@@ -46,6 +48,7 @@ export const identityFileSchema = {
       required: ['url'],
       properties: { url: { type: 'string', minLength: 1 }, username: str, password: str },
     },
+    bundleKey: str,
     groundControlUrl: str,
     registeredAt: str,
   },

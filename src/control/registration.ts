@@ -35,6 +35,7 @@ export const registerResponseSchema = {
       required: ['url'],
       properties: { url: { type: 'string', minLength: 1 }, username: str, password: str },
     },
+    bundleKey: { type: 'string', minLength: 1, maxLength: 16384 },
   },
 } as const;
 
@@ -223,6 +224,7 @@ function toIdentity(answer: RegisterResponse, groundControlUrl: string): Identit
           ...(answer.upstream.password !== undefined ? { password: answer.upstream.password } : {}),
         }
       : null,
+    ...(answer.bundleKey !== undefined ? { bundleKey: answer.bundleKey } : {}),
     groundControlUrl,
     registeredAt: new Date().toISOString(),
     source: 'registration',

@@ -7,6 +7,7 @@ import { listImages } from '../admin/images.ts';
 import type { AdminPorts } from '../admin/ports.ts';
 import type { RunReport, StatusReport } from '../admin/types.ts';
 import type { Store } from '../store/index.ts';
+import type { BundleImporter } from './bundle-importer.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
@@ -23,6 +24,7 @@ export interface AdminDeps {
   proxy: () => object;
   /** The verification Ground Control's `verify` command runs too (daemon/verify.ts). */
   verify?: ReturnType<typeof blobVerifier>;
+  bundles: BundleImporter;
   log: Logger;
 }
 
@@ -88,5 +90,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       return { ...plan, dryRun: false, manifestsRemoved: done.manifestsRemoved, blobsRemoved: done.blobsRemoved, bytesFreed: done.bytesFreed, linksRemoved: done.linksRemoved };
     },
     verify: (repair, onProgress, signal) => verify({ repair, onProgress, signal }),
+    importBundle: (path) => deps.bundles.import(path),
   };
 }

@@ -16,6 +16,7 @@ import { reportSources } from './report-sources.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
 import { blobVerifier } from './verify.ts';
+import { BundleImporter } from './bundle-importer.ts';
 import type { RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken } from '../observability/auth.ts';
 import type { RunningMetrics } from '../observability/index.ts';
@@ -54,7 +55,10 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   if (runtimesMod) await runtimesMod.mirrorSpec(config.runtimes, config.registry, { desiredStateFile: config.sync.desiredStateFile, port: config.registry.listen.port || 1 });
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
-  if (config.sync.bundleDir) await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, log.child({ module: 'bundle' }));
+  if (config.sync.bundleDir) {
+    const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
+    await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, signatures, log.child({ module: 'bundle' }));
+  }
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
   let registry: RegistryServer | undefined;
@@ -66,6 +70,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   let webhook: ImageWebhook | undefined;
   let onSite: ((site: SiteMembership | undefined) => void) | undefined;
   let admin: Awaited<ReturnType<typeof startAdmin>>;
+  let bundles: BundleImporter | undefined;
   const memory = new MemoryWatchdog({ config: config.memory, log: log.child({ module: 'memory' }) });
   try {
     if (config.control) {
@@ -157,7 +162,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     memory.addReclaimer(() => server.trimBuffers());
     listening = () => server.listening;
     const address = await server.start();
-    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, verify, log: log.child({ module: 'admin' }) });
+    bundles = new BundleImporter({ config, store, log: log.child({ module: 'bundle' }) });
+    if (config.sync.bundleDir && config.sync.bundleWatchSeconds > 0) await bundles.watch(config.sync.bundleDir, config.sync.bundleWatchSeconds);
+    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, verify, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     memory.start();
     if (config.httpsProxy.enabled) {
@@ -197,6 +204,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         closing ??= (async () => {
           memory.close();
           await admin?.close();
+          await bundles?.close();
           // The registry drains (503 to new requests) while downloads are checkpointed and the
           // control plane says offline: a long pull by a device does not delay the checkpoint.
           await Promise.all([
@@ -224,6 +232,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     memory.close();
     await metrics?.close();
     await admin?.close();
+    await bundles?.close();
     await httpsProxy?.close();
     await webhook?.close();
     await registry?.close();

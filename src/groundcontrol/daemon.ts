@@ -17,6 +17,7 @@ import { ReportRecorder } from './fleet/reports.ts';
 import { loadSiteKey } from './fleet/site-secret.ts';
 import { randomSecret } from './secrets.ts';
 import { SecretBox } from './secret-box.ts';
+import { loadBundleKey } from './bundle-key.ts';
 import { GcMetrics } from './metrics.ts';
 import { WebhookDeliverer } from './webhooks/deliverer.ts';
 import { ensurePrivateDir, tightenFiles } from '../lib/private-files.ts';
@@ -69,6 +70,8 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
   try {
     await bootstrapAdminTokens(db, config, log);
     const siteKey = await loadSiteKey(config.dataDir, log);
+    const bundleKey = await loadBundleKey(config.dataDir);
+    if (bundleKey.created) log.info({ keyId: bundleKey.keyId }, 'bundle signing key generated');
     // Secrets first: a bad secret file fails the start-up before anything listens.
     const webhooks = await WebhookDeliverer.open(db, log.child({ module: 'webhooks' }), config.events);
 
@@ -141,6 +144,7 @@ export async function startGroundControl(config: GroundControlConfig, log: Logge
       credentialsChanged: passwordFile ? (ids) => passwordFile.sync(ids) : async (ids) => embedded?.revokeStale(ids),
       now: () => new Date(),
       siteKey,
+      bundleKeyPem: bundleKey.publicKeyPem,
       publicMqttUrl,
       secrets: box,
       changes: live,

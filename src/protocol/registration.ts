@@ -15,6 +15,8 @@ export interface RegisterResponse {
   mqtt: { url: string; username: string; password: string; topicPrefix: string };
   /** Upstream (robot) credentials for the satellite's sync; null when Ground Control has none. */
   upstream: { url: string; username?: string; password?: string } | null;
+  /** Ground Control's bundle signing public key (Ed25519, PEM): bundles it signs are checked with it. */
+  bundleKey?: string;
 }
 
 export const registerRequestSchema = {

@@ -37,6 +37,8 @@ export interface ProxyUpstream {
   forDevice(authorization: string): ProxyUpstream | undefined;
   /** The WWW-Authenticate a device should get for repo (learned from the upstream). */
   challenge(repo: string | undefined, signal?: AbortSignal): Promise<string | undefined>;
+  /** A device's GET at the token realm (`url`: realm with the device's query), answered as is. */
+  relayTokenRequest(url: URL, authorization: string | undefined, signal?: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Readable }>;
   /** true: these credentials may read it; false: refused (401/403); throws on 404 and network errors. */
   checkAccess(repo: string, what: AccessCheck, signal?: AbortSignal): Promise<boolean>;
 }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
 import type { DeviceCredentials, MissHandler, ProxiedBlob } from '../registry/index.ts';
@@ -50,6 +51,8 @@ interface Resolved {
   route: Route;
   repo: string;
   upstreamRepo: string;
+  /** The registry host the device named (?ns=), when it said. */
+  ns: string | undefined;
 }
 
 /**
@@ -170,22 +173,51 @@ export class PullThroughProxy implements MissHandler {
   }
 
   /**
-   * The upstream's Basic challenge for a device's `GET /v2/` without credentials (so clients that
-   * decide on auth at /v2/, like skopeo, send theirs); undefined: answer 200. Learned once a
-   * minute at most, within 2 s; bearer challenges are only sent per repository (their realm may
-   * be a host the device reaches through this proxy).
+   * The upstream's challenge for a device's `GET /v2/` without credentials (so clients that
+   * decide on auth at /v2/, like skopeo, send theirs); undefined: answer 200. Basic as the
+   * upstream said; Bearer only when the satellite relays its realm (relayToken), named on the
+   * registry host the device addressed (`ns`); a realm elsewhere only per repository, as before.
+   * Learned once a minute at most, within 2 s.
    */
   async baseChallenge(ns: string | undefined): Promise<string | undefined> {
     const route = ns !== undefined ? (this.#mirrors.find((m) => m.namespace === ns) ?? this.#default) : this.#default;
     if (!route) return undefined;
+    const challenge = await this.#learnedChallenge(route);
+    if (challenge === undefined) return undefined;
+    // Bearer only with a realm the satellite relays: one elsewhere may be out of the device's reach
+    // (httpsProxy.tunnel: refuse), and an anonymous pull of cached content needs no token at all.
+    if (challenge.startsWith('Bearer ') && !relayableRealm(challenge, route, ns)) return undefined;
+    return deviceChallenge(challenge, route, ns);
+  }
+
+  /** The upstream's /v2/ challenge as learned (cached a minute; undefined if it never asked or could not be reached). */
+  #learnedChallenge(route: Route): Promise<string | undefined> {
     let entry = this.#baseChallenges.get(route);
     if (!entry || Date.now() - entry.at > 60_000) {
       const value = route.upstream.challenge(undefined, AbortSignal.timeout(2000)).catch(() => undefined);
       entry = { at: Date.now(), value };
       this.#baseChallenges.set(route, entry);
     }
-    const challenge = await entry.value;
-    return challenge?.startsWith('Basic ') ? challenge : undefined;
+    return entry.value;
+  }
+
+  /**
+   * A device's request (through the HTTPS proxy, for the intercepted host `ns`) at `pathname`:
+   * when that is exactly the path of the upstream's bearer token realm, and the realm is on the
+   * upstream's own host or on `ns` (Harbor's /service/token), the realm's answer to a GET with
+   * the device's query and Authorization; undefined otherwise (not the realm: the registry
+   * answers as usual). Nothing is cached; the caller caps and streams the body.
+   */
+  async relayToken(ns: string, pathname: string, query: URLSearchParams, authorization: string | undefined, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Readable } | undefined> {
+    const route = this.#mirrors.find((m) => m.namespace === ns) ?? (this.#default && (this.#default.namespace === undefined || this.#default.namespace === ns) ? this.#default : undefined);
+    if (!route) return undefined;
+    const challenge = await this.#learnedChallenge(route);
+    const realm = challenge === undefined ? undefined : relayableRealm(challenge, route, ns);
+    if (!realm || realm.pathname !== pathname) return undefined;
+    const target = new URL(realm.href);
+    target.search = query.toString();
+    this.#counters.tokenRelays++;
+    return route.upstream.relayTokenRequest(target, authorization, AbortSignal.any([signal, AbortSignal.timeout(this.#config.firstByteTimeoutMs)]));
   }
 
   async openBlob(name: string, digest: string, opts: { ns: string | undefined; signal: AbortSignal; device?: DeviceCredentials | undefined }): Promise<ProxiedBlob | 'stored'> {
@@ -410,7 +442,7 @@ export class PullThroughProxy implements MissHandler {
   /** 401 with the upstream's challenge for the repository (a generic Basic one if it never said). */
   async #refuse(to: Resolved, message: string, signal?: AbortSignal): Promise<DeviceAuthError> {
     const challenge = await to.route.upstream.challenge(to.upstreamRepo, signal ? AbortSignal.any([signal, AbortSignal.timeout(2000)]) : AbortSignal.timeout(2000)).catch(() => undefined);
-    return new DeviceAuthError(message, challenge ?? `Basic realm="${to.route.namespace ?? 'registry'}"`);
+    return new DeviceAuthError(message, challenge !== undefined ? deviceChallenge(challenge, to.route, to.ns) : `Basic realm="${to.route.namespace ?? 'registry'}"`);
   }
 
   #blobMissError(repo: string, digest: string, err: unknown): Error {
@@ -446,15 +478,15 @@ export class PullThroughProxy implements MissHandler {
       const mirror = this.#mirrors.find((m) => m.namespace === ns);
       if (mirror) {
         const repo = `${mirror.prefix}/${name}`;
-        return isRepositoryName(repo) ? { route: mirror, repo, upstreamRepo: name } : undefined;
+        return isRepositoryName(repo) ? { route: mirror, repo, upstreamRepo: name, ns } : undefined;
       }
     } else {
       const mirror = this.#mirrors.find((m) => name.startsWith(`${m.prefix}/`));
-      if (mirror) return { route: mirror, repo: name, upstreamRepo: name.slice(mirror.prefix!.length + 1) };
+      if (mirror) return { route: mirror, repo: name, upstreamRepo: name.slice(mirror.prefix!.length + 1), ns };
     }
     const d = this.#default;
     if (!d || (ns !== undefined && d.namespace !== undefined && ns !== d.namespace)) return undefined;
-    return { route: d, repo: name, upstreamRepo: name };
+    return { route: d, repo: name, upstreamRepo: name, ns };
   }
 
   #scheduleEviction(): void {
@@ -477,4 +509,36 @@ export class PullThroughProxy implements MissHandler {
       this.#evicting = undefined;
     });
   }
+}
+
+/** The realm of a Bearer challenge the satellite built (challengeFor: quoted, no escapes); undefined for others. */
+function bearerRealm(challenge: string): URL | undefined {
+  const m = /^Bearer realm="([^"]*)"/.exec(challenge);
+  if (!m) return undefined;
+  try {
+    const url = new URL(m[1]!);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bearer realm when the satellite relays it for devices: on the upstream's own host, or on the host they address. */
+function relayableRealm(challenge: string, route: Route, ns: string | undefined): URL | undefined {
+  const realm = bearerRealm(challenge);
+  if (!realm || realm.username !== '' || realm.password !== '') return undefined;
+  const host = realm.host.toLowerCase();
+  return host === new URL(route.url).host.toLowerCase() || (ns !== undefined && host === ns.toLowerCase()) ? realm : undefined;
+}
+
+/**
+ * The challenge as a device should see it: a bearer realm on the upstream's own host is named on
+ * the registry host the device addressed (`ns`), which the HTTPS proxy intercepts and where the
+ * satellite relays the realm's path; any other challenge as the upstream sent it.
+ */
+function deviceChallenge(challenge: string, route: Route, ns: string | undefined): string {
+  const realm = ns === undefined ? undefined : relayableRealm(challenge, route, ns);
+  if (!realm || realm.host.toLowerCase() === ns!.toLowerCase()) return challenge;
+  const named = `https://${ns!}${realm.pathname}${realm.search}`;
+  return challenge.replace(/^Bearer realm="[^"]*"/, `Bearer realm="${named}"`);
 }

@@ -29,6 +29,8 @@ export interface ProxyCounters {
   deviceRefused: number;
   /** Requests in restricted repositories admitted on an earlier confirmation while the upstream was unreachable. */
   deviceOfflineAdmitted: number;
+  /** Device token requests relayed to the upstream's token realm (HTTPS proxy, realm on the intercepted host). */
+  tokenRelays: number;
 }
 
 export function newCounters(): ProxyCounters {
@@ -53,6 +55,7 @@ export function newCounters(): ProxyCounters {
     deviceChecks: 0,
     deviceRefused: 0,
     deviceOfflineAdmitted: 0,
+    tokenRelays: 0,
   };
 }
 

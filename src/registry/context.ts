@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
@@ -99,8 +100,14 @@ export interface MissHandler {
    * when its content is only for requests the upstream authorises and this one is not.
    */
   guard(repo: string, ns: string | undefined, what: ReadTarget, opts: { device: DeviceCredentials | undefined; signal: AbortSignal }): Promise<void>;
-  /** The challenge for a device's credential-less `GET /v2/` (upstream Basic auth), else undefined. */
+  /** The challenge for a device's credential-less `GET /v2/` (the upstream's), else undefined. */
   baseChallenge(ns: string | undefined): Promise<string | undefined>;
+  /**
+   * A device's GET through the HTTPS proxy at `pathname` on the intercepted host `ns`: the
+   * upstream token realm's answer when that is the realm's path (relayed, never cached), else
+   * undefined.
+   */
+  relayToken(ns: string, pathname: string, query: URLSearchParams, authorization: string | undefined, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Readable } | undefined>;
   /** A blob served from the store (cheap: access times for LRU eviction, hit counters). */
   noteBlobHit(repo: string, digest: string): void;
   /** Body bytes of a blob sent from the store (cached blobs count as WAN bytes saved). */

@@ -2,6 +2,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { SatelliteError, isSatelliteError } from '../lib/errors.ts';
 import { isRepositoryName } from '../oci/names.ts';
@@ -62,6 +64,11 @@ const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
   tags: { GET: listTags },
   referrers: { GET: getReferrers },
 };
+
+/** The most a relayed token answer may carry (a JWT with its access claims is a few KiB). */
+const TOKEN_RELAY_CAP = 1024 * 1024;
+/** Handed out while the token realm cannot be reached; no upstream accepts it. */
+const OFFLINE_TOKEN = 'harbor-satellite-upstream-unreachable';
 
 /** The OCI Distribution API over node:http(s), serving from a store. */
 export class RegistryServer {
@@ -173,7 +180,11 @@ export class RegistryServer {
   serveProxied(req: IncomingMessage, res: ServerResponse): void {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || req.url?.startsWith('/_satellite/')) {
       req.resume();
-      sendError(res, registryError('DENIED', 'only pulls are served through the HTTPS proxy'));
+      // Off the registry's endpoints (a token realm: containerd POSTs for OAuth first and falls back
+      // to GET on 405), the method is what is not served; the body (a password) is never read.
+      const offRoute = req.method !== 'GET' && req.method !== 'HEAD' && !matchRoute(new URL(req.url ?? '/', 'http://registry.invalid').pathname);
+      if (offRoute) req.url = new URL(req.url ?? '/', 'http://registry.invalid').pathname;
+      sendError(res, offRoute ? registryError('METHOD_UNKNOWN', 'only GET is relayed to a token realm') : registryError('DENIED', 'only pulls are served through the HTTPS proxy'), offRoute ? { Allow: 'GET' } : {});
       return;
     }
     void this.#handle(req, res, true);
@@ -254,6 +265,7 @@ export class RegistryServer {
       }
       // The device's own credentials for the upstream: never those checked against registry.auth.
       const device = this.#proxy?.forwardsCredentials(viaHttpsProxy) && (viaHttpsProxy || !this.#auth) ? { authorization: req.headers.authorization } : undefined;
+      if (viaHttpsProxy && device && this.#proxy && req.method === 'GET' && (await this.#relayToken(req, res, device, controller.signal))) return;
       await this.#route(req, res, reqId, controller.signal, stats, device);
     } catch (err) {
       if (controller.signal.aborted) return;
@@ -262,6 +274,65 @@ export class RegistryServer {
       const challenge = isSatelliteError(err, 'UNAUTHORIZED') ? (err as { challenge?: unknown }).challenge : undefined;
       sendError(res, err, typeof challenge === 'string' ? { 'WWW-Authenticate': challenge } : {});
     }
+  }
+
+  /**
+   * The upstream's token realm on the intercepted host (Harbor's /service/token): relayed with the
+   * device's query and Authorization, the answer streamed back under TOKEN_RELAY_CAP, never
+   * cached. The request log gets the path only (the query names the account). false: not the realm.
+   */
+  async #relayToken(req: IncomingMessage, res: ServerResponse, device: DeviceCredentials, signal: AbortSignal): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://registry.invalid');
+    const ns = url.searchParams.get('ns');
+    // Registry endpoints are never the realm: they are answered without waiting on the upstream.
+    if (ns === null || matchRoute(url.pathname)) return false;
+    const query = new URLSearchParams(url.search);
+    // Set by the HTTPS proxy (the intercepted host), not the device's.
+    query.delete('ns');
+    let answer: Awaited<ReturnType<MissHandler['relayToken']>>;
+    try {
+      answer = await this.#proxy!.relayToken(ns, url.pathname, query, device.authorization, signal);
+    } catch (err) {
+      req.url = url.pathname;
+      req.resume();
+      if (signal.aborted) throw err;
+      // The realm is unreachable (the upstream is down): a placeholder token that grants nothing
+      // beyond what a request without credentials gets here (cached content of ordinary
+      // repositories; restricted ones need credentials the upstream confirmed), so clients that
+      // insist on a token (docker, skopeo) still pull what the satellite holds.
+      this.#log.info({ err: (err as Error).message }, 'token realm unreachable: placeholder token for a device (grants what anonymous requests get)');
+      const body = JSON.stringify({ token: OFFLINE_TOKEN, access_token: OFFLINE_TOKEN, expires_in: 60 });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(body);
+      return true;
+    }
+    if (!answer) return false;
+    req.url = url.pathname;
+    req.resume();
+    const { status, headers, body } = answer;
+    const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+    if ((status < 200 || status >= 300) && (status < 400 || status >= 500)) {
+      body.destroy();
+      throw registryError('UNAVAILABLE', `the upstream's token realm answered ${status}`);
+    }
+    if (declared !== undefined && !(declared <= TOKEN_RELAY_CAP)) {
+      body.destroy();
+      throw registryError('UNAVAILABLE', `the upstream's token realm answered more than ${TOKEN_RELAY_CAP} bytes`);
+    }
+    res.writeHead(status, { ...headers, 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    let sent = 0;
+    const cap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        if (sent > TOKEN_RELAY_CAP) cb(new Error('token answer over the cap'));
+        else cb(null, chunk);
+      },
+    });
+    await pipeline(body, cap, res).catch(() => {
+      // Cut: the client sees an incomplete answer and asks again; nothing of it is logged.
+      res.destroy();
+    });
+    return true;
   }
 
   async #route(req: IncomingMessage, res: ServerResponse, reqId: number, signal: AbortSignal, stats: RequestStats, device: DeviceCredentials | undefined): Promise<void> {

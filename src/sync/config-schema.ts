@@ -8,6 +8,12 @@ export const syncConfigSchema = {
     desiredStateFile: { type: 'string', minLength: 1 },
     /** A directory imported at start when it holds a bundle (docs/bundles.md): first boot without a link. */
     bundleDir: { type: 'string', minLength: 1 },
+    /** While running, sync.bundleDir is checked this often for a new bundle.json (a stick mounted later); 0: only at start. */
+    bundleWatchSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 10 },
+    /** PEM file with Ground Control's bundle signing public key(s) (`groundcontrol bundle key`), besides the one from registration. */
+    bundleKeyFile: { type: 'string', minLength: 1 },
+    /** Refuse bundles not signed by Ground Control (BUNDLE_UNSIGNED). A bad signature is refused either way. */
+    requireSignedBundles: { type: 'boolean', default: false },
     /** Re-resolve tags and retry failures this often. */
     intervalSeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 300 },
     /**
@@ -64,6 +70,9 @@ export const syncConfigSchema = {
 export interface SyncConfig {
   desiredStateFile?: string;
   bundleDir?: string;
+  bundleWatchSeconds: number;
+  bundleKeyFile?: string;
+  requireSignedBundles: boolean;
   intervalSeconds: number;
   platforms?: string[];
   concurrency: number;

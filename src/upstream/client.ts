@@ -130,6 +130,30 @@ export class UpstreamClient {
   }
 
   /**
+   * A device's token request, relayed to the upstream's token realm (`url`: the realm with the
+   * device's query): GET with the device's Authorization (or none) and nothing of ours, no retry,
+   * no redirect followed, nothing cached. The caller streams the body back (capped) and must
+   * consume or destroy it. The Authorization and the query (account=) are never logged.
+   */
+  async relayTokenRequest(url: URL, authorization: string | undefined, signal?: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Readable }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (authorization !== undefined) headers.authorization = authorization;
+    const what = `${this.#name}: token request relayed for a device`;
+    const res = await this.#transport.send({ url, method: 'GET', headers, signal }, what, {});
+    const out: Record<string, string> = {};
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined;
+    };
+    // Only what a token answer needs: no cookies, no Location (redirects are not followed for devices).
+    for (const name of ['content-type', 'content-length', 'www-authenticate']) {
+      const v = header(name);
+      if (v !== undefined) out[name] = v.replace(/[^\x20-\x7e]/g, '').slice(0, 1024);
+    }
+    return { status: res.statusCode, headers: out, body: meteredBody(res.body, this.#meter, what, {}) };
+  }
+
+  /**
    * Whether this client's credentials may read `what` in `repo`: a HEAD (tags: GET ?n=1) without
    * retries. true on 2xx, false on 401/403; throws UPSTREAM_NOT_FOUND on 404 (which proves
    * nothing about access on registries that hide private repositories) and network errors.

@@ -1,44 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { REPO_ROOT, startSatellite } from '../helpers/satellite.ts';
+import { startSatellite } from '../helpers/satellite.ts';
+import { offlineConfig, satelliteCli, storedBlobs } from './helpers.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeLayer, writeImage, sha256, hostPlatform } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { makeCosignKey, pushCosignSignature } from '../helpers/cosign-sign.ts';
 import { syncConfig, waitForGeneration, writeDesired } from '../sync/helpers.ts';
-
-const run = promisify(execFile);
-
-/** `satellite --config CFG bundle ...`: exit code, stdout, stderr. */
-async function satelliteCli(configFile: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(REPO_ROOT, 'src', 'cli', 'satellite.ts'), '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function offlineConfig(t: Parameters<typeof makeTempDir>[0], dataDir: string): Promise<string> {
-  const file = join(await makeTempDir(t, 'hs-bundle-cfg-'), 'satellite.json');
-  await writeFile(file, JSON.stringify({ dataDir, log: { level: 'warn' } }));
-  return file;
-}
-
-async function storedBlobs(dataDir: string): Promise<string[]> {
-  const root = join(dataDir, 'blobs', 'sha256');
-  const out: string[] = [];
-  for (const d of await readdir(root).catch(() => [] as string[])) for (const f of await readdir(join(root, d))) out.push(f);
-  return out;
-}
 
 test('bundle: export from satellite A, import into satellite B with no upstream; damaged bundles refused whole; policy applied', async (t) => {
   const upstream = await startDockerRegistry(t);

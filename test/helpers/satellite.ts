@@ -68,6 +68,9 @@ export async function spawnSatellite(t: Teardown, opts: SatelliteOptions = {}): 
     registry: { listen: { host: '127.0.0.1', port: 0 }, anonymousPush: true },
     // Every test satellite gets its own metrics port: parallel tests never share 127.0.0.1:9585.
     metrics: { listen: { host: '127.0.0.1', port: 0 } },
+    // Run from source (type stripping, no bundle) a satellite idles near 135 MiB, above the board
+    // profiles' memory soft limits (120 MiB on a Pi): the watchdog would shed. Tests of it set their own.
+    memory: { softLimitBytes: 0 },
   };
   const config = deepMerge(defaults, opts.config ?? {});
   await writeFile(configFile, JSON.stringify(config, null, 2));

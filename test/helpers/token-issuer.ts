@@ -20,6 +20,8 @@ export interface TokenIssuerOptions {
    * carry no access, so the registry answers 401 insufficient_scope), else pull and push.
    */
   anonymousActions?: string[];
+  /** Answer 401 (Basic challenge) to requests without credentials instead of an access-less token. */
+  refuseAnonymous?: boolean;
   /** Actions an authenticated user may get, intersected with what they ask for; default all. */
   userActions?: string[];
   service?: string;
@@ -190,8 +192,8 @@ export async function startTokenIssuer(t: Teardown, opts: TokenIssuerOptions = {
     log.push(entry);
     const creds = basicCredentials(req);
     let allowed = anonymousActions;
-    if (creds) {
-      if (!users || users[creds.user] !== creds.password) {
+    if (creds || opts.refuseAnonymous) {
+      if (!creds || !users || users[creds.user] !== creds.password) {
         entry.status = 401;
         answer(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] }, {
           'WWW-Authenticate': 'Basic realm="test token issuer"',

@@ -9,7 +9,7 @@ import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { layoutDigests, MiB } from '../proxy/helpers.ts';
-import { run } from './helpers.ts';
+import { proxiedSkopeo, run } from './helpers.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import type { Teardown } from '../helpers/cleanup.ts';
 import { startTokenIssuer } from '../helpers/token-issuer.ts';
@@ -66,14 +66,7 @@ test("a device's own credentials fetch a repository the satellite cannot read (T
   const proxyPort = (JSON.parse((await sat.waitForLog(/"msg":"https proxy listening"/)).input) as { port: number }).port;
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   const siteCa = join(sat.dataDir, 'site-ca', 'ca.crt');
-  const certDir = await makeTempDir(t, 'hs-certs-');
-  await copyFile(siteCa, join(certDir, 'ca.crt'));
-  const env = { HTTPS_PROXY: proxyUrl, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
-  const pull = async (creds: string | undefined) => {
-    const dest = await makeTempDir(t, 'hs-pull-');
-    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, ...(creds ? ['--src-creds', creds] : []), `docker://${UPSTREAM}/private/app:v1`, `oci:${dest}:v1`], env);
-    return { ...r, dest };
-  };
+  const pull = await proxiedSkopeo(t, proxyUrl, siteCa, `docker://${UPSTREAM}/private/app:v1`);
   /** curl through the proxy to the intercepted host (as a device would), trusting the site CA. */
   const curl = (path: string, extra: string[] = []) =>
     run('curl', ['-sS', '--max-time', '20', '--proxy', proxyUrl, '--cacert', siteCa, '-o', '/dev/null', '-D', '-', ...extra, `https://${UPSTREAM}${path}`]);
@@ -232,6 +225,12 @@ test('token-auth upstream: ctr gets a token from the realm with its credentials 
   const probe = await run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${proxyPort}`, '--cacert', join(sat.dataDir, 'site-ca', 'ca.crt'), '-o', '/dev/null', '-D', '-', `https://${UPSTREAM}/v2/private/tok/manifests/v1`]);
   assert.match(probe.stdout, /^HTTP\/1\.1 401/m);
   assert.ok(probe.stdout.toLowerCase().includes(`www-authenticate: bearer realm="${issuer.realm}",service="${issuer.service}",scope="repository:private/tok:pull"`), probe.stdout);
+  // A realm on another host: challenged per repository only (untouched), and its path on the intercepted host is not the realm.
+  const viaProxy = (path: string) => run('curl', ['-sS', '--max-time', '20', '--proxy', `http://127.0.0.1:${proxyPort}`, '--cacert', join(sat.dataDir, 'site-ca', 'ca.crt'), '-o', '/dev/null', '-D', '-', `https://${UPSTREAM}${path}`]);
+  assert.match((await viaProxy('/v2/')).stdout, /^HTTP\/1\.1 200/m, 'no bearer challenge at /v2/ for a realm the satellite does not relay');
+  const asked = issuer.requests();
+  assert.match((await viaProxy(`${new URL(issuer.realm).pathname}?service=${issuer.service}`)).stdout, /^HTTP\/1\.1 404/m);
+  assert.equal(issuer.requests(), asked, 'nothing relayed to a realm on another host');
 
   const hostsDir = await makeTempDir(t, 'hs-certsd-');
   await mkdir(join(hostsDir, UPSTREAM));

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -53,4 +55,20 @@ export async function startTlsOrigin(t: Teardown, names: string[]): Promise<{ po
   const { X509Certificate } = await import('node:crypto');
   const fingerprint = new X509Certificate(first.cert).fingerprint256;
   return { port: (server.address() as AddressInfo).port, caFile: `${dir}/ca.crt`, fingerprint };
+}
+
+/**
+ * skopeo as a device behind HTTPS_PROXY, trusting only the site CA (copied alone into a cert dir:
+ * containers/image takes a `.key` there as a client key): `pull(creds?)` copies `ref` into a fresh
+ * OCI layout, with `--src-creds` when given; never rejects.
+ */
+export async function proxiedSkopeo(t: Teardown, proxyUrl: string, siteCa: string, ref: string): Promise<(creds?: string) => Promise<Run & { dest: string }>> {
+  const certDir = await makeTempDir(t, 'hs-certs-');
+  await copyFile(siteCa, join(certDir, 'ca.crt'));
+  const env = { HTTPS_PROXY: proxyUrl, NO_PROXY: '', CONTAINERS_REGISTRIES_CONF: '/dev/null', REGISTRY_AUTH_FILE: '/nonexistent/harbor-satellite-test/auth.json' };
+  return async (creds?: string) => {
+    const dest = await makeTempDir(t, 'hs-pull-');
+    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, ...(creds ? ['--src-creds', creds] : []), ref, `oci:${dest}:v1`], env);
+    return { ...r, dest };
+  };
 }

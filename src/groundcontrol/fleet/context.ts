@@ -44,6 +44,8 @@ export interface FleetContext {
   now: () => Date;
   /** Key of the site peer secrets (site-secret.ts): <dataDir>/site-key. */
   siteKey: Buffer;
+  /** Public key (PEM) of the bundle signing key (bundle-key.ts): told to satellites at registration. */
+  bundleKeyPem?: string;
   /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
   publicMqttUrl: string;
   /** Keyed fingerprints of secrets the fleet must not store (the upstream password). */

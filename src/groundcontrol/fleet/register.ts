@@ -61,5 +61,6 @@ export async function register(ctx: FleetContext, req: RegisterRequest): Promise
     site: sat.site,
     mqtt: { url: ctx.publicMqttUrl, username: sat.id, password, topicPrefix: TOPIC_PREFIX },
     upstream: ctx.config.upstream ? { ...ctx.config.upstream } : null,
+    ...(ctx.bundleKeyPem ? { bundleKey: ctx.bundleKeyPem } : {}),
   };
 }

@@ -1,0 +1,67 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ImportReport } from '../bundle/import.ts';
+import type { SatelliteConfig } from '../config/index.ts';
+import { SatelliteError } from '../lib/errors.ts';
+import type { Store } from '../store/index.ts';
+
+/**
+ * Bundle imports into the running satellite, one at a time: asked over the admin socket, or found
+ * by watching sync.bundleDir (a stick mounted there after start). Imports commit blobs one by one and
+ * each image after its blobs, so devices keep pulling meanwhile and never see an image half.
+ */
+export class BundleImporter {
+  readonly #config: SatelliteConfig;
+  readonly #store: Store;
+  readonly #log: Logger;
+  #running: { path: string; done: Promise<unknown> } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** The bundle.json (inode, size, mtime) last seen in the watched dir: a new one is imported once. */
+  #seen: string | undefined;
+
+  constructor(opts: { config: SatelliteConfig; store: Store; log: Logger }) {
+    this.#config = opts.config;
+    this.#store = opts.store;
+    this.#log = opts.log;
+  }
+
+  async import(path: string): Promise<ImportReport> {
+    if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${this.#running.path})`);
+    const run = (async () => {
+      const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config);
+      return (await import('../bundle/startup.ts')).importWithPolicy(this.#store, path, signatures, this.#log);
+    })();
+    this.#running = { path, done: run.catch(() => undefined) };
+    try {
+      return await run;
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Polls `dir/bundle.json` every `seconds`; the one present now was imported at start. */
+  async watch(dir: string, seconds: number): Promise<void> {
+    this.#seen = await this.#key(dir);
+    const tick = async () => {
+      const key = await this.#key(dir);
+      if (key === undefined || key === this.#seen || this.#running) return;
+      this.#seen = key;
+      this.#log.info({ dir }, 'new bundle in sync.bundleDir');
+      await this.import(dir).catch((err: unknown) => this.#log.error({ err, dir }, 'bundle not imported'));
+    };
+    this.#timer = setInterval(() => void tick(), seconds * 1000);
+    this.#timer.unref();
+  }
+
+  async #key(dir: string): Promise<string | undefined> {
+    const st = await stat(join(dir, 'bundle.json')).catch(() => undefined);
+    return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
+  }
+
+  /** Stops watching and waits for an import in flight (before the store closes). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running?.done;
+  }
+}
