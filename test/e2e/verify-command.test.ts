@@ -115,6 +115,8 @@ test('verify from Ground Control: API, CLI and console (live, no polling) find a
     // The satellite is down: the command waits on the broker. A polling page would ask every 1.5 s.
     await sat.stop();
     await eventually(async () => ((await gc.api('GET', `/api/v1/satellites/${id}`)).body.satellite.status?.presence?.online === false ? true : undefined), 20_000, 'offline');
+    // The live message about it going offline (at most one a second) has come and gone by then.
+    await new Promise((r) => setTimeout(r, 2000));
     await page.click('.satellite .commands button[data-command="verify"]');
     await page.waitForSelector('.commands-table tr.cmd-queued');
     await new Promise((r) => setTimeout(r, 5000));
