@@ -38,7 +38,8 @@ API (--url URL or $GROUNDCONTROL_URL, --token T or $GROUNDCONTROL_TOKEN; --json 
   token create [--site S] [--ttl SECONDS]         registering with it creates a satellite
   token ls
   status [FILTER]                                 fleet counts and one page of satellites
-  command ID NAME [--wait SECONDS]                NAME: sync-now, gc, report
+  command ID NAME [--wait SECONDS] [--repair]     NAME: sync-now, gc, report, verify (re-hash every
+                                                  blob; --repair quarantines bad ones and re-syncs)
   commands ID
   events [--follow] [--satellite ID] [--type T[,T]] [--since 10m|ISO] [--limit N]
                                                   the event and audit log, oldest first; --follow
@@ -75,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
         ttl: { type: 'string' },
         file: { type: 'string', short: 'f' },
         wait: { type: 'string' },
+        repair: { type: 'boolean' },
         follow: { type: 'boolean', short: 'F' },
         type: { type: 'string' },
         since: { type: 'string' },

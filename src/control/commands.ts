@@ -1,12 +1,17 @@
 import type { Logger } from 'pino';
 import { isSatelliteError } from '../lib/errors.ts';
-import { Channel, encodeMessage, topic, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
+import { Channel, COMMAND_NAMES, encodeMessage, topic, type CommandArgs, type CommandMessage, type CommandName, type ResultMessage } from '../protocol/index.ts';
 import { clip } from './errors.ts';
 import type { Outbox, OutboxItem } from './outbox.ts';
 import type { CommandRecord, ControlState } from '../store/index.ts';
 import type { ControlStore } from './ports.ts';
 
-export type CommandHandlers = Record<CommandName, () => Promise<Record<string, unknown>>>;
+export type CommandHandlers = Record<CommandName, (args: CommandArgs) => Promise<Record<string, unknown>>>;
+
+/** Error code of the result that answers a command this satellite does not know (a newer Ground Control's). */
+export const COMMAND_UNKNOWN = 'COMMAND_UNKNOWN';
+/** Error code of the result that answers a command with an id but otherwise invalid (e.g. arguments this version lacks). */
+export const COMMAND_INVALID = 'COMMAND_INVALID';
 
 export interface CommandRunnerOptions {
   satelliteId: string;
@@ -16,6 +21,12 @@ export interface CommandRunnerOptions {
   handlers: CommandHandlers;
   maxIds: number;
   maxAgeMs: number;
+  /**
+   * Commands that may take minutes (verify): each runs beside the queue instead of in it, so a
+   * `report` or `sync-now` behind it is not held up. Two of the same kind at once: the handler
+   * refuses the second (VERIFY_RUNNING).
+   */
+  beside?: readonly CommandName[];
 }
 
 /**
@@ -45,7 +56,7 @@ export class CommandRunner {
       .sort((a, b) => a.record.receivedAt - b.record.receivedAt);
     for (const { id, record } of unfinished) {
       this.#opts.log.info({ commandId: id, name: record.name }, 'running a command left unfinished');
-      this.#queue(id, record.name);
+      if (isCommandName(record.name)) this.#queue(id, record.name, record.args ?? {});
     }
     void this.#prune();
   }
@@ -68,9 +79,31 @@ export class CommandRunner {
       log.info('duplicate of a running command; its result will be repeated');
       return;
     }
-    await this.#db.transaction(() => this.#db.putCommand(cmd.id, { name: cmd.name, status: 'running', receivedAt: Date.now() }));
+    const args = cmd.args ?? {};
+    await this.#db.transaction(() => this.#db.putCommand(cmd.id, { name: cmd.name, ...(cmd.args ? { args } : {}), status: 'running', receivedAt: Date.now() }));
     log.info('command accepted');
-    this.#queue(cmd.id, cmd.name);
+    this.#queue(cmd.id, cmd.name, args);
+  }
+
+  /**
+   * Answers a command that failed decoding but carries an id (a newer Ground Control's command
+   * name or argument): an error result, so Ground Control shows why instead of waiting forever.
+   * Remembered like any outcome: a redelivery repeats it as a duplicate.
+   */
+  async refuse(id: string, name: string, error: { code: string; message: string }): Promise<void> {
+    const seen = this.#db.command(id);
+    if (seen?.status === 'done') {
+      await this.#opts.outbox.enqueue(() => [this.#result(id, seen, true)]);
+      return;
+    }
+    if (seen) return;
+    const now = Date.now();
+    const rec: CommandRecord = { name, status: 'done', receivedAt: now, finishedAt: now, ok: false, error: { code: clip(error.code, 100), message: clip(error.message, 4000) } };
+    this.#opts.log.warn({ commandId: id, command: name, code: error.code }, 'command refused');
+    await this.#opts.outbox.enqueue(() => {
+      this.#db.putCommand(id, rec);
+      return [this.#result(id, rec, false)];
+    });
   }
 
   /** Stops taking new runs; the one in progress finishes (its record stays 'running' if we stop first). */
@@ -78,17 +111,22 @@ export class CommandRunner {
     this.#closed = true;
   }
 
-  #queue(id: string, name: CommandName): void {
+  #queue(id: string, name: CommandName, args: CommandArgs): void {
     this.#running.set(id, { duplicates: 0 });
-    this.#tail = this.#tail.then(() => this.#run(id, name)).catch((err: unknown) => this.#opts.log.error({ err, commandId: id }, 'command failed'));
+    const failed = (err: unknown) => this.#opts.log.error({ err, commandId: id }, 'command failed');
+    if (this.#opts.beside?.includes(name)) {
+      this.#run(id, name, args).catch(failed);
+      return;
+    }
+    this.#tail = this.#tail.then(() => this.#run(id, name, args)).catch(failed);
   }
 
-  async #run(id: string, name: CommandName): Promise<void> {
+  async #run(id: string, name: CommandName, args: CommandArgs): Promise<void> {
     if (this.#closed) return;
     const log = this.#opts.log.child({ commandId: id, command: name });
-    const rec: CommandRecord = { name, status: 'done', receivedAt: this.#db.command(id)?.receivedAt ?? Date.now() };
+    const rec: CommandRecord = { name, ...(Object.keys(args).length > 0 ? { args } : {}), status: 'done', receivedAt: this.#db.command(id)?.receivedAt ?? Date.now() };
     try {
-      rec.result = await this.#opts.handlers[name]();
+      rec.result = await this.#opts.handlers[name](args);
       rec.ok = true;
     } catch (err) {
       rec.ok = false;
@@ -145,4 +183,8 @@ export class CommandRunner {
       this.#opts.log.warn({ err }, 'cannot prune command ids');
     }
   }
+}
+
+export function isCommandName(name: string): name is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(name);
 }

@@ -9,7 +9,8 @@ import { MqttDesiredStateSource } from './desired-source.ts';
 import { ControlErrorCode, clip, controlError } from './errors.ts';
 import type { Identity } from './identity.ts';
 import { Outbox, type OutboxStats } from './outbox.ts';
-import type { ControlStore, SyncPort } from './ports.ts';
+import type { ControlStore, SyncPort, VerifyPort } from './ports.ts';
+import { refusal, verifyResult } from './verify-result.ts';
 import { lastWill, presenceMessage } from './presence.ts';
 import { obtainIdentity, readCa } from './registration.ts';
 import { Reporter } from './reports.ts';
@@ -79,6 +80,7 @@ export class Control {
   readonly #reporter: Reporter;
   readonly #commands: CommandRunner;
   #sync: SyncPort | undefined;
+  #verify: VerifyPort | undefined;
   #unsubscribe: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -150,7 +152,14 @@ export class Control {
         'sync-now': async () => summarizeRun(await this.#requireSync().runOnce()),
         gc: async () => ({ ...(await store.collectGarbage()) }),
         report: async () => ({ seq: await this.#reporter.report() }),
+        verify: async (args) => {
+          if (!this.#verify) throw controlError(ControlErrorCode.closed, 'blob verification is not available in this process');
+          const started = Date.now();
+          return { ...verifyResult(await this.#verify(args.repair === true), Date.now() - started) };
+        },
       },
+      // A verify of a big store takes minutes: reports and syncs must not wait behind it.
+      beside: ['verify'],
     });
   }
 
@@ -158,9 +167,10 @@ export class Control {
    * Connects (in the background: the satellite works offline) and starts reporting. Call after
    * sync.start(); `sources` are the other domains' counters the reports carry (report-inputs.ts).
    */
-  async start(sync: SyncPort, sources?: ReportSources): Promise<void> {
+  async start(sync: SyncPort, sources?: ReportSources, commands?: { verify?: VerifyPort }): Promise<void> {
     if (this.#sync) throw new Error('control already started');
     this.#sync = sync;
+    this.#verify = commands?.verify;
     this.source.setCurrent(() => sync.desired?.generation);
     this.#reporter.start(sync, sources);
     // A run that changed nothing (same result, statuses, generations) is no news on a metered link.
@@ -248,6 +258,9 @@ export class Control {
       this.#log.warn({ err: (err as Error).message }, 'command rejected');
       const code = isSatelliteError(err) ? err.code : ControlErrorCode.messageInvalid;
       await this.publishEvent('error', code, `command rejected: ${(err as Error).message}`);
+      // With an id, Ground Control gets an answer too: its command ends failed with the reason.
+      const answer = refusal(payload, id, (err as Error).message);
+      if (answer) await this.#commands.refuse(answer.id, answer.name, { code: answer.code, message: answer.message });
       return;
     }
     await this.#commands.accept(command);

@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.ts';
+import type { Store, VerifyReport } from '../store/index.ts';
 import type { DesiredState, RunReport, SyncStatus } from '../sync/index.ts';
 
 /** What the control plane needs from the store: its own records (outbox, commands, counters), GC, and disk usage. */
@@ -11,3 +11,6 @@ export interface SyncPort {
   onRun(listener: (report: RunReport) => void): () => void;
   readonly desired: DesiredState | undefined;
 }
+
+/** Runs the satellite's blob verification (daemon/verify.ts, the same as `satellite verify`). */
+export type VerifyPort = (repair: boolean) => Promise<VerifyReport>;

@@ -11,6 +11,7 @@ import type { BundleImporter } from './bundle-importer.ts';
 import type { SyncEngine } from '../sync/index.ts';
 import type { Control } from '../control/index.ts';
 import { VERSION } from '../version.ts';
+import { blobVerifier } from './verify.ts';
 import type { MemoryWatchdog } from './memory/index.ts';
 
 export interface AdminDeps {
@@ -21,6 +22,8 @@ export interface AdminDeps {
   control: Control | undefined;
   peers: (() => { members: Array<{ key: string; url: string }> } & Record<string, unknown>) | undefined;
   proxy: () => object;
+  /** The verification Ground Control's `verify` command runs too (daemon/verify.ts). */
+  verify?: ReturnType<typeof blobVerifier>;
   bundles: BundleImporter;
   log: Logger;
 }
@@ -36,6 +39,7 @@ export async function startAdmin(deps: AdminDeps): Promise<AdminServer | undefin
 export function adminPorts(deps: AdminDeps): AdminPorts {
   const { config, store, sync } = deps;
   const rates = new DownloadRates();
+  const verify = deps.verify ?? blobVerifier(store, sync);
   let run: Promise<RunReport> | undefined;
   return {
     async status(): Promise<StatusReport> {
@@ -85,12 +89,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       const done = await store.collectGarbage();
       return { ...plan, dryRun: false, manifestsRemoved: done.manifestsRemoved, blobsRemoved: done.blobsRemoved, bytesFreed: done.bytesFreed, linksRemoved: done.linksRemoved };
     },
-    async verify(repair, onProgress, signal) {
-      const report = await store.verifyBlobs({ repair, onProgress, signal });
-      // The images that lost a blob are incomplete now: the next run fetches it again.
-      if (repair && report.bad.length > 0) sync.trigger();
-      return report;
-    },
+    verify: (repair, onProgress, signal) => verify({ repair, onProgress, signal }),
     importBundle: (path) => deps.bundles.import(path),
   };
 }

@@ -15,6 +15,7 @@ import { healthProbe } from './health.ts';
 import { reportSources } from './report-sources.ts';
 import { logCounters } from '../lib/json-logger.ts';
 import { startAdmin } from './admin.ts';
+import { blobVerifier } from './verify.ts';
 import { BundleImporter } from './bundle-importer.ts';
 import type { RuntimesContext } from '../runtimes/index.ts';
 import { loadMetricsToken } from '../observability/auth.ts';
@@ -102,6 +103,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     sync = engine;
     memory.onChange((shedding) => engine.holdForMemory(shedding ? 'memory above the soft limit' : undefined));
     const runTotals = new RunTotals(engine);
+    // One verification for `satellite verify` and Ground Control's verify command.
+    const verify = blobVerifier(store, engine);
     peers?.peers.attach({
       fetchOnRequest: (digest, sig) => engine.fetchBlobOnRequest(digest, sig),
       downloading: (digest) => engine.isDownloading(digest),
@@ -161,7 +164,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     const address = await server.start();
     bundles = new BundleImporter({ config, store, log: log.child({ module: 'bundle' }) });
     if (config.sync.bundleDir && config.sync.bundleWatchSeconds > 0) await bundles.watch(config.sync.bundleDir, config.sync.bundleWatchSeconds);
-    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, log: log.child({ module: 'admin' }) });
+    admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, verify, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
     memory.start();
     if (config.httpsProxy.enabled) {
@@ -176,7 +179,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     await engine.start();
     // The membership in force until Ground Control's next message: the one stored with the desired state.
     if (control) onSite?.(engine.desired?.site);
-    await control?.start(engine, reporting?.sources);
+    await control?.start(engine, reporting?.sources, { verify: (repair) => verify({ repair }) });
     let closing: Promise<void> | undefined;
     return {
       store,

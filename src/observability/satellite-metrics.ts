@@ -64,7 +64,7 @@ export function satelliteMetrics(src: MetricsSources): { registry: Registry; req
   const sync = perScrape(() => src.sync.status());
   const totals = perScrape(() => src.syncTotals.snapshot());
   c('sync_runs_total', 'Sync runs finished, by result (ok, partial, offline, paused, failed).', () => RUN_RESULTS.map((res) => [{ result: res }, totals().runs[res]]), ['result']);
-  c('sync_upstream_bytes_total', 'Bytes read from the upstream by finished sync runs.', () => totals().bytesFromUpstream);
+  c('sync_upstream_bytes_total', 'Bytes read from the upstream by sync (counted as they arrive).', () => totals().bytesFromUpstream);
   c('sync_blobs_fetched_total', 'Blobs downloaded and verified by sync runs.', () => totals().blobsFetched);
   c('sync_blobs_resumed_total', 'Blob downloads continued from a checkpoint instead of byte 0.', () => totals().blobsResumed);
   g(

@@ -10,8 +10,31 @@ const { $id: _desiredStateId, ...desiredStateBody } = desiredStateSchema;
 const satelliteId = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } as const;
 const isoTime = { type: 'string', minLength: 20, maxLength: 40 } as const;
 
-export const COMMAND_NAMES = ['sync-now', 'gc', 'report'] as const;
+export const COMMAND_NAMES = ['sync-now', 'gc', 'report', 'verify'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** Arguments a command may carry; only `verify` takes one (repair: quarantine bad blobs and re-sync). */
+export interface CommandArgs {
+  repair?: boolean;
+}
+
+/** Lists in a verify result are cut at this many entries (the counts are complete). */
+export const MAX_VERIFY_LISTED = 20;
+
+/** What a `verify` command answers (result of its ResultMessage). */
+export interface VerifyResult {
+  blobsChecked: number;
+  bytesChecked: number;
+  corrupt: number;
+  missing: number;
+  imagesAffected: number;
+  /** Blobs quarantined (repair); their images re-sync. */
+  repaired: number;
+  /** The first MAX_VERIFY_LISTED affected images (repository:reference) and bad blob digests. */
+  images: string[];
+  blobs: Array<{ digest: string; problem: 'corrupt' | 'missing' }>;
+  durationMs: number;
+}
 
 export interface DesiredMessage {
   type: 'desired';
@@ -26,6 +49,8 @@ export interface CommandMessage {
   /** Unique per command: a redelivered duplicate is recognised and not run twice. */
   id: string;
   name: CommandName;
+  /** Only with commands that take arguments (verify); older satellites reject a command with args. */
+  args?: CommandArgs;
   issuedAt: string;
 }
 
@@ -33,7 +58,8 @@ export interface ResultMessage {
   type: 'result';
   satelliteId: string;
   commandId: string;
-  name: CommandName;
+  /** The command's name as received: a command this satellite does not know is answered too (COMMAND_UNKNOWN). */
+  name: string;
   ok: boolean;
   /** True when the id was seen before: the stored outcome of the first run is repeated. */
   duplicate: boolean;
@@ -182,9 +208,13 @@ export const commandMessageSchema = {
     satelliteId,
     id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
     name: { enum: COMMAND_NAMES },
+    args: { type: 'object', additionalProperties: false, properties: { repair: { type: 'boolean' } } },
     issuedAt: isoTime,
   },
 } as const;
+
+/** A name a command could have (known or from a newer Ground Control): what an unknown-command result echoes. */
+export const COMMAND_NAME_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
 
 export const resultMessageSchema = {
   $id: 'msg-result',
@@ -195,7 +225,7 @@ export const resultMessageSchema = {
     type: { const: 'result' },
     satelliteId,
     commandId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
-    name: { enum: COMMAND_NAMES },
+    name: { type: 'string', pattern: COMMAND_NAME_PATTERN },
     ok: { type: 'boolean' },
     duplicate: { type: 'boolean' },
     result: { type: 'object' },

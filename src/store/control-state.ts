@@ -1,5 +1,5 @@
 import type { Database } from 'lmdb';
-import type { CommandName } from '../protocol/messages.ts';
+import type { CommandArgs } from '../protocol/messages.ts';
 import type { DiskSpace } from './free-space.ts';
 import { durableTransaction, scan, type IndexDb } from './index-db.ts';
 
@@ -22,7 +22,9 @@ export interface OutboxRecord {
 
 /** What is remembered per command id: its run state and, once done, its outcome. */
 export interface CommandRecord {
-  name: CommandName;
+  /** A CommandName, or the name of a command this satellite refused (unknown or invalid). */
+  name: string;
+  args?: CommandArgs;
   status: 'running' | 'done';
   receivedAt: number;
   finishedAt?: number;

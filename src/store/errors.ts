@@ -12,6 +12,8 @@ export const StoreErrorCode = {
   uploadInvalid: 'BLOB_UPLOAD_INVALID',
   rangeInvalid: 'RANGE_INVALID',
   nameUnknown: 'NAME_UNKNOWN',
+  /** A blob verification is already running (admin socket or Ground Control): one at a time. */
+  verifyRunning: 'VERIFY_RUNNING',
 } as const;
 
 export function storeError(code: string, message: string, detail?: unknown): SatelliteError {

@@ -9,6 +9,7 @@ import * as blobs from './blobs.ts';
 import type { StoreConfig, StoreContext } from './context.ts';
 import { collectGarbage, type GcResult } from './gc.ts';
 import { openIndexDb, scan } from './index-db.ts';
+import { StoreErrorCode, storeError } from './errors.ts';
 import { Layout } from './layout.ts';
 import * as manifests from './manifests.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
@@ -32,6 +33,7 @@ import { dropOrphanPartials, relieve, type ReliefReport } from './pressure.ts';
  */
 export class Store {
   readonly #ctx: StoreContext;
+  #verifying: { startedAt: number; repair: boolean } | undefined;
   readonly #hashes: uploads.UploadHashes = new Map();
   /** Upload sessions receiving bytes now (the sweep leaves them alone). */
   readonly #appending = new Set<string>();
@@ -349,9 +351,27 @@ export class Store {
   planGarbage(): GcPlan {
     return planGarbage(this.#ctx);
   }
-  /** Re-hashes every blob file; with repair, quarantines bad ones (see verify.ts). */
-  verifyBlobs(opts?: VerifyOptions): Promise<VerifyReport> {
-    return verifyBlobs(this.#ctx, opts);
+  /**
+   * Re-hashes every blob file; with repair, quarantines bad ones (see verify.ts). One at a time:
+   * a second call while one runs (from the admin socket or a Ground Control command) is refused
+   * with VERIFY_RUNNING, saying what runs and since when.
+   */
+  async verifyBlobs(opts?: VerifyOptions): Promise<VerifyReport> {
+    const running = this.#verifying;
+    if (running) {
+      const secs = Math.round((Date.now() - running.startedAt) / 1000);
+      throw storeError(
+        StoreErrorCode.verifyRunning,
+        `a blob verification${running.repair ? ' with repair' : ''} is already running (started ${secs}s ago); try again when it ends`,
+        { startedAt: new Date(running.startedAt).toISOString(), repair: running.repair },
+      );
+    }
+    this.#verifying = { startedAt: Date.now(), repair: opts?.repair === true };
+    try {
+      return await verifyBlobs(this.#ctx, opts);
+    } finally {
+      this.#verifying = undefined;
+    }
   }
   /** When manifests were last pulled (the registry touches, `satellite images` reads). */
   get pulls(): PullLog {

@@ -79,6 +79,8 @@ export class SyncEngine {
   readonly #pause: PauseGate;
   #failedRuns = 0;
   #runBytes = 0;
+  /** Every byte read from the upstream since start, counted as it arrives (not at the end of a run). */
+  #upstreamBytes = 0;
   #closed = false;
   /** Images were refused for space: runs wait until this much is available, the desired state changes, or `until`. */
   readonly #diskHold: DiskHold;
@@ -181,6 +183,11 @@ export class SyncEngine {
   }
 
   /** The desired state in force, if any. */
+  /** Bytes read from the upstream since start, live: a download in progress counts as it goes. */
+  get bytesFromUpstream(): number {
+    return this.#upstreamBytes;
+  }
+
   get desired(): DesiredState | undefined {
     return this.#desired;
   }
@@ -320,6 +327,7 @@ export class SyncEngine {
       void this.#upstream?.client.close();
       const client = this.#createUpstream(target, (n) => {
         this.#runBytes += n;
+        this.#upstreamBytes += n;
         this.#meter.add(n);
       });
       this.#upstream = { key, url: target.url, client };

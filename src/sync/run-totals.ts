@@ -6,6 +6,7 @@ export const RUN_RESULTS: readonly RunResult[] = ['ok', 'partial', 'offline', 'p
 /** Sums over every sync run since this process started (the status endpoint and metrics read them). */
 export interface RunTotalsSnapshot {
   runs: Record<RunResult, number>;
+  /** Live: bytes of downloads still in progress count as they arrive (the engine's byte counter). */
   bytesFromUpstream: number;
   blobsFetched: number;
   blobsResumed: number;
@@ -20,8 +21,12 @@ export class RunTotals {
     blobsResumed: 0,
   };
 
-  constructor(engine: { onRun(listener: (report: RunReport) => void): () => void }) {
+  readonly #liveBytes: (() => number) | undefined;
+
+  /** With the engine's `bytesFromUpstream`, the byte count is live instead of summed at each run's end. */
+  constructor(engine: { onRun(listener: (report: RunReport) => void): () => void; readonly bytesFromUpstream?: number }) {
     engine.onRun((r) => this.add(r));
+    if (engine.bytesFromUpstream !== undefined) this.#liveBytes = () => engine.bytesFromUpstream ?? 0;
   }
 
   add(r: RunReport): void {
@@ -32,6 +37,6 @@ export class RunTotals {
   }
 
   snapshot(): RunTotalsSnapshot {
-    return { ...this.#t, runs: { ...this.#t.runs } };
+    return { ...this.#t, runs: { ...this.#t.runs }, ...(this.#liveBytes ? { bytesFromUpstream: this.#liveBytes() } : {}) };
   }
 }

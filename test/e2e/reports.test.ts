@@ -67,9 +67,15 @@ test('reports to Ground Control: download progress while throttled, traffic/prox
   assert.equal(during.state!.images.pending, 1);
   assert.ok(during.state!.download!.bytesTotal >= 3_000_000, `bytesTotal ${during.state!.download!.bytesTotal}`);
   assert.equal(during.state!.download!.bytesRemaining, during.state!.download!.bytesTotal - during.state!.download!.bytesDone);
-  const pendingImage = (await full()).images.find((i) => i.repository === 'apps/big');
+  const duringState = await full();
+  const pendingImage = duringState.images.find((i) => i.repository === 'apps/big');
   assert.equal(pendingImage?.status, 'pending');
   assert.ok(pendingImage.bytesDone! < pendingImage.bytesTotal!, `bytesDone ${pendingImage.bytesDone} < bytesTotal ${pendingImage.bytesTotal}`);
+  // WAN bytes count as they arrive, not when the run ends: the run fetching apps/big is still going
+  // (a run before the desired state came fetched nothing), and no proxy traffic yet.
+  assert.equal(duringState.lastSync?.bytesFromUpstream ?? 0, 0, 'no finished run fetched anything yet');
+  assert.ok(duringState.traffic!.bytesFromUpstream > 0, `bytesFromUpstream ${duringState.traffic!.bytesFromUpstream} during the first download`);
+  assert.ok(duringState.traffic!.bytesFromUpstream < 3_000_000, `bytesFromUpstream ${duringState.traffic!.bytesFromUpstream}: only the bytes so far`);
   const progressSeqs = new Set<number>();
   const synced = await eventually(async () => {
     const r = await row();

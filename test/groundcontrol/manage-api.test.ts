@@ -77,7 +77,7 @@ test('management API: reach of a group change, commands to a satellite, site and
       [{ name: 'gc', group: 'nope' }, 'GROUP_UNKNOWN', 404],
       [{ name: 'gc', satellite: 'nobody-000000' }, 'SATELLITE_UNKNOWN', 404],
       [{ name: 'gc', site: 'alpha', group: 'web' }, 'BODY_INVALID', 400],
-      [{ name: 'verify', site: 'alpha' }, 'BODY_INVALID', 400],
+      [{ name: 'defrag', site: 'alpha' }, 'BODY_INVALID', 400],
     ] as const) {
       const res = await gc.api('POST', '/api/v1/commands', body);
       assert.equal(res.status, status, JSON.stringify(res.body));

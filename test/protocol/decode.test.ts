@@ -25,6 +25,10 @@ test('messages decode when valid; malformed, oversized and wrong-satellite messa
   reject(topic('sat-1', 'commands'), '{not json', /not JSON/);
   reject(topic('sat-1', 'commands'), JSON.stringify({ ...cmd, name: 'rm -rf' }), /\/name: must be one of/);
   reject(topic('sat-1', 'commands'), JSON.stringify({ ...cmd, extra: 1 }), /unknown key "extra"/);
+  const verify = { ...cmd, name: 'verify', args: { repair: true } };
+  assert.deepEqual(decodeMessage(topic('sat-1', 'commands'), encodeMessage(verify)).message, verify);
+  reject(topic('sat-1', 'commands'), JSON.stringify({ ...verify, args: { repair: 'yes' } }), /\/args\/repair: must be boolean/);
+  reject(topic('sat-1', 'commands'), JSON.stringify({ ...verify, args: { deep: true } }), /unknown key "deep"/);
   reject(topic('sat-1', 'commands'), JSON.stringify({ ...cmd, satelliteId: 'sat-2' }), /names satellite sat-2 on sat-1's topic/);
   reject(topic('sat-2', 'commands'), JSON.stringify({ ...cmd, satelliteId: 'sat-2' }), /for satellite sat-2, not sat-1/, { satelliteId: 'sat-1' });
   reject(topic('sat-1', 'commands'), Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 32), /exceeds/);

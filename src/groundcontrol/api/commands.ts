@@ -1,4 +1,5 @@
-import { COMMAND_NAMES, type CommandName } from '../../protocol/index.ts';
+import { COMMAND_NAMES, type CommandArgs, type CommandName } from '../../protocol/index.ts';
+import { COMMAND_ARGS } from './commands-schema.ts';
 import { getCommand, issueCommand, listCommands } from '../fleet/commands.ts';
 import type { ApiHandler } from './context.ts';
 import { validateBody } from './http.ts';
@@ -7,14 +8,14 @@ const commandSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['name'],
-  properties: { name: { enum: COMMAND_NAMES } },
+  properties: { name: { enum: COMMAND_NAMES }, args: COMMAND_ARGS },
 } as const;
 
-/** POST /api/v1/satellites/:id/commands {name} -> 202 {command} */
+/** POST /api/v1/satellites/:id/commands {name, args?} -> 202 {command} (args: {repair} with verify) */
 export const postCommand: ApiHandler = async (r) => {
-  const { name } = validateBody<{ name: CommandName }>(commandSchema, await r.body());
-  const command = await issueCommand(r.fleet, r.params.id as string, name);
-  return { status: 202, body: { command }, audit: `command ${name} (${command.id}) sent to satellite ${r.params.id}` };
+  const { name, args } = validateBody<{ name: CommandName; args?: CommandArgs }>(commandSchema, await r.body());
+  const command = await issueCommand(r.fleet, r.params.id as string, name, args);
+  return { status: 202, body: { command }, audit: `command ${name}${args?.repair ? ' (repair)' : ''} (${command.id}) sent to satellite ${r.params.id}` };
 };
 
 /** GET /api/v1/satellites/:id/commands -> {commands} */

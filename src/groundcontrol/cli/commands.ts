@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, GroupRecord, TokenRecord } from '../db/records.ts';
+import type { VerifyResult } from '../../protocol/index.ts';
 import type { SatelliteView } from '../fleet/satellites.ts';
 import type { FleetStatus, ImageFailure, StatusPage } from '../fleet/status.ts';
 import { satelliteText, type SatelliteShow } from './show.ts';
@@ -21,6 +22,8 @@ export interface ApiCommandOptions {
   ttl?: string | undefined;
   file?: string | undefined;
   wait?: string | undefined;
+  /** verify: quarantine bad blobs and re-sync their images. */
+  repair?: boolean | undefined;
   follow?: boolean | undefined;
   type?: string | undefined;
   since?: string | undefined;
@@ -251,7 +254,8 @@ function humanBytes(n: number): string {
 
 async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCommandOptions, io: CliOutput): Promise<number> {
   const path = `/api/v1/satellites/${encodeURIComponent(id)}/commands`;
-  let { command } = await api.call<{ command: CommandRecord }>('POST', path, { name });
+  if (opts.repair && name !== 'verify') throw new UsageError(`--repair goes with the verify command, not ${name}`);
+  let { command } = await api.call<{ command: CommandRecord }>('POST', path, { name, ...(opts.repair ? { args: { repair: true } } : {}) });
   const waitSeconds = opts.wait === undefined ? 0 : Number(opts.wait);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new UsageError(`--wait must be seconds, not ${opts.wait}`);
   const deadline = Date.now() + waitSeconds * 1000;
@@ -259,8 +263,20 @@ async function runCommand(api: ApiClient, id: string, name: string, opts: ApiCom
     await sleep(250);
     ({ command } = await api.call<{ command: CommandRecord }>('GET', `${path}/${command.id}`));
   }
-  io.out(opts.json ? JSON.stringify({ command }, null, 2) : formatTable(['ID', 'SATELLITE', 'NAME', 'STATUS'], [[command.id, id, command.name, command.status]]));
+  io.out(opts.json ? JSON.stringify({ command }, null, 2) : formatTable(['ID', 'SATELLITE', 'NAME', 'STATUS'], [[command.id, id, command.name, command.status]]) + answerText(command));
   return command.status === 'failed' ? 1 : 0;
+}
+
+/** Below the table: the error of a failed command, the counts of a verify. */
+function answerText(c: CommandRecord): string {
+  if (c.error) return `\nerror: ${c.error.code}: ${c.error.message}`;
+  const r = c.result as Partial<VerifyResult> | null;
+  if (c.name !== 'verify' || !r || r.blobsChecked === undefined) return '';
+  const lines = [
+    `\nverified ${r.blobsChecked} blob(s), ${r.bytesChecked} bytes: ${r.corrupt} corrupt, ${r.missing} missing, ${r.imagesAffected} image(s) affected, ${r.repaired} repaired`,
+  ];
+  for (const image of r.images ?? []) lines.push(`  affected: ${image}`);
+  return lines.join('\n');
 }
 
 export { ApiCallError };

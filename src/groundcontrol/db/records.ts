@@ -1,4 +1,4 @@
-import type { CommandName, DesiredImage, DesiredState, GroupTrust, ImageReport, StateMessage } from '../../protocol/index.ts';
+import type { CommandArgs, CommandName, DesiredImage, DesiredState, GroupTrust, ImageReport, StateMessage } from '../../protocol/index.ts';
 
 /** A satellite Ground Control knows. Ids are generated and never reused. */
 export interface SatelliteRecord {
@@ -80,6 +80,8 @@ export interface CommandRecord {
   id: string;
   satelliteId: string;
   name: CommandName;
+  /** Only for commands that take arguments (verify: {repair}). */
+  args?: CommandArgs;
   issuedAt: string;
   /** pending: not yet acknowledged by the broker; sent: on the broker; ok/failed: answered. */
   status: 'pending' | 'sent' | 'ok' | 'failed';

@@ -1,3 +1,4 @@
+import { failRefusedCommands } from './commands.ts';
 import { decodeMessage, parseTopic, type EventMessage, type PresenceMessage, type Message, type ResultMessage, type StateMessage } from '../../protocol/index.ts';
 import { durable } from '../db/db.ts';
 import { putStatus } from '../db/indexes.ts';
@@ -149,10 +150,13 @@ function applyIncoming(ctx: FleetContext, m: Incoming, at: string, effects: Effe
       updateStatus(ctx, satelliteId, (s) => applyPresence(s, message, at), sat.site);
       effects.changed.add(satelliteId);
       return;
-    case 'event':
+    case 'event': {
       updateStatus(ctx, satelliteId, (s) => applyEvent(s, message), sat.site);
+      const failed = failRefusedCommands(ctx, satelliteId, message.code, message.message, at);
+      if (failed > 0) effects.logs.push(() => ctx.log.warn({ satelliteId, commands: failed }, 'commands refused by an older satellite'));
       effects.changed.add(satelliteId);
       return;
+    }
     case 'result':
       return applyResult(ctx, message, effects);
     default:

@@ -1,18 +1,26 @@
-// Commands (sync now, gc, report) to one satellite, a site or a group, and their results as the
-// satellites answer them (read from GET /api/v1/satellites/:id/commands/:cid).
+// Commands (sync now, gc, verify, report) to one satellite, a site or a group, and their results
+// as the satellites answer them (read from GET /api/v1/satellites/:id/commands/:cid when the live
+// feed names the satellite: an answer marks it changed).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { ApiErrorLine, html } from './kit.js';
+import { liveStatus, mentions, recentMessages, subscribe } from './live.js';
 
-/** The commands a satellite runs (COMMAND_NAMES in src/protocol/messages.ts). */
+/**
+ * The command buttons: [key, label, command name, args, confirmation] (COMMAND_NAMES in
+ * src/protocol/messages.ts). Verify and repair moves bad blobs to quarantine: asked first.
+ */
 export const COMMANDS = [
-  ['sync-now', 'Sync now'],
-  ['gc', 'Garbage-collect'],
-  ['report', 'Report now'],
+  ['sync-now', 'Sync now', 'sync-now'],
+  ['gc', 'Garbage-collect', 'gc'],
+  ['verify', 'Verify', 'verify'],
+  ['verify-repair', 'Verify and repair', 'verify', { repair: true }, 'Re-hash every stored blob and quarantine the corrupt or missing ones? The images they break are downloaded again.'],
+  ['report', 'Report now', 'report'],
 ];
 /** Results followed per send; a bigger fan-out shows the count and these first ones. */
 const FOLLOW = 10;
-const FOLLOW_MS = 1500;
+/** Only while the live stream is down: a slow poll so answers still show. */
+const FALLBACK_MS = 10_000;
 
 /** What a command's state reads as: queued while its satellite is offline (the broker keeps it). */
 export function commandState(c) {
@@ -22,6 +30,11 @@ export function commandState(c) {
 
 function resultText(c) {
   if (c.error) return `${c.error.code}: ${c.error.message}`;
+  if (c.name === 'verify' && c.result && typeof c.result.blobsChecked === 'number') {
+    const r = c.result;
+    const images = r.images && r.images.length > 0 ? ` (${r.images.join(', ')})` : '';
+    return `${r.blobsChecked} blobs checked, ${r.corrupt} corrupt, ${r.missing} missing, ${r.imagesAffected} images affected${images}, ${r.repaired} repaired`.slice(0, 400);
+  }
   if (c.result) {
     const shown = Object.entries(c.result).filter(([k, v]) => typeof v !== 'object' && !k.endsWith('At'));
     return shown.map(([k, v]) => `${k} ${v}`).join(', ').slice(0, 300);
@@ -29,8 +42,12 @@ function resultText(c) {
   return c.status === 'ok' || c.status === 'failed' ? '' : c.online === true ? 'waiting for the answer' : 'queued until the satellite connects';
 }
 
-/** Follows the given commands until each is answered (or the component goes away). */
-function useFollow(initial) {
+/**
+ * Follows the given commands until each is answered (or the component goes away): refetches them
+ * when the live feed names one of their satellites (a result marks its satellite changed), and
+ * polls slowly only while the stream is down.
+ */
+function useFollow(initial, since) {
   const [cmds, setCmds] = useState(initial);
   useEffect(() => {
     setCmds(initial);
@@ -38,28 +55,54 @@ function useFollow(initial) {
     let stop = false;
     let timer;
     let current = initial;
-    const tick = async () => {
-      const open = current.filter((c) => c.status !== 'ok' && c.status !== 'failed');
-      if (open.length === 0 || stop) return;
+    let busy = false;
+    let again = false;
+    const open = () => current.filter((c) => c.status !== 'ok' && c.status !== 'failed');
+    const refresh = async () => {
+      if (busy) {
+        again = true;
+        return;
+      }
+      const pending = open();
+      if (pending.length === 0 || stop) return;
+      busy = true;
       const fresh = await Promise.all(
-        open.map((c) =>
+        pending.map((c) =>
           api('GET', `/api/v1/satellites/${encodeURIComponent(c.satelliteId)}/commands/${encodeURIComponent(c.id)}`).then(
             (d) => ({ ...d.command, online: c.online }),
             () => c,
           ),
         ),
       );
+      busy = false;
       const byId = new Map(fresh.map((c) => [c.id, c]));
       current = current.map((c) => byId.get(c.id) ?? c);
-      if (!stop) setCmds(current);
-      if (!stop) timer = setTimeout(tick, FOLLOW_MS);
+      if (stop) return;
+      setCmds(current);
+      if (again) {
+        again = false;
+        refresh();
+      }
     };
-    timer = setTimeout(tick, FOLLOW_MS);
+    const relevant = (msg) => msg.more || mentions(msg, open().map((c) => c.satelliteId));
+    const off = subscribe((msg) => {
+      if (relevant(msg)) refresh();
+    });
+    // A quick answer may have been announced between the send and this subscription.
+    if (recentMessages().some((m) => m.at >= since && relevant(m.msg))) refresh();
+    const fallback = () => {
+      timer = setTimeout(() => {
+        if (!liveStatus.connected) refresh();
+        if (!stop && open().length > 0) fallback();
+      }, FALLBACK_MS);
+    };
+    fallback();
     return () => {
       stop = true;
+      off();
       clearTimeout(timer);
     };
-  }, [initial]);
+  }, [initial, since]);
   return cmds;
 }
 
@@ -68,13 +111,15 @@ export function CommandBar({ target, label }) {
   const [sent, setSent] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
-  const cmds = useFollow(sent?.commands ?? null);
-  const send = async (name) => {
+  const cmds = useFollow(sent?.commands ?? null, sent?.since ?? 0);
+  const send = async (key, label, name, args, confirmText) => {
+    if (confirmText && !window.confirm(confirmText)) return;
     setBusy(true);
     setError(null);
+    const startedAt = performance.now();
     try {
-      const out = await api('POST', '/api/v1/commands', { name, ...target });
-      setSent({ name, count: out.count, commands: out.commands.slice(0, FOLLOW) });
+      const out = await api('POST', '/api/v1/commands', { name, ...(args ? { args } : {}), ...target });
+      setSent({ name: args && args.repair ? `${name} (repair)` : name, count: out.count, commands: out.commands.slice(0, FOLLOW), since: startedAt });
     } catch (err) {
       setError(err);
     } finally {
@@ -83,7 +128,10 @@ export function CommandBar({ target, label }) {
   };
   return html`<div class="commands">
     <span class="label">${label}</span>
-    ${COMMANDS.map(([name, text]) => html`<button type="button" data-command=${name} disabled=${busy} onClick=${() => send(name)}>${text}</button>`)}
+    ${COMMANDS.map(
+      ([key, text, name, args, confirmText]) =>
+        html`<button type="button" data-command=${key} disabled=${busy} onClick=${() => send(key, text, name, args, confirmText)}>${text}</button>`,
+    )}
     <${ApiErrorLine} error=${error} />
     ${sent
       ? html`<div class="command-results">
@@ -92,7 +140,7 @@ export function CommandBar({ target, label }) {
             <thead><tr><th>Satellite</th><th>Command</th><th>State</th><th>Result</th></tr></thead>
             <tbody>${(cmds ?? []).map(
               (c) => html`<tr data-command-id=${c.id} class=${'cmd-' + commandState(c)}>
-                <td><a href=${'#/satellite/' + c.satelliteId}>${c.satelliteId}</a></td><td>${c.name}</td>
+                <td><a href=${'#/satellite/' + c.satelliteId}>${c.satelliteId}</a></td><td>${c.name}${c.args && c.args.repair ? ' (repair)' : ''}</td>
                 <td><span class=${'pill ' + commandState(c)}>${commandState(c)}</span></td><td class="mono">${resultText(c)}</td>
               </tr>`,
             )}</tbody>

@@ -16,8 +16,17 @@ let helloSeen = false;
 /** For the status line and tests: connected, messages received. */
 export const liveStatus = { connected: false, messages: 0 };
 
+/** The last few messages with when they came (performance.now()): for a view that subscribes late. */
+const recent = [];
+const RECENT_KEPT = 20;
+export function recentMessages() {
+  return recent;
+}
+
 function emit(msg) {
   liveStatus.messages++;
+  recent.push({ at: performance.now(), msg });
+  if (recent.length > RECENT_KEPT) recent.shift();
   for (const fn of [...listeners]) fn(msg);
 }
 
