@@ -88,10 +88,9 @@ test('stdout a pipe nobody reads: memory stays bounded under 20 s of wrk, reques
   assert.equal(load.bad, 0, load.output);
   assert.ok(load.requests > 1000, `only ${load.requests} requests in 20 s`);
   const stats = await logStats(sat.url);
-  // Held, the dropped lines would be in memory (tens of MiB at thousands of req/s); the heap's own
-  // growth under wrk varies from 1 to 26 MiB on a loaded 2-core machine.
-  const allowed = Math.max(16 * MiB, stats.droppedBytes / 2);
-  assert.ok(after - before < allowed, `RSS grew ${((after - before) / MiB).toFixed(1)} MiB; ${(stats.droppedBytes / MiB).toFixed(1)} MiB of lines were dropped`);
+  // The sink's own bound is bufferedBytes (asserted below); RSS only catches a gross leak elsewhere:
+  // the heap's own growth under 20 s of wrk was 1 to 26 MiB on this 2-core machine.
+  assert.ok(after - before < 40 * MiB, `RSS grew ${((after - before) / MiB).toFixed(1)} MiB; ${(stats.droppedBytes / MiB).toFixed(1)} MiB of lines were dropped`);
   assert.equal(stats.destination, 'pipe');
   assert.ok(stats.droppedLines > 0, `lines dropped: ${JSON.stringify(stats)}`);
   assert.ok(stats.bufferedBytes <= stats.bufferBytes);
