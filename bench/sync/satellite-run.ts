@@ -83,6 +83,9 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
     );
     const spawned = process.hrtime.bigint();
     const sat = await startSatellite(t, { config, nodeArgs: opts.nodeArgs, ...(opts.entry ? { entry: opts.entry } : {}) });
+    // The registry listens before the sync engine watches the desired-state file: a file written in
+    // between is seen by the 5 s poll, not the watch (one run here took 6.15 s instead of 1.2).
+    await sat.waitForLog(/"msg":"satellite started"/, 30_000);
     const startupSec = seconds(spawned);
     const pid = sat.proc.pid!;
     if (basename(exeOf(pid)) === 'setpriv') throw new Error(`satellite pid ${pid} is still the setpriv wrapper`);
