@@ -33,7 +33,8 @@ function stateReport(id: string, seq: number, at: number, c: Counters, opts: { v
     lastSync: null,
     upstream: { reachable: true, lastError: null },
     download: { bytesDone: 0, bytesTotal: remaining, bytesRemaining: remaining },
-    traffic: { bytesFromUpstream: c.up, bytesServed: c.served, bytesFromPeers: 0, bytesToPeers: 0 },
+    traffic: { bytesFromUpstream: c.up, bytesServed: c.served, bytesFromPeers: 3 * MiB, bytesToPeers: 1 * MiB },
+    peerUrl: 'http://127.0.0.1:8585',
     proxy: { hits: opts.hits ?? 0, misses: opts.misses ?? 0, bytesFromUpstream: 0, bytesServedFromCache: c.saved },
     process: { rssBytes: 80 * MiB, uptimeSeconds: c.uptime, arch: 'arm64', board: 'Raspberry Pi 4 Model B' },
   });
@@ -135,6 +136,9 @@ test('console live: reports update the overview and the satellite page without r
   await sat.publishAsync(topic(a.satelliteId, 'state'), stateReport(a.satelliteId, ++seq, Date.now(), c, { pending: { done: 800, total: 1000 }, remaining: 200 }), { qos: 1 });
   await page.waitForFunction(() => document.querySelector('tr.img-pending progress')?.getAttribute('value') === '800', undefined, { timeout: 10_000 });
   await page.screenshot({ path: join(shots, 'console-live-satellite.png'), fullPage: true });
+  // Peers and the process, from the same reports.
+  assert.match((await page.textContent('dd.peers')) ?? '', /shares blobs with its site at http:\/\/127\.0\.0\.1:8585; since start 3(\.0)? MiB from peers, 1(\.0)? MiB to peers/);
+  assert.match((await page.textContent('dd.process')) ?? '', /80(\.0)? MiB RSS, up \d+ min, arm64, Raspberry Pi 4 Model B/);
 
   assert.equal(await page.evaluate(() => window.__sameDocument === true), true, 'no reload: the same document all along');
   assert.deepEqual(pageErrors, [], 'no script errors or CSP refusals');

@@ -213,6 +213,8 @@ function SatellitePage({ id }) {
       <dt>Version</dt><dd>${state?.version ?? s.version ?? '-'}</dd>
       <dt>Disk</dt><dd>${bytes(used)} in ${disk?.blobs ?? 0} blobs${typeof free === 'number' ? html` <meter min="0" max=${used + free} value=${used}></meter> ${bytes(free)} free` : ''}</dd>
       <dt>Upstream</dt><dd>${state ? (state.upstream.reachable === null ? 'not tried' : state.upstream.reachable ? 'reachable' : 'unreachable: ' + (state.upstream.lastError ?? '')) : '-'}</dd>
+      <dt>Peers</dt><dd class="peers">${state?.peerUrl ? 'shares blobs with its site at ' + state.peerUrl : 'not sharing'}${state?.traffic ? html`; since start ${bytes(state.traffic.bytesFromPeers)} from peers, ${bytes(state.traffic.bytesToPeers)} to peers` : ''}</dd>
+      <dt>Process</dt><dd class="process">${state?.process ? `${bytes(state.process.rssBytes)} RSS, up ${Math.round(state.process.uptimeSeconds / 60)} min, ${state.process.arch}${state.process.board ? ', ' + state.process.board : ''}` : '-'}</dd>
     </dl>
     <h3>Images</h3>
     ${state
