@@ -37,8 +37,6 @@ export interface SatelliteStatus {
     process?: ProcessReport;
     /** Pull-through cache hits / (hits + misses) since the satellite started; null without proxy or requests. */
     cacheHitRatio: number | null;
-    /** Newer satellites: the proxy's hits and misses since start. */
-    proxy?: { hits: number; misses: number };
   } | null;
   /** MQTT messages from it that were rejected (malformed, oversized): not image failures. */
   errors: { count: number; last: ErrorNote | null };
@@ -228,7 +226,6 @@ function statusRow(ctx: FleetContext, sat: SatelliteRecord): SatelliteStatus {
           ...(s.state.download ? { download: s.state.download } : {}),
           ...(s.state.process ? { process: s.state.process } : {}),
           cacheHitRatio: hitRatio(s.state.proxy),
-          ...(s.state.proxy ? { proxy: { hits: s.state.proxy.hits, misses: s.state.proxy.misses } } : {}),
         }
       : null,
     errors: s.errors,

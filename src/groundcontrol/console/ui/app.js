@@ -4,7 +4,7 @@ import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { api, currentSession, login, logout, query } from './api.js';
-import { ago, bytes, convergence, hitRatio, presence, remaining } from './format.js';
+import { ago, bytes, convergence, presence, remaining } from './format.js';
 import { countsDiffer, mentions, useLive, useTick } from './live.js';
 import { TrafficCharts } from './charts.js';
 import './app.css';
@@ -81,7 +81,7 @@ const COLUMNS = [
   ['remaining', 'To download', (s) => remaining(s.state) ?? -1],
   ['disk', 'Disk used', (s) => s.state?.disk.bytes ?? -1],
   ['free', 'Disk free', (s) => s.state?.disk.freeBytes ?? -1],
-  ['hits', 'Cache hits', (s) => hitRatio(s.state) ?? -1],
+  ['hits', 'Cache hits', (s) => s.state?.cacheHitRatio ?? -1],
   ['version', 'Version', (s) => s.state?.version ?? ''],
 ];
 
@@ -167,7 +167,7 @@ function Overview() {
             <td>${remaining(s.state) === null ? '-' : bytes(remaining(s.state))}</td>
             <td>${bytes(s.state?.disk.bytes)}</td>
             <td>${bytes(s.state?.disk.freeBytes)}</td>
-            <td class="hits">${hitRatio(s.state) === null ? '-' : Math.round(hitRatio(s.state) * 100) + '%'}</td>
+            <td class="hits">${typeof s.state?.cacheHitRatio === 'number' ? Math.round(s.state.cacheHitRatio * 100) + '%' : '-'}</td>
             <td>${s.state?.version ?? '-'}</td>
           </tr>`,
         )}

@@ -27,13 +27,6 @@ export function convergence(s) {
 
 /** Bytes still to download when the satellite reports them (newer satellites), else null. */
 export function remaining(state) {
-  const v = state?.download?.bytesRemaining ?? state?.bytesRemaining;
+  const v = state?.download?.bytesRemaining;
   return typeof v === 'number' ? v : null;
-}
-
-/** Share of the pull-through proxy's requests answered from the cache (0..1), or null when unknown. */
-export function hitRatio(state) {
-  const p = state?.proxy;
-  if (!p || p.hits + p.misses === 0) return null;
-  return p.hits / (p.hits + p.misses);
 }
