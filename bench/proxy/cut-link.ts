@@ -111,6 +111,8 @@ interface SideResult {
   /** Satellite only: its proxy counters after the run. */
   resumes?: number;
   misses?: number;
+  /** Satellite only: body bytes its upstream client counted as they arrived (kept or not). */
+  bodyBytes?: number;
 }
 
 /** Waits until the link has carried nothing new for 1 s (a server may go on fetching after its clients are done). */
@@ -154,7 +156,7 @@ async function satelliteSide(parent: ScriptTeardown, opts: Options, entry: strin
     const cpu = meter.stop();
     const bytesFromUpstream = await settled(link);
     const peakKiB = readMem(pid).hwmKiB;
-    const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { proxy: { upstreamResumes: number; blobMisses: number } };
+    const status = (await (await fetch(`${sat.url}/_satellite/status`)).json()) as { proxy: { upstreamResumes: number; blobMisses: number; upstreamBytes: number } };
     return {
       round,
       bytesFromUpstream,
@@ -165,6 +167,7 @@ async function satelliteSide(parent: ScriptTeardown, opts: Options, entry: strin
       otherCores: cpu.other,
       resumes: status.proxy.upstreamResumes,
       misses: status.proxy.blobMisses,
+      bodyBytes: status.proxy.upstreamBytes,
     };
   } finally {
     await t.run();
@@ -194,7 +197,8 @@ function describe(name: string, cut: string, r: SideResult, size: number): strin
   const ok = r.round.clients.filter((c) => c.ok).length;
   const errors = [...new Set(r.round.clients.filter((c) => !c.ok).map((c) => c.error))].slice(0, 3);
   return `${name}, ${cut}: ${ok}/${r.round.clients.length} clients correct in ${fmt(r.round.wallSec, 2)} s; ${fmt(r.bytesFromUpstream / size, 4)}× the blob from upstream ` +
-    `(${r.bytesFromUpstream} B, ${r.connections} connections, ${r.cuts} cuts${r.resumes !== undefined ? `, ${r.resumes} resumes, ${r.misses} misses` : ''}); ` +
+    `(${r.bytesFromUpstream} B through the link, ${r.connections} connections, ${r.cuts} cuts${r.resumes !== undefined ? `, ${r.resumes} resumes, ${r.misses} misses` : ''}` +
+    `${r.bodyBytes !== undefined ? `; body bytes the satellite received: ${r.bodyBytes}, the blob ${r.bodyBytes === size ? 'exactly' : `${r.bodyBytes > size ? '+' : ''}${r.bodyBytes - size}`}` : ''}); ` +
     `RSS idle ${mib(r.idleKiB)} MiB, peak ${mib(r.peakKiB)} MiB; other processes ${fmt(r.otherCores, 2)} cores` +
     (errors.length ? `; errors: ${errors.join(' | ')}` : '');
 }
@@ -246,11 +250,11 @@ async function main(t: ScriptTeardown, opts: Options): Promise<string> {
         ? [`${r.round.clients.filter((c) => c.ok).length}/${r.round.clients.length}`, fmt(r.bytesFromUpstream / blob.size, 4), fmt(r.round.wallSec, 2), mib(r.peakKiB)]
         : ['—', '—', '—', '—'];
     const s = got.satellite!;
-    rows.push([cutMiB > 0 ? `${cutMiB} MiB` : 'clean', ...cells(s), `${s.cuts} / ${s.resumes}`, ...cells(got.registry), fmt(Math.max(s.otherCores, got.registry?.otherCores ?? 0), 2)]);
+    rows.push([cutMiB > 0 ? `${cutMiB} MiB` : 'clean', ...cells(s), `${s.cuts} / ${s.resumes}`, String((s.bodyBytes ?? Number.NaN) - blob.size), ...cells(got.registry), fmt(Math.max(s.otherCores, got.registry?.otherCores ?? 0), 2)]);
   }
   info.push(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`);
   const table = formatTable(
-    ['cut', 'satellite: clients correct', 'bytes / blob', 'wall s', 'peak RSS MiB', 'cuts / resumes', 'docker-registry: clients correct', 'bytes / blob', 'wall s', 'peak RSS MiB', 'other cores (max)'],
+    ['cut', 'satellite: clients correct', 'bytes / blob', 'wall s', 'peak RSS MiB', 'cuts / resumes', 'body bytes received − blob', 'docker-registry: clients correct', 'bytes / blob', 'wall s', 'peak RSS MiB', 'other cores (max)'],
     rows,
   );
   return [`### node bench/proxy/cut-link.ts ${process.argv.slice(2).join(' ')}`.trim(), '', ...info.map((l) => `- ${l}`), `- blob: ${blob.size} B (${blob.digest})`, '', table, '', ...lines.map((l) => `- ${l}`)].join('\n');
