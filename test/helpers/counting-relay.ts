@@ -31,10 +31,11 @@ export interface CountingRelay {
   stop(): Promise<void>;
 }
 
-const BLOB_PATH = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
+// A registry blob GET, or a peer satellite's (src/peers/wire.ts: /_satellite/peer/blobs/<digest>).
+const BLOB_PATH = /^(?:\/v2\/.+|\/_satellite\/peer)\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 /**
- * An HTTP relay in front of a loopback registry that counts the body bytes of every blob GET it
+ * An HTTP relay in front of a loopback registry (or a peer satellite) that counts the body bytes of every blob GET it
  * forwards and cuts blob responses after budgets taken in turn from `cutAfter` (odd numbers make
  * the cuts land anywhere in a read). A cut writes exactly the budget, waits until it is flushed to
  * the socket, then ends the connection (FIN, no reset): the client has every counted byte, so a
@@ -130,4 +131,19 @@ export function firstLostBytes(blobs: RelayedBlob[], digest: string): string | u
     if (cur.start !== want) return `request ${i} for ${digest} asked from byte ${cur.start}; ${want} had been sent (${want - cur.start} bytes received before the cut were not kept)`;
   }
   return undefined;
+}
+
+/**
+ * The same guarantee across relays (a blob taken partly from a peer, partly from the upstream):
+ * the responses for `digest`, ordered by where they start, tile [0, size) exactly — no byte sent
+ * twice, none missing. Returns the first break, or undefined.
+ */
+export function tilingBreak(blobs: RelayedBlob[], digest: string, size: number): string | undefined {
+  const gets = blobs.filter((b) => b.digest === digest).sort((a, b) => a.start - b.start);
+  let at = 0;
+  for (const g of gets) {
+    if (g.start !== at) return `a request for ${digest} asked from byte ${g.start}; ${at} bytes had been sent (${at - g.start} bytes sent twice, or never)`;
+    at += g.sent;
+  }
+  return at === size ? undefined : `${at} of the ${size} bytes of ${digest} were sent`;
 }
