@@ -29,6 +29,8 @@ export interface TrustResult {
   replica?: SignatureReplica;
   /** How the OCI 1.1 referrers were listed: the API, its tag fallback, or neither existed. */
   referrers?: 'api' | 'tag';
+  /** Set when more referrers were listed than sync.maxReferrers allows (the rest were not read). */
+  overCap?: string;
 }
 
 export interface CheckOptions {
@@ -58,7 +60,7 @@ export async function checkSignatures(
   if (sig) groups.push({ tags: [tag], manifests: [sig] });
   const referrers = await referrerSignatures(upstream, image, opts.maxReferrers ?? DEFAULT_MAX_REFERRERS, signal);
   if (referrers.group) groups.push(referrers.group);
-  const via = referrers.via ? { referrers: referrers.via } : {};
+  const via = { ...(referrers.via ? { referrers: referrers.via } : {}), ...(referrers.overCap ? { overCap: referrers.overCap } : {}) };
   const capped = referrers.overCap ? `; ${referrers.overCap}` : '';
   const candidates = groups.flatMap((g) => g.manifests.filter((m) => !isIndex(m)));
   if (candidates.length === 0) {

@@ -82,9 +82,12 @@ test('referrers API: a satellite syncs cosign signatures from a referrers-capabl
 
   // In front of A: records every request; for apps/paged it makes A page one referrer at a time and
   // drops the artifactType filter (as a registry that ignores it would), so B must page and filter.
+  let breakApi = false;
   const relay = await startRecordingRelay(t, {
     target: a.url,
     rewrite: (url) => {
+      // Later: the API of apps/api-signed answers an error that is not 404 (here A's 405 for a GET on uploads).
+      if (breakApi && url.pathname.startsWith('/v2/apps/api-signed/referrers/')) url.pathname = '/v2/apps/api-signed/blobs/uploads/';
       if (!url.pathname.startsWith('/v2/apps/paged/referrers/')) return;
       url.searchParams.delete('artifactType');
       url.searchParams.set('n', '1');
@@ -145,6 +148,26 @@ test('referrers API: a satellite syncs cosign signatures from a referrers-capabl
   assert.match(status('apps/capped').reason ?? '', /more than 3 referrers listed .*sync\.maxReferrers/);
   const cappedManifestGets = relay.requests.filter((r) => /^\/v2\/apps\/capped\/manifests\/sha256:/.test(r.url) && r.url !== `/v2/apps/capped/manifests/${img('apps/capped').digest}`);
   assert.equal(cappedManifestGets.length, 3, 'only the first 3 referrer manifests were fetched');
+  assert.match(b.logs(), /referrers over sync.maxReferrers/);
+
+  // The API fails otherwise than 404 on the next run: that image's check fails (it stays served as
+  // stored, no fallback to the tag), the run goes on for the others.
+  breakApi = true;
+  const before = relay.requests.length;
+  await writeDesired(desired, {
+    generation: 2,
+    upstream: { url: relay.url },
+    images: repos.map((repository) => ({ repository, tags: ['v1'] })),
+    trust: [{ name: 'edge', mode: 'enforce', keys: [keyA.publicKeyPem] }],
+  });
+  const s2 = await waitForStatus(b, (st: StatusDoc) => st.sync.lastRun?.generation === 2 && !st.sync.running);
+  const broken = relay.requests.slice(before).filter((r) => r.url.startsWith('/v2/apps/api-signed/referrers/'));
+  assert.ok(broken.length >= 1 && broken.every((r) => r.status === 405), JSON.stringify(broken));
+  const i2 = s2.sync.images.find((i) => i.repository === 'apps/api-signed')!;
+  assert.equal(i2.status, 'failed');
+  assert.match(i2.reason ?? '', /^signature check: .*referrers of apps\/api-signed/);
+  assert.equal(await head('/v2/apps/api-signed/manifests/v1'), 200, 'still served as stored');
+  assert.equal(s2.sync.images.find((i) => i.repository === 'apps/paged')!.status, 'ok');
 });
 
 test('referrers API: on 404 (docker-registry 2.8) sync falls back to the referrers tag, and the satellite serves the API for what it got', async (t) => {
