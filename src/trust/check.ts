@@ -29,8 +29,8 @@ export interface TrustResult {
   replica?: SignatureReplica;
   /** How the OCI 1.1 referrers were listed: the API, its tag fallback, or neither existed. */
   referrers?: 'api' | 'tag';
-  /** Set when more referrers were listed than sync.maxReferrers allows (the rest were not read). */
-  overCap?: string;
+  /** Why some referrers were not read: more listed than sync.maxReferrers, or too large to be a signature. */
+  referrerLimits?: string;
 }
 
 export interface CheckOptions {
@@ -40,6 +40,8 @@ export interface CheckOptions {
 
 /** Signature payloads and configs are a few hundred bytes; anything this large is not one. */
 const MAX_SIGNATURE_BLOB = 1 << 20;
+/** A cosign signature manifest is about 1 KB; a referrer larger than this is not read as one. */
+const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 
 /**
  * Finds the signatures of `digest` on the upstream both ways registries keep them — cosign's tag
@@ -60,8 +62,8 @@ export async function checkSignatures(
   if (sig) groups.push({ tags: [tag], manifests: [sig] });
   const referrers = await referrerSignatures(upstream, image, opts.maxReferrers ?? DEFAULT_MAX_REFERRERS, signal);
   if (referrers.group) groups.push(referrers.group);
-  const via = { ...(referrers.via ? { referrers: referrers.via } : {}), ...(referrers.overCap ? { overCap: referrers.overCap } : {}) };
-  const capped = referrers.overCap ? `; ${referrers.overCap}` : '';
+  const via = { ...(referrers.via ? { referrers: referrers.via } : {}), ...(referrers.limits ? { referrerLimits: referrers.limits } : {}) };
+  const capped = referrers.limits ? `; ${referrers.limits}` : '';
   const candidates = groups.flatMap((g) => g.manifests.filter((m) => !isIndex(m)));
   if (candidates.length === 0) {
     return { verdict: 'unsigned', mode: policy.mode, reason: `no signature at ${image.repository}:${tag} or among its OCI referrers${capped}`, ...via };
@@ -98,7 +100,8 @@ export async function checkSignatures(
 
 interface ReferrerSignatures {
   via?: 'api' | 'tag';
-  overCap?: string;
+  /** Referrers not read, and why. */
+  limits?: string;
   group?: SignatureReplica['groups'][number];
 }
 
@@ -116,9 +119,16 @@ async function referrerSignatures(upstream: UpstreamPort, image: { repository: s
   const listing = await listReferrers(upstream, image, COSIGN_SIGNATURE_ARTIFACT_TYPE, max, signal);
   if (!listing) return {};
   const manifests: FetchedManifest[] = [];
+  const skipped: string[] = [];
   for (const digest of listing.digests) {
     const m = await getIfExists(upstream, image.repository, digest, signal);
     if (!m) continue;
+    // Up to sync.maxReferrers of them are held at once: a signature manifest is ~1 KB, so one
+    // this large is not one (and must not make the check hold max × 4 MiB).
+    if (m.body.length > MAX_SIGNATURE_MANIFEST) {
+      skipped.push(`referrer ${digest} is ${m.body.length} bytes (over ${MAX_SIGNATURE_MANIFEST}), not read as a signature`);
+      continue;
+    }
     // Only a referrer of this image: its subject names the digest being checked.
     let subject: unknown;
     try {
@@ -129,7 +139,8 @@ async function referrerSignatures(upstream: UpstreamPort, image: { repository: s
     if (subject === image.digest) manifests.push(m);
   }
   const out: ReferrerSignatures = { via: listing.via };
-  if (listing.overCap) out.overCap = listing.overCap;
+  const notes = [...skipped, ...(listing.overCap ? [listing.overCap] : [])];
+  if (notes.length > 0) out.limits = notes.join('; ');
   if (manifests.length === 0) return out;
   out.group = listing.fallback ? { tags: [listing.fallback.tag], manifests: [...manifests, listing.fallback.index] } : { tags: [], manifests };
   return out;

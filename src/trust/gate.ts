@@ -37,7 +37,7 @@ export async function decideTrust(
   if (!policy) return undefined;
   const result = await checkSignatures(upstream, policy, image, signal, opts);
   const via = result.referrers ? { referrers: result.referrers } : {};
-  if (result.overCap) log.warn({ ...image, reason: result.overCap }, 'referrers over sync.maxReferrers; the rest were not read');
+  if (result.referrerLimits) log.warn({ ...image, reason: result.referrerLimits }, 'referrers not all read');
   const code = result.verdict === 'verified' ? undefined : result.verdict === 'unsigned' ? 'SIGNATURE_REQUIRED' : 'SIGNATURE_INVALID';
   const fields: TrustFields = { signature: result.verdict };
   if (result.keyId) fields.signatureKey = result.keyId;

@@ -33,8 +33,8 @@ async function pushImages(t: Parameters<typeof makeTempDir>[0], registry: { host
   return out;
 }
 
-/** An SBOM-like referrer (not a signature): must be neither verified nor replicated. */
-async function pushOtherReferrer(registry: { url: string }, repo: string, subject: { digest: string; size: number }): Promise<string> {
+/** An SBOM-like referrer (not a signature): must be neither verified nor replicated. `as`/`pad`: another artifact type, padding bytes. */
+async function pushOtherReferrer(registry: { url: string }, repo: string, subject: { digest: string; size: number }, opts: { as?: string; pad?: number } = {}): Promise<string> {
   const empty = Buffer.from('{}');
   const sbom = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: repo }));
   await pushBlob(registry, repo, empty);
@@ -43,11 +43,11 @@ async function pushOtherReferrer(registry: { url: string }, repo: string, subjec
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      artifactType: 'application/spdx+json',
+      artifactType: opts.as ?? 'application/spdx+json',
       config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
       layers: [{ mediaType: 'application/spdx+json', digest: sha256(sbom), size: sbom.length }],
       subject: { mediaType: OCI_MANIFEST, ...subject },
-      annotations: { 'org.example.kind': 'sbom' },
+      annotations: { 'org.example.kind': 'sbom', ...(opts.pad ? { 'org.example.pad': 'x'.repeat(opts.pad) } : {}) },
     }),
   );
   const res = await fetch(`${registry.url}/v2/${repo}/manifests/${sha256(manifest)}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: manifest });
@@ -75,6 +75,8 @@ test('referrers API: a satellite syncs cosign signatures from a referrers-capabl
   const signed = await pushCosignSignature(a, 'apps/api-signed', img('apps/api-signed').digest, keyA.privateKey, asReferrer('apps/api-signed'));
   assert.equal(signed.subjectHeader, img('apps/api-signed').digest, 'the upstream satellite answers the push with OCI-Subject');
   await pushCosignSignature(a, 'apps/api-otherkey', img('apps/api-otherkey').digest, keyB.privateKey, asReferrer('apps/api-otherkey'));
+  // A "signature" referrer of 300 KB: not held as a signature (over 256 KiB), and said so.
+  const huge = await pushOtherReferrer(a, 'apps/api-otherkey', img('apps/api-otherkey'), { as: COSIGN_SIG, pad: 300_000 });
   const sbom = await pushOtherReferrer(a, 'apps/paged', img('apps/paged'));
   const pagedGood = await pushCosignSignature(a, 'apps/paged', img('apps/paged').digest, keyA.privateKey, asReferrer('apps/paged'));
   const pagedBad = await pushCosignSignature(a, 'apps/paged', img('apps/paged').digest, keyB.privateKey, asReferrer('apps/paged'));
@@ -131,6 +133,7 @@ test('referrers API: a satellite syncs cosign signatures from a referrers-capabl
   assert.equal(status('apps/api-otherkey').status, 'failed');
   assert.equal(status('apps/api-otherkey').code, 'SIGNATURE_INVALID');
   assert.match(status('apps/api-otherkey').reason ?? '', /does not verify with any trusted key/);
+  assert.ok((status('apps/api-otherkey').reason ?? '').includes(`referrer ${huge} is 30`), status('apps/api-otherkey').reason);
   assert.equal(await head(`/v2/apps/api-otherkey/manifests/v1`), 404);
 
   // Paged (n=1) and unfiltered by the upstream: B followed every Link and filtered itself.
@@ -148,7 +151,7 @@ test('referrers API: a satellite syncs cosign signatures from a referrers-capabl
   assert.match(status('apps/capped').reason ?? '', /more than 3 referrers listed .*sync\.maxReferrers/);
   const cappedManifestGets = relay.requests.filter((r) => /^\/v2\/apps\/capped\/manifests\/sha256:/.test(r.url) && r.url !== `/v2/apps/capped/manifests/${img('apps/capped').digest}`);
   assert.equal(cappedManifestGets.length, 3, 'only the first 3 referrer manifests were fetched');
-  assert.match(b.logs(), /referrers over sync.maxReferrers/);
+  assert.match(b.logs(), /"reason":"more than 3 referrers listed[^\n]*"msg":"referrers not all read"/);
 
   // The API fails otherwise than 404 on the next run: that image's check fails (it stays served as
   // stored, no fallback to the tag), the run goes on for the others.
