@@ -36,6 +36,10 @@ class LazyUpstream implements UpstreamPort {
     return (await this.#get()).getManifestIfChanged(repo, reference, known, signal);
   }
 
+  async getReferrers(repo: string, digest: string, opts?: { artifactType?: string; next?: string }, signal?: AbortSignal) {
+    return (await this.#get()).getReferrers(repo, digest, opts, signal);
+  }
+
   async fetchBlob(repo: string, digest: string, opts?: { offset?: number; signal?: AbortSignal; size?: number }) {
     return (await this.#get()).fetchBlob(repo, digest, opts);
   }

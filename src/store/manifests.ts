@@ -242,11 +242,20 @@ export interface Referrer extends ReferrerRecord {
   digest: string;
 }
 
-export function listReferrers(ctx: StoreContext, repo: string, subject: string, artifactType?: string): Referrer[] {
+/**
+ * The referrers of `subject` in `repo` (by referrer digest), optionally of one artifact type; with
+ * `page`, at most `n` after the referrer digest `last` (the referrers API's own pagination).
+ */
+export function listReferrers(ctx: StoreContext, repo: string, subject: string, artifactType?: string, page: { n?: number; last?: string } = {}): Referrer[] {
   const out: Referrer[] = [];
-  for (const { key, value } of scan(ctx.db.referrers.getRange(prefixRange([repo, subject])))) {
+  if (page.n === 0) return out;
+  const range = prefixRange([repo, subject]);
+  const start = page.last !== undefined ? [repo, subject, page.last] : range.start;
+  for (const { key, value } of scan(ctx.db.referrers.getRange({ start, end: range.end }))) {
+    if (page.last !== undefined && key[2] <= page.last) continue;
     if (artifactType !== undefined && value.artifactType !== artifactType) continue;
     out.push({ digest: key[2], ...value });
+    if (page.n !== undefined && out.length >= page.n) break;
   }
   return out;
 }

@@ -260,8 +260,8 @@ export class Store {
   listRepositories(page: { n?: number; last?: string } = {}) {
     return manifests.listRepositories(this.#ctx, page);
   }
-  listReferrers(repo: string, subject: string, artifactType?: string) {
-    return manifests.listReferrers(this.#ctx, repo, subject, artifactType);
+  listReferrers(repo: string, subject: string, artifactType?: string, page?: { n?: number; last?: string }) {
+    return manifests.listReferrers(this.#ctx, repo, subject, artifactType, page);
   }
 
   commitImage(repo: string, images: manifests.ImageManifest[], tags: string[], opts?: manifests.PutManifestOptions) {

@@ -21,6 +21,8 @@ export interface ApplyContext {
   upstream: UpstreamPort;
   /** The desired state's signature policy, if any. */
   trust: DesiredState['trust'];
+  /** sync.maxReferrers: referrers read per image for its signature check. */
+  maxReferrers: number;
   report: RunReport;
   log: Logger;
   signal: AbortSignal;
@@ -109,7 +111,7 @@ export async function applyImage(engine: ApplyDeps, plan: ImagePlan, c: ApplyCon
   const { repository, reference } = plan.ref;
   let trust: TrustDecision | undefined;
   try {
-    trust = await decideTrust(c.upstream, c.trust, { repository, digest: plan.digest }, log, signal);
+    trust = await decideTrust(c.upstream, c.trust, { repository, digest: plan.digest }, log, signal, { maxReferrers: c.maxReferrers });
   } catch (err) {
     signal.throwIfAborted();
     await engine.records.setImage(plan.ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });

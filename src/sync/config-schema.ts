@@ -64,6 +64,11 @@ export const syncConfigSchema = {
     diskFullRetrySeconds: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
     /** Run garbage collection after images are removed. */
     gcAfterPrune: { type: 'boolean', default: true },
+    /**
+     * OCI 1.1 referrers read per image when its signatures are checked (descriptors over all
+     * pages of the referrers API, or in the fallback tag's index); past it the rest are not read.
+     */
+    maxReferrers: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
   },
 } as const;
 
@@ -86,4 +91,5 @@ export interface SyncConfig {
   retry: { attempts: number; baseMs: number; maxMs: number };
   diskFullRetrySeconds: number;
   gcAfterPrune: boolean;
+  maxReferrers: number;
 }

@@ -84,6 +84,7 @@ export async function runSync(h: RunHost, doc: DesiredState | undefined): Promis
   const ctx: ApplyContext = {
     upstream,
     trust: doc.trust,
+    maxReferrers: h.config.maxReferrers,
     report,
     log,
     signal,
@@ -118,7 +119,17 @@ export async function runSync(h: RunHost, doc: DesiredState | undefined): Promis
             if (plan.upToDate) {
               report.unchanged!++;
               // Checked again every run: a key rotated out in the desired state stops an image it signed.
-              const trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal);
+              let trust;
+              try {
+                trust = await decideTrust(upstream, doc.trust, { repository: ref.repository, digest: plan.digest }, log, signal, { maxReferrers: ctx.maxReferrers });
+              } catch (err) {
+                // The check itself failed (an upstream error on a signature or referrers request): the
+                // stored image stays as it is, this one image is failed for the run, the others go on.
+                signal.throwIfAborted();
+                report.errors.push({ ref: refKey(ref), code: codeOf(err), message: (err as Error).message });
+                await h.records.setImage(ref, { status: 'failed', code: codeOf(err), reason: `signature check: ${(err as Error).message}` });
+                return;
+              }
               if (trust?.refused) {
                 // Withdrawn whole: the tag now, its manifests by the prune below (no pull by digest either).
                 if (!isDigest(ref.reference)) await h.store.deleteTag(ref.repository, ref.reference);

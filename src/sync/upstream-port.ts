@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { chainSources, type BlobOrigin, type BlobSource } from '../fetch/index.ts';
+import type { ReferrersPage } from '../oci/referrers.ts';
 
 /** What sync needs from an upstream registry client (src/upstream implements it). */
 export interface UpstreamPort {
@@ -17,6 +18,11 @@ export interface UpstreamPort {
     known: string,
     signal?: AbortSignal,
   ): Promise<{ digest: string; mediaType: string; body: Buffer } | undefined>;
+  /**
+   * One page of the OCI 1.1 referrers API; undefined when the source has none (404: fall back to
+   * the referrers tag schema). Optional: a source without it (a bundle's layout) has only tags.
+   */
+  getReferrers?(repo: string, digest: string, opts?: { artifactType?: string; next?: string }, signal?: AbortSignal): Promise<ReferrersPage | undefined>;
   fetchBlob(
     repo: string,
     digest: string,
@@ -54,6 +60,9 @@ export function withSources(inner: UpstreamPort, sources: BlobSource[]): Upstrea
     ...(inner.prepare ? { prepare: (repositories: readonly string[]) => inner.prepare!(repositories) } : {}),
     ...(inner.getManifestIfChanged
       ? { getManifestIfChanged: (repo: string, reference: string, known: string, signal?: AbortSignal) => inner.getManifestIfChanged!(repo, reference, known, signal) }
+      : {}),
+    ...(inner.getReferrers
+      ? { getReferrers: (repo: string, digest: string, opts?: { artifactType?: string; next?: string }, signal?: AbortSignal) => inner.getReferrers!(repo, digest, opts, signal) }
       : {}),
     async fetchBlob(repo, digest, opts = {}) {
       const got = await chain.open(repo, digest, { offset: opts.offset ?? 0, size: opts.size, signal: opts.signal ?? new AbortController().signal });

@@ -1,11 +1,11 @@
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { digestOf } from '../lib/digest.ts';
-import { errorCode } from '../lib/errors.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { Store } from '../store/index.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from './cosign.ts';
+import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers, type FetchedManifest } from './referrers.ts';
 import { TrustErrorCode } from './errors.ts';
 import { verifyPayload, type EffectivePolicy } from './verify.ts';
 import { readCapped } from '../lib/read-capped.ts';
@@ -13,15 +13,9 @@ import { readCapped } from '../lib/read-capped.ts';
 /** verified: a signature checks out; unsigned: none found; invalid: found, none verifies. */
 export type Verdict = 'verified' | 'unsigned' | 'invalid';
 
-interface FetchedManifest {
-  digest: string;
-  mediaType: string;
-  body: Buffer;
-}
-
-/** Signature manifests to store beside the image: each group committed together under its tag. */
+/** Signature manifests to store beside the image: each group committed together under its tags (none: by digest). */
 export interface SignatureReplica {
-  groups: Array<{ tag: string; manifests: FetchedManifest[] }>;
+  groups: Array<{ tags: string[]; manifests: FetchedManifest[] }>;
   blobs: Map<string, Buffer>;
 }
 
@@ -33,15 +27,26 @@ export interface TrustResult {
   reason?: string;
   /** The signature manifests and their blobs, to store beside the image (devices can check again). */
   replica?: SignatureReplica;
+  /** How the OCI 1.1 referrers were listed: the API, its tag fallback, or neither existed. */
+  referrers?: 'api' | 'tag';
+  /** Why some referrers were not read: more listed than sync.maxReferrers, or too large to be a signature. */
+  referrerLimits?: string;
+}
+
+export interface CheckOptions {
+  /** Referrers read per image at most (sync.maxReferrers). */
+  maxReferrers?: number;
 }
 
 /** Signature payloads and configs are a few hundred bytes; anything this large is not one. */
 const MAX_SIGNATURE_BLOB = 1 << 20;
+/** A cosign signature manifest is about 1 KB; a referrer larger than this is not read as one. */
+const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 
 /**
  * Finds the signatures of `digest` on the upstream both ways registries keep them — cosign's tag
- * scheme (`<repo>:sha256-<hex>.sig`) and OCI 1.1 referrers through the tag fallback
- * (`<repo>:sha256-<hex>`, an index of manifests whose subject is the image) — and verifies them
+ * scheme (`<repo>:sha256-<hex>.sig`) and OCI 1.1 referrers (the referrers API, or on 404 its tag
+ * fallback `<repo>:sha256-<hex>`: manifests whose subject is the image) — and verifies them
  * offline with the policy's keys. Never throws for a missing or bad signature: that is the verdict.
  */
 export async function checkSignatures(
@@ -49,15 +54,20 @@ export async function checkSignatures(
   policy: EffectivePolicy,
   image: { repository: string; digest: string },
   signal: AbortSignal,
+  opts: CheckOptions = {},
 ): Promise<TrustResult> {
   const groups: SignatureReplica['groups'] = [];
   const tag = signatureTag(image.digest);
   const sig = await getIfExists(upstream, image.repository, tag, signal);
-  if (sig) groups.push({ tag, manifests: [sig] });
-  const referrers = await referrerSignatures(upstream, image, signal);
-  if (referrers) groups.push(referrers);
+  if (sig) groups.push({ tags: [tag], manifests: [sig] });
+  const referrers = await referrerSignatures(upstream, image, opts.maxReferrers ?? DEFAULT_MAX_REFERRERS, signal);
+  if (referrers.group) groups.push(referrers.group);
+  const via = { ...(referrers.via ? { referrers: referrers.via } : {}), ...(referrers.limits ? { referrerLimits: referrers.limits } : {}) };
+  const capped = referrers.limits ? `; ${referrers.limits}` : '';
   const candidates = groups.flatMap((g) => g.manifests.filter((m) => !isIndex(m)));
-  if (candidates.length === 0) return { verdict: 'unsigned', mode: policy.mode, reason: `no signature at ${image.repository}:${tag} or among its OCI referrers` };
+  if (candidates.length === 0) {
+    return { verdict: 'unsigned', mode: policy.mode, reason: `no signature at ${image.repository}:${tag} or among its OCI referrers${capped}`, ...via };
+  }
   const blobs = new Map<string, Buffer>();
   const reasons: string[] = [];
   let keyId: string | undefined;
@@ -83,19 +93,16 @@ export async function checkSignatures(
     }
   }
   const replica = { groups, blobs };
-  if (keyId) return { verdict: 'verified', mode: policy.mode, keyId, replica };
-  if (layers === 0 && reasons.length === 0) return { verdict: 'unsigned', mode: policy.mode, reason: `${image.repository}:${tag} holds no simple-signing signature`, replica };
-  return { verdict: 'invalid', mode: policy.mode, reason: reasons.join('; '), replica };
+  if (keyId) return { verdict: 'verified', mode: policy.mode, keyId, replica, ...via };
+  if (layers === 0 && reasons.length === 0) return { verdict: 'unsigned', mode: policy.mode, reason: `${image.repository}:${tag} holds no simple-signing signature${capped}`, replica, ...via };
+  return { verdict: 'invalid', mode: policy.mode, reason: `${reasons.join('; ')}${capped}`, replica, ...via };
 }
 
-async function getIfExists(upstream: UpstreamPort, repo: string, reference: string, signal: AbortSignal): Promise<FetchedManifest | undefined> {
-  try {
-    return await upstream.getManifest(repo, reference, signal);
-  } catch (err) {
-    if (signal.aborted) throw err;
-    if (errorCode(err) === 'UPSTREAM_NOT_FOUND') return undefined;
-    throw err;
-  }
+interface ReferrerSignatures {
+  via?: 'api' | 'tag';
+  /** Referrers not read, and why. */
+  limits?: string;
+  group?: SignatureReplica['groups'][number];
 }
 
 function isIndex(m: FetchedManifest): boolean {
@@ -103,31 +110,40 @@ function isIndex(m: FetchedManifest): boolean {
 }
 
 /**
- * dist-spec "referrers tag schema": `<alg>-<hex>` tags an index listing the image's referrers. The
- * cosign signature referrers (artifactType application/vnd.dev.cosign.artifact.sig.v1+json) whose
- * subject is the image are fetched; the index is kept to be replicated with them.
+ * The image's cosign signature referrers (artifactType application/vnd.dev.cosign.artifact.sig.v1+json)
+ * whose subject is the image, fetched by digest. Through the fallback tag, its index is kept to be
+ * replicated under that tag with them; through the API they are stored by digest (the satellite's
+ * own referrers API lists them again from their subject).
  */
-async function referrerSignatures(upstream: UpstreamPort, image: { repository: string; digest: string }, signal: AbortSignal) {
-  const tag = image.digest.replace(':', '-');
-  const index = await getIfExists(upstream, image.repository, tag, signal);
-  if (!index) return undefined;
-  let listed: Array<{ digest?: unknown; artifactType?: unknown }> = [];
-  try {
-    listed = (JSON.parse(index.body.toString('utf8')) as { manifests?: typeof listed }).manifests ?? [];
-  } catch {
-    return undefined;
-  }
+async function referrerSignatures(upstream: UpstreamPort, image: { repository: string; digest: string }, max: number, signal: AbortSignal): Promise<ReferrerSignatures> {
+  const listing = await listReferrers(upstream, image, COSIGN_SIGNATURE_ARTIFACT_TYPE, max, signal);
+  if (!listing) return {};
   const manifests: FetchedManifest[] = [];
-  for (const d of listed.slice(0, 64)) {
-    if (d.artifactType !== COSIGN_SIGNATURE_ARTIFACT_TYPE || typeof d.digest !== 'string') continue;
-    const m = await getIfExists(upstream, image.repository, d.digest, signal);
+  const skipped: string[] = [];
+  for (const digest of listing.digests) {
+    const m = await getIfExists(upstream, image.repository, digest, signal);
     if (!m) continue;
+    // Up to sync.maxReferrers of them are held at once: a signature manifest is ~1 KB, so one
+    // this large is not one (and must not make the check hold max × 4 MiB).
+    if (m.body.length > MAX_SIGNATURE_MANIFEST) {
+      skipped.push(`referrer ${digest} is ${m.body.length} bytes (over ${MAX_SIGNATURE_MANIFEST}), not read as a signature`);
+      continue;
+    }
     // Only a referrer of this image: its subject names the digest being checked.
-    const subject = (JSON.parse(m.body.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    let subject: unknown;
+    try {
+      subject = (JSON.parse(m.body.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    } catch {
+      continue;
+    }
     if (subject === image.digest) manifests.push(m);
   }
-  if (manifests.length === 0) return undefined;
-  return { tag, manifests: [...manifests, { ...index, mediaType: 'application/vnd.oci.image.index.v1+json' }] };
+  const out: ReferrerSignatures = { via: listing.via };
+  const notes = [...skipped, ...(listing.overCap ? [listing.overCap] : [])];
+  if (notes.length > 0) out.limits = notes.join('; ');
+  if (manifests.length === 0) return out;
+  out.group = listing.fallback ? { tags: [listing.fallback.tag], manifests: [...manifests, listing.fallback.index] } : { tags: [], manifests };
+  return out;
 }
 
 /** The error code an enforce policy fails an image with, or undefined when it may be committed. */
@@ -148,7 +164,8 @@ async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { dige
 
 /**
  * Stores the signature manifests and their blobs beside the image under the same tags, so the
- * satellite serves `<repo>:sha256-<hex>.sig` (and the referrers fallback tag) like the upstream did.
+ * satellite serves `<repo>:sha256-<hex>.sig` (and the referrers fallback tag) like the upstream did;
+ * referrers stored by digest are listed by the satellite's referrers API from their subject.
  */
 export async function replicateSignatures(store: Store, repository: string, replica: SignatureReplica, log: Logger): Promise<void> {
   for (const [digest, data] of replica.blobs) {
@@ -172,7 +189,7 @@ export async function replicateSignatures(store: Store, repository: string, repl
   }
   for (const g of replica.groups) {
     const manifests = g.manifests.map((m) => ({ digest: m.digest, mediaType: m.mediaType, content: m.body }));
-    await store.commitImage(repository, manifests, [g.tag], { linkStoredBlobs: true, allowMissingChildren: true });
+    await store.commitImage(repository, manifests, g.tags, { linkStoredBlobs: true, allowMissingChildren: true });
   }
-  log.debug({ repository, tags: replica.groups.map((g) => g.tag) }, 'signatures replicated');
+  log.debug({ repository, tags: replica.groups.flatMap((g) => g.tags), manifests: replica.groups.flatMap((g) => g.manifests.map((m) => m.digest)) }, 'signatures replicated');
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { TrustPolicy } from '../protocol/desired-state.ts';
 import type { Store } from '../store/index.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
-import { checkSignatures, refusal, replicateSignatures, type TrustResult, type Verdict } from './check.ts';
+import { checkSignatures, refusal, replicateSignatures, type CheckOptions, type TrustResult, type Verdict } from './check.ts';
 import { policyFor } from './verify.ts';
 
 /** What sync records on the image for its signature check (status, reports, metrics read it). */
@@ -31,10 +31,13 @@ export async function decideTrust(
   image: { repository: string; digest: string },
   log: Logger,
   signal: AbortSignal,
+  opts: CheckOptions = {},
 ): Promise<TrustDecision | undefined> {
   const policy = policyFor(policies, image.repository);
   if (!policy) return undefined;
-  const result = await checkSignatures(upstream, policy, image, signal);
+  const result = await checkSignatures(upstream, policy, image, signal, opts);
+  const via = result.referrers ? { referrers: result.referrers } : {};
+  if (result.referrerLimits) log.warn({ ...image, reason: result.referrerLimits }, 'referrers not all read');
   const code = result.verdict === 'verified' ? undefined : result.verdict === 'unsigned' ? 'SIGNATURE_REQUIRED' : 'SIGNATURE_INVALID';
   const fields: TrustFields = { signature: result.verdict };
   if (result.keyId) fields.signatureKey = result.keyId;
@@ -44,9 +47,9 @@ export async function decideTrust(
   }
   const refusedCode = refusal(result);
   const refused = refusedCode ? { code: refusedCode, reason: `signature policy ${policy.from.join(', ')} (enforce): ${fields.reason}` } : undefined;
-  if (refused) log.warn({ ...image, code: refused.code, reason: fields.reason }, 'image refused by signature policy');
-  else if (code) log.warn({ ...image, code, reason: fields.reason }, 'image committed without a valid signature (policy mode warn)');
-  else log.info({ ...image, key: result.keyId }, 'image signature verified');
+  if (refused) log.warn({ ...image, ...via, code: refused.code, reason: fields.reason }, 'image refused by signature policy');
+  else if (code) log.warn({ ...image, ...via, code, reason: fields.reason }, 'image committed without a valid signature (policy mode warn)');
+  else log.info({ ...image, ...via, key: result.keyId }, 'image signature verified');
   return { refused, fields, result };
 }
 
@@ -57,6 +60,6 @@ export async function keepSignatures(store: Store, repository: string, decision:
   try {
     await replicateSignatures(store, repository, replica, log);
   } catch (err) {
-    log.warn({ err, repository, tags: replica.groups.map((g) => g.tag) }, 'signatures not replicated');
+    log.warn({ err, repository, tags: replica.groups.flatMap((g) => g.tags) }, 'signatures not replicated');
   }
 }

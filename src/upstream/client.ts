@@ -3,7 +3,7 @@ import type { Agent } from 'undici';
 import type { Logger } from 'pino';
 import { digestOf, isDigest, parseDigest } from '../lib/digest.ts';
 import type { SatelliteError } from '../lib/errors.ts';
-import { ACCEPT_MANIFESTS, ALL_MANIFEST_TYPES, bareMediaType } from '../oci/media-types.ts';
+import { ACCEPT_MANIFESTS, ALL_MANIFEST_TYPES, MediaType, bareMediaType } from '../oci/media-types.ts';
 import { assertRepositoryName, assertTag } from '../oci/names.ts';
 import { VERSION } from '../version.ts';
 import { createAgent } from './agent.ts';
@@ -16,6 +16,8 @@ import { MAX_REDIRECTS, isRedirect, redactUrl, redirectTarget, sameOrigin } from
 import { withRetries, type RetryPolicy } from './retry.ts';
 import { statusError } from './status-errors.ts';
 import { Transport, type Response } from './transport.ts';
+import type { ReferrersPage } from '../oci/referrers.ts';
+import { filtersApplied, nextReferrersPage, parseReferrersBody } from './referrers.ts';
 
 /** dist-spec and STYLE §4: manifests are buffered, under this cap. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -251,6 +253,36 @@ export class UpstreamClient {
     }
     if (known !== undefined && digest === known) return undefined;
     return { digest, mediaType: manifestMediaType(header(res, 'content-type'), body), body };
+  }
+
+  /**
+   * One page of the OCI 1.1 referrers API, `GET /v2/<repo>/referrers/<digest>` (dist-spec end-12a),
+   * asking the registry to filter by `artifactType` (it may not: see `filtered`). `next` is the
+   * page a previous answer linked. Resolves undefined on 404: the registry has no referrers API
+   * (distribution 2.8), and the caller falls back to the referrers tag schema.
+   */
+  async getReferrers(repo: string, digest: string, opts: { artifactType?: string; next?: string } = {}, signal?: AbortSignal): Promise<ReferrersPage | undefined> {
+    assertRepositoryName(repo);
+    parseDigest(digest);
+    const base = `/v2/${repo}/referrers/${digest}`;
+    if (opts.next !== undefined && !opts.next.startsWith(`${base}?`) && opts.next !== base) throw new RangeError(`getReferrers: next page ${opts.next.slice(0, 200)} is not under ${base}`);
+    const path = opts.next ?? (opts.artifactType !== undefined ? `${base}?artifactType=${encodeURIComponent(opts.artifactType)}` : base);
+    const what = `${this.#name}: referrers of ${repo}@${digest}`;
+    const detail: UpstreamErrorDetail = { repo, reference: digest };
+    const got = await withRetries(this.#retryPolicy, what, signal, async () => {
+      const { res } = await this.#exchange('GET', path, { accept: MediaType.ociIndex }, pullScope(repo), what, detail, signal);
+      if (res.statusCode === 404) {
+        await discardBody(res.body, this.#meter);
+        return undefined;
+      }
+      if (res.statusCode !== 200) throw await this.#failure(res, what, detail);
+      return { res, body: await readCapped(res.body, contentLength(res), MAX_MANIFEST_BYTES, this.#meter, what, detail) };
+    });
+    if (!got) return undefined;
+    const page: ReferrersPage = { ...parseReferrersBody(got.body, what, detail), filtered: filtersApplied(got.res.headers['oci-filters-applied'], 'artifactType') };
+    const next = nextReferrersPage(got.res.headers.link, this.#url(path), this.#basePath, base);
+    if (next !== undefined) page.next = next;
+    return page;
   }
 
   /** HEAD a manifest: tag -> digest from Docker-Content-Digest; GETs the manifest when the header is missing. */

@@ -43,9 +43,10 @@ export interface SignOptions {
    * Store it as an OCI 1.1 referrer instead (what `cosign sign --registry-referrers-mode=oci-1-1`
    * writes): artifactType application/vnd.dev.cosign.artifact.sig.v1+json, subject = the image,
    * pushed by digest and listed in the referrers fallback tag `sha256-<hex>` (distribution 2.8 has
-   * no referrers API).
+   * no referrers API). `fallbackTag: false`: pushed by digest only, for a registry with the
+   * referrers API (it indexes the subject itself); the fallback tag is then left alone.
    */
-  referrer?: { subjectSize: number; subjectMediaType: string };
+  referrer?: { subjectSize: number; subjectMediaType: string; fallbackTag?: boolean };
 }
 
 /** Signs `digest` of `repo` with `key` and pushes the signature manifest to the registry. */
@@ -55,7 +56,7 @@ export async function pushCosignSignature(
   digest: string,
   key: KeyObject,
   opts: SignOptions = {},
-): Promise<{ tag: string; manifestDigest: string; payload: Buffer }> {
+): Promise<{ tag: string; manifestDigest: string; payload: Buffer; subjectHeader?: string | undefined }> {
   const signed = simpleSigningPayload(opts.dockerReference ?? `${registry.host}/${repo}`, digest);
   const signature = sign('sha256', signed, key).toString('base64');
   const payload = opts.payload ?? signed;
@@ -93,9 +94,12 @@ export async function pushCosignSignature(
     const put = async (ref: string, body: Buffer, type: string) => {
       const res = await fetch(`${registry.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': type }, body });
       if (res.status !== 201) throw new Error(`PUT ${ref}: ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+      return res.headers.get('oci-subject') ?? undefined;
     };
-    await put(sha256(manifest), manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const subject = await put(sha256(manifest), manifest, 'application/vnd.oci.image.manifest.v1+json');
     const tag = (opts.storeFor ?? digest).replace(':', '-');
+    if (opts.referrer.fallbackTag === false) return { tag, manifestDigest: sha256(manifest), payload, subjectHeader: subject };
     const index = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -116,7 +120,7 @@ export async function pushCosignSignature(
   return { tag, manifestDigest: sha256(manifest), payload };
 }
 
-async function pushBlob(registry: { url: string }, repo: string, data: Buffer): Promise<void> {
+export async function pushBlob(registry: { url: string }, repo: string, data: Buffer): Promise<void> {
   const start = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   await start.arrayBuffer();
   if (start.status !== 202) throw new Error(`POST upload: ${start.status}`);

@@ -298,6 +298,72 @@ describe('OCI distribution API (real satellite process)', () => {
     assert.deepEqual(((await none.json()) as { manifests: unknown[] }).manifests, []);
   });
 
+  test('referrers API per dist-spec 1.1: annotations, empty index for a known repo, pages with Link, bad digests, deleted referrers', async () => {
+    const subject = await pushImage('refs/app', 'v1');
+    const subjectDesc = { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.manifest.length };
+    // A known repository, nothing refers to the image yet: 200 and an empty index, not 404.
+    const empty = await fetch(u(`/v2/refs/app/referrers/${subject.digest}`));
+    assert.equal(empty.status, 200);
+    assert.equal(empty.headers.get('content-type'), OCI_INDEX);
+    assert.deepEqual(await empty.json(), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+    const pushed: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await pushImage('refs/app', `r${i}`, {
+        artifactType: i % 2 === 0 ? 'application/vnd.example.sig' : 'application/vnd.example.sbom',
+        subject: subjectDesc,
+        annotations: { 'org.example.i': String(i) },
+      });
+      assert.equal(r.res.headers.get('oci-subject'), subject.digest);
+      pushed.push(r.digest);
+    }
+    // Without artifactType in the manifest, the config's media type is the descriptor's artifactType.
+    const plain = await pushImage('refs/app', 'plain', { subject: subjectDesc });
+    const all = (await (await fetch(u(`/v2/refs/app/referrers/${subject.digest}`))).json()) as { manifests: Array<{ digest: string; mediaType: string; size: number; artifactType: string; annotations?: Record<string, string> }> };
+    assert.equal(all.manifests.length, 6);
+    const first = all.manifests.find((m) => m.digest === pushed[0])!;
+    assert.equal(first.mediaType, OCI_MANIFEST);
+    assert.equal(first.artifactType, 'application/vnd.example.sig');
+    assert.deepEqual(first.annotations, { 'org.example.i': '0' });
+    assert.equal(all.manifests.find((m) => m.digest === plain.digest)!.artifactType, 'application/vnd.oci.image.config.v1+json');
+
+    // Pages: n=2 of the three signatures, each page linking the next with the filter kept.
+    const seen: string[] = [];
+    let next: string | undefined = `/v2/refs/app/referrers/${subject.digest}?artifactType=${encodeURIComponent('application/vnd.example.sig')}&n=2`;
+    let pages = 0;
+    while (next) {
+      const res = await fetch(u(next));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('oci-filters-applied'), 'artifactType');
+      const page = (await res.json()) as { manifests: Array<{ digest: string; artifactType: string }> };
+      assert.ok(page.manifests.length <= 2);
+      for (const m of page.manifests) {
+        assert.equal(m.artifactType, 'application/vnd.example.sig');
+        seen.push(m.digest);
+      }
+      const link = res.headers.get('link');
+      next = link ? /^<([^>]+)>; rel="next"$/.exec(link)?.[1] : undefined;
+      if (link) assert.ok(next, link);
+      pages++;
+    }
+    assert.equal(pages, 2);
+    assert.deepEqual(seen.sort(), [pushed[0], pushed[2], pushed[4]].sort());
+
+    const bad = await fetch(u('/v2/refs/app/referrers/sha256:zz'));
+    assert.equal(bad.status, 400);
+    assert.equal(await errorCode(bad), 'DIGEST_INVALID');
+    const badLast = await fetch(u(`/v2/refs/app/referrers/${subject.digest}?last=nope`));
+    assert.equal(badLast.status, 400);
+    assert.equal(await errorCode(badLast), 'DIGEST_INVALID');
+    const badN = await fetch(u(`/v2/refs/app/referrers/${subject.digest}?n=-1`));
+    assert.equal(badN.status, 400);
+    assert.equal(await errorCode(badN), 'PAGINATION_NUMBER_INVALID');
+
+    // A deleted referrer is no longer listed.
+    assert.equal((await fetch(u(`/v2/refs/app/manifests/${pushed[1]}`), { method: 'DELETE' })).status, 202);
+    const after = (await (await fetch(u(`/v2/refs/app/referrers/${subject.digest}?artifactType=application/vnd.example.sbom`))).json()) as { manifests: Array<{ digest: string }> };
+    assert.deepEqual(after.manifests.map((m) => m.digest), [pushed[3]]);
+  });
+
   test('deletes: blob unlink and manifest delete', async () => {
     const img = await pushImage('to/delete', 'v1');
     assert.equal((await fetch(u(`/v2/to/delete/blobs/${img.layerDigest}`), { method: 'DELETE' })).status, 202);

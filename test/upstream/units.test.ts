@@ -8,6 +8,7 @@ import { UPSTREAM_DEFAULTS, upstreamConfigSchema, type UpstreamConfig } from '..
 import { redactUrl, redirectTarget, sameOrigin } from '../../src/upstream/redirects.ts';
 import { backoffMs, parseRetryAfter } from '../../src/upstream/retry-after.ts';
 import { TokenCache } from '../../src/upstream/token-cache.ts';
+import { filtersApplied, nextReferrersPage, parseReferrersBody } from '../../src/upstream/referrers.ts';
 
 test('WWW-Authenticate challenges', () => {
   assert.deepEqual(
@@ -125,4 +126,45 @@ test('config schema: defaults and refusals', () => {
   ]) {
     assert.throws(() => validate(upstreamConfigSchema, bad, 'upstream config'), (e: unknown) => isSatelliteError(e, 'CONFIG_INVALID'), JSON.stringify(bad));
   }
+});
+
+test('referrers answers: index parsing, OCI-Filters-Applied, Link rel="next" kept to the same registry path', () => {
+  const d = `sha256:${'a'.repeat(64)}`;
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 10, artifactType: 'x/y', annotations: { a: 'b', n: 1 } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:short', size: 1 },
+        null,
+      ],
+    }),
+  );
+  assert.deepEqual(parseReferrersBody(body, 'w', {}), {
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 10, artifactType: 'x/y', annotations: { a: 'b' } }],
+    malformed: 2,
+  });
+  assert.throws(() => parseReferrersBody(Buffer.from('<html>'), 'w', {}), (err) => isSatelliteError(err, 'UPSTREAM_PROTOCOL'));
+  assert.throws(() => parseReferrersBody(Buffer.from('{"manifests":{}}'), 'w', {}), (err) => isSatelliteError(err, 'UPSTREAM_PROTOCOL'));
+
+  assert.equal(filtersApplied('artifactType', 'artifactType'), true);
+  assert.equal(filtersApplied('annotation, ArtifactType', 'artifactType'), true);
+  assert.equal(filtersApplied(undefined, 'artifactType'), false);
+  assert.equal(filtersApplied('', 'artifactType'), false);
+
+  const path = `/v2/a/b/referrers/${d}`;
+  const from = new URL(`http://reg:5000${path}?artifactType=x`);
+  assert.equal(nextReferrersPage(`<${path}?last=z&n=1>; rel="next"`, from, '', path), `${path}?last=z&n=1`);
+  assert.equal(nextReferrersPage(`<http://reg:5000${path}?last=z>; rel=next`, from, '', path), `${path}?last=z`);
+  assert.equal(nextReferrersPage([`<${path}?p=1>; rel="prev"`, `<${path}?p=3>; rel="next"`], from, '', path), `${path}?p=3`);
+  assert.equal(nextReferrersPage(`<${path}?p=1>; rel="prev", <${path}?p=3>; rel="next"`, from, '', path), `${path}?p=3`);
+  // Another origin, another path, another repository: not followed (our credentials go with it).
+  assert.equal(nextReferrersPage(`<http://evil:5000${path}?last=z>; rel="next"`, from, '', path), undefined);
+  assert.equal(nextReferrersPage(`</v2/other/referrers/${d}?last=z>; rel="next"`, from, '', path), undefined);
+  assert.equal(nextReferrersPage(`</v2/a/b/tags/list>; rel="next"`, from, '', path), undefined);
+  assert.equal(nextReferrersPage(undefined, from, '', path), undefined);
+  // A registry under a path prefix: the prefix is kept out of the returned path.
+  const prefixed = new URL(`http://reg/registry${path}`);
+  assert.equal(nextReferrersPage(`</registry${path}?last=z>; rel="next"`, prefixed, '/registry', path), `${path}?last=z`);
 });
