@@ -35,6 +35,12 @@ export interface TrustResult {
   replica?: SignatureReplica;
 }
 
+/** Where signatures are read from: the upstream (sync, the proxy), or the copies kept in the store. */
+export type SignatureSource = Pick<UpstreamPort, 'getManifest' | 'fetchBlob'>;
+
+/** The store operations that keep signatures beside an image. */
+export type SignatureStore = Pick<Store, 'hasBlob' | 'linkBlob' | 'tempPath' | 'commitVerifiedFile' | 'commitImage'>;
+
 /** Signature payloads and configs are a few hundred bytes; anything this large is not one. */
 const MAX_SIGNATURE_BLOB = 1 << 20;
 
@@ -45,7 +51,7 @@ const MAX_SIGNATURE_BLOB = 1 << 20;
  * offline with the policy's keys. Never throws for a missing or bad signature: that is the verdict.
  */
 export async function checkSignatures(
-  upstream: UpstreamPort,
+  upstream: SignatureSource,
   policy: EffectivePolicy,
   image: { repository: string; digest: string },
   signal: AbortSignal,
@@ -88,7 +94,7 @@ export async function checkSignatures(
   return { verdict: 'invalid', mode: policy.mode, reason: reasons.join('; '), replica };
 }
 
-async function getIfExists(upstream: UpstreamPort, repo: string, reference: string, signal: AbortSignal): Promise<FetchedManifest | undefined> {
+async function getIfExists(upstream: SignatureSource, repo: string, reference: string, signal: AbortSignal): Promise<FetchedManifest | undefined> {
   try {
     return await upstream.getManifest(repo, reference, signal);
   } catch (err) {
@@ -107,7 +113,7 @@ function isIndex(m: FetchedManifest): boolean {
  * cosign signature referrers (artifactType application/vnd.dev.cosign.artifact.sig.v1+json) whose
  * subject is the image are fetched; the index is kept to be replicated with them.
  */
-async function referrerSignatures(upstream: UpstreamPort, image: { repository: string; digest: string }, signal: AbortSignal) {
+async function referrerSignatures(upstream: SignatureSource, image: { repository: string; digest: string }, signal: AbortSignal) {
   const tag = image.digest.replace(':', '-');
   const index = await getIfExists(upstream, image.repository, tag, signal);
   if (!index) return undefined;
@@ -136,7 +142,7 @@ export function refusal(result: TrustResult): string | undefined {
   return result.verdict === 'unsigned' ? TrustErrorCode.required : TrustErrorCode.invalid;
 }
 
-async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Buffer> {
+async function fetchSmallBlob(upstream: SignatureSource, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Buffer> {
   if (want.size > MAX_SIGNATURE_BLOB) throw new Error(`signature blob ${want.digest} is ${want.size} bytes (over ${MAX_SIGNATURE_BLOB})`);
   const res = await upstream.fetchBlob(repo, want.digest, { signal, size: want.size });
   const data = await readCapped(res.body, MAX_SIGNATURE_BLOB, () => new Error(`signature blob over ${MAX_SIGNATURE_BLOB} bytes`));
@@ -150,7 +156,7 @@ async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { dige
  * Stores the signature manifests and their blobs beside the image under the same tags, so the
  * satellite serves `<repo>:sha256-<hex>.sig` (and the referrers fallback tag) like the upstream did.
  */
-export async function replicateSignatures(store: Store, repository: string, replica: SignatureReplica, log: Logger): Promise<void> {
+export async function replicateSignatures(store: SignatureStore, repository: string, replica: SignatureReplica, log: Logger): Promise<void> {
   for (const [digest, data] of replica.blobs) {
     if (store.hasBlob(digest)) {
       await store.linkBlob(repository, digest);
