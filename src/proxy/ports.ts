@@ -25,6 +25,14 @@ export type ProxyStore = Pick<
   | 'relieve'
   | 'disk'
   | 'setCacheEvictor'
+  // Signature policy: reading and keeping signatures, which blobs admitted manifests reference.
+  | 'isBlobReferenced'
+  | 'manifestsOf'
+  | 'openBlob'
+  | 'blobSize'
+  | 'tempPath'
+  | 'commitVerifiedFile'
+  | 'commitImage'
 >;
 
 /** What the proxy needs from an upstream registry client (src/upstream's UpstreamClient). */
