@@ -198,6 +198,40 @@ test('proxy signature policy from the desired state: warn serves and flags, an e
   assert.equal(value(m2, 'harbor_satellite_proxy_signature_verdicts_total{verdict="verified"}'), 2);
 });
 
+test('after a restart with the upstream down, cached images are checked again from the signatures kept beside them', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const keyA = makeCosignKey();
+  const keyB = makeCosignKey();
+  const images = await pushImages(t, upstream, ['apps/signed']);
+  const digest = images.get('apps/signed')!.manifestDigest;
+  await pushCosignSignature(upstream, 'apps/signed', digest, keyA.privateKey);
+  const keys = await makeTempDir(t, 'hs-keys-');
+  await writeFile(join(keys, 'a.pub'), keyA.publicKeyPem);
+  await writeFile(join(keys, 'b.pub'), keyB.publicKeyPem);
+  const dataDir = await makeTempDir(t, 'hs-satellite-data-');
+  const withKey = (file: string) => ({ dataDir, config: proxyConfig(upstream.url, { tagTtlSeconds: 0, signaturePolicy: { mode: 'enforce', keyFiles: [join(keys, file)] } }) });
+
+  const first = await startSatellite(t, withKey('a.pub'));
+  await skopeoCopy(`docker://${first.host}/apps/signed:v1`, `oci:${await makeTempDir(t, 'hs-pull-')}:v1`);
+  await first.stop();
+  await upstream.stop();
+
+  // Same key, WAN down, verdicts gone with the process: the kept signature verifies it again.
+  const second = await startSatellite(t, withKey('a.pub'));
+  const pulled = await makeTempDir(t, 'hs-pull-');
+  await skopeoCopy(`docker://${second.host}/apps/signed:v1`, `oci:${pulled}:v1`);
+  assert.equal((await layoutDigests(pulled)).manifest, digest);
+  assert.equal((await policyOf(second)).verdicts.verified, 1);
+  await second.stop();
+
+  // Key file rotated to B, WAN down: the kept signature (A's) no longer verifies; refused.
+  const third = await startSatellite(t, withKey('b.pub'));
+  const r = await getManifest(third, 'apps/signed', 'v1');
+  assert.equal(r.status, 403);
+  assert.match(r.error?.message ?? '', /^SIGNATURE_INVALID: apps\/signed@sha256:.*does not verify with any trusted key/);
+  await third.waitForLog(/"msg":"upstream unavailable for a signature check; the kept signatures decide"/);
+});
+
 test('proxy.signaturePolicy.keyFiles: a file without a public key is a configuration error naming it (exit 78)', async (t) => {
   const dir = await makeTempDir(t, 'hs-keys-');
   await writeFile(join(dir, 'bad.pub'), 'not a key\n');
