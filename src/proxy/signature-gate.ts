@@ -144,7 +144,8 @@ export class SignatureGate {
     const policy = this.policy(repo);
     if (!policy) return;
     const { entry, replica } = await this.#verdict(repo, upstreamRepo, m, policy, upstream, 'store');
-    if (replica) await this.keep(repo, replica);
+    // Newer signatures read from the upstream are kept for an image served with them.
+    if (replica && !entry.refused) await this.keep(repo, replica);
     this.#enforce(entry);
   }
 
