@@ -198,6 +198,39 @@ test('proxy signature policy from the desired state: warn serves and flags, an e
   assert.equal(value(m2, 'harbor_satellite_proxy_signature_verdicts_total{verdict="verified"}'), 2);
 });
 
+test('repositories patterns and mirrors: the policy covers only matching store names; a mirror image is checked under its upstream name', async (t) => {
+  const a = await startDockerRegistry(t);
+  const b = await startDockerRegistry(t);
+  const key = makeCosignKey();
+  const onA = await pushImages(t, a, ['library/app']);
+  const onB = await pushImages(t, b, ['library/app', 'library/tool']);
+  // Signed on b as b names it (docker-reference 127.0.0.1:PORT/library/app), not as the satellite stores it.
+  await pushCosignSignature(b, 'library/app', onB.get('library/app')!.manifestDigest, key.privateKey);
+  const keys = await makeTempDir(t, 'hs-keys-');
+  await writeFile(join(keys, 'k.pub'), key.publicKeyPem);
+  const sat = await startSatellite(t, {
+    config: proxyConfig(a.url, {
+      mirrors: [{ namespace: 'b.test:5000', upstream: { url: b.url } }],
+      signaturePolicy: { mode: 'enforce', keyFiles: [join(keys, 'k.pub')], repositories: ['b.test-5000/*'] },
+    }),
+  });
+  const pull = async (ref: string) => {
+    const to = await makeTempDir(t, 'hs-pull-');
+    await skopeoCopy(`docker://${sat.host}/${ref}`, `oci:${to}:v1`);
+    return (await layoutDigests(to)).manifest;
+  };
+  // Not covered by the pattern: the default upstream's unsigned image is served as before.
+  assert.equal(await pull('library/app:v1'), onA.get('library/app')!.manifestDigest);
+  // Covered: the mirror's signed image verifies under its upstream name; its unsigned one is refused.
+  assert.equal(await pull('b.test-5000/library/app:v1'), onB.get('library/app')!.manifestDigest);
+  const r = await getManifest(sat, 'b.test-5000/library/tool', 'v1');
+  assert.equal(r.status, 403);
+  assert.match(r.error?.message ?? '', /^SIGNATURE_REQUIRED: b\.test-5000\/library\/tool@sha256:/);
+  const p = await policyOf(sat);
+  assert.deepEqual(p.repositories, ['b.test-5000/*']);
+  assert.deepEqual([p.verdicts.verified, p.verdicts.unsigned], [1, 1]);
+});
+
 test('after a restart with the upstream down, cached images are checked again from the signatures kept beside them', async (t) => {
   const upstream = await startDockerRegistry(t);
   const keyA = makeCosignKey();
