@@ -231,6 +231,21 @@ test('repositories patterns and mirrors: the policy covers only matching store n
   assert.deepEqual([p.verdicts.verified, p.verdicts.unsigned], [1, 1]);
 });
 
+test('a limit, measured: containerd takes a 403 from the mirror as a failure and falls back to a reachable server', async (t) => {
+  const upstream = await startDockerRegistry(t);
+  const images = await pushImages(t, upstream, ['apps/unsigned']);
+  const keys = await makeTempDir(t, 'hs-keys-');
+  await writeFile(join(keys, 'k.pub'), makeCosignKey().publicKeyPem);
+  const sat = await startSatellite(t, { config: proxyConfig(upstream.url, { signaturePolicy: { mode: 'enforce', keyFiles: [join(keys, 'k.pub')] } }) });
+  const hostsDir = await makeTempDir(t, 'hs-hosts-');
+  // server: the real upstream (loopback), as a hosts.toml written for a reachable registry has it.
+  await writeHostsToml(hostsDir, 'upstream.test:5000', { server: upstream.url, mirrors: [{ url: `http://${sat.host}`, capabilities: ['pull', 'resolve'] }] });
+  const ctr = await startContainerd(t);
+  assert.equal(await ctr.pull('upstream.test:5000/apps/unsigned:v1', { hostsDir }), images.get('apps/unsigned')!.manifestDigest, 'pulled from the server, around the refusal');
+  assert.ok((await policyOf(sat)).refusals >= 1, 'the satellite did refuse it');
+  assert.equal(await present(sat, images.get('apps/unsigned')!.layerDigests[0]!), false, 'and stored nothing of it');
+});
+
 test('after a restart with the upstream down, cached images are checked again from the signatures kept beside them', async (t) => {
   const upstream = await startDockerRegistry(t);
   const keyA = makeCosignKey();
