@@ -122,6 +122,8 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
         pinned: () => engine.heldManifests(),
         fills,
         blobSources: peers && peersMod && config.proxy.askPeers ? peersMod.peerSource(peers.peers, { mode: 'present', waitMs: config.proxy.peerWaitMs }) : undefined,
+        // Key rotation: the desired state is read at every check, the key files at start.
+        signatures: { keys: await (await import('./proxy-keys.ts')).proxySignatureKeys(config.proxy.signaturePolicy), desired: () => engine.desired?.trust },
       });
     }
     const pullThrough = proxy;

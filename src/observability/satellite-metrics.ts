@@ -140,6 +140,19 @@ function addProxy(proxy: { status(): ProxyStatus }, g: Def, c: Def): void {
   g('proxy_cache_bytes', 'Bytes held by the pull-through cache.', () => s().cacheBytes);
   g('proxy_cache_quota_bytes', 'The cache quota (proxy.cacheQuotaBytes); 0 when unlimited.', () => s().cacheQuotaBytes ?? 0);
   g('proxy_fetches_in_flight', 'Upstream blob fetches running now.', () => s().inFlight);
+  // proxy.signaturePolicy (docs/trust.md): zeros while it is off.
+  const sp = () => {
+    const p = s().signaturePolicy;
+    return 'verdicts' in p ? p : undefined;
+  };
+  c(
+    'proxy_signature_verdicts_total',
+    'Signature verdicts the pull-through proxy reached (cache hits not counted), by verdict (verified, unsigned, invalid, exempt).',
+    () => (['verified', 'unsigned', 'invalid', 'exempt'] as const).map((verdict) => [{ verdict }, sp()?.verdicts[verdict] ?? 0]),
+    ['verdict'],
+  );
+  c('proxy_signature_refusals_total', 'Requests the pull-through proxy answered 403 DENIED under an enforced signature policy.', () => sp()?.refusals ?? 0);
+  g('proxy_signature_flagged_images', 'Images the proxy holds a verdict for that have no valid signature (served under warn, refused under enforce).', () => sp()?.flagged.length ?? 0);
 }
 
 function addPeers(peers: { status(): PeerStatusView }, g: Def, c: Def): void {

@@ -37,6 +37,8 @@ export interface ProxyConfig {
   askPeers: boolean;
   /** How long a miss waits for a peer that is itself fetching the blob (a device is waiting). */
   peerWaitMs: number;
+  /** Signatures checked before a manifest fetched from the upstream is served or cached (docs/trust.md). */
+  signaturePolicy: ProxySignaturePolicy;
   /** Devices' own upstream credentials, for repositories the satellite's cannot read (docs/proxy.md). */
   deviceCredentials: {
     /**
@@ -50,6 +52,27 @@ export interface ProxyConfig {
     /** With the upstream unreachable, a confirmation this recent still admits the device. */
     offlineGraceSeconds: number;
   };
+}
+
+export interface ProxySignaturePolicy {
+  /**
+   * off: nothing is checked (the desired state's policies too); warn: served, logged, counted and
+   * flagged; enforce: an image without a valid signature is answered 403 DENIED and not cached.
+   */
+  mode: 'off' | 'warn' | 'enforce';
+  /** Files of PEM public keys (cosign.pub), read at start; a file without a key is a config error. */
+  keyFiles: string[];
+  /** Repositories (store names, `*` any characters) this policy covers; absent: every repository. */
+  repositories?: string[];
+  /**
+   * Also apply the desired state's trust policies (their repositories and modes: the stricter mode
+   * wins) and trust their keys for `repositories`.
+   */
+  desiredState: boolean;
+  /** A verdict other than verified is checked again after this long (a signature pushed later). */
+  recheckSeconds: number;
+  /** Verdicts kept in memory, per repository and digest (least recently used dropped). */
+  verdictCacheEntries: number;
 }
 
 const NAMESPACE = { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' } as const;
@@ -92,6 +115,19 @@ export const proxyConfigSchema = {
     accessFlushSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
     askPeers: { type: 'boolean', default: true },
     peerWaitMs: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
+    signaturePolicy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['off', 'warn', 'enforce'], default: 'off' },
+        keyFiles: { type: 'array', maxItems: 32, default: [], items: { type: 'string', minLength: 1 } },
+        repositories: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[a-z0-9._/*-]+$' } },
+        desiredState: { type: 'boolean', default: true },
+        recheckSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },
+        verdictCacheEntries: { type: 'integer', minimum: 16, maximum: 1000000, default: 4096 },
+      },
+    },
     deviceCredentials: {
       type: 'object',
       additionalProperties: false,

@@ -1,4 +1,4 @@
-import { SatelliteError } from '../lib/errors.ts';
+import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 
 /** Codes the proxy throws; the registry maps them to OCI errors (same names as the OCI codes). */
 export const ProxyErrorCode = {
@@ -9,7 +9,14 @@ export const ProxyErrorCode = {
   /** The upstream refused the credentials used (internal: mapped to 404 or 401 by the proxy). */
   refused: 'UPSTREAM_REFUSED',
   unauthorized: 'UNAUTHORIZED',
+  /** The signature policy (enforce) refuses it: 403 DENIED, the message names the code and reason. */
+  signatureRequired: 'SIGNATURE_REQUIRED',
+  signatureInvalid: 'SIGNATURE_INVALID',
 } as const;
+
+export function isSignatureRefusal(err: unknown): boolean {
+  return isSatelliteError(err, ProxyErrorCode.signatureRequired) || isSatelliteError(err, ProxyErrorCode.signatureInvalid);
+}
 
 /**
  * 401 for a device: the registry answers it with `challenge` as WWW-Authenticate, so the client

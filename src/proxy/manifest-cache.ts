@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { isSatelliteError } from '../lib/errors.ts';
-import { ProxyErrorCode, proxyError } from './errors.ts';
+import { isSignatureRefusal, ProxyErrorCode, proxyError } from './errors.ts';
+import type { SignatureGate } from './signature-gate.ts';
 import type { ProxyStore, ProxyUpstream } from './ports.ts';
 import type { ProxyCounters } from './stats.ts';
 
@@ -15,6 +16,8 @@ export interface ManifestCacheDeps {
   slot: () => () => void;
   /** Called after something new was cached (eviction check). */
   onCached: () => void;
+  /** The signature policy, when on: a fetched manifest it refuses is never stored. */
+  gate?: SignatureGate | undefined;
 }
 
 /**
@@ -83,12 +86,16 @@ export class ManifestCache {
       }
       counters.manifestMisses++;
       const m = await upstream.getManifest(upstreamRepo, reference);
+      // Checked before it is stored: a refused image is neither served nor cached (403 DENIED).
+      const signatures = await this.#d.gate?.fetched(repo, upstreamRepo, m, upstream);
       await store.putManifest(repo, reference, m.body, m.mediaType, { allowMissingChildren: true, allowMissingBlobs: true });
       await cache.recordManifest(repo, m.digest, m.body.length);
       if (!isDigest(reference)) await cache.putTag(repo, reference, m.digest);
+      await this.#d.gate?.keep(repo, signatures);
       log.debug({ repo, reference, digest: m.digest }, 'manifest cached from upstream');
       this.#d.onCached();
     } catch (err) {
+      if (isSignatureRefusal(err)) throw err;
       if (isSatelliteError(err, 'UPSTREAM_NOT_FOUND')) {
         if (cachedDigest !== undefined) {
           // The tag is gone upstream: so is our copy of the mapping (the manifest ages out by LRU).

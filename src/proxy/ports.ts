@@ -1,3 +1,4 @@
+import type { ReferrersPage } from '../oci/referrers.ts';
 import type { Readable } from 'node:stream';
 import type { Store } from '../store/index.ts';
 
@@ -25,6 +26,14 @@ export type ProxyStore = Pick<
   | 'relieve'
   | 'disk'
   | 'setCacheEvictor'
+  // Signature policy: reading and keeping signatures, which blobs admitted manifests reference.
+  | 'isBlobReferenced'
+  | 'manifestsOf'
+  | 'openBlob'
+  | 'blobSize'
+  | 'tempPath'
+  | 'commitVerifiedFile'
+  | 'commitImage'
 >;
 
 /** What the proxy needs from an upstream registry client (src/upstream's UpstreamClient). */
@@ -33,6 +42,8 @@ export interface ProxyUpstream {
   resolveTag(repo: string, tag: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; size: number }>;
   fetchBlob(repo: string, digest: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<{ status: 200 | 206; start: number; total?: number; body: Readable }>;
   close(): Promise<void>;
+  /** One page of the OCI 1.1 referrers API; undefined when the upstream has none (404). */
+  getReferrers?(repo: string, digest: string, opts?: { artifactType?: string; next?: string }, signal?: AbortSignal): Promise<ReferrersPage | undefined>;
   /** The same upstream with a device's Authorization (Basic or Bearer); undefined for other schemes. */
   forDevice(authorization: string): ProxyUpstream | undefined;
   /** The WWW-Authenticate a device should get for repo (learned from the upstream). */

@@ -15,6 +15,8 @@ import { Fills, type BlobSource, type Fill } from '../fetch/index.ts';
 import { proxyPolicy, proxySources } from './fill-policy.ts';
 import type { AccessCheck, ProxyStore, ProxyUpstream } from './ports.ts';
 import { newCounters, type ProxyCounters, type ProxyStatus } from './stats.ts';
+import { SignatureGate } from './signature-gate.ts';
+import type { TrustPolicy } from '../protocol/desired-state.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -34,6 +36,11 @@ export interface PullThroughProxyOptions {
   blobSources?: BlobSource | undefined;
   /** The blob fetches in flight in this process, shared with sync (one fetch per digest). */
   fills?: Fills | undefined;
+  /**
+   * For proxy.signaturePolicy: the PEM keys read from its keyFiles, and the desired state's trust
+   * policies as in force now.
+   */
+  signatures?: { keys: string[]; desired: () => TrustPolicy[] | undefined } | undefined;
 }
 
 /** One upstream: the default one (store names as requested) or a mirror (store names prefixed). */
@@ -75,6 +82,8 @@ export class PullThroughProxy implements MissHandler {
   /** Fills made with a device's credentials (restricted repositories): nobody else joins them. */
   readonly #deviceFills = new WeakSet<Fill>();
   readonly #access = new DeviceAccess();
+  /** proxy.signaturePolicy, when not off. */
+  readonly #gate: SignatureGate | undefined;
   /** The upstream's /v2/ challenge per route, relayed to devices that come without credentials. */
   readonly #baseChallenges = new Map<Route, { at: number; value: Promise<string | undefined> }>();
   #fetching = 0;
@@ -93,6 +102,18 @@ export class PullThroughProxy implements MissHandler {
     const meter = (n: number) => {
       this.#counters.upstreamBytes += n;
     };
+    const sp = opts.config.signaturePolicy;
+    this.#gate =
+      sp.mode === 'off'
+        ? undefined
+        : new SignatureGate({
+            config: sp,
+            keys: opts.signatures?.keys ?? [],
+            desired: opts.signatures?.desired ?? (() => undefined),
+            store: opts.store,
+            log: opts.log.child({ part: 'signatures' }),
+            timeoutMs: opts.config.firstByteTimeoutMs + opts.config.idleTimeoutMs,
+          });
     const route = (target: UpstreamTarget, namespace: string | undefined, prefix: string | undefined): Route => {
       const upstream = opts.createUpstream(target, meter);
       const manifests = new ManifestCache({
@@ -103,6 +124,7 @@ export class PullThroughProxy implements MissHandler {
         tagTtlMs: opts.config.tagTtlSeconds * 1000,
         slot: () => this.#slot(),
         onCached: () => this.#scheduleEviction(),
+        gate: this.#gate,
       });
       return { url: target.url, namespace, prefix, upstream, manifests };
     };
@@ -135,19 +157,37 @@ export class PullThroughProxy implements MissHandler {
   async prepareManifest(name: string, reference: string, opts: { ns: string | undefined; signal: AbortSignal; device?: DeviceCredentials | undefined }): Promise<void> {
     const to = this.#resolve(name, opts.ns);
     if (!to) return;
+    const via = await this.#prepareManifest(to, reference, opts);
+    await this.#admitStored(to, reference, via?.upstream);
+  }
+
+  async #prepareManifest(to: Resolved, reference: string, opts: { signal: AbortSignal; device?: DeviceCredentials | undefined }): Promise<{ upstream: ProxyUpstream } | undefined> {
     const what: AccessCheck = { kind: 'manifest', reference };
     if (this.#store.cacheIndex.isRestrictedRepo(to.repo)) {
       const via = await this.#authorize(to, what, opts.device, opts.signal);
       await this.#asDevice(to, reference, () => to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal, via));
-      return;
+      return via;
     }
     try {
       await to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal);
+      return undefined;
     } catch (err) {
       if (!isSatelliteError(err, ProxyErrorCode.refused)) throw err;
       const via = await this.#deviceFallback(to, what, opts.device, opts.signal, err);
       await this.#asDevice(to, reference, () => to.route.manifests.prepare(to.repo, to.upstreamRepo, reference, opts.signal, via));
+      return via;
     }
+  }
+
+  /**
+   * A manifest the proxy cached, about to be served: the signature policy's verdict for it (kept
+   * per digest; checked again after a key rotation). Content of sync or pushes is not the proxy's.
+   */
+  async #admitStored(to: Resolved, reference: string, device: ProxyUpstream | undefined): Promise<void> {
+    if (!this.#gate) return;
+    const local = this.#store.getManifest(to.repo, reference);
+    if (!local || !this.#store.cacheIndex.isCachedManifest(to.repo, local.digest)) return;
+    await this.#gate.stored(to.repo, to.upstreamRepo, { digest: local.digest, mediaType: local.record.mediaType, body: local.content }, device ?? to.route.upstream);
   }
 
   /** Whether requests get a `device` (their Authorization forwarded): proxy.deviceCredentials.forward. */
@@ -246,6 +286,8 @@ export class PullThroughProxy implements MissHandler {
         attempt--;
         continue;
       }
+      // A blob names no image: under enforce it is fetched only for a manifest the policy admitted.
+      this.#gate?.blobAllowed(repo, digest);
       if (via) await this.#store.cacheIndex.markRestrictedBlob(digest);
       const fill = this.#fill(to, digest, via?.upstream);
       try {
@@ -287,6 +329,7 @@ export class PullThroughProxy implements MissHandler {
       inFlight: this.#mine.size,
       cacheBytes: this.#store.cacheIndex.bytes(),
       cacheQuotaBytes: this.#config.cacheQuotaBytes ?? null,
+      signaturePolicy: this.#gate?.status() ?? { mode: 'off' },
     };
   }
 

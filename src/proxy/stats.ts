@@ -1,3 +1,5 @@
+import type { SignatureGateStatus } from './signature-gate.ts';
+
 /** Counters of the pull-through cache (the status endpoint shows them; a metrics exporter can read them). */
 export interface ProxyCounters {
   manifestHits: number;
@@ -68,4 +70,6 @@ export interface ProxyStatus extends ProxyCounters {
   inFlight: number;
   cacheBytes: number;
   cacheQuotaBytes: number | null;
+  /** proxy.signaturePolicy: verdicts, refusals and flagged images (docs/trust.md). */
+  signaturePolicy: SignatureGateStatus | { mode: 'off' };
 }

@@ -29,6 +29,9 @@ const TABLE: Record<string, { code: string; status: number }> = {
   ROUTE_UNKNOWN: { code: 'UNSUPPORTED', status: 404 },
   METHOD_UNKNOWN: { code: 'UNSUPPORTED', status: 405 },
   UNAVAILABLE: { code: 'UNAVAILABLE', status: 503 },
+  // The pull-through proxy's signature policy (docs/trust.md): the message starts with the code.
+  SIGNATURE_REQUIRED: { code: 'DENIED', status: 403 },
+  SIGNATURE_INVALID: { code: 'DENIED', status: 403 },
   // RFC 4918 507 Insufficient Storage: nothing of the write was kept; detail has bytesNeeded/bytesAvailable.
   DISK_FULL: { code: 'DISK_FULL', status: 507 },
   STORE_READ_ONLY: { code: 'STORE_READ_ONLY', status: 507 },

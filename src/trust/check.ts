@@ -3,9 +3,8 @@ import type { Logger } from 'pino';
 import { digestOf } from '../lib/digest.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { Store } from '../store/index.ts';
-import type { UpstreamPort } from '../sync/upstream-port.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from './cosign.ts';
-import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers, type FetchedManifest } from './referrers.ts';
+import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers, type FetchedManifest, type SignatureSource } from './referrers.ts';
 import { TrustErrorCode } from './errors.ts';
 import { verifyPayload, type EffectivePolicy } from './verify.ts';
 import { readCapped } from '../lib/read-capped.ts';
@@ -33,6 +32,12 @@ export interface TrustResult {
   referrerLimits?: string;
 }
 
+/** Where signatures are read from: the upstream (sync, the proxy), or the copies kept in the store. */
+export type { SignatureSource } from './referrers.ts';
+
+/** The store operations that keep signatures beside an image. */
+export type SignatureStore = Pick<Store, 'hasBlob' | 'linkBlob' | 'tempPath' | 'commitVerifiedFile' | 'commitImage'>;
+
 export interface CheckOptions {
   /** Referrers read per image at most (sync.maxReferrers). */
   maxReferrers?: number;
@@ -50,7 +55,7 @@ const MAX_SIGNATURE_MANIFEST = 256 * 1024;
  * offline with the policy's keys. Never throws for a missing or bad signature: that is the verdict.
  */
 export async function checkSignatures(
-  upstream: UpstreamPort,
+  upstream: SignatureSource,
   policy: EffectivePolicy,
   image: { repository: string; digest: string },
   signal: AbortSignal,
@@ -115,7 +120,7 @@ function isIndex(m: FetchedManifest): boolean {
  * replicated under that tag with them; through the API they are stored by digest (the satellite's
  * own referrers API lists them again from their subject).
  */
-async function referrerSignatures(upstream: UpstreamPort, image: { repository: string; digest: string }, max: number, signal: AbortSignal): Promise<ReferrerSignatures> {
+async function referrerSignatures(upstream: SignatureSource, image: { repository: string; digest: string }, max: number, signal: AbortSignal): Promise<ReferrerSignatures> {
   const listing = await listReferrers(upstream, image, COSIGN_SIGNATURE_ARTIFACT_TYPE, max, signal);
   if (!listing) return {};
   const manifests: FetchedManifest[] = [];
@@ -152,7 +157,7 @@ export function refusal(result: TrustResult): string | undefined {
   return result.verdict === 'unsigned' ? TrustErrorCode.required : TrustErrorCode.invalid;
 }
 
-async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Buffer> {
+async function fetchSmallBlob(upstream: SignatureSource, repo: string, want: { digest: string; size: number }, signal: AbortSignal): Promise<Buffer> {
   if (want.size > MAX_SIGNATURE_BLOB) throw new Error(`signature blob ${want.digest} is ${want.size} bytes (over ${MAX_SIGNATURE_BLOB})`);
   const res = await upstream.fetchBlob(repo, want.digest, { signal, size: want.size });
   const data = await readCapped(res.body, MAX_SIGNATURE_BLOB, () => new Error(`signature blob over ${MAX_SIGNATURE_BLOB} bytes`));
@@ -167,7 +172,7 @@ async function fetchSmallBlob(upstream: UpstreamPort, repo: string, want: { dige
  * satellite serves `<repo>:sha256-<hex>.sig` (and the referrers fallback tag) like the upstream did;
  * referrers stored by digest are listed by the satellite's referrers API from their subject.
  */
-export async function replicateSignatures(store: Store, repository: string, replica: SignatureReplica, log: Logger): Promise<void> {
+export async function replicateSignatures(store: SignatureStore, repository: string, replica: SignatureReplica, log: Logger): Promise<void> {
   for (const [digest, data] of replica.blobs) {
     if (store.hasBlob(digest)) {
       await store.linkBlob(repository, digest);

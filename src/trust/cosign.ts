@@ -52,3 +52,24 @@ export function parseSignatureManifest(body: Buffer): SignatureManifest {
   }
   return out;
 }
+
+/**
+ * A cosign signature manifest (every layer a simple-signing payload), or an index listing only
+ * signature referrers (the referrers fallback tag): content about an image, nothing a runtime can
+ * run. Judged by content, never by tag name, so an image pushed under a `.sig` tag is still an image.
+ */
+export function isSignatureArtifact(body: Buffer): boolean {
+  let doc: { mediaType?: unknown; layers?: unknown; manifests?: unknown };
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (Array.isArray(doc.layers)) {
+    return doc.layers.length > 0 && (doc.layers as Array<{ mediaType?: unknown }>).every((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE);
+  }
+  if (Array.isArray(doc.manifests)) {
+    return (doc.manifests as Array<{ artifactType?: unknown }>).every((m) => m?.artifactType === COSIGN_SIGNATURE_ARTIFACT_TYPE);
+  }
+  return false;
+}

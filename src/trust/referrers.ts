@@ -1,6 +1,12 @@
 import { errorCode } from '../lib/errors.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
 
+/**
+ * Where signatures are read from: the upstream (sync, the proxy), or the copies kept in the store.
+ * A source without `getReferrers` is listed through the referrers tag schema only.
+ */
+export type SignatureSource = Pick<UpstreamPort, 'getManifest' | 'fetchBlob'> & Partial<Pick<UpstreamPort, 'getReferrers'>>;
+
 /** Referrers read per image by default (sync.maxReferrers): descriptors listed, over every page. */
 export const DEFAULT_MAX_REFERRERS = 64;
 
@@ -32,7 +38,7 @@ export interface ReferrerListing {
  * undefined: neither the API nor the fallback tag exists.
  */
 export async function listReferrers(
-  upstream: UpstreamPort,
+  upstream: SignatureSource,
   image: { repository: string; digest: string },
   artifactType: string,
   max: number,
@@ -75,7 +81,7 @@ export async function listReferrers(
 
 /** dist-spec "referrers tag schema": `<alg>-<hex>` tags an index of the image's referrers. */
 async function fromFallbackTag(
-  upstream: UpstreamPort,
+  upstream: SignatureSource,
   image: { repository: string; digest: string },
   artifactType: string,
   max: number,
@@ -99,7 +105,7 @@ async function fromFallbackTag(
   return out;
 }
 
-export async function getIfExists(upstream: UpstreamPort, repo: string, reference: string, signal: AbortSignal): Promise<FetchedManifest | undefined> {
+export async function getIfExists(upstream: SignatureSource, repo: string, reference: string, signal: AbortSignal): Promise<FetchedManifest | undefined> {
   try {
     return await upstream.getManifest(repo, reference, signal);
   } catch (err) {

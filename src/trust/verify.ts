@@ -20,12 +20,21 @@ export function keyId(key: KeyObject): string {
   return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 }
 
+/** Parsed keys by PEM text: the proxy asks for a repository's policy on every pull it checks. */
+const parsed = new Map<string, TrustKey>();
+const PARSED_MAX = 256;
+
 /** Reads PEM public keys (cosign.pub: PKIX "PUBLIC KEY"); a key that does not parse is an error naming it. */
 export function loadKeys(pems: string[], where = 'trust'): TrustKey[] {
   return pems.map((pem, i) => {
+    const known = parsed.get(pem);
+    if (known) return known;
     try {
       const key = createPublicKey(pem);
-      return { id: keyId(key), key };
+      const k = { id: keyId(key), key };
+      if (parsed.size >= PARSED_MAX) parsed.clear();
+      parsed.set(pem, k);
+      return k;
     } catch (err) {
       throw trustError(TrustErrorCode.keyInvalid, `${where} key ${i} is not a PEM public key: ${(err as Error).message}`, undefined, err);
     }
@@ -33,15 +42,33 @@ export function loadKeys(pems: string[], where = 'trust'): TrustKey[] {
 }
 
 /**
+ * Whether a policy's repository entry covers a repository: the name itself, or a pattern where `*`
+ * stands for any characters, `/` included (`prod/*`, `*`). Repository names never contain `*`, so
+ * a plain name matches only itself.
+ */
+export function repositoryMatches(pattern: string, repository: string): boolean {
+  if (!pattern.includes('*')) return pattern === repository;
+  const escape = (part: string) => part.replace(/[.+?^$()|[\]{}\\]/g, '\\$&');
+  const re = new RegExp(`^${pattern.split('*').map(escape).join('.*')}$`);
+  return re.test(repository);
+}
+
+/**
  * The policy for a repository: every policy whose repositories include it (or that lists none).
  * Enforce wins over warn; keys are the union. undefined: no policy applies, nothing is checked.
+ * Shared by sync (the desired state's policies) and the pull-through proxy (those plus its own).
  */
 export function policyFor(policies: TrustPolicy[] | undefined, repository: string): EffectivePolicy | undefined {
-  const applies = (policies ?? []).filter((p) => !p.repositories || p.repositories.includes(repository));
+  const applies = (policies ?? []).filter((p) => !p.repositories || p.repositories.some((r) => repositoryMatches(r, repository)));
   if (applies.length === 0) return undefined;
   const keys = new Map<string, TrustKey>();
   for (const p of applies) for (const k of loadKeys(p.keys, `trust policy ${p.name}`)) keys.set(k.id, k);
   return { mode: applies.some((p) => p.mode === 'enforce') ? 'enforce' : 'warn', keys: [...keys.values()], from: applies.map((p) => p.name) };
+}
+
+/** Names a policy's mode and key set: a verdict reached under another fingerprint is stale (a key rotation). */
+export function policyFingerprint(policy: EffectivePolicy): string {
+  return `${policy.mode}:${policy.keys.map((k) => k.id).sort().join(',')}`;
 }
 
 export type PayloadCheck = { ok: true; keyId: string } | { ok: false; reason: string };
