@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { AdminClient } from '../admin/client.ts';
 import { createBundle, importBundle, type ImportReport } from '../bundle/index.ts';
 import { bundleSignatureRequirement } from '../daemon/bundle-keys.ts';
+import { storeApplier } from '../bundle/startup.ts';
 import { parseByteSize } from '../lib/byte-size.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { pino, type Logger } from 'pino';
@@ -90,13 +91,15 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
   }
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   try {
-    // The policy: --trust FILE (a desired state, or its "trust" list), else the desired state in force.
+    // The policy: --trust FILE (a desired state, or its "trust" list), else the applier's (the desired state in force,
+    // or the bundle's own when it is newer and signed by Ground Control).
     let policies: TrustPolicy[] | undefined;
     if (args.trust) {
       const doc = JSON.parse(await readFile(args.trust, 'utf8')) as unknown;
       policies = Array.isArray(doc) ? (doc as TrustPolicy[]) : parseDesiredState(doc, args.trust).trust;
-    } else policies = store.syncState().desired()?.trust;
-    return reportImport(await importBundle(store, path, { policies, signatures: await bundleSignatureRequirement(config), log }));
+    }
+    const signatures = await bundleSignatureRequirement(config, store.syncState().desired());
+    return reportImport(await importBundle(store, path, { policies, signatures, applier: storeApplier(store, config.sync.platforms), log }));
   } finally {
     await store.close();
   }

@@ -56,7 +56,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
         rssBytes: process.memoryUsage.rss(),
         memory: deps.memory?.status() ?? null,
         upstream: s.upstream,
-        generation: { desired: s.desiredGeneration, applied: s.appliedGeneration },
+        generation: { desired: s.desiredGeneration, applied: s.appliedGeneration, appliedFrom: s.appliedFrom, appliedAt: s.appliedAt },
         running: s.running,
         nextRunAt: s.nextRunAt,
         lastRun: s.lastRun,

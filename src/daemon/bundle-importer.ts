@@ -5,6 +5,7 @@ import type { ImportReport } from '../bundle/import.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import type { Store } from '../store/index.ts';
+import type { SyncEngine } from '../sync/index.ts';
 
 /**
  * Bundle imports into the running satellite, one at a time: asked over the admin socket, or found
@@ -14,23 +15,26 @@ import type { Store } from '../store/index.ts';
 export class BundleImporter {
   readonly #config: SatelliteConfig;
   readonly #store: Store;
+  readonly #sync: Pick<SyncEngine, 'bundleApplier' | 'desired'>;
   readonly #log: Logger;
   #running: { path: string; done: Promise<unknown> } | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** The bundle.json (inode, size, mtime) last seen in the watched dir: a new one is imported once. */
   #seen: string | undefined;
 
-  constructor(opts: { config: SatelliteConfig; store: Store; log: Logger }) {
+  constructor(opts: { config: SatelliteConfig; store: Store; sync: Pick<SyncEngine, 'bundleApplier' | 'desired'>; log: Logger }) {
     this.#config = opts.config;
     this.#store = opts.store;
+    this.#sync = opts.sync;
     this.#log = opts.log;
   }
 
   async import(path: string): Promise<ImportReport> {
     if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${this.#running.path})`);
     const run = (async () => {
-      const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config);
-      return (await import('../bundle/startup.ts')).importWithPolicy(this.#store, path, signatures, this.#log);
+      const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config, this.#sync.desired);
+      // The engine's applier: a newer desired state goes in force at once, and reports carry its generation.
+      return (await import('../bundle/startup.ts')).importLogged(this.#store, path, { signatures, applier: this.#sync.bundleApplier(), log: this.#log });
     })();
     this.#running = { path, done: run.catch(() => undefined) };
     try {
