@@ -91,5 +91,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
     },
     verify: (repair, onProgress, signal) => verify({ repair, onProgress, signal }),
     importBundle: (path) => deps.bundles.import(path),
+    exportBundle: (req) => deps.bundles.export(req),
   };
 }

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ImportReport } from '../bundle/import.ts';
+import type { ExportReport, ExportRequest } from '../bundle/export.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import type { Store } from '../store/index.ts';
@@ -39,6 +40,20 @@ export class BundleImporter {
     this.#running = { path, done: run.catch(() => undefined) };
     try {
       return await run;
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Writes a bundle of what the store holds; not while an import runs (nor two at once). */
+  async export(req: ExportRequest): Promise<ExportReport> {
+    if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle operation is running (${this.#running.path})`);
+    const run = (async () => (await import('../bundle/export.ts')).exportFromStore(this.#store, req, this.#log))();
+    this.#running = { path: req.outDir, done: run.catch(() => undefined) };
+    try {
+      const report = await run;
+      this.#log.info({ dir: req.outDir, images: report.images, blobs: report.blobs, bytes: report.bytes, signed: report.signed, generation: report.generation }, 'bundle exported');
+      return report;
     } finally {
       this.#running = undefined;
     }
