@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startSatellite } from '../helpers/satellite.ts';
+import { REPO_ROOT, startSatellite } from '../helpers/satellite.ts';
 import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startContainerd, writeHostsToml } from '../helpers/containerd.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -13,7 +13,7 @@ import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
 import { makeCosignKey, pushCosignSignature } from '../helpers/cosign-sign.ts';
 import { syncConfig, waitForGeneration, writeDesired } from '../sync/helpers.ts';
 import { keyIdOf } from '../../src/lib/ed25519.ts';
-import { offlineConfig, satelliteCli, storedBlobs } from './helpers.ts';
+import { offlineConfig, SATELLITE_ENTRY, satelliteCli, storedBlobs } from './helpers.ts';
 
 test('satellite bundle export: from A\'s store (filled by sync) into B with no upstream at all; base stored once; signed by the operator\'s key; one image readable by skopeo', async (t) => {
   const upstream = await startDockerRegistry(t);
@@ -117,4 +117,58 @@ test('satellite bundle export: from A\'s store (filled by sync) into B with no u
   const missing = await satelliteCli(satA.configFile, ['export', '--image', 'apps/zz:v9', '-o', join(dir, 'none')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /NOT_FOUND: apps\/zz:v9 is not in this satellite's store/);
+});
+
+/** `satellite --config CFG bundle ...` with its peak RSS sampled every 10 ms (printed at exit). */
+async function exportWithPeakRss(configFile: string, args: string[]): Promise<{ code: number; stdout: string; peakRss: number }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  const probe = `data:text/javascript,let m=0;const s=()=>{m=Math.max(m,process.memoryUsage.rss())};setInterval(s,10).unref();process.on('exit',()=>{s();process.stderr.write('PEAK_RSS '+m+'\\n')})`;
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', probe, SATELLITE_ENTRY, '--config', configFile, 'bundle', ...args], { cwd: REPO_ROOT, env }, (err, stdout, stderr) => {
+      const peak = /PEAK_RSS (\d+)/.exec(stderr);
+      assert.ok(peak, stderr);
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, peakRss: Number(peak[1]) });
+    });
+  });
+}
+
+test('satellite bundle export streams blobs: a 160 MiB layer is written in 64 MiB parts with bounded memory, and B imports it whole', async (t) => {
+  const MiB = 1024 * 1024;
+  const layout = await makeTempDir(t, 'hs-export-big-layout-');
+  const platform = hostPlatform();
+  await writeImage(layout, { tag: 'small', layers: [await makeLayer('export-small', 100_000, { dir: layout })], platform });
+  const bigLayer = await makeLayer('export-big', 160 * MiB, { dir: layout });
+  const big = await writeImage(layout, { tag: 'big', layers: [bigLayer], platform });
+  // A is filled by pushes (skopeo), then stopped: the CLI opens its store.
+  const satA = await startSatellite(t);
+  await skopeoCopy(`oci:${layout}:small`, `docker://${satA.host}/apps/small:v1`);
+  await skopeoCopy(`oci:${layout}:big`, `docker://${satA.host}/apps/big:v1`);
+  await satA.stop();
+
+  const out = await makeTempDir(t, 'hs-export-big-');
+  const baseline = await exportWithPeakRss(satA.configFile, ['export', '--image', 'apps/small:v1', '-o', join(out, 'small')]);
+  assert.equal(baseline.code, 0);
+  const res = await exportWithPeakRss(satA.configFile, ['export', '--image', 'apps/big:v1', '-o', join(out, 'big'), '--part-size', '64MiB']);
+  assert.equal(res.code, 0);
+  assert.equal((JSON.parse(res.stdout) as { parts: number }).parts, 3);
+  const grew = res.peakRss - baseline.peakRss;
+  console.log(`export peak RSS: ${(baseline.peakRss / MiB).toFixed(0)} MiB for 100 kB, ${(res.peakRss / MiB).toFixed(0)} MiB for a ${(bigLayer.size / MiB).toFixed(0)} MiB layer`);
+  // Measured here: +66 MiB for a 160 MiB blob and the same for 320 MiB (read buffers not yet collected);
+  // a blob held whole would add at least its 160 MiB.
+  assert.ok(grew < 100 * MiB, `peak RSS grew ${(grew / MiB).toFixed(0)} MiB exporting a 160 MiB blob: it must stream`);
+  const parts = (await readdir(join(out, 'big', 'blobs', 'sha256'))).filter((f) => f.startsWith(bigLayer.digest.slice(7)));
+  assert.deepEqual(parts.sort(), ['000', '001', '002'].map((n) => `${bigLayer.digest.slice(7)}.${n}`));
+
+  const dataB = await makeTempDir(t, 'hs-export-big-b-');
+  const imported = await satelliteCli(await offlineConfig(t, dataB), ['import', join(out, 'big')]);
+  assert.equal(imported.code, 0, imported.stderr);
+  const satB = await startSatellite(t, { dataDir: dataB });
+  const res2 = await fetch(`${satB.url}/v2/apps/big/blobs/${bigLayer.digest}`);
+  assert.equal(res2.status, 200);
+  const hash = (await import('node:crypto')).createHash('sha256');
+  for await (const chunk of res2.body as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
+  assert.equal(`sha256:${hash.digest('hex')}`, bigLayer.digest);
+  assert.equal(sha256(await skopeoInspect(`docker://${satB.host}/apps/big:v1`, { raw: true })), big.manifestDigest);
 });
