@@ -32,8 +32,14 @@ export class SyncRecords {
     const a = this.db.applied();
     return a && { ...a, source: a.source === 'bundle' ? 'bundle' : 'sync' };
   }
-  setApplied(generation: number, at: string, source: AppliedSource = 'sync'): Promise<void> {
-    return this.db.putApplied({ generation, at, source });
+  /**
+   * Records a generation applied; never an older one than recorded (a run that started on an older
+   * desired state may finish after a bundle applied a newer one).
+   */
+  async setApplied(generation: number, at: string, source: AppliedSource = 'sync'): Promise<void> {
+    const prev = this.db.applied();
+    if (prev && prev.generation > generation) return;
+    await this.db.putApplied({ generation, at, source });
   }
   lastRun(): RunReport | undefined {
     return this.db.lastRun();
