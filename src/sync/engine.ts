@@ -108,6 +108,9 @@ export class SyncEngine {
     this.#source = opts.source;
     this.#fills = opts.fills ?? new Fills();
     this.#records = new SyncRecords(opts.store);
+    // In force from construction, not only from start(): the registry and the admin socket (status,
+    // a bundle import) answer before the engine starts, and must not see "no desired state".
+    this.#desired = this.#records.desired();
     this.#diskHold = new DiskHold(opts.store.disk, opts.log, opts.config);
     this.#runs = new RunScheduler(() => this.#run(), {
       hold: () => this.#diskHold.wait(this.#desired?.generation),
