@@ -1,10 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AdminClient } from '../admin/client.ts';
-import { createBundle, importBundle, type ImportReport } from '../bundle/index.ts';
+import { createBundle, exportFromStore, importBundle, parseImageRef, storeApplier, type ExportRequest, type ImportReport } from '../bundle/index.ts';
 import { bundleSignatureRequirement } from '../daemon/bundle-keys.ts';
-import { storeApplier } from '../bundle/startup.ts';
-import { exportFromStore, parseImageRef, type ExportRequest } from '../bundle/export.ts';
 import { parseByteSize } from '../lib/byte-size.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { pino, type Logger } from 'pino';
