@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { SatelliteError } from '../lib/errors.ts';
 import type { ImportReport } from '../bundle/import.ts';
+import type { ExportReport, ExportRequest } from '../bundle/export.ts';
 import type { GcReport, ImageRow, RunReport, StatusReport, SyncStarted, VerifyEvent, VerifyReport } from './types.ts';
 
 /**
@@ -40,6 +41,16 @@ export class AdminClient {
   /** The running satellite imports the bundle at `path` (absolute) and answers its report. */
   importBundle(path: string): Promise<ImportReport> {
     return this.#json('POST', `/v1/bundle/import?path=${encodeURIComponent(path)}`);
+  }
+
+  /** The running satellite writes a bundle of what it holds and answers its report. */
+  exportBundle(req: ExportRequest): Promise<ExportReport> {
+    const q = new URLSearchParams({ out: req.outDir });
+    for (const i of req.images) q.append('image', i);
+    if (req.all) q.set('all', '1');
+    if (req.partSize !== undefined) q.set('partSize', String(req.partSize));
+    if (req.keyFile) q.set('key', req.keyFile);
+    return this.#json('POST', `/v1/bundle/export?${q}`);
   }
 
   /** Streams progress events to onEvent; resolves with the report. */

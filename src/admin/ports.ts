@@ -1,4 +1,5 @@
 import type { ImportReport } from '../bundle/import.ts';
+import type { ExportReport, ExportRequest } from '../bundle/export.ts';
 import type { GcReport, ImageRow, RunReport, StatusReport, SyncStarted, VerifyReport } from './types.ts';
 
 /** What the admin socket's handlers ask of the running satellite; the daemon wires the domains in. */
@@ -17,4 +18,6 @@ export interface AdminPorts {
   ): Promise<VerifyReport>;
   /** Imports the bundle at this absolute path into the running store (one import at a time). */
   importBundle(path: string): Promise<ImportReport>;
+  /** Writes a bundle of what the store holds (one bundle operation at a time). */
+  exportBundle(req: ExportRequest): Promise<ExportReport>;
 }

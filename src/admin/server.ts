@@ -21,6 +21,7 @@ const MAX_SOCKET_PATH = 107;
  *   POST /v1/gc[?dryRun=1]     GcReport
  *   POST /v1/verify[?repair=1] NDJSON VerifyEvent lines: progress..., then result
  *   POST /v1/bundle/import?path=/abs/dir  ImportReport (the daemon reads the bundle: its user needs read access)
+ *   POST /v1/bundle/export?out=/abs/dir&image=R&all=1&partSize=N&key=/abs/key  ExportReport (the daemon writes it)
  * Who may call is decided by the socket file's owner, group and mode.
  */
 export class AdminServer {
@@ -115,6 +116,16 @@ export class AdminServer {
           const path = url.searchParams.get('path') ?? '';
           if (!path.startsWith('/')) return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'path must be an absolute directory' } });
           return sendJson(res, 200, await this.#ports.importBundle(path));
+        }
+        case 'POST /v1/bundle/export': {
+          const q = url.searchParams;
+          const outDir = q.get('out') ?? '';
+          const keyFile = q.get('key') ?? undefined;
+          const partSize = q.get('partSize') === null ? undefined : Number(q.get('partSize'));
+          if (!outDir.startsWith('/') || (keyFile !== undefined && !keyFile.startsWith('/')) || (partSize !== undefined && !Number.isSafeInteger(partSize))) {
+            return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'out (and key) must be absolute paths, partSize a number of bytes' } });
+          }
+          return sendJson(res, 200, await this.#ports.exportBundle({ outDir, images: q.getAll('image'), all: flag('all'), partSize, keyFile }));
         }
         default:
           return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no admin operation ${route}` } });

@@ -21,7 +21,8 @@ export interface StatusReport {
   /** The memory watchdog (null from a satellite without one). */
   memory: MemoryStatus | null;
   upstream: SyncStatus['upstream'];
-  generation: { desired: number | null; applied: number | null };
+  /** appliedFrom: what applied it, a sync run or a bundle import. */
+  generation: { desired: number | null; applied: number | null; appliedFrom: 'sync' | 'bundle' | null; appliedAt: string | null };
   running: boolean;
   nextRunAt: string | null;
   lastRun: RunReport | null;

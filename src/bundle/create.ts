@@ -33,6 +33,11 @@ export interface CreateBundleOptions {
   /** Carried in bundle.json: the desired state the bundle fills. */
   desired?: unknown;
   createdBy?: string;
+  /**
+   * A child manifest of an index the source does not have: 'fail' (an upstream must have every one),
+   * or 'skip' (a satellite's store keeps only the platforms it syncs; the import skips them the same way).
+   */
+  absentChildren?: 'fail' | 'skip';
 }
 
 export interface CreateBundleReport {
@@ -102,7 +107,16 @@ export async function createBundle(opts: CreateBundleOptions): Promise<CreateBun
   const putManifestTree = async (repo: string, m: { digest: string; mediaType: string; body: Buffer }, platforms: string[] | undefined) => {
     const parsed = parseManifest(m.body, m.mediaType);
     // Only the platforms the satellite keeps; the index itself is carried whole (as sync stores it).
-    for (const child of selectChildren(parsed.manifests, platforms)) await putManifestTree(repo, await source.getManifest(repo, child.digest, signal), undefined);
+    for (const child of selectChildren(parsed.manifests, platforms)) {
+      let m: { digest: string; mediaType: string; body: Buffer };
+      try {
+        m = await source.getManifest(repo, child.digest, signal);
+      } catch (err) {
+        if (opts.absentChildren === 'skip' && errorCode(err) === 'UPSTREAM_NOT_FOUND') continue;
+        throw err;
+      }
+      await putManifestTree(repo, m, undefined);
+    }
     for (const b of parsed.blobs) await putBlob(repo, b);
     await putBytes(m.digest, m.body);
     return parsed.mediaType;

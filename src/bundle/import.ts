@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { digestOf, HashingStream } from '../lib/digest.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import { parseManifest } from '../oci/manifest.ts';
-import type { TrustPolicy } from '../protocol/desired-state.ts';
+import { parseDesiredState, type DesiredState, type TrustPolicy } from '../protocol/desired-state.ts';
+import type { BundleApplier, DesiredOutcome } from '../sync/adopt.ts';
 import type { ImageManifest, Store } from '../store/index.ts';
 import { checkSignatures, refusal, replicateSignatures, type Verdict } from '../trust/check.ts';
 import { policyFor } from '../trust/verify.ts';
@@ -22,6 +23,8 @@ export interface ImportReport {
   bytesImported: number;
   /** bundle.sig checked against Ground Control's key(s): verified (keyId), unsigned, or unverified (no key known). */
   bundleSignature: ContentsVerdict;
+  /** What became of the desired state the bundle carries (absent: it carries none). */
+  desired?: DesiredOutcome;
 }
 
 /**
@@ -37,7 +40,14 @@ export interface ImportReport {
 export async function importBundle(
   store: Store,
   dir: string,
-  opts: { policies?: TrustPolicy[] | undefined; signatures?: SignatureRequirement | undefined; log: Logger },
+  opts: {
+    /** Signature policies for the images; default: the applier's (the bundle's own desired state when it will be in force). */
+    policies?: TrustPolicy[] | undefined;
+    signatures?: SignatureRequirement | undefined;
+    /** Applies the bundle's desired state (sync/adopt.ts); without it the desired state is only reported. */
+    applier?: BundleApplier | undefined;
+    log: Logger;
+  },
 ): Promise<ImportReport> {
   const { log } = opts;
   const { manifest, bytes } = await readContents(dir);
@@ -45,6 +55,25 @@ export async function importBundle(
   const bundleSignature = await checkContentsSignature(dir, bytes, opts.signatures ?? { keys: [], required: false });
   const listed = new Map(manifest.files.map((f) => [f.digest, f]));
   const report: ImportReport = { images: [], blobsImported: 0, blobsSkipped: 0, bytesImported: 0, bundleSignature };
+  // The desired state counts only when Ground Control signed it: it names the upstream and the trust policies.
+  let desired: DesiredState | undefined;
+  if (manifest.desired !== undefined) {
+    const generation = (manifest.desired as { generation?: unknown } | null)?.generation;
+    if (bundleSignature.status !== 'verified') {
+      report.desired = {
+        generation: Number.isSafeInteger(generation) ? (generation as number) : null,
+        status: 'ignored',
+        reason: `the bundle is ${bundleSignature.status}: its desired state is applied only when signed by a Ground Control key this satellite knows`,
+      };
+    } else {
+      try {
+        desired = parseDesiredState(manifest.desired, 'bundle.json desired state');
+      } catch (err) {
+        throw bundleError('BUNDLE_INVALID', (err as Error).message);
+      }
+    }
+  }
+  const policies = opts.policies ?? opts.applier?.policies(desired);
 
   // 1. Every file, before anything is written.
   for (const f of manifest.files) {
@@ -82,7 +111,7 @@ export async function importBundle(
     const entry: ImportReport['images'][number] = { repository: plan.repository, reference: plan.reference, digest: plan.digest, status: 'imported' };
     report.images.push(entry);
     // 2. Signatures, from the bundle itself: nothing is fetched.
-    const policy = policyFor(opts.policies, plan.repository);
+    const policy = policyFor(policies, plan.repository);
     const trust = policy ? await checkSignatures(source, policy, { repository: plan.repository, digest: plan.digest }, AbortSignal.timeout(60_000)) : undefined;
     if (trust) entry.signature = trust.verdict;
     const refused = trust && refusal(trust);
@@ -109,6 +138,11 @@ export async function importBundle(
     if (carried?.replica) await replicateSignatures(store, plan.repository, carried.replica, log);
     log.info({ repository: plan.repository, reference: plan.reference, digest: plan.digest, signature: trust?.verdict }, 'image imported from bundle');
   }
+  // 4. The desired state, as a sync that had fetched these images would leave it.
+  if (desired && opts.applier) {
+    report.desired = await opts.applier.apply(desired, report.images);
+    log.info({ ...report.desired }, 'bundle desired state');
+  } else if (desired) report.desired = { generation: desired.generation, status: 'ignored', reason: 'imported without a sync record (no applier)' };
   return report;
 }
 

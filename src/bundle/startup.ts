@@ -2,8 +2,18 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
+import { bundleApplier, SyncRecords, type BundleApplier } from '../sync/index.ts';
 import { importBundle, type ImportReport } from './import.ts';
 import type { SignatureRequirement } from './signature.ts';
+
+/**
+ * The applier of a satellite whose sync engine is not running (start-up before the engine, or the
+ * CLI with the satellite stopped): it writes the sync records; the engine reads them when it starts.
+ */
+export function storeApplier(store: Store, platforms: string[] | undefined): BundleApplier {
+  const records = new SyncRecords(store);
+  return bundleApplier({ records, store, current: () => records.desired(), setDesired: (s) => records.setDesired(s), platforms });
+}
 
 /**
  * sync.bundleDir at start-up (a flashed image's bundle, a stick mounted at boot): imported before
@@ -11,23 +21,23 @@ import type { SignatureRequirement } from './signature.ts';
  * cheap (stored blobs are not re-read). A damaged or badly signed bundle is logged and skipped; the
  * satellite starts.
  */
-export async function importBundleAtStart(store: Store, dir: string | undefined, signatures: SignatureRequirement, log: Logger): Promise<void> {
+export async function importBundleAtStart(store: Store, dir: string | undefined, opts: { signatures: SignatureRequirement; applier: BundleApplier; log: Logger }): Promise<void> {
   if (!dir) return;
   if (!(await stat(join(dir, 'bundle.json')).catch(() => undefined))) {
-    log.debug({ dir }, 'no bundle to import');
+    opts.log.debug({ dir }, 'no bundle to import');
     return;
   }
   try {
-    await importWithPolicy(store, dir, signatures, log);
+    await importLogged(store, dir, opts);
   } catch (err) {
-    log.error({ err, dir }, 'bundle not imported');
+    opts.log.error({ err, dir }, 'bundle not imported');
   }
 }
 
-/** Imports under the signature policy of the desired state in force (the running satellite's, or the CLI's). */
-export async function importWithPolicy(store: Store, dir: string, signatures: SignatureRequirement, log: Logger): Promise<ImportReport> {
-  const policies = store.syncState().desired()?.trust;
-  const report = await importBundle(store, dir, { policies, signatures, log });
+/** Imports (image policies: the applier's) and logs the outcome. */
+export async function importLogged(store: Store, dir: string, opts: { signatures: SignatureRequirement; applier: BundleApplier; log: Logger }): Promise<ImportReport> {
+  const { log } = opts;
+  const report = await importBundle(store, dir, { signatures: opts.signatures, applier: opts.applier, log });
   log.info(
     {
       dir,
@@ -36,6 +46,7 @@ export async function importWithPolicy(store: Store, dir: string, signatures: Si
       blobsImported: report.blobsImported,
       bytesImported: report.bytesImported,
       bundleSignature: report.bundleSignature,
+      desired: report.desired,
     },
     'bundle imported',
   );

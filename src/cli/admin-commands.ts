@@ -61,7 +61,7 @@ function memoryLine(m: StatusReport['memory']): string {
 
 export function renderStatus(s: StatusReport): string {
   const upstream = s.upstream.url === null ? 'none (no desired state)' : `${s.upstream.url} ${s.upstream.reachable === null ? '(not tried yet)' : s.upstream.reachable ? 'reachable' : `UNREACHABLE: ${s.upstream.lastError ?? ''}`}`;
-  const gen = s.generation.desired === null ? 'no desired state' : `applied ${s.generation.applied ?? '-'} / desired ${s.generation.desired}${s.running ? ', syncing now' : ''}`;
+  const gen = s.generation.desired === null ? 'no desired state' : `applied ${s.generation.applied ?? '-'}${s.generation.appliedFrom === 'bundle' ? ' (from a bundle)' : ''} / desired ${s.generation.desired}${s.running ? ', syncing now' : ''}`;
   const last = s.lastRun ? `${s.lastRun.result} ${ago(s.lastRun.finishedAt)} (${formatBytes(s.lastRun.bytesFromUpstream)} from upstream, ${s.lastRun.blobsFetched} blobs, ${s.lastRun.errors.length} errors)` : 'none yet';
   const rows: Array<[string, string]> = [
     ['Satellite', `${s.version}, up ${formatDuration(s.uptimeSeconds)}, RSS ${formatBytes(s.rssBytes)}`],

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AdminClient } from '../admin/client.ts';
-import { createBundle, importBundle, type ImportReport } from '../bundle/index.ts';
+import { createBundle, exportFromStore, importBundle, parseImageRef, storeApplier, type ExportRequest, type ImportReport } from '../bundle/index.ts';
 import { bundleSignatureRequirement } from '../daemon/bundle-keys.ts';
 import { parseByteSize } from '../lib/byte-size.ts';
 import type { SatelliteConfig } from '../config/index.ts';
@@ -25,6 +25,8 @@ export interface BundleArgs {
   'password-file'?: string | undefined;
   trust?: string | undefined;
   'part-size'?: string | undefined;
+  all?: boolean | undefined;
+  key?: string | undefined;
 }
 
 /** --part-size SIZE ("100MiB", "3.9GiB", bytes); undefined: the default. */
@@ -41,6 +43,7 @@ export async function bundleCommand(sub: string | undefined, path: string | unde
   try {
     if (sub === 'create') return await create(config, args, log);
     if (sub === 'import' && path) return await importCmd(config, path, args, log);
+    if (sub === 'export') return await exportCmd(config, args, log);
   } catch (err) {
     if (isSatelliteError(err)) {
       console.error(`satellite bundle ${sub}: ${err.code}: ${err.message}`);
@@ -57,13 +60,7 @@ async function create(config: SatelliteConfig, args: BundleArgs, log: Logger): P
     console.error(`usage:\n${BUNDLE_USAGE}`);
     return 2;
   }
-  const images = args.image.map((ref) => {
-    const at = ref.indexOf('@');
-    const colon = ref.lastIndexOf(':');
-    if (at > 0) return { repository: ref.slice(0, at), reference: ref.slice(at + 1) };
-    if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), reference: ref.slice(colon + 1) };
-    return { repository: ref, reference: 'latest' };
-  });
+  const images = args.image.map(parseImageRef);
   const password = args['password-file'] ? (await readFile(args['password-file'], 'utf8')).trim() : undefined;
   const source = new UpstreamClient(
     { ...config.upstream, url: args.from, ...(args.username ? { username: args.username, password: password ?? '' } : {}) },
@@ -90,16 +87,51 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
   }
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   try {
-    // The policy: --trust FILE (a desired state, or its "trust" list), else the desired state in force.
+    // The policy: --trust FILE (a desired state, or its "trust" list), else the applier's (the desired state in force,
+    // or the bundle's own when it is newer and signed by Ground Control).
     let policies: TrustPolicy[] | undefined;
     if (args.trust) {
       const doc = JSON.parse(await readFile(args.trust, 'utf8')) as unknown;
       policies = Array.isArray(doc) ? (doc as TrustPolicy[]) : parseDesiredState(doc, args.trust).trust;
-    } else policies = store.syncState().desired()?.trust;
-    return reportImport(await importBundle(store, path, { policies, signatures: await bundleSignatureRequirement(config), log }));
+    }
+    const signatures = await bundleSignatureRequirement(config, store.syncState().desired());
+    return reportImport(await importBundle(store, path, { policies, signatures, applier: storeApplier(store, config.sync.platforms), log }));
   } finally {
     await store.close();
   }
+}
+
+/**
+ * `bundle export`: what this satellite holds, written as a bundle. The running satellite writes it
+ * (its user needs write access to DIR and read access to --key); else the store is opened here.
+ */
+async function exportCmd(config: SatelliteConfig, args: BundleArgs, log: Logger): Promise<number> {
+  if (!args.output || (!args.all && !args.image?.length) || (args.all && args.image?.length)) {
+    console.error(`usage:\n${BUNDLE_USAGE}`);
+    return 2;
+  }
+  const request: ExportRequest = {
+    outDir: resolve(args.output),
+    images: args.image ?? [],
+    all: args.all === true,
+    ...(args['part-size'] ? { partSize: partSizeArg(args['part-size']) } : {}),
+    ...(args.key ? { keyFile: resolve(args.key) } : {}),
+  };
+  if (config.admin.enabled) {
+    try {
+      console.log(JSON.stringify({ bundle: request.outDir, ...(await new AdminClient(config.admin.socket).exportBundle(request)) }));
+      return 0;
+    } catch (err) {
+      if (!isSatelliteError(err, 'ADMIN_UNREACHABLE')) throw err;
+    }
+  }
+  const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
+  try {
+    console.log(JSON.stringify({ bundle: request.outDir, ...(await exportFromStore(store, request, log)) }));
+  } finally {
+    await store.close();
+  }
+  return 0;
 }
 
 function reportImport(report: ImportReport): number {

@@ -64,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
         'password-file': { type: 'string' },
         trust: { type: 'string' },
         'part-size': { type: 'string' },
+        all: { type: 'boolean' },
+        key: { type: 'string' },
       },
     });
   } catch (err) {

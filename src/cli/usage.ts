@@ -32,4 +32,8 @@ export const BUNDLE_USAGE = `  bundle create --from URL --image REPO:TAG [--imag
                      check the bundle's signature (Ground Control's key), every digest (and image signatures,
                      if a policy applies) and import; a running satellite imports it while it serves (admin
                      socket), else the store is opened here; --trust FILE: offline import with that policy;
-                     rerun to resume`;
+                     rerun to resume
+  bundle export -o DIR (--image REPO:TAG [--image ...] | --all) [--part-size SIZE] [--key FILE]
+                     write a bundle of what this satellite's store holds (the running satellite writes it,
+                     else the store is opened here); --all: every tagged image, and the desired state when
+                     fully applied; --key: sign with that Ed25519 private key (PEM), else unsigned`;

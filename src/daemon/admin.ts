@@ -56,7 +56,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
         rssBytes: process.memoryUsage.rss(),
         memory: deps.memory?.status() ?? null,
         upstream: s.upstream,
-        generation: { desired: s.desiredGeneration, applied: s.appliedGeneration },
+        generation: { desired: s.desiredGeneration, applied: s.appliedGeneration, appliedFrom: s.appliedFrom, appliedAt: s.appliedAt },
         running: s.running,
         nextRunAt: s.nextRunAt,
         lastRun: s.lastRun,
@@ -91,5 +91,6 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
     },
     verify: (repair, onProgress, signal) => verify({ repair, onProgress, signal }),
     importBundle: (path) => deps.bundles.import(path),
+    exportBundle: (req) => deps.bundles.export(req),
   };
 }

@@ -2,9 +2,11 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ImportReport } from '../bundle/import.ts';
+import type { ExportReport, ExportRequest } from '../bundle/export.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import type { Store } from '../store/index.ts';
+import type { SyncEngine } from '../sync/index.ts';
 
 /**
  * Bundle imports into the running satellite, one at a time: asked over the admin socket, or found
@@ -14,27 +16,44 @@ import type { Store } from '../store/index.ts';
 export class BundleImporter {
   readonly #config: SatelliteConfig;
   readonly #store: Store;
+  readonly #sync: Pick<SyncEngine, 'bundleApplier' | 'desired'>;
   readonly #log: Logger;
   #running: { path: string; done: Promise<unknown> } | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** The bundle.json (inode, size, mtime) last seen in the watched dir: a new one is imported once. */
   #seen: string | undefined;
 
-  constructor(opts: { config: SatelliteConfig; store: Store; log: Logger }) {
+  constructor(opts: { config: SatelliteConfig; store: Store; sync: Pick<SyncEngine, 'bundleApplier' | 'desired'>; log: Logger }) {
     this.#config = opts.config;
     this.#store = opts.store;
+    this.#sync = opts.sync;
     this.#log = opts.log;
   }
 
   async import(path: string): Promise<ImportReport> {
     if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${this.#running.path})`);
     const run = (async () => {
-      const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config);
-      return (await import('../bundle/startup.ts')).importWithPolicy(this.#store, path, signatures, this.#log);
+      const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config, this.#sync.desired);
+      // The engine's applier: a newer desired state goes in force at once, and reports carry its generation.
+      return (await import('../bundle/startup.ts')).importLogged(this.#store, path, { signatures, applier: this.#sync.bundleApplier(), log: this.#log });
     })();
     this.#running = { path, done: run.catch(() => undefined) };
     try {
       return await run;
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Writes a bundle of what the store holds; not while an import runs (nor two at once). */
+  async export(req: ExportRequest): Promise<ExportReport> {
+    if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle operation is running (${this.#running.path})`);
+    const run = (async () => (await import('../bundle/export.ts')).exportFromStore(this.#store, req, this.#log))();
+    this.#running = { path: req.outDir, done: run.catch(() => undefined) };
+    try {
+      const report = await run;
+      this.#log.info({ dir: req.outDir, images: report.images, blobs: report.blobs, bytes: report.bytes, signed: report.signed, generation: report.generation }, 'bundle exported');
+      return report;
     } finally {
       this.#running = undefined;
     }

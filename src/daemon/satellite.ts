@@ -56,8 +56,9 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   const store = await Store.open(storeOptions(config), log.child({ module: 'store' }));
   store.sweepUploadsEvery(config.store.uploadSweepIntervalSeconds * 1000);
   if (config.sync.bundleDir) {
-    const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config);
-    await (await import('../bundle/startup.ts')).importBundleAtStart(store, config.sync.bundleDir, signatures, log.child({ module: 'bundle' }));
+    const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config, store.syncState().desired());
+    const startup = await import('../bundle/startup.ts');
+    await startup.importBundleAtStart(store, config.sync.bundleDir, { signatures, applier: startup.storeApplier(store, config.sync.platforms), log: log.child({ module: 'bundle' }) });
   }
   let control: Control | undefined;
   let sync: SyncEngine | undefined;
@@ -164,7 +165,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
     memory.addReclaimer(() => server.trimBuffers());
     listening = () => server.listening;
     const address = await server.start();
-    bundles = new BundleImporter({ config, store, log: log.child({ module: 'bundle' }) });
+    bundles = new BundleImporter({ config, store, sync: engine, log: log.child({ module: 'bundle' }) });
     if (config.sync.bundleDir && config.sync.bundleWatchSeconds > 0) await bundles.watch(config.sync.bundleDir, config.sync.bundleWatchSeconds);
     admin = await startAdmin({ config, store, sync: engine, memory, control, peers: peers ? () => peers.peers.status() : undefined, proxy: () => pullThrough?.status() ?? { enabled: false }, bundles, verify, log: log.child({ module: 'admin' }) });
     pullThrough?.start();
@@ -199,7 +200,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
       statusLine() {
         const s = engine.status();
         const mem = memory.shedding ? '; memory above the soft limit: shedding blob downloads' : '';
-        const sync = s.desiredGeneration === null ? 'no desired state' : `generation ${s.appliedGeneration ?? '-'}/${s.desiredGeneration} applied${s.running ? ', syncing' : ''}${s.paused ? `, paused: ${s.paused.reason}` : ''}`;
+        const sync = s.desiredGeneration === null ? 'no desired state' : `generation ${s.appliedGeneration ?? '-'}/${s.desiredGeneration} applied${s.appliedFrom === 'bundle' ? ' (bundle)' : ''}${s.running ? ', syncing' : ''}${s.paused ? `, paused: ${s.paused.reason}` : ''}`;
         return `serving on ${address.address}:${address.port}; ${sync}${mem}`;
       },
       close() {

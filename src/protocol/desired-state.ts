@@ -25,6 +25,13 @@ export interface DesiredState {
    * with these keys only: nothing is fetched from a transparency log or a certificate authority.
    */
   trust?: TrustPolicy[];
+  /**
+   * Ground Control's bundle public keys (Ed25519, PKIX PEM; docs/bundles.md, "Trust chain"): bundles
+   * signed by one of them verify. Learned only from Ground Control's own channel (or a desired-state
+   * file); when present they replace the key given at registration, so a rotation reaches every
+   * satellite with its next desired state. Never taken from a bundle's copy of the desired state.
+   */
+  bundleKeys?: string[];
 }
 
 export interface TrustPolicy {
@@ -148,6 +155,7 @@ export const desiredStateSchema = {
     },
     site: siteMembershipSchema,
     trust: { type: 'array', maxItems: 64, items: trustPolicySchema },
+    bundleKeys: { type: 'array', minItems: 1, maxItems: 8, items: { type: 'string', minLength: 1, maxLength: 16384 } },
   },
 } as const;
 
@@ -169,6 +177,15 @@ export function parseDesiredState(input: unknown, where = 'desired state'): Desi
         problems.push(`/trust/${i}/keys/${j}: not a PEM public key`);
       }
     });
+  });
+  doc.bundleKeys?.forEach((pem, i) => {
+    let type: string | undefined;
+    try {
+      type = createPublicKey(pem).asymmetricKeyType;
+    } catch {
+      // reported below
+    }
+    if (type !== 'ed25519') problems.push(`/bundleKeys/${i}: not an Ed25519 PEM public key`);
   });
   if (problems.length > 0) {
     throw new SatelliteError('DESIRED_STATE_INVALID', `invalid ${where}:\n  ${problems.join('\n  ')}`, { detail: problems });

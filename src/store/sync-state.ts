@@ -55,10 +55,11 @@ export class SyncState<T extends SyncRecordTypes = SyncRecordTypes> {
   putDesired(state: DesiredState): Promise<void> {
     return this.#put('desired', state);
   }
-  applied(): { generation: number; at?: string } | undefined {
-    return this.#state.get('applied') as { generation: number; at?: string } | undefined;
+  /** The generation applied, when, and by what ('sync', or 'bundle' for an import; absent in records before bundles). */
+  applied(): { generation: number; at?: string; source?: string } | undefined {
+    return this.#state.get('applied') as { generation: number; at?: string; source?: string } | undefined;
   }
-  putApplied(applied: { generation: number; at: string }): Promise<void> {
+  putApplied(applied: { generation: number; at: string; source?: string }): Promise<void> {
     return this.#put('applied', applied);
   }
   lastRun(): T['lastRun'] | undefined {

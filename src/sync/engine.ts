@@ -22,6 +22,7 @@ import type { UpstreamPort } from './upstream-port.ts';
 import { SyncWindows } from './windows.ts';
 import { WantedBlobs, type BlobScope } from './wanted-blobs.ts';
 import { ImageProgress } from './image-progress.ts';
+import { bundleApplier, type AppliedSource, type BundleApplier } from './adopt.ts';
 
 export interface UpstreamTarget {
   url: string;
@@ -43,6 +44,9 @@ export interface SyncEngineOptions {
 export interface SyncStatus {
   desiredGeneration: number | null;
   appliedGeneration: number | null;
+  /** What applied it: a sync run, or a bundle import (null: nothing applied yet). */
+  appliedFrom: AppliedSource | null;
+  appliedAt: string | null;
   running: boolean;
   upstream: { url: string | null; reachable: boolean | null; lastError: string | null };
   paused: { reason: string; until: string | null } | null;
@@ -104,6 +108,9 @@ export class SyncEngine {
     this.#source = opts.source;
     this.#fills = opts.fills ?? new Fills();
     this.#records = new SyncRecords(opts.store);
+    // In force from construction, not only from start(): the registry and the admin socket (status,
+    // a bundle import) answer before the engine starts, and must not see "no desired state".
+    this.#desired = this.#records.desired();
     this.#diskHold = new DiskHold(opts.store.disk, opts.log, opts.config);
     this.#runs = new RunScheduler(() => this.#run(), {
       hold: () => this.#diskHold.wait(this.#desired?.generation),
@@ -174,6 +181,14 @@ export class SyncEngine {
     }
     this.#log.info({ generation: state.generation, images: state.images.length }, 'desired state accepted');
     this.trigger();
+  }
+
+  /**
+   * How a bundle imported into this running satellite applies its desired state (sync/adopt.ts): a
+   * newer one is put in force like one from Ground Control (a run starts on it), never an older one.
+   */
+  bundleApplier(): BundleApplier {
+    return bundleApplier({ records: this.#records, store: this.#store, current: () => this.#desired, setDesired: (s) => this.setDesiredState(s), platforms: this.#config.platforms });
   }
 
   /** Called after every run (for state reports); returns an unsubscribe function. */
@@ -295,6 +310,8 @@ export class SyncEngine {
     return {
       desiredGeneration: this.#desired?.generation ?? null,
       appliedGeneration: applied?.generation ?? null,
+      appliedFrom: applied?.source ?? null,
+      appliedAt: applied?.at ?? null,
       running: this.#runs.running !== undefined,
       upstream: { url: this.#desired?.upstream.url ?? null, reachable: this.#reachable, lastError: this.#upstreamError },
       paused: this.#pause.paused ? { reason: this.#pause.paused.reason, until: this.#pause.paused.until?.toISOString() ?? null } : null,

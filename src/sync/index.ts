@@ -6,3 +6,5 @@ export { syncConfigSchema, type SyncConfig } from './config-schema.ts';
 export { withSources, type UpstreamPort } from './upstream-port.ts';
 export type { ImageState, RunReport } from './image-state.ts';
 export { RunTotals, RUN_RESULTS, type RunTotalsSnapshot, type RunResult } from './run-totals.ts';
+export { bundleApplier, adoptedState, type AppliedSource, type BundleApplier, type DesiredOutcome, type ImportedImage } from './adopt.ts';
+export { SyncRecords } from './records.ts';

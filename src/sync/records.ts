@@ -2,6 +2,7 @@ import type { Store, SyncState } from '../store/index.ts';
 import type { DesiredState } from './desired-state.ts';
 import { refKey } from './desired-state.ts';
 import type { ImageState, RunReport } from './image-state.ts';
+import type { AppliedSource } from './adopt.ts';
 
 type ImageFields = Omit<ImageState, 'repository' | 'reference' | 'updatedAt' | 'lastOkAt'>;
 
@@ -27,11 +28,18 @@ export class SyncRecords {
   setDesired(state: DesiredState): Promise<void> {
     return this.db.putDesired(state);
   }
-  applied(): { generation: number; at?: string } | undefined {
-    return this.db.applied();
+  applied(): { generation: number; at?: string; source: AppliedSource } | undefined {
+    const a = this.db.applied();
+    return a && { ...a, source: a.source === 'bundle' ? 'bundle' : 'sync' };
   }
-  setApplied(generation: number, at: string): Promise<void> {
-    return this.db.putApplied({ generation, at });
+  /**
+   * Records a generation applied; never an older one than recorded (a run that started on an older
+   * desired state may finish after a bundle applied a newer one).
+   */
+  async setApplied(generation: number, at: string, source: AppliedSource = 'sync'): Promise<void> {
+    const prev = this.db.applied();
+    if (prev && prev.generation > generation) return;
+    await this.db.putApplied({ generation, at, source });
   }
   lastRun(): RunReport | undefined {
     return this.db.lastRun();

@@ -68,6 +68,8 @@ function status(images: SyncStatus['images']): SyncStatus {
   return {
     desiredGeneration: 2,
     appliedGeneration: 1,
+    appliedFrom: 'sync',
+    appliedAt: null,
     running: true,
     upstream: { url: 'http://127.0.0.1:9', reachable: true, lastError: null },
     paused: null,

@@ -11,6 +11,8 @@ function status(images: SyncStatus['images']): SyncStatus {
   return {
     desiredGeneration: 4,
     appliedGeneration: 3,
+    appliedFrom: 'sync',
+    appliedAt: null,
     running: false,
     upstream: { url: 'http://127.0.0.1:9', reachable: false, lastError: 'x'.repeat(5000) },
     paused: null,

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { decodeMessage, topic } from '../../src/protocol/index.ts';
 import { computeDesired, contentHash } from '../../src/groundcontrol/fleet/desired.ts';
 import { addAndRegister, connectSatellite, startGroundControl, TEST_UPSTREAM } from '../helpers/groundcontrol.ts';
@@ -21,11 +24,15 @@ test('desired state: retained per satellite, new generation only on change, merg
     const m = await inbox.next(generation(1), 5000, 'generation 1');
     // The satellite's own decoder accepts it.
     const decoded = decodeMessage(m.topic, Buffer.from(JSON.stringify(m.doc)), { channel: 'desired', satelliteId: a.satelliteId });
+    // Trust material travels with it: Ground Control's bundle public key, as `groundcontrol bundle key` prints it.
+    const bundleKey = (await readFile(join(gc.dataDir, 'bundle-signing.key'), 'utf8')).trim();
+    const publicPem = createPublicKey(createPrivateKey(bundleKey)).export({ type: 'spki', format: 'pem' }) as string;
     assert.deepEqual(decoded.message.state, {
       generation: 1,
       upstream: TEST_UPSTREAM,
       platforms: ['linux/arm64'],
       images: [{ repository: 'library/nginx', tags: ['1.25'] }],
+      bundleKeys: [publicPem],
     });
   });
 

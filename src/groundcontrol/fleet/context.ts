@@ -44,7 +44,7 @@ export interface FleetContext {
   now: () => Date;
   /** Key of the site peer secrets (site-secret.ts): <dataDir>/site-key. */
   siteKey: Buffer;
-  /** Public key (PEM) of the bundle signing key (bundle-key.ts): told to satellites at registration. */
+  /** Public key (PEM) of the bundle signing key (bundle-key.ts): told to satellites at registration and in every desired state. */
   bundleKeyPem?: string;
   /** The broker URL satellites are told to use (config publicMqttUrl, else derived). */
   publicMqttUrl: string;

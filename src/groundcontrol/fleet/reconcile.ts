@@ -46,6 +46,9 @@ class DesiredCache {
       let membership: SiteMembership | undefined;
       if (site) membership = member ? (site.withSecret ??= withSiteSecret(this.#ctx.siteKey, site.plain, sat.id)) : site.plain;
       const state = computeDesired(groups, this.#upstream, 0, membership);
+      // Trust material travels with the desired state (public key only): a satellite learns a rotated
+      // bundle key with its next generation, over this authenticated channel (docs/bundles.md).
+      if (this.#ctx.bundleKeyPem) state.bundleKeys = [this.#ctx.bundleKeyPem];
       found = { state: withoutUpstreamPassword(state), hash: contentHash(hashableDesired(state, this.#ctx.secrets)) };
       this.#contents.set(key, found);
     }

@@ -1,0 +1,144 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { isDigest } from '../lib/digest.ts';
+import { SatelliteError } from '../lib/errors.ts';
+import { loadOrCreateSigningKey } from '../lib/ed25519.ts';
+import type { DesiredState } from '../protocol/desired-state.ts';
+import type { Store } from '../store/index.ts';
+import { desiredRefs } from '../sync/desired-state.ts';
+import type { UpstreamPort } from '../sync/index.ts';
+import { createBundle, type CreateBundleReport } from './create.ts';
+import type { BundleSigner } from './signature.ts';
+
+/**
+ * The satellite's own store read like a registry (UpstreamPort), so `satellite bundle export` writes
+ * exactly what `groundcontrol bundle create` writes, from what this satellite holds. Blobs stream
+ * from their files (pinned against GC while read), never buffered.
+ */
+export class StoreSource implements UpstreamPort {
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async ping(): Promise<void> {}
+
+  async getManifest(repo: string, reference: string): Promise<{ digest: string; mediaType: string; body: Buffer }> {
+    const m = this.#store.getManifest(repo, reference);
+    if (!m) throw new SatelliteError('UPSTREAM_NOT_FOUND', `${repo}:${reference} is not in this satellite's store`);
+    return { digest: m.digest, mediaType: m.record.mediaType, body: m.content };
+  }
+
+  async fetchBlob(_repo: string, digest: string, opts: { offset?: number } = {}): Promise<{ status: 200 | 206; start: number; total: number; body: Readable }> {
+    const size = this.#store.blobSize(digest);
+    if (size === undefined) throw new SatelliteError('UPSTREAM_NOT_FOUND', `blob ${digest} is not in this satellite's store`);
+    const start = opts.offset ?? 0;
+    const unpin = this.#store.pin(digest);
+    const body = size === 0 ? this.#store.openBlob(digest) : this.#store.openBlob(digest, { start, end: size - 1 });
+    body.once('close', unpin);
+    return { status: start > 0 ? 206 : 200, start, total: size, body };
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface ExportOptions {
+  /** REPO:TAG or REPO@DIGEST, as stored; empty with `all`. */
+  images: string[];
+  /** Every tagged image the store holds (cosign signature tags travel with their images), and the desired state's pinned digests. */
+  all: boolean;
+  outDir: string;
+  partSize?: number | undefined;
+  /** Signs bundle.json: an operator's Ed25519 key (a satellite has no Ground Control key). */
+  signer?: BundleSigner | undefined;
+  log: Logger;
+}
+
+export interface ExportReport extends CreateBundleReport {
+  /** The generation of the desired state carried, null when none (a partial export, or one not fully applied). */
+  generation: number | null;
+}
+
+/** cosign tag-scheme signatures: carried with the image they sign, not as images of their own. */
+const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.sig$/;
+const isSignatureTag = (tag: string) => SIGNATURE_TAG.test(tag);
+
+/** `repo:tag` / `repo@sha256:…` -> repository and reference. */
+export function parseImageRef(ref: string): { repository: string; reference: string } {
+  const at = ref.indexOf('@');
+  if (at > 0) return { repository: ref.slice(0, at), reference: ref.slice(at + 1) };
+  const colon = ref.lastIndexOf(':');
+  if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), reference: ref.slice(colon + 1) };
+  return { repository: ref, reference: 'latest' };
+}
+
+/**
+ * The desired state a full export carries: the one in force when every reference of it is applied
+ * (what the store holds is then that state), without the upstream password, the site's peer secret
+ * and trust material for bundles (an importer takes none of it from a stick anyway).
+ */
+function carriedDesired(store: Store): DesiredState | undefined {
+  const records = store.syncState();
+  const desired = records.desired();
+  if (!desired || records.applied()?.generation !== desired.generation) return undefined;
+  const { bundleKeys: _k, site, ...rest } = desired;
+  const { password: _p, ...upstream } = desired.upstream;
+  const out: DesiredState = { ...rest, upstream };
+  if (site) {
+    const { secret: _s, ...plain } = site;
+    out.site = plain;
+  }
+  return out;
+}
+
+/** Writes a bundle of images from this satellite's store (docs/bundles.md, "Export from a satellite"). */
+export async function exportBundle(store: Store, opts: ExportOptions): Promise<ExportReport> {
+  const refs = new Map<string, { repository: string; reference: string }>();
+  const add = (r: { repository: string; reference: string }) => refs.set(`${r.repository}\0${r.reference}`, r);
+  let desired: DesiredState | undefined;
+  if (opts.all) {
+    for (const repository of store.listRepositories()) {
+      for (const tag of store.tagsOf(repository).keys()) if (!isSignatureTag(tag)) add({ repository, reference: tag });
+    }
+    desired = carriedDesired(store);
+    const held = store.syncState().desired();
+    for (const r of held ? desiredRefs(held) : []) if (isDigest(r.reference) && store.getManifest(r.repository, r.reference)) add(r);
+  }
+  for (const text of opts.images) {
+    const r = parseImageRef(text);
+    if (!store.getManifest(r.repository, r.reference)) throw new SatelliteError('NOT_FOUND', `${text} is not in this satellite's store`);
+    add(r);
+  }
+  if (refs.size === 0) throw new SatelliteError('NOT_FOUND', 'nothing to export: the store holds no tagged image');
+  if (!opts.all && opts.images.length > 0) opts.log.debug('partial export: no desired state carried');
+  const report = await createBundle({
+    source: new StoreSource(store),
+    images: [...refs.values()],
+    outDir: opts.outDir,
+    log: opts.log,
+    // The satellite keeps only some platforms of an index: the others are not in the store, nor the bundle.
+    absentChildren: 'skip',
+    createdBy: 'satellite',
+    ...(opts.partSize ? { partSize: opts.partSize } : {}),
+    ...(opts.signer ? { signer: opts.signer } : {}),
+    ...(desired ? { desired } : {}),
+  });
+  return { ...report, generation: desired?.generation ?? null };
+}
+
+/** An export as asked over the admin socket or the CLI: paths absolute, the key by file. */
+export interface ExportRequest {
+  outDir: string;
+  images: string[];
+  all: boolean;
+  partSize?: number | undefined;
+  /** Ed25519 private key (PKCS#8 PEM) to sign bundle.json with. */
+  keyFile?: string | undefined;
+}
+
+/** Reads the signing key (if any) and exports. */
+export async function exportFromStore(store: Store, req: ExportRequest, log: Logger): Promise<ExportReport> {
+  const signer = req.keyFile ? await loadOrCreateSigningKey(req.keyFile, { create: false }) : undefined;
+  return exportBundle(store, { images: req.images, all: req.all, outDir: req.outDir, partSize: req.partSize, signer, log });
+}
