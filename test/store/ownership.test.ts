@@ -109,7 +109,7 @@ test('a data dir written through the old metaDb layout opens unchanged, and new 
     assert.deepEqual(db<unknown, number>('control-outbox').get(5), { kind: 'result', topic: 'sat/s1/results', payload: '{"ok":true}', retain: false, at: 2000 });
     assert.equal(db<number>('control-meta').get('stateSeq'), 5);
     assert.deepEqual(db<unknown>('control-commands').get('c-2'), { name: 'report', status: 'running', receivedAt: 9 });
-    assert.deepEqual(db<unknown>('sync-state').get('applied'), { generation: 7, at: '2026-12-02T00:00:00.000Z' });
+    assert.deepEqual(db<unknown>('sync-state').get('applied'), { generation: 7, at: '2026-12-02T00:00:00.000Z', source: 'sync' });
     assert.deepEqual(db<unknown>('sync-state').get('desired'), desired);
     assert.deepEqual([...db<unknown>('sync-images').getKeys()], [], 'images not kept are removed');
     assert.deepEqual(db<unknown, [string, string]>('sync-refs').get(['apps/a', 'v1']), { digests: [D2] });
