@@ -1,5 +1,5 @@
 // Where a process's peak RSS goes: load into the satellite with
-//   --node-args="--import=./bench/lib/mem-probe.ts"  --satellite-env MEM_PROBE_FILE=/tmp/probe.json
+//   --node-args="--import=./bench/lib/mem-probe.mjs"  --satellite-env MEM_PROBE_FILE=/tmp/probe.json
 // Samples process.memoryUsage() every MEM_PROBE_MS (default 10) on an unref'd timer; at each new RSS
 // high (by 1 MiB or more) it also keeps V8's heap spaces and /proc/self/smaps_rollup, and writes the
 // breakdown at the highest RSS seen, and the one of the moment, as JSON to MEM_PROBE_FILE every 2 s
@@ -8,7 +8,8 @@
 // "nativeAnon" is RSS anon minus V8's committed heap: array buffers as far as touched, glibc arenas
 // (freed memory malloc keeps), wasm memory, compiler zones, thread stacks. arrayBuffers counts
 // lmdb's 16 MiB shared read buffer whole though it is mostly never touched (not resident).
-// A benchmark tool, never loaded by the product.
+// A benchmark tool, never loaded by the product. Plain JavaScript: a .ts file here would load
+// Node's type stripper (a wasm compiler) into the measured process, ~10 MiB of RSS.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -16,30 +17,30 @@ import { runInNewContext } from 'node:vm';
 const file = process.env.MEM_PROBE_FILE;
 const everyMs = Number(process.env.MEM_PROBE_MS ?? 10);
 const MiB = 1024 * 1024;
-const mib = (n: number) => Math.round((n / MiB) * 10) / 10;
+const mib = (n) => Math.round((n / MiB) * 10) / 10;
 
-function rollup(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of readFileSync('/proc/self/smaps_rollup', 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]!] = Number(m[2]) / 1024;
+function rollup() {
+  const out = {};
+  for (const m of readFileSync('/proc/self/smaps_rollup', 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]] = Number(m[2]) / 1024;
   return out;
 }
 
-let peak: Record<string, unknown> | undefined;
+let peak;
 let peakRss = 0;
 const max = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
 let samples = 0;
-let gcCheck: Record<string, unknown> | undefined;
+let gcCheck;
 
-function sample(): void {
+function sample() {
   const m = process.memoryUsage();
   samples++;
-  for (const k of Object.keys(max) as (keyof typeof max)[]) max[k] = Math.max(max[k], m[k]);
+  for (const k of Object.keys(max)) max[k] = Math.max(max[k], m[k]);
   if (m.rss < peakRss + MiB) return;
   peakRss = m.rss;
   peak = breakdown(m);
 }
 
-function breakdown(m: NodeJS.MemoryUsage): Record<string, unknown> {
+function breakdown(m) {
   const r = rollup();
   const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, mib(s.space_size)]));
   const anon = (r.Anonymous ?? 0) * MiB;
@@ -57,15 +58,15 @@ function breakdown(m: NodeJS.MemoryUsage): Record<string, unknown> {
   };
 }
 
-function write(): void {
+function write() {
   if (!file) return;
   const maxMiB = Object.fromEntries(Object.entries(max).map(([k, v]) => [k, mib(v)]));
   writeFileSync(file, `${JSON.stringify({ pid: process.pid, samples, everyMs, atPeakRss: peak, maxima: maxMiB, ...gcCheck, now: breakdown(process.memoryUsage()) }, null, 2)}\n`);
 }
 
-function fullGc(): void {
+function fullGc() {
   setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = runInNewContext('gc');
   setFlagsFromString('--no-expose-gc');
   gc();
 }
