@@ -187,7 +187,7 @@ async function satelliteEntry(t: ScriptTeardown, opts: Options): Promise<string 
 async function run(t: ScriptTeardown, opts: Options): Promise<string> {
   const info = machineInfo(REPO_ROOT, VERSION);
   if (opts.bundle) info.push('satellite: esbuild bundle (node build.mjs)');
-  if (opts.nodeArgs.length > 0) info.push(`satellite node flags: ${opts.nodeArgs.join(' ')}`);
+  info.push(`satellite node flags: ${opts.nodeArgs.join(' ') || '(none)'}`);
   if (Object.keys(opts.satelliteConfig).length > 0) info.push(`satellite config: ${JSON.stringify(opts.satelliteConfig)}`);
   for (const [name, value] of Object.entries(opts.satelliteEnv)) info.push(`satellite env: ${name}=${value}`);
   const background = await backgroundLoad();

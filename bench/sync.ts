@@ -58,7 +58,8 @@ function machineLines(opts: Options): string[] {
     `${firstLine('skopeo', ['--version'])}; upstream and destination: docker-registry ${firstLine('docker-registry', ['--version'])}`,
   ];
   if (Object.keys(opts.satelliteConfig).length > 0) lines.push(`satellite config: ${JSON.stringify(opts.satelliteConfig)}`);
-  if (opts.nodeArgs.length > 0) lines.push(`satellite node flags: ${opts.nodeArgs.join(' ')}`);
+  lines.push(`satellite node flags: ${opts.nodeArgs.join(' ') || '(none)'}`);
+  for (const [name, value] of Object.entries(opts.satelliteEnv)) lines.push(`satellite env: ${name}=${value}`);
   return lines;
 }
 
@@ -106,7 +107,7 @@ async function run(t: ScriptTeardown, opts: Options): Promise<string> {
     }
   };
   const sat = (cutBytes?: number) =>
-    measured('satellite', () => runSatellite(t, { ...common, entry, nodeArgs: opts.nodeArgs, satelliteConfig: opts.satelliteConfig, cutBytes, unchangedRun: opts.unchanged && !cutBytes }));
+    measured('satellite', () => runSatellite(t, { ...common, entry, nodeArgs: opts.nodeArgs, env: opts.satelliteEnv, satelliteConfig: opts.satelliteConfig, cutBytes, unchangedRun: opts.unchanged && !cutBytes }));
   const sko = (cutBytes?: number, retryTimes?: number) => measured('skopeo', () => runSkopeo(t, { ...common, cutBytes, retryTimes }));
 
   const results: Results = { clean: { satellite: [], skopeo: [] }, ...(opts.wan ? { wan: opts.wan } : {}) };

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { NODE_FLAGS, RUNTIME_ENV } from '../../scripts/release/runtime.ts';
 
 export const USAGE = `usage: node bench/serve.ts [options]        (npm run bench:serve -- [options])
 
@@ -12,14 +13,18 @@ the manifest, curl MB/s on the large blob (1 and 8 streams), and peak RSS with 6
                  counts, since other work on the machine only ever slows a run (default 2; --quick 1)
   --rate R       curl --limit-rate of each of the 64 slow clients (default 12M; --quick 40M)
   --bundle       run the esbuild bundle (node build.mjs) instead of src/cli/satellite.ts
-  --node-args A  node flags for the satellite only, space-separated, to try runtime flags without
-                 code changes: "--max-semi-space-size=2", "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --node-args A  node flags for the satellite only, space-separated, after the shipped ones (a
+                 later flag wins): "--max-old-space-size=64", "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --satellite-config JSON
                  merged into the satellite's config, e.g. '{"store":{"readChunkBytes":65536}}'
   --satellite-env NAME=VALUE
-                 extra environment for the satellite (repeatable), e.g. MALLOC_ARENA_MAX=2
+                 extra environment for the satellite (repeatable), e.g. MALLOC_TRIM_THRESHOLD_=131072
+  --node-defaults
+                 run the satellite with Node's and glibc's defaults, without the release wrapper's
+                 flags and environment (scripts/release/runtime.ts), which apply otherwise
 
-The satellite runs with its default config and log level info; docker-registry with the test
+The satellite runs with its default config, log level info, and the release wrapper's node flags
+and environment (${NODE_FLAGS.satellite.join(' ')} ${Object.entries(RUNTIME_ENV.satellite).map(([k, v]) => `${k}=${v}`).join(' ')}); docker-registry with the test
 helper's config (log level warn, access log off). Linux only: memory and CPU come from /proc.`;
 
 export interface Options {
@@ -65,6 +70,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       'node-args': { type: 'string' },
       'satellite-config': { type: 'string' },
       'satellite-env': { type: 'string', multiple: true },
+      'node-defaults': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,12 +84,6 @@ export function parseOptions(argv: string[]): Options | undefined {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 5) throw new Error(`--rounds must be 1..5, got ${values.rounds}`);
   const slowRate = values.rate ?? (quick ? '40M' : '12M');
   if (!/^[1-9]\d*[kKmMgG]?$/.test(slowRate)) throw new Error(`--rate must look like 12M (curl --limit-rate), got ${slowRate}`);
-  const satelliteEnv: Record<string, string> = {};
-  for (const pair of values['satellite-env'] ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq < 1) throw new Error(`--satellite-env wants NAME=VALUE, got ${pair}`);
-    satelliteEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
   return {
     durationSec,
     warmupSec: quick ? 1 : 2,
@@ -94,10 +94,24 @@ export function parseOptions(argv: string[]): Options | undefined {
     slowClients: 64,
     slowRate,
     bundle: values.bundle,
-    nodeArgs: (values['node-args'] ?? '').split(/\s+/).filter(Boolean),
+    ...satelliteRuntime(values['node-defaults'], values['node-args'], values['satellite-env']),
     satelliteConfig: parseJsonObject(values['satellite-config'], '--satellite-config'),
-    satelliteEnv,
   };
+}
+
+/**
+ * The satellite's node flags and extra environment: the release wrapper's (scripts/release/runtime.ts,
+ * what bin/satellite runs with) unless `nodeDefaults`, then the options' own, which win.
+ */
+export function satelliteRuntime(nodeDefaults: boolean, nodeArgs: string | undefined, envPairs: readonly string[] | undefined): { nodeArgs: string[]; satelliteEnv: Record<string, string> } {
+  const satelliteEnv: Record<string, string> = nodeDefaults ? {} : { ...RUNTIME_ENV.satellite };
+  for (const pair of envPairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`--satellite-env wants NAME=VALUE, got ${pair}`);
+    satelliteEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const own = (nodeArgs ?? '').split(/\s+/).filter(Boolean);
+  return { nodeArgs: [...(nodeDefaults ? [] : NODE_FLAGS.satellite), ...own], satelliteEnv };
 }
 
 /** curl's --limit-rate in bytes per second (k, M, G are powers of 1024). */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseJsonObject } from '../lib/serve-options.ts';
+import { parseJsonObject, satelliteRuntime } from '../lib/serve-options.ts';
 import { SET_NAMES, type SetName } from './image-set.ts';
 
 export const USAGE = `usage: node bench/sync.ts [options]        (npm run bench:sync -- [options])
@@ -22,8 +22,13 @@ of the upstream, which counts it. Then again with the proxy cutting every connec
   --logs DIR         write each run's output (satellite JSON log, skopeo output) into DIR
   --source           run src/cli/satellite.ts instead of the esbuild bundle (node build.mjs)
   --concurrency N    the satellite's sync.concurrency (default: its own default, 3)
-  --node-args=A      node flags for the satellite only, space-separated (write it with =), e.g.
+  --node-args=A      node flags for the satellite only, space-separated (write it with =), after the
+                     release wrapper's (a later flag wins), e.g. --node-args="--max-old-space-size=64",
                      --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (read with bench/cpuprofile-top.ts)
+  --satellite-env NAME=VALUE
+                     extra environment for the satellite (repeatable), e.g. MALLOC_TRIM_THRESHOLD_=131072
+  --node-defaults    run the satellite with Node's and glibc's defaults, without the release
+                     wrapper's flags and environment (scripts/release/runtime.ts), which apply otherwise
   --set NAME         the image set: default (~500 MB), quick (~100 MB), five (5 images, 42 MB,
                      shared 10 MiB base) or thirty (30 small images, 6.9 MB); --quick = --set quick
   --wan-delay-ms N   emulate a WAN in the proxy: N ms added each way (RTT 2N), both tools
@@ -46,6 +51,7 @@ export interface Options {
   logsDir: string | undefined;
   bundle: boolean;
   nodeArgs: string[];
+  satelliteEnv: Record<string, string>;
   satelliteConfig: Record<string, unknown>;
   set: SetName;
   wan: { delayMs: number; rateBytesPerSec?: number } | undefined;
@@ -76,6 +82,8 @@ export function parseOptions(argv: string[]): Options | undefined {
       source: { type: 'boolean', default: false },
       concurrency: { type: 'string' },
       'node-args': { type: 'string' },
+      'satellite-env': { type: 'string', multiple: true },
+      'node-defaults': { type: 'boolean', default: false },
       'satellite-config': { type: 'string' },
       set: { type: 'string' },
       'wan-delay-ms': { type: 'string' },
@@ -110,7 +118,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     noiseRetries: wholeNumber(values['noise-retries'], '--noise-retries', 0, 10, 2),
     logsDir: values.logs,
     bundle: !values.source,
-    nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
+    ...satelliteRuntime(values['node-defaults'], values['node-args'], values['satellite-env']),
     satelliteConfig,
   };
 }

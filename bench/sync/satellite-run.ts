@@ -18,6 +18,8 @@ export interface SatelliteRunOptions {
   /** The esbuild bundle to run; undefined = src/cli/satellite.ts. */
   entry: string | undefined;
   nodeArgs: string[];
+  /** Added to the satellite's environment. */
+  env: Record<string, string>;
   /** Merged over the bench's own config. */
   satelliteConfig: Record<string, unknown>;
   cutBytes: number | undefined;
@@ -82,7 +84,7 @@ export async function runSatellite(parent: Teardown, opts: SatelliteRunOptions):
       opts.satelliteConfig,
     );
     const spawned = process.hrtime.bigint();
-    const sat = await startSatellite(t, { config, nodeArgs: opts.nodeArgs, ...(opts.entry ? { entry: opts.entry } : {}) });
+    const sat = await startSatellite(t, { config, nodeArgs: opts.nodeArgs, env: opts.env, ...(opts.entry ? { entry: opts.entry } : {}) });
     // The registry listens before the sync engine watches the desired-state file: a file written in
     // between is seen by the 5 s poll, not the watch (one run here took 6.15 s instead of 1.2).
     await sat.waitForLog(/"msg":"satellite started"/, 30_000);

@@ -9,7 +9,7 @@ import { ARCHES, releaseName, releaseVersion, stageRelease, type Arch } from './
 export { bundle, ENTRY_POINTS, EXTERNAL, REPO_ROOT, type BundleOptions, type BundleResult } from './bundle.ts';
 export { createTarball, listFiles, sha256File, SUMS_FILE, writeSha256Sums } from './archive.ts';
 export { defaultCacheDir, fetchPackage, runtimeClosure } from './packages.ts';
-export { ARCHES, COMMANDS, NODE_FLAGS, releaseName, releaseVersion, stageRelease, type Arch } from './stage.ts';
+export { ARCHES, COMMANDS, NODE_FLAGS, RUNTIME_ENV, releaseName, releaseVersion, stageRelease, type Arch } from './stage.ts';
 export { ReleaseError } from './errors.ts';
 
 export interface BuildReleaseOptions {

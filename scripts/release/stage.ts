@@ -6,6 +6,9 @@ import { bundle, EXTERNAL, REPO_ROOT } from './bundle.ts';
 import { ReleaseError } from './errors.ts';
 import { copyPackages, extractPackage, fetchPackage, readPackageJson, runtimeClosure } from './packages.ts';
 import { writeSha256Sums } from './archive.ts';
+import { COMMANDS, NODE_FLAGS, RUNTIME_ENV, wrapperEnvLines, type Command } from './runtime.ts';
+
+export { COMMANDS, NODE_FLAGS, RUNTIME_ENV } from './runtime.ts';
 
 /** Target architectures: Node's `process.arch` names, as in the npm packages node-linux-<arch>. */
 export const ARCHES = ['arm64', 'x64'] as const;
@@ -13,19 +16,6 @@ export type Arch = (typeof ARCHES)[number];
 
 /** Directories copied verbatim from the repository into the release. */
 export const SHIPPED_DIRS = ['systemd', 'board', 'config', 'docs'] as const;
-
-export const COMMANDS = { satellite: 'satellite.mjs', groundcontrol: 'groundcontrol.mjs' } as const;
-
-/**
- * Node flags each command's wrapper runs it with (measured in docs/benchmarks.md, "Memory"): for the
- * satellite a 1 MiB young generation (instead of up to 16 MiB: ~8 MiB off the idle RSS) and V8's
- * --optimize-for-size (~20 MiB off the peak under 32 concurrent 1 MiB GETs, req/s unchanged).
- * Not --lite-mode: it halves req/s. Ground Control is central and keeps Node's defaults.
- */
-export const NODE_FLAGS: Record<keyof typeof COMMANDS, string[]> = {
-  satellite: ['--max-semi-space-size=1', '--optimize-for-size'],
-  groundcontrol: [],
-};
 
 export function releaseName(version: string, arch: Arch): string {
   return `harbor-satellite-${version}-linux-${arch}`;
@@ -50,9 +40,13 @@ export async function nodeVersion(repoRoot = REPO_ROOT): Promise<string> {
   return (await readPackageJson(join(repoRoot, 'node_modules', 'node'))).version;
 }
 
-async function wrapper(entry: string, flags: string[]): Promise<string> {
+/** bin/<command>: wrapper.sh with the command's entry, flags and environment (runtime.ts). */
+export async function wrapper(command: Command): Promise<string> {
   const template = await readFile(join(import.meta.dirname, 'wrapper.sh'), 'utf8');
-  return template.replaceAll('@ENTRY@', entry).replaceAll('@NODE_FLAGS@', flags.map((f) => `${f} `).join(''));
+  return template
+    .replaceAll('@ENTRY@', COMMANDS[command])
+    .replaceAll('@NODE_FLAGS@', NODE_FLAGS[command].map((f) => `${f} `).join(''))
+    .replace('@RUNTIME_ENV@\n', wrapperEnvLines(RUNTIME_ENV[command]));
 }
 
 export interface StageOptions {
@@ -92,9 +86,7 @@ export async function stageRelease(opts: StageOptions): Promise<{ version: strin
   }
 
   await mkdir(join(dir, 'bin'));
-  for (const [command, entry] of Object.entries(COMMANDS)) {
-    await writeFile(join(dir, 'bin', command), await wrapper(entry, NODE_FLAGS[command as keyof typeof COMMANDS]));
-  }
+  for (const command of Object.keys(COMMANDS) as Command[]) await writeFile(join(dir, 'bin', command), await wrapper(command));
   for (const sub of SHIPPED_DIRS) await cp(join(repoRoot, sub), join(dir, sub), { recursive: true });
   await copyFile(join(repoRoot, 'LICENSE'), join(dir, 'LICENSE'));
   await copyFile(join(repoRoot, 'scripts', 'install.sh'), join(dir, 'install.sh'));

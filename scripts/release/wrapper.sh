@@ -11,8 +11,8 @@ while [ -h "$self" ]; do
   case $link in /*) self=$link ;; *) self=${self%/*}/$link ;; esac
 done
 ROOT=$(cd -P -- "${self%/*}/.." && pwd -P)
-# Memory settings for a small board, measured in docs/benchmarks.md ("Memory"): V8 flags for this
-# command (a 1 MiB young generation for the satellite) and two malloc arenas instead of one per
-# thread. NODE_OPTIONS adds to the flags (e.g. --enable-source-maps); MALLOC_ARENA_MAX set outside wins.
-export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+# Memory settings for a small board, measured in docs/benchmarks.md ("Memory"), from
+# scripts/release/runtime.ts: V8 flags for this command and glibc malloc tunables. NODE_OPTIONS adds
+# to the flags (e.g. --enable-source-maps); a MALLOC_* variable set outside wins.
+@RUNTIME_ENV@
 exec "$ROOT/node/bin/node" @NODE_FLAGS@"$ROOT/lib/@ENTRY@" "$@"

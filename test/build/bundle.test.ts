@@ -10,7 +10,7 @@ import { startSatellite } from '../helpers/satellite.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makeImage, sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
-import { bundle, NODE_FLAGS } from '../../build.mjs';
+import { bundle, NODE_FLAGS, RUNTIME_ENV } from '../../build.mjs';
 import { metricsUrl } from '../observability/helpers.ts';
 
 test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async (t) => {
@@ -54,7 +54,7 @@ test('the esbuild bundle starts, serves /v2/ and a push/pull round trip', async 
   // Idle memory with the release wrapper's node flags: the domains a default config leaves off
   // (control, proxy, peers, runtimes, the upstream client) and ajv are not loaded. ~75 MiB here
   // (docs/benchmarks.md, "Memory"); before lazy loading and build-time validators it was ~100 MiB.
-  const idle = await startSatellite(t, { entry: join(outdir, 'satellite.mjs'), nodeArgs: NODE_FLAGS.satellite });
+  const idle = await startSatellite(t, { entry: join(outdir, 'satellite.mjs'), nodeArgs: [...NODE_FLAGS.satellite], env: { ...RUNTIME_ENV.satellite } });
   await new Promise((r) => setTimeout(r, 3000));
   const samples: number[] = [];
   for (let i = 0; i < 3; i++) {

@@ -81,6 +81,52 @@ test('watchdog: injected samples drive state, 429 counting, one log line per cha
   assert.equal(stop.shedRequests, 2, 'the stop line counts what the episode shed');
 });
 
+test('watchdog: RSS that settles between the marks (the floor is above the resume mark) ends shedding once a collection period frees nothing more', () => {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  // soft 100, resume 80: the load ends at 130; collections bring RSS down to 95, then it stays at 94.5.
+  const samples = [130, 110, 95, 94.5, 94.5, 150, 96, 96].map((n) => n * MiB);
+  let clock = 0;
+  let gcs = 0;
+  const wd = new MemoryWatchdog({ config: config(), log, sample: () => samples.shift()!, now: () => clock, gc: () => void gcs++, cgroupDir: null });
+  const changes: boolean[] = [];
+  wd.onChange((s) => changes.push(s));
+  const period = () => {
+    clock += GC_REPEAT_MS;
+    wd.tick();
+  };
+  wd.tick(); // 130: sheds, collects
+  period(); // 110: above the soft limit, collects again
+  assert.equal(wd.shedding, true);
+  period(); // 95: under the soft limit but 15 MiB lower than at the last collection: still freeing
+  assert.equal(wd.shedding, true);
+  assert.equal(gcs, 3);
+  clock += 1000;
+  wd.tick(); // 94.5 within the period: no decision between collections
+  assert.equal(wd.shedding, true);
+  period(); // 94.5 a period later, 0.5 MiB lower: settled above the resume mark, so shedding ends
+  assert.equal(wd.shedding, false);
+  assert.equal(gcs, 3, 'no collection when resuming');
+  assert.equal(wd.shedBlobStream(), undefined);
+  period(); // 150: a second episode starts as before
+  assert.equal(wd.shedding, true);
+  period(); // 96: first collection tick of this episode under the soft limit: compared with 150, still freeing
+  assert.equal(wd.shedding, true);
+  period(); // 96 again: settled
+  assert.equal(wd.shedding, false);
+  assert.deepEqual(changes, [true, false, true, false]);
+  const said = lines.map((l) => l.msg);
+  assert.equal(said.filter((m) => m.startsWith('memory settled under the soft limit')).length, 2);
+  assert.equal(said.filter((m) => m.startsWith('memory.resumeBytes is below')).length, 1, 'the resume mark is named once, not per episode');
+  // Above the soft limit nothing settles, however flat: 120, 120, 120 keeps shedding.
+  const flat = new MemoryWatchdog({ config: config(), log: pino({ level: 'silent' }), sample: () => 120 * MiB, now: () => clock, gc: () => undefined, cgroupDir: null });
+  for (let i = 0; i < 4; i++) {
+    clock += GC_REPEAT_MS;
+    flat.tick();
+  }
+  assert.equal(flat.shedding, true);
+});
+
 test('watchdog: disabled config never samples on a timer and reports disabled', () => {
   let sampled = 0;
   const wd = new MemoryWatchdog({ config: config({ softLimitBytes: 0 }), log: pino({ level: 'silent' }), sample: () => ++sampled, cgroupDir: null });

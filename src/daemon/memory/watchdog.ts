@@ -42,6 +42,12 @@ export interface MemoryWatchdogOptions {
 export const GC_REPEAT_MS = 10_000;
 
 /**
+ * RSS that a collection period no longer lowers by more than this (or 1 % of the soft limit, if
+ * larger) has settled: what is left is the process's floor, not garbage.
+ */
+export const SETTLED_BYTES = 1024 * 1024;
+
+/**
  * Samples RSS on an unref'd timer and, above the soft limit, sheds load before the OOM killer
  * would: new blob streams get 429 (the registry asks shedBlobStream), sync starts no new blob
  * downloads (onChange), in-flight streams and manifests go on. Logs once when shedding starts
@@ -61,6 +67,9 @@ export class MemoryWatchdog {
   #rss = 0;
   #since: number | undefined;
   #lastGc = 0;
+  /** RSS at the last collection while shedding (undefined: none yet this episode). */
+  #rssAtLastGc: number | undefined;
+  #warnedFloor = false;
   #shed = 0;
   #shedAtStart = 0;
   #episodes = 0;
@@ -120,20 +129,43 @@ export class MemoryWatchdog {
       this.#since = t;
       this.#episodes++;
       this.#shedAtStart = this.#shed;
+      this.#rssAtLastGc = undefined;
       this.#log.warn(
         { rssBytes: rss, softLimitBytes: this.#limits.softBytes, resumeBytes: this.#limits.resumeBytes },
         'memory above the soft limit: shedding load (429 to new blob downloads, sync downloads paused)',
       );
-      this.#collect(t);
+      this.#collect(t, rss);
       this.#emit(true);
     } else if (!now && was) {
-      const seconds = Math.round((t - this.#since!) / 1000);
-      this.#since = undefined;
-      this.#log.info({ rssBytes: rss, resumeBytes: this.#limits.resumeBytes, seconds, shedRequests: this.#shed - this.#shedAtStart }, 'memory under the resume mark: serving and syncing again');
-      this.#emit(false);
+      this.#resume(t, rss, 'memory under the resume mark: serving and syncing again');
     } else if (now && t - this.#lastGc >= GC_REPEAT_MS) {
-      this.#collect(t);
+      if (this.#settled(rss)) {
+        // Under the soft limit, and a whole collection period freed nothing more: the resume mark is
+        // below what this process needs idle (its configuration loads more than the board profile
+        // assumed). Waiting for it would shed forever.
+        if (!this.#warnedFloor) {
+          this.#warnedFloor = true;
+          this.#log.warn({ rssBytes: rss, resumeBytes: this.#limits.resumeBytes }, 'memory.resumeBytes is below the RSS this process settles at after collections: raise it');
+        }
+        this.#resume(t, rss, 'memory settled under the soft limit: serving and syncing again');
+      } else {
+        this.#collect(t, rss);
+      }
     }
+  }
+
+  #settled(rss: number): boolean {
+    if (rss > this.#limits.softBytes || this.#rssAtLastGc === undefined) return false;
+    const step = Math.max(SETTLED_BYTES, Math.floor(this.#limits.softBytes / 100));
+    return rss > this.#rssAtLastGc - step;
+  }
+
+  #resume(t: number, rss: number, msg: string): void {
+    const seconds = Math.round((t - this.#since!) / 1000);
+    this.#since = undefined;
+    this.#rssAtLastGc = undefined;
+    this.#log.info({ rssBytes: rss, resumeBytes: this.#limits.resumeBytes, seconds, shedRequests: this.#shed - this.#shedAtStart }, msg);
+    this.#emit(false);
   }
 
   /** For a new blob stream: Retry-After seconds when it must wait (counted as shed), else undefined. */
@@ -157,8 +189,9 @@ export class MemoryWatchdog {
     };
   }
 
-  #collect(t: number): void {
+  #collect(t: number, rss: number): void {
     this.#lastGc = t;
+    this.#rssAtLastGc = rss;
     try {
       for (const reclaim of this.#reclaimers) reclaim();
       this.#gc?.();

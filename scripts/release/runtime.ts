@@ -1,0 +1,49 @@
+// The runtime settings each shipped command runs with: one source for the release wrapper
+// (stage.ts writes them into bin/<command>) and for the benchmarks and tests that run the bundle
+// "as shipped" (bench/serve.ts, bench/sync.ts, test/build/bundle.test.ts). No imports: the
+// benchmarks load this without esbuild.
+
+/** The shipped commands and their bundle entry files. */
+export const COMMANDS = { satellite: 'satellite.mjs', groundcontrol: 'groundcontrol.mjs' } as const;
+export type Command = keyof typeof COMMANDS;
+
+/**
+ * Node flags each command's wrapper runs it with (measured in docs/benchmarks.md, "Memory"): for the
+ * satellite a 1 MiB young generation (instead of up to 16 MiB: ~8 MiB off the idle RSS), V8's
+ * --optimize-for-size (~20 MiB off the peak under 32 concurrent 1 MiB GETs, req/s unchanged) and
+ * --liftoff-only: WebAssembly (only undici's HTTP parser, llhttp) stays on V8's baseline compiler;
+ * optimizing it cost ~10 MiB once undici was loaded (sync, proxy, peers) and bought no MB/s.
+ * Not --lite-mode: it halves req/s. Ground Control is central and keeps Node's defaults.
+ */
+export const NODE_FLAGS: Record<Command, readonly string[]> = {
+  satellite: ['--max-semi-space-size=1', '--optimize-for-size', '--liftoff-only'],
+  groundcontrol: [],
+};
+
+/**
+ * Environment the wrapper sets when the caller has not (a value set outside wins): glibc malloc
+ * tuning, measured in docs/benchmarks.md ("Memory"). MALLOC_ARENA_MAX=2: two arenas instead of
+ * one per thread (8 × cores). MALLOC_MMAP_THRESHOLD_=131072 fixes glibc's mmap threshold at its
+ * initial 128 KiB: by default, freeing one large buffer (a 4 MiB send buffer) raises it, after
+ * which every buffer up to that size comes from the arenas, and what a load freed there stayed in
+ * the RSS (a satellite stayed 40 MiB above its idle figure, over the watchdog's resume mark, for
+ * good). Fixed, buffers from 128 KiB up are mapped and unmapped: RSS returns to idle after a load.
+ */
+export const RUNTIME_ENV: Record<Command, Readonly<Record<string, string>>> = {
+  satellite: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
+  groundcontrol: { MALLOC_ARENA_MAX: '2' },
+};
+
+/** Environment names the wrapper may set: glibc's MALLOC_* tunables only (shell-safe by construction). */
+const ENV_NAME = /^MALLOC_[A-Z_]+$/;
+const ENV_VALUE = /^[0-9]+$/;
+
+/** The shell lines that export a command's RUNTIME_ENV, each only when not already set. */
+export function wrapperEnvLines(env: Readonly<Record<string, string>>): string {
+  return Object.entries(env)
+    .map(([name, value]) => {
+      if (!ENV_NAME.test(name) || !ENV_VALUE.test(value)) throw new Error(`runtime env ${name}=${value}: only MALLOC_* names with numeric values`);
+      return `export ${name}="\${${name}:-${value}}"\n`;
+    })
+    .join('');
+}
