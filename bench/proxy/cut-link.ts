@@ -139,11 +139,11 @@ async function satelliteSide(parent: ScriptTeardown, opts: Options, entry: strin
   try {
     const link = await startFaultProxy(t, { target: run.upstream.host, ...(run.cutBytes ? { cutEveryBytes: run.cutBytes } : {}) });
     const config = deepMerge({ log: { level: 'info' }, proxy: { enabled: true, upstream: { url: link.url } }, store: { gcGraceSeconds: 0 } }, opts.satelliteConfig);
-    const { NODE_FLAGS } = await import('../../build.mjs');
+    const { NODE_FLAGS, RUNTIME_ENV } = await import('../../scripts/release/runtime.ts');
     const sat = await startSatellite(t, {
       config,
-      nodeArgs: opts.nodeArgs ?? NODE_FLAGS.satellite,
-      env: opts.nodeArgs ? {} : { MALLOC_ARENA_MAX: '2' },
+      nodeArgs: opts.nodeArgs ?? [...NODE_FLAGS.satellite],
+      env: opts.nodeArgs ? {} : { ...RUNTIME_ENV.satellite },
       ...(entry ? { entry } : {}),
     });
     await sat.waitForLog(/"msg":"satellite started"/, 30_000);
