@@ -89,9 +89,11 @@ test('reports to Ground Control: download progress while throttled, traffic/prox
   assert.ok((synced.state!.disk.totalBytes ?? 0) > (synced.state!.disk.freeBytes ?? 0));
 
   // (4) Idle: no report for several seconds (the interval is an hour, the check runs every 3 s).
+  // Reports between intervals only leave at a check, so any 6.5 s window holds at least two checks:
+  // a report at every check, or at every other one, lands in it.
   await new Promise((r) => setTimeout(r, 4000));
   const idleSeq = (await row())!.state!.seq;
-  await new Promise((r) => setTimeout(r, 8000));
+  await new Promise((r) => setTimeout(r, 6500));
   assert.equal((await row())!.state!.seq, idleSeq, 'an idle satellite sent a report between its intervals');
 
   // (2) + (3) Devices pull through the satellite: a proxy miss of an image not in the desired state,
@@ -101,8 +103,13 @@ test('reports to Ground Control: download progress while throttled, traffic/prox
   const layer = (JSON.parse(await manifest.text()) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
   const getLayer = async () => (await fetch(`${sat.url}/v2/tools/debug/blobs/${layer}`).then(async (r) => [r.status, await r.arrayBuffer()]))[0];
   assert.equal(await getLayer(), 200);
-  // The fill commits the blob just after the response ends: the next GET is then served from the cache.
-  await new Promise((r) => setTimeout(r, 1000));
+  // The fill commits the blob just after the response ends: once no fill is in flight, the next GET
+  // is served from the cache.
+  await eventually(async () => {
+    const res = await fetch(`${sat.url}/_satellite/status`);
+    const body = (await res.json()) as { proxy: { inFlight: number } };
+    return body.proxy.inFlight === 0 ? true : undefined;
+  }, 10_000, 'the proxy fill committed');
   assert.equal(await getLayer(), 200);
   assert.equal((await fetch(`${sat.url}/v2/apps/big/manifests/v1`, { headers: { Accept: ACCEPT } }).then(async (r) => [r.status, await r.text()]))[0], 200);
   const missing = await fetch(`${sat.url}/v2/tools/missing/manifests/2.0`, { headers: { Accept: ACCEPT } });

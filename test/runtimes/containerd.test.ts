@@ -10,9 +10,6 @@ import { makeImage, hostPlatform } from '../helpers/fixtures.ts';
 import { skopeoCopy } from '../helpers/skopeo.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { freePort } from '../helpers/ports.ts';
-import { requireBinary } from '../helpers/bin.ts';
-import { spawnPeer, waitForLine } from '../helpers/process.ts';
-import { defer } from '../helpers/cleanup.ts';
 import { satelliteCli } from './helpers.ts';
 
 // A name that does not resolve: only a mirror can serve it. Every hosts.toml `server` below is a
@@ -96,48 +93,31 @@ test('the same name falls back to the upstream when the satellite lacks the imag
   }
 });
 
-test('a hosts.toml written while the satellite is down: containerd falls back at once (refused) and after its dial timeout (black hole)', async (t) => {
+test('a hosts.toml written while the satellite is down: containerd falls back to the upstream at once (refused); the mirror carries a dial_timeout', async (t) => {
   const { layout, image } = await fixture(t, 'rt-ctr-down');
   const upstream = await startDockerRegistry(t);
   await skopeoCopy(`oci:${layout}:v1`, `docker://${upstream.host}/fixtures/app:v1`);
   const containerd = await startContainerd(t);
 
-  // 1. Nothing listens on the mirror's port (satellite stopped): connection refused, no wait.
+  // Nothing listens on the mirror's port (satellite stopped): connection refused, no wait.
   const down = await freePort();
+  const mirrorUrl = `http://127.0.0.1:${down}`;
   const dir = await makeTempDir(t, 'hs-rt-');
-  const write = async (name: string, mirrorUrl: string) => {
-    const certsDir = join(dir, name);
-    const config = join(dir, `${name}.json`);
-    await writeFile(config, JSON.stringify({ dataDir: join(dir, 'data'), runtimes: { mirrorUrl, upstreams: [{ host: UPSTREAM, server: upstream.url }], containerd: { enabled: true, certsDir } } }));
-    const res = await satelliteCli(['runtime', 'apply', '--config', config]);
-    assert.equal(res.code, 0, res.stderr);
-    return certsDir;
-  };
-  const refusedDir = await write('refused', `http://127.0.0.1:${down}`);
-  let started = Date.now();
-  assert.equal(await containerd.pull(`${UPSTREAM}/fixtures/app:v1`, { hostsDir: refusedDir }), image.manifestDigest);
+  const certsDir = join(dir, 'certs.d');
+  const config = join(dir, 'satellite.json');
+  await writeFile(config, JSON.stringify({ dataDir: join(dir, 'data'), runtimes: { mirrorUrl, upstreams: [{ host: UPSTREAM, server: upstream.url }], containerd: { enabled: true, certsDir } } }));
+  const res = await satelliteCli(['runtime', 'apply', '--config', config]);
+  assert.equal(res.code, 0, res.stderr);
+  // A satellite *host* that does not answer at all costs containerd its dial timeout: 1.7+ honours
+  // the dial_timeout written here, 1.6 ignores it and waits 30 s. That wait is measured by
+  // bench/runtimes/dial-timeout.test.ts (figures in docs/runtimes.md), not here.
+  const parsed = JSON.parse(JSON.stringify(smolParse(await readFile(join(certsDir, UPSTREAM, 'hosts.toml'), 'utf8')))) as { server: string; host: Record<string, { dial_timeout?: string }> };
+  assert.equal(parsed.server, upstream.url);
+  assert.equal(parsed.host[mirrorUrl]?.dial_timeout, '2s');
+
+  const started = Date.now();
+  assert.equal(await containerd.pull(`${UPSTREAM}/fixtures/app:v1`, { hostsDir: certsDir }), image.manifestDigest);
   const refusedMs = Date.now() - started;
   t.diagnostic(`satellite down (refused): pull via the upstream took ${refusedMs} ms`);
   assert.ok(refusedMs < 15_000, `took ${refusedMs} ms`);
-
-  // 2. A mirror whose SYNs go unanswered (a full accept queue): the dial hangs until containerd's
-  // dial timeout. 1.7+ honours the dial_timeout we write; 1.6 ignores the key and waits 30 s.
-  const python = requireBinary('python3');
-  const hole = spawnPeer(python, ['-c', [
-    'import socket, time',
-    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
-    'port = s.getsockname()[1]',
-    'fill = [socket.socket() for _ in range(4)]',
-    'for c in fill: c.setblocking(False); c.connect_ex(("127.0.0.1", port))',
-    'time.sleep(0.5); print("port", port, flush=True); time.sleep(3600)',
-  ].join('\n')], { name: 'black-hole' });
-  defer(t, () => hole.stop(2000));
-  const port = Number((await waitForLine(hole, /^port (\d+)/, 10_000))[1]);
-  const holeDir = await write('hole', `http://127.0.0.1:${port}`);
-  started = Date.now();
-  // A fresh namespace: the resolve goes through the hosts again.
-  assert.equal(await containerd.pull(`${UPSTREAM}/fixtures/app:v1`, { hostsDir: holeDir, namespace: 'hole', timeoutMs: 90_000 }), image.manifestDigest);
-  const holeMs = Date.now() - started;
-  t.diagnostic(`satellite host black-holed: pull via the upstream took ${holeMs} ms`);
-  assert.ok(holeMs < 60_000, `took ${holeMs} ms`);
 });
