@@ -63,6 +63,8 @@ export async function createBundle(opts: CreateBundleOptions): Promise<CreateBun
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) throw bundleError('BUNDLE_INVALID', `part size ${partSize} is below ${MIN_PART_SIZE} bytes`);
   await rm(join(outDir, 'bundle.json'), { force: true });
   await rm(join(outDir, SIGNATURE_FILE), { force: true });
+  // A stale index.json would make the unfinished bundle look like a plain OCI layout to an import.
+  await rm(join(outDir, 'index.json'), { force: true });
   const files = new Map<string, BundleFile>();
   const index: Array<{ mediaType: string; digest: string; size: number; annotations: Record<string, string> }> = [];
   const images: BundleImage[] = [];
