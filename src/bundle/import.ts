@@ -126,7 +126,7 @@ export async function importBundle(
       manifests.push({ digest, mediaType: parsed.mediaType, content: body });
     };
     await walk(img.digest, true);
-    plans.push({ repository: img.repository, reference: img.reference, digest: img.digest, manifests, blobs: [...blobs], signed: img.signature !== undefined });
+    plans.push({ repository: img.repository, reference: img.reference, digest: img.digest, manifests, blobs: [...blobs], signed: img.signature !== undefined || (img.referrers?.length ?? 0) > 0 });
   }
 
   for (const plan of plans) {
