@@ -121,3 +121,21 @@ test('plain OCI layout written by skopeo: imported at first start via sync.bundl
   assert.equal(report.blobsImported, 2, "three's layer and config");
   assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/apps/three:v1`, { raw: true })), three.manifestDigest);
 });
+
+test('a plain OCI layout that skopeo writes into a watched sync.bundleDir is imported once, and again when it grows', async (t) => {
+  const fixture = await makeTempDir(t, 'hs-layout-watch-fixture-');
+  const platform = hostPlatform();
+  const base = await makeLayer('layout-watch-base', 100_000, { dir: fixture });
+  const a = await writeImage(fixture, { tag: 'a', layers: [base, await makeLayer('layout-watch-a', 10_000, { dir: fixture })], platform });
+  const b = await writeImage(fixture, { tag: 'b', layers: [base, await makeLayer('layout-watch-b', 10_000, { dir: fixture })], platform });
+  const mount = await makeTempDir(t, 'hs-layout-watch-');
+  const sat = await startSatellite(t, { config: { sync: { bundleDir: mount, bundleWatchSeconds: 1, layoutRepository: 'apps/watched' } } });
+  await skopeoCopy(`oci:${fixture}:a`, `oci:${mount}:1.0`);
+  await sat.waitForLog(/"format":"oci-layout".*"imported":1.*"msg":"bundle imported"/, 15_000);
+  assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/apps/watched:1.0`, { raw: true })), a.manifestDigest);
+  await skopeoCopy(`oci:${fixture}:b`, `oci:${mount}:apps/other:v2`);
+  await sat.waitForLog(/"format":"oci-layout".*"imported":2.*"blobsImported":2.*"msg":"bundle imported"/, 15_000);
+  assert.equal(sha256(await skopeoInspect(`docker://${sat.host}/apps/other:v2`, { raw: true })), b.manifestDigest);
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(sat.logs().split('\n').filter((l) => l.includes('"msg":"bundle imported"')).length, 2, 'each version of index.json imported once');
+});
