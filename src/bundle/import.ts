@@ -61,7 +61,11 @@ export async function importBundle(
   let manifest: BundleManifest;
   let bundleSignature: ContentsVerdict;
   let format: ImportReport['format'] = 'bundle';
-  if (!(await stat(join(dir, 'bundle.json')).catch(() => undefined)) && (await isPlainLayout(dir))) {
+  const hasContents = (await stat(join(dir, 'bundle.json')).catch(() => undefined)) !== undefined;
+  if (!hasContents && !(await isPlainLayout(dir))) {
+    throw bundleError('BUNDLE_INVALID', `${dir} is neither a bundle (no bundle.json: missing, or an unfinished create) nor an OCI image layout (oci-layout and index.json)`);
+  }
+  if (!hasContents) {
     // A plain OCI layout (skopeo's oci:DIR:REF): its contents list is derived from its own descriptors.
     if (signatures.required) {
       throw bundleError('BUNDLE_UNSIGNED', `${dir} is a plain OCI image layout (no bundle.json, no bundle.sig): nothing signs it, and this satellite requires signed bundles (sync.requireSignedBundles)`);
@@ -115,6 +119,9 @@ export async function importBundle(
       if (!entry) throw bundleError('BUNDLE_INVALID', `${img.repository}:${img.reference} needs manifest ${digest}, which bundle.json does not list`);
       // Read here whether or not step 1 checked it (the store may hold the digest): checked again, capped.
       if (entry.size > MAX_MANIFEST_BYTES) throw bundleError('BUNDLE_INVALID', `manifest ${digest} is ${entry.size} bytes, more than ${MAX_MANIFEST_BYTES}`);
+      // Sized before it is read: a file larger than its entry is never buffered.
+      const onDisk = (await stat(blobPath(dir, digest)).catch(() => undefined))?.size;
+      if (onDisk !== entry.size) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} is ${onDisk ?? 'missing'}${onDisk === undefined ? '' : ' bytes'}, the list says ${entry.size} (${digest})`, { digest, path: entry.path });
       const body = await readFile(blobPath(dir, digest));
       if (body.length !== entry.size || digestOf(body) !== digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} does not hash to ${digest}`, { digest, path: entry.path });
       const parsed = parseManifest(body);

@@ -96,7 +96,8 @@ export async function readPlainLayout(dir: string, opts: LayoutOptions): Promise
     const size = (await stat(path).catch(() => undefined))?.size;
     if (size === undefined && !top) return;
     list(d.digest, d.size);
-    if (size === undefined || d.size > MAX_MANIFEST_BYTES) return; // the import names it missing, or too large
+    // Missing, too large or another size than its descriptor: listed as is, the import names what is wrong (never buffered).
+    if (size === undefined || size !== d.size || d.size > MAX_MANIFEST_BYTES) return;
     const body = await readFile(path);
     if (body.length !== d.size || digestOf(body) !== d.digest) return; // the import's check names it damaged
     const parsed = parseManifest(body);
