@@ -39,8 +39,10 @@ export class AdminClient {
   }
 
   /** The running satellite imports the bundle at `path` (absolute) and answers its report. */
-  importBundle(path: string): Promise<ImportReport> {
-    return this.#json('POST', `/v1/bundle/import?path=${encodeURIComponent(path)}`);
+  importBundle(path: string, repository?: string): Promise<ImportReport> {
+    const q = new URLSearchParams({ path });
+    if (repository) q.set('repository', repository);
+    return this.#json('POST', `/v1/bundle/import?${q}`);
   }
 
   /** The running satellite writes a bundle of what it holds and answers its report. */

@@ -16,8 +16,8 @@ export interface AdminPorts {
     onProgress: (p: { blobsDone: number; blobs: number; bytesDone: number; bytes: number }) => void,
     signal: AbortSignal,
   ): Promise<VerifyReport>;
-  /** Imports the bundle at this absolute path into the running store (one import at a time). */
-  importBundle(path: string): Promise<ImportReport>;
+  /** Imports the bundle (or plain OCI layout) at this absolute path into the running store (one import at a time); `repository` for a layout's bare tags. */
+  importBundle(path: string, repository?: string): Promise<ImportReport>;
   /** Writes a bundle of what the store holds (one bundle operation at a time). */
   exportBundle(req: ExportRequest): Promise<ExportReport>;
 }

@@ -20,7 +20,7 @@ const MAX_SOCKET_PATH = 107;
  *   POST /v1/sync[?wait=1]     SyncStarted, or the RunReport once the run ends
  *   POST /v1/gc[?dryRun=1]     GcReport
  *   POST /v1/verify[?repair=1] NDJSON VerifyEvent lines: progress..., then result
- *   POST /v1/bundle/import?path=/abs/dir  ImportReport (the daemon reads the bundle: its user needs read access)
+ *   POST /v1/bundle/import?path=/abs/dir[&repository=R]  ImportReport (the daemon reads the bundle: its user needs read access)
  *   POST /v1/bundle/export?out=/abs/dir&image=R&all=1&partSize=N&key=/abs/key  ExportReport (the daemon writes it)
  * Who may call is decided by the socket file's owner, group and mode.
  */
@@ -115,7 +115,8 @@ export class AdminServer {
         case 'POST /v1/bundle/import': {
           const path = url.searchParams.get('path') ?? '';
           if (!path.startsWith('/')) return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'path must be an absolute directory' } });
-          return sendJson(res, 200, await this.#ports.importBundle(path));
+          const repository = url.searchParams.get('repository') ?? undefined;
+          return sendJson(res, 200, await this.#ports.importBundle(path, repository));
         }
         case 'POST /v1/bundle/export': {
           const q = url.searchParams;

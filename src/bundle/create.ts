@@ -8,7 +8,9 @@ import { digestOf, HashingStream } from '../lib/digest.ts';
 import { errorCode } from '../lib/errors.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
-import { parseSignatureManifest, signatureTag } from '../trust/cosign.ts';
+import type { ReferrerDescriptor } from '../oci/referrers.ts';
+import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from '../trust/cosign.ts';
+import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers } from '../trust/referrers.ts';
 import { selectChildren } from '../sync/platform.ts';
 import { blobPath, BUNDLE_FORMAT, bundleError, REF_NAME, refName, type BundleFile, type BundleImage, type BundleManifest } from './layout.ts';
 import { PartWriter } from './parts.ts';
@@ -16,6 +18,8 @@ import { SIGNATURE_FILE, signContents, type BundleSigner } from './signature.ts'
 
 /** Files larger than this are split into parts by default: FAT32 holds files up to 4 GiB - 1. */
 export const DEFAULT_PART_SIZE = 2 * 1024 ** 3;
+/** A cosign signature manifest is about 1 KB; a referrer larger than this is not carried as one (as trust/check.ts reads them). */
+const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 /** Manifests (4 MiB at most) are never split; parts smaller than this make no sense. */
 export const MIN_PART_SIZE = 1024 ** 2;
 
@@ -63,6 +67,8 @@ export async function createBundle(opts: CreateBundleOptions): Promise<CreateBun
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) throw bundleError('BUNDLE_INVALID', `part size ${partSize} is below ${MIN_PART_SIZE} bytes`);
   await rm(join(outDir, 'bundle.json'), { force: true });
   await rm(join(outDir, SIGNATURE_FILE), { force: true });
+  // A stale index.json would make the unfinished bundle look like a plain OCI layout to an import.
+  await rm(join(outDir, 'index.json'), { force: true });
   const files = new Map<string, BundleFile>();
   const index: Array<{ mediaType: string; digest: string; size: number; annotations: Record<string, string> }> = [];
   const images: BundleImage[] = [];
@@ -138,8 +144,14 @@ export async function createBundle(opts: CreateBundleOptions): Promise<CreateBun
     } catch (err) {
       if (errorCode(err) !== 'UPSTREAM_NOT_FOUND') throw err;
     }
+    const referrers = await signatureReferrers(source, ref.repository, top.digest, signal);
+    for (const r of referrers) {
+      for (const b of r.blobs) await putBlob(ref.repository, b);
+      await putBytes(r.manifest.digest, r.manifest.body);
+    }
+    if (referrers.length > 0) image.referrers = referrers.map((r) => r.descriptor);
     images.push(image);
-    log.info({ repository: ref.repository, reference: ref.reference, digest: top.digest, signed: image.signature !== undefined }, 'image added to bundle');
+    log.info({ repository: ref.repository, reference: ref.reference, digest: top.digest, signed: image.signature !== undefined, referrers: referrers.length }, 'image added to bundle');
   }
 
   const ociLayout = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -166,6 +178,39 @@ export async function createBundle(opts: CreateBundleOptions): Promise<CreateBun
   await rename(join(outDir, 'bundle.json.part'), join(outDir, 'bundle.json'));
   const bytes = [...files.values()].reduce((n, f) => n + f.size, 0);
   return { images: images.length, blobs: files.size, bytes, parts: list.reduce((n, f) => n + (f.parts?.length ?? 0), 0), signed: opts.signer?.keyId ?? null };
+}
+
+/**
+ * The image's cosign signatures held as OCI 1.1 referrers (the source's referrers API, or its tag
+ * fallback), read by digest: only manifests whose subject is the image, of a signature's size.
+ * Carried by digest (not the fallback index: the importer's referrers API lists them from their subject).
+ */
+async function signatureReferrers(
+  source: UpstreamPort,
+  repository: string,
+  digest: string,
+  signal: AbortSignal,
+): Promise<Array<{ descriptor: ReferrerDescriptor; manifest: { digest: string; body: Buffer }; blobs: Array<{ digest: string; size: number }> }>> {
+  const listing = await listReferrers(source, { repository, digest }, COSIGN_SIGNATURE_ARTIFACT_TYPE, DEFAULT_MAX_REFERRERS, signal);
+  const out = [];
+  for (const d of listing?.digests ?? []) {
+    const m = await getIfExists(source, repository, d, signal);
+    if (!m || m.body.length > MAX_SIGNATURE_MANIFEST) continue;
+    let doc: { subject?: { digest?: unknown }; artifactType?: unknown };
+    try {
+      doc = JSON.parse(m.body.toString('utf8')) as typeof doc;
+    } catch {
+      continue;
+    }
+    if (doc.subject?.digest !== digest) continue;
+    const parsed = parseSignatureManifest(m.body);
+    out.push({
+      descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.body.length, artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE },
+      manifest: m,
+      blobs: [...(parsed.config ? [parsed.config] : []), ...parsed.layers, ...parsed.otherBlobs],
+    });
+  }
+  return out;
 }
 
 function relPath(digest: string): string {

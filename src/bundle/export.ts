@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { loadOrCreateSigningKey } from '../lib/ed25519.ts';
+import type { ReferrersPage } from '../oci/referrers.ts';
 import type { DesiredState } from '../protocol/desired-state.ts';
 import type { Store } from '../store/index.ts';
 import { desiredRefs } from '../sync/desired-state.ts';
@@ -28,6 +29,17 @@ export class StoreSource implements UpstreamPort {
     const m = this.#store.getManifest(repo, reference);
     if (!m) throw new SatelliteError('UPSTREAM_NOT_FOUND', `${repo}:${reference} is not in this satellite's store`);
     return { digest: m.digest, mediaType: m.record.mediaType, body: m.content };
+  }
+
+  /** The referrers the store indexed for `digest` (signatures stored by digest), as one page of the referrers API. */
+  async getReferrers(repo: string, digest: string, opts: { artifactType?: string } = {}): Promise<ReferrersPage | undefined> {
+    const manifests = this.#store.listReferrers(repo, digest, opts.artifactType).map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+    }));
+    return { manifests, malformed: 0, filtered: opts.artifactType !== undefined };
   }
 
   async fetchBlob(_repo: string, digest: string, opts: { offset?: number } = {}): Promise<{ status: 200 | 206; start: number; total: number; body: Readable }> {

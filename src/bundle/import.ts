@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -12,10 +12,13 @@ import type { BundleApplier, DesiredOutcome } from '../sync/adopt.ts';
 import type { ImageManifest, Store } from '../store/index.ts';
 import { checkSignatures, refusal, replicateSignatures, type Verdict } from '../trust/check.ts';
 import { policyFor } from '../trust/verify.ts';
-import { blobPath, bundleError, LayoutSource, MAX_MANIFEST_BYTES, openBundleFile, readContents, type BundleFile } from './layout.ts';
+import { blobPath, bundleError, LayoutSource, MAX_MANIFEST_BYTES, openBundleFile, readContents, type BundleFile, type BundleManifest } from './layout.ts';
+import { isPlainLayout, readPlainLayout } from './oci-layout.ts';
 import { checkContentsSignature, type ContentsVerdict, type SignatureRequirement } from './signature.ts';
 
 export interface ImportReport {
+  /** What the directory held: a bundle (bundle.json) or a plain OCI image layout (unsigned, no desired state). */
+  format: 'bundle' | 'oci-layout';
   images: Array<{ repository: string; reference: string; digest: string; status: 'imported' | 'refused'; code?: string; reason?: string; signature?: Verdict }>;
   blobsImported: number;
   /** Already in the store (an earlier, interrupted import, or synced before): not read again. */
@@ -28,7 +31,9 @@ export interface ImportReport {
 }
 
 /**
- * Imports a bundle (bundle.json + OCI layout) into the store.
+ * Imports a bundle (bundle.json + OCI layout) into the store; or a plain OCI image layout (no
+ * bundle.json), whose contents list is derived from its descriptors (oci-layout.ts) and which is
+ * unsigned: refused when signed bundles are required, never a desired state.
  * 1. Checks every file the contents list names that the store does not hold yet: present, its size,
  *    its SHA-256. One bad file refuses the whole bundle before anything is written, naming the digest.
  * 2. With a signature policy, checks each image's cosign signature from the bundle; enforce refuses it.
@@ -46,15 +51,36 @@ export async function importBundle(
     signatures?: SignatureRequirement | undefined;
     /** Applies the bundle's desired state (sync/adopt.ts); without it the desired state is only reported. */
     applier?: BundleApplier | undefined;
+    /** Repository of a plain layout's images named by a bare tag (oci-layout.ts layoutRef). */
+    repository?: string | undefined;
     log: Logger;
   },
 ): Promise<ImportReport> {
   const { log } = opts;
-  const { manifest, bytes } = await readContents(dir);
-  // 0. The contents list is Ground Control's (bundle.sig over these very bytes), before anything it says is used.
-  const bundleSignature = await checkContentsSignature(dir, bytes, opts.signatures ?? { keys: [], required: false });
+  const signatures = opts.signatures ?? { keys: [], required: false };
+  let manifest: BundleManifest;
+  let bundleSignature: ContentsVerdict;
+  let format: ImportReport['format'] = 'bundle';
+  const hasContents = (await stat(join(dir, 'bundle.json')).catch(() => undefined)) !== undefined;
+  if (!hasContents && !(await isPlainLayout(dir))) {
+    throw bundleError('BUNDLE_INVALID', `${dir} is neither a bundle (no bundle.json: missing, or an unfinished create) nor an OCI image layout (oci-layout and index.json)`);
+  }
+  if (!hasContents) {
+    // A plain OCI layout (skopeo's oci:DIR:REF): its contents list is derived from its own descriptors.
+    if (signatures.required) {
+      throw bundleError('BUNDLE_UNSIGNED', `${dir} is a plain OCI image layout (no bundle.json, no bundle.sig): nothing signs it, and this satellite requires signed bundles (sync.requireSignedBundles)`);
+    }
+    format = 'oci-layout';
+    manifest = await readPlainLayout(dir, { repository: opts.repository });
+    bundleSignature = { status: 'unsigned' };
+  } else {
+    const contents = await readContents(dir);
+    manifest = contents.manifest;
+    // 0. The contents list is Ground Control's (bundle.sig over these very bytes), before anything it says is used.
+    bundleSignature = await checkContentsSignature(dir, contents.bytes, signatures);
+  }
   const listed = new Map(manifest.files.map((f) => [f.digest, f]));
-  const report: ImportReport = { images: [], blobsImported: 0, blobsSkipped: 0, bytesImported: 0, bundleSignature };
+  const report: ImportReport = { format, images: [], blobsImported: 0, blobsSkipped: 0, bytesImported: 0, bundleSignature };
   // The desired state counts only when Ground Control signed it: it names the upstream and the trust policies.
   let desired: DesiredState | undefined;
   if (manifest.desired !== undefined) {
@@ -93,6 +119,9 @@ export async function importBundle(
       if (!entry) throw bundleError('BUNDLE_INVALID', `${img.repository}:${img.reference} needs manifest ${digest}, which bundle.json does not list`);
       // Read here whether or not step 1 checked it (the store may hold the digest): checked again, capped.
       if (entry.size > MAX_MANIFEST_BYTES) throw bundleError('BUNDLE_INVALID', `manifest ${digest} is ${entry.size} bytes, more than ${MAX_MANIFEST_BYTES}`);
+      // Sized before it is read: a file larger than its entry is never buffered.
+      const onDisk = (await stat(blobPath(dir, digest)).catch(() => undefined))?.size;
+      if (onDisk !== entry.size) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} is ${onDisk ?? 'missing'}${onDisk === undefined ? '' : ' bytes'}, the list says ${entry.size} (${digest})`, { digest, path: entry.path });
       const body = await readFile(blobPath(dir, digest));
       if (body.length !== entry.size || digestOf(body) !== digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${entry.path} does not hash to ${digest}`, { digest, path: entry.path });
       const parsed = parseManifest(body);
@@ -104,7 +133,7 @@ export async function importBundle(
       manifests.push({ digest, mediaType: parsed.mediaType, content: body });
     };
     await walk(img.digest, true);
-    plans.push({ repository: img.repository, reference: img.reference, digest: img.digest, manifests, blobs: [...blobs], signed: img.signature !== undefined });
+    plans.push({ repository: img.repository, reference: img.reference, digest: img.digest, manifests, blobs: [...blobs], signed: img.signature !== undefined || (img.referrers?.length ?? 0) > 0 });
   }
 
   for (const plan of plans) {

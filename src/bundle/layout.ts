@@ -2,8 +2,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { isDigest } from '../lib/digest.ts';
+import { digestOf, isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
+import type { ReferrerDescriptor, ReferrersPage } from '../oci/referrers.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
 
 /**
@@ -22,6 +23,11 @@ export interface BundleImage {
   mediaType: string;
   /** The cosign tag-scheme signature manifest carried with it, if the source had one. */
   signature?: { tag: string; digest: string };
+  /**
+   * Its cosign signatures held as OCI 1.1 referrers (subject = this image), carried by digest: the
+   * import stores them so the importer's referrers API lists them again.
+   */
+  referrers?: ReferrerDescriptor[];
 }
 
 /** One file of the layout; a blob larger than the part size is stored as parts `<path>.000`, `.001`, ... */
@@ -122,6 +128,7 @@ export class LayoutSource implements UpstreamPort {
   readonly #files: Map<string, BundleFile>;
   readonly #tags = new Map<string, { digest: string; mediaType: string }>();
   readonly #mediaTypes = new Map<string, string>();
+  readonly #referrers = new Map<string, ReferrerDescriptor[]>();
 
   constructor(dir: string, manifest: BundleManifest) {
     this.#dir = dir;
@@ -129,6 +136,8 @@ export class LayoutSource implements UpstreamPort {
     for (const img of manifest.images) {
       this.#tags.set(`${img.repository}:${img.reference}`, { digest: img.digest, mediaType: img.mediaType });
       this.#mediaTypes.set(img.digest, img.mediaType);
+      if (img.referrers?.length) this.#referrers.set(`${img.repository}@${img.digest}`, img.referrers);
+      for (const r of img.referrers ?? []) this.#mediaTypes.set(r.digest, r.mediaType);
       if (img.signature) {
         this.#tags.set(`${img.repository}:${img.signature.tag}`, { digest: img.signature.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
       }
@@ -142,8 +151,18 @@ export class LayoutSource implements UpstreamPort {
     if (!known) throw new SatelliteError('UPSTREAM_NOT_FOUND', `${repo}:${reference} is not in the bundle`);
     const body = await readFile(blobPath(this.#dir, known.digest)).catch(() => undefined);
     if (!body) throw new SatelliteError('UPSTREAM_NOT_FOUND', `manifest ${known.digest} is not in the bundle`);
+    // The import checked every file it will store, but not those the store already held: read as named, or not at all.
+    if (digestOf(body) !== known.digest) throw bundleError('BUNDLE_DAMAGED', `bundle file ${blobPath('', known.digest)} does not hash to ${known.digest}`, { digest: known.digest });
     const mediaType = known.mediaType ?? (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType ?? 'application/vnd.oci.image.manifest.v1+json';
     return { digest: known.digest, mediaType, body };
+  }
+
+  /** The referrers bundle.json lists for the image, as one page of the referrers API (filtered here). */
+  async getReferrers(repo: string, digest: string, opts: { artifactType?: string } = {}): Promise<ReferrersPage | undefined> {
+    const listed = this.#referrers.get(`${repo}@${digest}`);
+    if (!listed) return undefined;
+    const manifests = opts.artifactType === undefined ? listed : listed.filter((r) => r.artifactType === opts.artifactType);
+    return { manifests, malformed: 0, filtered: opts.artifactType !== undefined };
   }
 
   async fetchBlob(_repo: string, digest: string, opts: { offset?: number } = {}) {

@@ -27,6 +27,7 @@ export interface BundleArgs {
   'part-size'?: string | undefined;
   all?: boolean | undefined;
   key?: string | undefined;
+  repository?: string | undefined;
 }
 
 /** --part-size SIZE ("100MiB", "3.9GiB", bytes); undefined: the default. */
@@ -80,7 +81,7 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
   // A running satellite imports it itself, while it serves (its store is open there, not here).
   if (config.admin.enabled && !args.trust) {
     try {
-      return reportImport(await new AdminClient(config.admin.socket).importBundle(resolve(path)));
+      return reportImport(await new AdminClient(config.admin.socket).importBundle(resolve(path), args.repository));
     } catch (err) {
       if (!isSatelliteError(err, 'ADMIN_UNREACHABLE')) throw err;
     }
@@ -95,7 +96,8 @@ async function importCmd(config: SatelliteConfig, path: string, args: BundleArgs
       policies = Array.isArray(doc) ? (doc as TrustPolicy[]) : parseDesiredState(doc, args.trust).trust;
     }
     const signatures = await bundleSignatureRequirement(config, store.syncState().desired());
-    return reportImport(await importBundle(store, path, { policies, signatures, applier: storeApplier(store, config.sync.platforms), log }));
+    const repository = args.repository ?? config.sync.layoutRepository;
+    return reportImport(await importBundle(store, path, { policies, signatures, applier: storeApplier(store, config.sync.platforms), repository, log }));
   } finally {
     await store.close();
   }

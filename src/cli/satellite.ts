@@ -66,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
         'part-size': { type: 'string' },
         all: { type: 'boolean' },
         key: { type: 'string' },
+        repository: { type: 'string' },
       },
     });
   } catch (err) {

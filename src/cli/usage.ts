@@ -28,11 +28,12 @@ export const BUNDLE_USAGE = `  bundle create --from URL --image REPO:TAG [--imag
                 [--part-size SIZE]
                      write a bundle (OCI layout + bundle.json) of images from a registry (upstream or satellite);
                      blobs over SIZE (default 2GiB; e.g. 100MiB) are written as parts
-  bundle import PATH [--trust FILE]
+  bundle import PATH [--trust FILE] [--repository REPO]
                      check the bundle's signature (Ground Control's key), every digest (and image signatures,
                      if a policy applies) and import; a running satellite imports it while it serves (admin
                      socket), else the store is opened here; --trust FILE: offline import with that policy;
-                     rerun to resume
+                     rerun to resume. PATH may be a plain OCI layout (skopeo's oci:DIR:REF; unsigned):
+                     --repository names the repository of images whose ref name is a bare tag
   bundle export -o DIR (--image REPO:TAG [--image ...] | --all) [--part-size SIZE] [--key FILE]
                      write a bundle of what this satellite's store holds (the running satellite writes it,
                      else the store is opened here); --all: every tagged image, and the desired state when

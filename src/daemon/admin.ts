@@ -90,7 +90,7 @@ export function adminPorts(deps: AdminDeps): AdminPorts {
       return { ...plan, dryRun: false, manifestsRemoved: done.manifestsRemoved, blobsRemoved: done.blobsRemoved, bytesFreed: done.bytesFreed, linksRemoved: done.linksRemoved };
     },
     verify: (repair, onProgress, signal) => verify({ repair, onProgress, signal }),
-    importBundle: (path) => deps.bundles.import(path),
+    importBundle: (path, repository) => deps.bundles.import(path, { repository }),
     exportBundle: (req) => deps.bundles.export(req),
   };
 }

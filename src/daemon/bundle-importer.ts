@@ -30,12 +30,18 @@ export class BundleImporter {
     this.#log = opts.log;
   }
 
-  async import(path: string): Promise<ImportReport> {
+  /** `repository`: for a plain OCI layout's bare-tag images; default sync.layoutRepository. */
+  async import(path: string, opts: { repository?: string | undefined } = {}): Promise<ImportReport> {
     if (this.#running) throw new SatelliteError('BUNDLE_BUSY', `a bundle import is running (${this.#running.path})`);
     const run = (async () => {
       const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(this.#config, this.#sync.desired);
       // The engine's applier: a newer desired state goes in force at once, and reports carry its generation.
-      return (await import('../bundle/startup.ts')).importLogged(this.#store, path, { signatures, applier: this.#sync.bundleApplier(), log: this.#log });
+      return (await import('../bundle/startup.ts')).importLogged(this.#store, path, {
+        signatures,
+        applier: this.#sync.bundleApplier(),
+        repository: opts.repository ?? this.#config.sync.layoutRepository,
+        log: this.#log,
+      });
     })();
     this.#running = { path, done: run.catch(() => undefined) };
     try {
@@ -59,7 +65,7 @@ export class BundleImporter {
     }
   }
 
-  /** Polls `dir/bundle.json` every `seconds`; the one present now was imported at start. */
+  /** Polls `dir/bundle.json` (or a plain layout's index.json) every `seconds`; the one present now was imported at start. */
   async watch(dir: string, seconds: number): Promise<void> {
     this.#seen = await this.#key(dir);
     const tick = async () => {
@@ -74,8 +80,12 @@ export class BundleImporter {
   }
 
   async #key(dir: string): Promise<string | undefined> {
-    const st = await stat(join(dir, 'bundle.json')).catch(() => undefined);
-    return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
+    // A bundle is finished when bundle.json is there; a plain OCI layout when index.json is (skopeo writes it last).
+    for (const name of ['bundle.json', 'index.json']) {
+      const st = await stat(join(dir, name)).catch(() => undefined);
+      if (st) return `${name}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    }
+    return undefined;
   }
 
   /** Stops watching and waits for an import in flight (before the store closes). */

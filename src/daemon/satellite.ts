@@ -58,7 +58,7 @@ export async function startSatellite(config: SatelliteConfig, log: Logger, signa
   if (config.sync.bundleDir) {
     const signatures = await (await import('./bundle-keys.ts')).bundleSignatureRequirement(config, store.syncState().desired());
     const startup = await import('../bundle/startup.ts');
-    await startup.importBundleAtStart(store, config.sync.bundleDir, { signatures, applier: startup.storeApplier(store, config.sync.platforms), log: log.child({ module: 'bundle' }) });
+    await startup.importBundleAtStart(store, config.sync.bundleDir, { signatures, applier: startup.storeApplier(store, config.sync.platforms), repository: config.sync.layoutRepository, log: log.child({ module: 'bundle' }) });
   }
   let control: Control | undefined;
   let sync: SyncEngine | undefined;

@@ -10,6 +10,8 @@ export const syncConfigSchema = {
     bundleDir: { type: 'string', minLength: 1 },
     /** While running, sync.bundleDir is checked this often for a new bundle.json (a stick mounted later); 0: only at start. */
     bundleWatchSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 10 },
+    /** Repository for the images of a plain OCI layout (no bundle.json) that index.json names by a bare tag (`oci:DIR:1.4`). */
+    layoutRepository: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$' },
     /** PEM file with Ground Control's bundle signing public key(s) (`groundcontrol bundle key`), besides the one from registration. */
     bundleKeyFile: { type: 'string', minLength: 1 },
     /** Refuse bundles not signed by Ground Control (BUNDLE_UNSIGNED). A bad signature is refused either way. */
@@ -76,6 +78,7 @@ export interface SyncConfig {
   desiredStateFile?: string;
   bundleDir?: string;
   bundleWatchSeconds: number;
+  layoutRepository?: string;
   bundleKeyFile?: string;
   requireSignedBundles: boolean;
   intervalSeconds: number;
