@@ -87,7 +87,9 @@ test('satellite status, images, gc, verify and sync talk to the daemon over its 
   // status after a real sync: JSON and table.
   const status = await cliJson<StatusReport>(sat, 'status');
   assert.equal(status.code, 0);
-  assert.deepEqual(status.body.generation, { desired: 1, applied: 1 });
+  const { appliedAt, ...generation } = status.body.generation as typeof status.body.generation & { appliedAt?: string };
+  assert.deepEqual(generation, { desired: 1, applied: 1, appliedFrom: 'sync' });
+  assert.ok(appliedAt && Date.now() - Date.parse(appliedAt) < 120_000, `appliedAt ${appliedAt} is this run's`);
   assert.equal(status.body.upstream.reachable, true);
   assert.deepEqual(status.body.images.map((i) => [i.repository, i.reference, i.status, i.digest]), [['fixtures/app', 'v1', 'ok', app.manifestDigest]]);
   const appBytes = app.config.length + app.layers.reduce((n, l) => n + l.size, 0);
