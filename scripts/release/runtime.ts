@@ -23,14 +23,13 @@ export const NODE_FLAGS: Record<Command, readonly string[]> = {
 /**
  * Environment the wrapper sets when the caller has not (a value set outside wins): glibc malloc
  * tuning, measured in docs/benchmarks.md ("Memory"). MALLOC_ARENA_MAX=2: two arenas instead of
- * one per thread (8 × cores). MALLOC_MMAP_THRESHOLD_=131072 fixes glibc's mmap threshold at its
- * initial 128 KiB: by default, freeing one large buffer (a 4 MiB send buffer) raises it, after
- * which every buffer up to that size comes from the arenas, and what a load freed there stayed in
- * the RSS (a satellite stayed 40 MiB above its idle figure, over the watchdog's resume mark, for
- * good). Fixed, buffers from 128 KiB up are mapped and unmapped: RSS returns to idle after a load.
+ * one per thread (8 × cores). Not MALLOC_MMAP_THRESHOLD_=131072: it lets RSS return to idle after a
+ * load (buffers from 128 KiB up mapped and unmapped), but halved 256 MiB stream MB/s in bench/serve
+ * on a quiet machine (docs/benchmarks.md, "Memory"); a board that needs the RSS back more than the
+ * MB/s (a Pi's NIC is far slower) sets it in the unit.
  */
 export const RUNTIME_ENV: Record<Command, Readonly<Record<string, string>>> = {
-  satellite: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
+  satellite: { MALLOC_ARENA_MAX: '2' },
   groundcontrol: { MALLOC_ARENA_MAX: '2' },
 };
 
