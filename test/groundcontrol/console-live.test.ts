@@ -46,6 +46,7 @@ test('console live: reports update the overview and the satellite page without r
   const b = await addAndRegister(gc, 'edge-quiet', 'hamburg');
   const sat = await connectSatellite(t, gc.mqttUrl as string, a);
   let seq = 0;
+  let lastCounts: unknown;
   const now = Date.now();
   // Six hours of history, one report every five minutes: the charts have a point per bucket.
   const c: Counters = { up: 10 * MiB, served: 20 * MiB, saved: 0, uptime: 60 };
@@ -59,7 +60,18 @@ test('console live: reports update the overview and the satellite page without r
     await sat.publishAsync(topic(a.satelliteId, 'state'), stateReport(a.satelliteId, ++seq, now - i * 5 * 60_000, c, { hits: 3, misses: 1 }), { qos: 1 });
   }
 
-  await eventually(async () => (await gc.api('GET', '/api/v1/status')).body.counts.online === 1, 10_000, 'Ground Control recorded the satellite online');
+  // 73 messages, each a series write: on a loaded 2-core box (the suite runs a browser test beside
+  // this one) they can take longer than 10 s; the last counts are in the failure message.
+  await eventually(
+    async () => {
+      const counts = (await gc.api('GET', '/api/v1/status')).body.counts;
+      return counts.online === 1 ? counts : (lastCounts = counts, undefined);
+    },
+    30_000,
+    'Ground Control recorded the satellite online',
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; counts ${JSON.stringify(lastCounts)}`);
+  });
 
   const shots = process.env.CONSOLE_SCREENSHOT_DIR ?? (await makeTempDir(t, 'hs-console-shots-'));
   await mkdir(shots, { recursive: true });
