@@ -1,59 +1,13 @@
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
 import { loadOrCreateSigningKey } from '../lib/ed25519.ts';
-import type { ReferrersPage } from '../oci/referrers.ts';
 import type { DesiredState } from '../protocol/desired-state.ts';
 import type { Store } from '../store/index.ts';
 import { desiredRefs } from '../sync/desired-state.ts';
-import type { UpstreamPort } from '../sync/index.ts';
+import { StoreSource } from '../trust/stored.ts';
 import { createBundle, type CreateBundleReport } from './create.ts';
 import type { BundleSigner } from './signature.ts';
-
-/**
- * The satellite's own store read like a registry (UpstreamPort), so `satellite bundle export` writes
- * exactly what `groundcontrol bundle create` writes, from what this satellite holds. Blobs stream
- * from their files (pinned against GC while read), never buffered.
- */
-export class StoreSource implements UpstreamPort {
-  readonly #store: Store;
-
-  constructor(store: Store) {
-    this.#store = store;
-  }
-
-  async ping(): Promise<void> {}
-
-  async getManifest(repo: string, reference: string): Promise<{ digest: string; mediaType: string; body: Buffer }> {
-    const m = this.#store.getManifest(repo, reference);
-    if (!m) throw new SatelliteError('UPSTREAM_NOT_FOUND', `${repo}:${reference} is not in this satellite's store`);
-    return { digest: m.digest, mediaType: m.record.mediaType, body: m.content };
-  }
-
-  /** The referrers the store indexed for `digest` (signatures stored by digest), as one page of the referrers API. */
-  async getReferrers(repo: string, digest: string, opts: { artifactType?: string } = {}): Promise<ReferrersPage | undefined> {
-    const manifests = this.#store.listReferrers(repo, digest, opts.artifactType).map((r) => ({
-      mediaType: r.mediaType,
-      digest: r.digest,
-      size: r.size,
-      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
-    }));
-    return { manifests, malformed: 0, filtered: opts.artifactType !== undefined };
-  }
-
-  async fetchBlob(_repo: string, digest: string, opts: { offset?: number } = {}): Promise<{ status: 200 | 206; start: number; total: number; body: Readable }> {
-    const size = this.#store.blobSize(digest);
-    if (size === undefined) throw new SatelliteError('UPSTREAM_NOT_FOUND', `blob ${digest} is not in this satellite's store`);
-    const start = opts.offset ?? 0;
-    const unpin = this.#store.pin(digest);
-    const body = size === 0 ? this.#store.openBlob(digest) : this.#store.openBlob(digest, { start, end: size - 1 });
-    body.once('close', unpin);
-    return { status: start > 0 ? 206 : 200, start, total: size, body };
-  }
-
-  async close(): Promise<void> {}
-}
 
 export interface ExportOptions {
   /** REPO:TAG or REPO@DIGEST, as stored; empty with `all`. */

@@ -31,6 +31,7 @@ export type ProxyStore = Pick<
   | 'manifestsOf'
   | 'openBlob'
   | 'blobSize'
+  | 'listReferrers'
   | 'tempPath'
   | 'commitVerifiedFile'
   | 'commitImage'
