@@ -5,6 +5,7 @@ export type MeterRecords = Pick<SyncState, 'metered' | 'addMetered'>;
 
 export type Period = 'hour' | 'day' | 'month';
 const PERIODS: readonly Period[] = ['hour', 'day', 'month'];
+const HOUR_MS = 3_600_000;
 
 export interface DataCaps {
   hourBytes?: number;
@@ -45,6 +46,10 @@ export class Meter {
   readonly #pending = new Map<string, number>();
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
+  /** The pending keys of the UTC hour [#keysFrom, #keysUntil): add() runs per body chunk. */
+  #keys: string[] = [];
+  #keysFrom = 0;
+  #keysUntil = -1;
 
   constructor(db: MeterRecords, caps: DataCaps = {}, now: () => Date = () => new Date()) {
     this.#db = db;
@@ -54,15 +59,22 @@ export class Meter {
 
   add(bytes: number): void {
     if (bytes <= 0) return;
-    const at = this.#now();
-    for (const p of PERIODS) {
-      const key = `${p}\u0000${periodKey(p, at)}`;
-      this.#pending.set(key, (this.#pending.get(key) ?? 0) + bytes);
-    }
+    for (const key of this.#keysAt(this.#now())) this.#pending.set(key, (this.#pending.get(key) ?? 0) + bytes);
     this.#flushTimer ??= setTimeout(() => {
       this.#flushTimer = undefined;
       void this.flush();
     }, 1000);
+  }
+
+  #keysAt(at: Date): string[] {
+    const t = at.getTime();
+    if (t < this.#keysFrom || t >= this.#keysUntil) {
+      // Hour, day and month keys all hold until the next UTC hour starts.
+      this.#keys = PERIODS.map((p) => `${p}\u0000${periodKey(p, at)}`);
+      this.#keysFrom = t - (((t % HOUR_MS) + HOUR_MS) % HOUR_MS);
+      this.#keysUntil = this.#keysFrom + HOUR_MS;
+    }
+    return this.#keys;
   }
 
   used(period: Period, at: Date = this.#now()): number {

@@ -94,6 +94,18 @@ test('meter counts per hour/day/month, persists across instances, and enforces c
   const monthly = new Meter(db, { monthBytes: 5000 }, () => now);
   assert.equal(monthly.capReached()?.period, 'month');
   assert.equal(monthly.capReached()?.resetsAt.toISOString(), '2026-12-01T00:00:00.000Z');
+
+  // add() keeps its keys for the hour: the next hour (here also a new day and month) gets its own.
+  let at = new Date('2026-11-30T23:59:59.999Z');
+  const rolling = new Meter(db, {}, () => at);
+  rolling.add(5);
+  at = new Date('2026-12-01T00:00:00.000Z');
+  rolling.add(7);
+  assert.deepEqual(rolling.usage(), { hour: { period: '2026-12-01T00', bytes: 7 }, day: { period: '2026-12-01', bytes: 7 }, month: { period: '2026-12', bytes: 7 } });
+  at = new Date('2026-11-30T23:00:00.000Z');
+  rolling.add(1);
+  assert.equal(rolling.used('hour'), 6, 'back in the earlier hour (a clock set back): its keys again');
+  await rolling.flush();
 });
 
 test('sync windows: cron minutes are open, others closed, next opening computed', () => {
