@@ -45,7 +45,7 @@ export class BrokerLink implements Publisher {
     return this.#client?.connected ?? false;
   }
 
-  /** Connects and subscribes; resolves on the first connect, or after timeoutMs (reconnects go on). */
+  /** Connects and subscribes; resolves once the first subscription is acknowledged, or after timeoutMs (reconnects go on). */
   async start(timeoutMs = 15_000): Promise<void> {
     const { log } = this.#opts;
     const client = mqtt.connect({
@@ -94,6 +94,8 @@ export class BrokerLink implements Publisher {
       else settled.then(() => done());
     };
     let first = true;
+    let subscribed!: () => void;
+    const firstSubscription = new Promise<void>((resolve) => (subscribed = resolve));
     client.on('connect', (connack) => {
       this.#connection++;
       log.info({ url: this.#opts.url, sessionPresent: connack.sessionPresent }, 'broker connected');
@@ -101,6 +103,7 @@ export class BrokerLink implements Publisher {
         const filters = Object.fromEntries(UPSTREAM.map((c) => [fleetFilter(c), { qos: 1 as const }]));
         client.subscribe(filters, (err) => {
           if (err) log.error({ err }, 'fleet subscription failed');
+          subscribed();
         });
         this.#opts.onFreshSession();
       }
@@ -115,7 +118,9 @@ export class BrokerLink implements Publisher {
         log.warn({ url: this.#opts.url, timeoutMs }, 'broker not reachable yet: retrying in the background');
         resolve();
       }, timeoutMs);
-      client.once('connect', () => {
+      // Ready once the broker acknowledged the fleet subscription: a satellite's report sent after
+      // Ground Control says it is listening must not fall between connect and SUBACK.
+      void firstSubscription.then(() => {
         clearTimeout(timer);
         resolve();
       });
