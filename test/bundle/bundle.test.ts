@@ -3,39 +3,14 @@ import assert from 'node:assert/strict';
 import { cp, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSatellite } from '../helpers/satellite.ts';
-import { offlineConfig, satelliteCli, storedBlobs } from './helpers.ts';
-import { startDockerRegistry } from '../helpers/docker-registry.ts';
+import { offlineConfig, satelliteCli, storedBlobs, syncedThreeApps } from './helpers.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
-import { makeLayer, writeImage, sha256, hostPlatform } from '../helpers/fixtures.ts';
+import { sha256 } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
-import { makeCosignKey, pushCosignSignature } from '../helpers/cosign-sign.ts';
-import { syncConfig, waitForGeneration, writeDesired } from '../sync/helpers.ts';
 
 test('bundle: export from satellite A, import into satellite B with no upstream; damaged bundles refused whole; policy applied', async (t) => {
-  const upstream = await startDockerRegistry(t);
-  const layout = await makeTempDir(t, 'hs-fixture-');
-  const platform = hostPlatform();
-  const base = await makeLayer('bundle-base', 400_000, { dir: layout });
-  const apps = [];
-  for (const name of ['a', 'b', 'c']) {
-    const img = await writeImage(layout, { tag: name, layers: [base, await makeLayer(`bundle-app-${name}`, 50_000, { dir: layout })], platform });
-    await skopeoCopy(`oci:${layout}:${name}`, `docker://${upstream.host}/apps/${name}:v1`);
-    apps.push({ name, img });
-  }
-  const key = makeCosignKey();
-  const sig = await pushCosignSignature(upstream, 'apps/a', apps[0]!.img.manifestDigest, key.privateKey);
-
   // Satellite A syncs the three images (and, under a warn policy, replicates a's signature).
-  const dir = await makeTempDir(t, 'hs-desired-');
-  const desired = join(dir, 'desired.json');
-  await writeDesired(desired, {
-    generation: 1,
-    upstream: { url: upstream.url },
-    images: apps.map((a) => ({ repository: `apps/${a.name}`, tags: ['v1'] })),
-    trust: [{ name: 'edge', mode: 'warn', keys: [key.publicKeyPem] }],
-  });
-  const satA = await startSatellite(t, { config: syncConfig(desired) });
-  await waitForGeneration(satA, 1);
+  const { base, apps, cosign: key, sig, dir, satA } = await syncedThreeApps(t, 'bundle', 1);
 
   const bundle = join(await makeTempDir(t, 'hs-bundle-'), 'stick');
   const cfgA = await offlineConfig(t, await makeTempDir(t, 'hs-unused-'));

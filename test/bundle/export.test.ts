@@ -4,42 +4,17 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, startSatellite } from '../helpers/satellite.ts';
-import { startDockerRegistry } from '../helpers/docker-registry.ts';
 import { startContainerd, writeHostsToml } from '../helpers/containerd.ts';
 import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { hostPlatform, makeLayer, sha256, writeImage } from '../helpers/fixtures.ts';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.ts';
-import { makeCosignKey, pushCosignSignature } from '../helpers/cosign-sign.ts';
-import { syncConfig, waitForGeneration, writeDesired } from '../sync/helpers.ts';
 import { keyIdOf } from '../../src/lib/ed25519.ts';
-import { offlineConfig, SATELLITE_ENTRY, satelliteCli, storedBlobs } from './helpers.ts';
+import { offlineConfig, SATELLITE_ENTRY, satelliteCli, storedBlobs, syncedThreeApps } from './helpers.ts';
 
 test('satellite bundle export: from A\'s store (filled by sync) into B with no upstream at all; base stored once; signed by the operator\'s key; one image readable by skopeo', async (t) => {
-  const upstream = await startDockerRegistry(t);
-  const layout = await makeTempDir(t, 'hs-export-layout-');
-  const platform = hostPlatform();
-  const base = await makeLayer('export-base', 400_000, { dir: layout });
-  const apps = [];
-  for (const name of ['a', 'b', 'c']) {
-    const img = await writeImage(layout, { tag: name, layers: [base, await makeLayer(`export-app-${name}`, 50_000, { dir: layout })], platform });
-    await skopeoCopy(`oci:${layout}:${name}`, `docker://${upstream.host}/apps/${name}:v1`);
-    apps.push({ name, img });
-  }
-  const cosign = makeCosignKey();
-  const sig = await pushCosignSignature(upstream, 'apps/a', apps[0]!.img.manifestDigest, cosign.privateKey);
-
   // Satellite A syncs the three images (a's signature replicated under a warn policy).
-  const dir = await makeTempDir(t, 'hs-export-');
-  const desired = join(dir, 'desired.json');
-  await writeDesired(desired, {
-    generation: 4,
-    upstream: { url: upstream.url },
-    images: apps.map((a) => ({ repository: `apps/${a.name}`, tags: ['v1'] })),
-    trust: [{ name: 'edge', mode: 'warn', keys: [cosign.publicKeyPem] }],
-  });
-  const satA = await startSatellite(t, { config: syncConfig(desired) });
-  await waitForGeneration(satA, 4);
+  const { base, apps, sig, dir, satA } = await syncedThreeApps(t, 'export', 4);
 
   // The operator's signing key (what `openssl genpkey -algorithm ed25519` writes) and its public half.
   const op = generateKeyPairSync('ed25519');

@@ -17,7 +17,7 @@ test('signatures held as OCI 1.1 referrers travel in bundles: export, import, li
   const satA = await startSatellite(t);
   const layout = await makeTempDir(t, 'hs-ref-fixture-');
   const img = await makeImage(layout, { tag: 'app', seed: 'bundle-referrers', layerSizes: [30_000] });
-  const plain = await makeImage(layout, { tag: 'plain', seed: 'bundle-referrers-plain', layerSizes: [30_000] });
+  await makeImage(layout, { tag: 'plain', seed: 'bundle-referrers-plain', layerSizes: [30_000] });
   await skopeoCopy(`oci:${layout}:app`, `docker://${satA.host}/apps/signed:v1`);
   await skopeoCopy(`oci:${layout}:plain`, `docker://${satA.host}/apps/plain:v1`);
   const size = (await skopeoInspect(`docker://${satA.host}/apps/signed:v1`, { raw: true })).length;
