@@ -10,7 +10,7 @@ import { parseManifest } from '../oci/manifest.ts';
 import type { UpstreamPort } from '../sync/upstream-port.ts';
 import type { ReferrerDescriptor } from '../oci/referrers.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from '../trust/cosign.ts';
-import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers } from '../trust/referrers.ts';
+import { DEFAULT_MAX_REFERRERS, fetchReferrers } from '../trust/referrers.ts';
 import { selectChildren } from '../sync/platform.ts';
 import { blobPath, BUNDLE_FORMAT, bundleError, REF_NAME, refName, type BundleFile, type BundleImage, type BundleManifest } from './layout.ts';
 import { PartWriter } from './parts.ts';
@@ -18,8 +18,6 @@ import { SIGNATURE_FILE, signContents, type BundleSigner } from './signature.ts'
 
 /** Files larger than this are split into parts by default: FAT32 holds files up to 4 GiB - 1. */
 export const DEFAULT_PART_SIZE = 2 * 1024 ** 3;
-/** A cosign signature manifest is about 1 KB; a referrer larger than this is not carried as one (as trust/check.ts reads them). */
-const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 /** Manifests (4 MiB at most) are never split; parts smaller than this make no sense. */
 export const MIN_PART_SIZE = 1024 ** 2;
 
@@ -191,26 +189,15 @@ async function signatureReferrers(
   digest: string,
   signal: AbortSignal,
 ): Promise<Array<{ descriptor: ReferrerDescriptor; manifest: { digest: string; body: Buffer }; blobs: Array<{ digest: string; size: number }> }>> {
-  const listing = await listReferrers(source, { repository, digest }, COSIGN_SIGNATURE_ARTIFACT_TYPE, DEFAULT_MAX_REFERRERS, signal);
-  const out = [];
-  for (const d of listing?.digests ?? []) {
-    const m = await getIfExists(source, repository, d, signal);
-    if (!m || m.body.length > MAX_SIGNATURE_MANIFEST) continue;
-    let doc: { subject?: { digest?: unknown }; artifactType?: unknown };
-    try {
-      doc = JSON.parse(m.body.toString('utf8')) as typeof doc;
-    } catch {
-      continue;
-    }
-    if (doc.subject?.digest !== digest) continue;
+  const { manifests } = await fetchReferrers(source, { repository, digest }, COSIGN_SIGNATURE_ARTIFACT_TYPE, DEFAULT_MAX_REFERRERS, signal);
+  return manifests.map((m) => {
     const parsed = parseSignatureManifest(m.body);
-    out.push({
+    return {
       descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.body.length, artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE },
       manifest: m,
       blobs: [...(parsed.config ? [parsed.config] : []), ...parsed.layers, ...parsed.otherBlobs],
-    });
-  }
-  return out;
+    };
+  });
 }
 
 function relPath(digest: string): string {

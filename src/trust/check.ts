@@ -4,7 +4,7 @@ import { digestOf } from '../lib/digest.ts';
 import { unlinkIfExists } from '../lib/fs-atomic.ts';
 import type { Store } from '../store/index.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, parseSignatureManifest, signatureTag } from './cosign.ts';
-import { DEFAULT_MAX_REFERRERS, getIfExists, listReferrers, type FetchedManifest, type SignatureSource } from './referrers.ts';
+import { DEFAULT_MAX_REFERRERS, fetchReferrers, getIfExists, type FetchedManifest, type SignatureSource } from './referrers.ts';
 import { TrustErrorCode } from './errors.ts';
 import { verifyPayload, type EffectivePolicy } from './verify.ts';
 import { readCapped } from '../lib/read-capped.ts';
@@ -45,8 +45,6 @@ export interface CheckOptions {
 
 /** Signature payloads and configs are a few hundred bytes; anything this large is not one. */
 const MAX_SIGNATURE_BLOB = 1 << 20;
-/** A cosign signature manifest is about 1 KB; a referrer larger than this is not read as one. */
-const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 
 /**
  * Finds the signatures of `digest` on the upstream both ways registries keep them — cosign's tag
@@ -121,28 +119,8 @@ function isIndex(m: FetchedManifest): boolean {
  * own referrers API lists them again from their subject).
  */
 async function referrerSignatures(upstream: SignatureSource, image: { repository: string; digest: string }, max: number, signal: AbortSignal): Promise<ReferrerSignatures> {
-  const listing = await listReferrers(upstream, image, COSIGN_SIGNATURE_ARTIFACT_TYPE, max, signal);
+  const { listing, manifests, skipped } = await fetchReferrers(upstream, image, COSIGN_SIGNATURE_ARTIFACT_TYPE, max, signal);
   if (!listing) return {};
-  const manifests: FetchedManifest[] = [];
-  const skipped: string[] = [];
-  for (const digest of listing.digests) {
-    const m = await getIfExists(upstream, image.repository, digest, signal);
-    if (!m) continue;
-    // Up to sync.maxReferrers of them are held at once: a signature manifest is ~1 KB, so one
-    // this large is not one (and must not make the check hold max × 4 MiB).
-    if (m.body.length > MAX_SIGNATURE_MANIFEST) {
-      skipped.push(`referrer ${digest} is ${m.body.length} bytes (over ${MAX_SIGNATURE_MANIFEST}), not read as a signature`);
-      continue;
-    }
-    // Only a referrer of this image: its subject names the digest being checked.
-    let subject: unknown;
-    try {
-      subject = (JSON.parse(m.body.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
-    } catch {
-      continue;
-    }
-    if (subject === image.digest) manifests.push(m);
-  }
   const out: ReferrerSignatures = { via: listing.via };
   const notes = [...skipped, ...(listing.overCap ? [listing.overCap] : [])];
   if (notes.length > 0) out.limits = notes.join('; ');

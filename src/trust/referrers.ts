@@ -9,6 +9,8 @@ export type SignatureSource = Pick<UpstreamPort, 'getManifest' | 'fetchBlob'> & 
 
 /** Referrers read per image by default (sync.maxReferrers): descriptors listed, over every page. */
 export const DEFAULT_MAX_REFERRERS = 64;
+/** A cosign signature manifest is about 1 KB; a referrer larger than this is not read as one. */
+const MAX_SIGNATURE_MANIFEST = 256 * 1024;
 
 export interface FetchedManifest {
   digest: string;
@@ -101,6 +103,50 @@ async function fromFallbackTag(
   if (listed.length > max) out.overCap = `the referrers tag ${image.repository}:${tag} lists ${listed.length} referrers; only the first ${max} were read (sync.maxReferrers)`;
   for (const d of listed.slice(0, max)) {
     if (d?.artifactType === artifactType && typeof d.digest === 'string' && !out.digests.includes(d.digest)) out.digests.push(d.digest);
+  }
+  return out;
+}
+
+/** The referrers of one artifact type that are the image's, fetched; and those passed over, with why. */
+export interface FetchedReferrers {
+  /** Undefined: neither the referrers API nor its fallback tag exists. */
+  listing: ReferrerListing | undefined;
+  /** Manifests whose subject is the image, in listed order. */
+  manifests: FetchedManifest[];
+  /** Referrers not read as signatures, and why. */
+  skipped: string[];
+}
+
+/**
+ * Lists the image's referrers of `artifactType` (listReferrers) and fetches each by digest, keeping
+ * only manifests whose subject is the image. Up to `max` are held at once: one over
+ * MAX_SIGNATURE_MANIFEST is passed over (a signature is ~1 KB; max × 4 MiB must not be held).
+ * Sync's signature check and bundle creation read referrers with this.
+ */
+export async function fetchReferrers(
+  upstream: SignatureSource,
+  image: { repository: string; digest: string },
+  artifactType: string,
+  max: number,
+  signal: AbortSignal,
+): Promise<FetchedReferrers> {
+  const listing = await listReferrers(upstream, image, artifactType, max, signal);
+  const out: FetchedReferrers = { listing, manifests: [], skipped: [] };
+  for (const digest of listing?.digests ?? []) {
+    const m = await getIfExists(upstream, image.repository, digest, signal);
+    if (!m) continue;
+    if (m.body.length > MAX_SIGNATURE_MANIFEST) {
+      out.skipped.push(`referrer ${digest} is ${m.body.length} bytes (over ${MAX_SIGNATURE_MANIFEST}), not read as a signature`);
+      continue;
+    }
+    // Only a referrer of this image: its subject names the digest being checked.
+    let subject: unknown;
+    try {
+      subject = (JSON.parse(m.body.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    } catch {
+      continue;
+    }
+    if (subject === image.digest) out.manifests.push(m);
   }
   return out;
 }
