@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { isDigest } from '../lib/digest.ts';
 import { SatelliteError } from '../lib/errors.ts';
+import { splitReference } from '../oci/names.ts';
 import { loadOrCreateSigningKey } from '../lib/ed25519.ts';
 import type { DesiredState } from '../protocol/desired-state.ts';
 import type { Store } from '../store/index.ts';
@@ -30,14 +31,6 @@ export interface ExportReport extends CreateBundleReport {
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.sig$/;
 const isSignatureTag = (tag: string) => SIGNATURE_TAG.test(tag);
 
-/** `repo:tag` / `repo@sha256:…` -> repository and reference. */
-export function parseImageRef(ref: string): { repository: string; reference: string } {
-  const at = ref.indexOf('@');
-  if (at > 0) return { repository: ref.slice(0, at), reference: ref.slice(at + 1) };
-  const colon = ref.lastIndexOf(':');
-  if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), reference: ref.slice(colon + 1) };
-  return { repository: ref, reference: 'latest' };
-}
 
 /**
  * The desired state a full export carries: the one in force when every reference of it is applied
@@ -72,7 +65,7 @@ export async function exportBundle(store: Store, opts: ExportOptions): Promise<E
     for (const r of held ? desiredRefs(held) : []) if (isDigest(r.reference) && store.getManifest(r.repository, r.reference)) add(r);
   }
   for (const text of opts.images) {
-    const r = parseImageRef(text);
+    const r = splitReference(text);
     if (!store.getManifest(r.repository, r.reference)) throw new SatelliteError('NOT_FOUND', `${text} is not in this satellite's store`);
     add(r);
   }

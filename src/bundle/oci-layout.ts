@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { digestOf, isDigest } from '../lib/digest.ts';
 import { errnoCode } from '../lib/errors.ts';
 import { parseManifest } from '../oci/manifest.ts';
-import { isRepositoryName, isTag } from '../oci/names.ts';
+import { isRepositoryName, isTag, splitReference, withoutRegistryHost } from '../oci/names.ts';
 import { signatureTag } from '../trust/cosign.ts';
 import { blobPath, BUNDLE_FORMAT, bundleError, MAX_MANIFEST_BYTES, REF_NAME, type BundleFile, type BundleImage, type BundleManifest } from './layout.ts';
 
@@ -51,14 +51,8 @@ export function layoutRef(name: string | undefined, digest: string, opts: Layout
     repository = opts.repository;
     reference = name;
   } else {
-    const at = name.indexOf('@');
-    const colon = name.lastIndexOf(':');
-    if (at > 0) [repository, reference] = [name.slice(0, at), name.slice(at + 1)];
-    else if (colon > name.lastIndexOf('/')) [repository, reference] = [name.slice(0, colon), name.slice(colon + 1)];
-    else [repository, reference] = [name, 'latest'];
-    const parts = repository.split('/');
-    // A registry host: the first of several components, with a dot or port, or localhost (docker's rule).
-    if (parts.length > 1 && (/[.:]/.test(parts[0]!) || parts[0] === 'localhost')) repository = parts.slice(1).join('/');
+    ({ repository, reference } = splitReference(name));
+    repository = withoutRegistryHost(repository);
   }
   if (!isRepositoryName(repository)) throw bundleError('BUNDLE_INVALID', `index.json ref name ${JSON.stringify(name)} (${digest}): "${repository}" is not a valid repository name`);
   if (isDigest(reference) ? reference !== digest : !isTag(reference)) {

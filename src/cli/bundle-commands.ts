@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AdminClient } from '../admin/client.ts';
-import { createBundle, exportFromStore, importBundle, parseImageRef, storeApplier, type ExportRequest, type ImportReport } from '../bundle/index.ts';
+import { createBundle, exportFromStore, importBundle, storeApplier, type ExportRequest, type ImportReport } from '../bundle/index.ts';
 import { bundleSignatureRequirement } from '../daemon/bundle-keys.ts';
 import { parseByteSize } from '../lib/byte-size.ts';
 import type { SatelliteConfig } from '../config/index.ts';
@@ -11,6 +11,7 @@ import { isSatelliteError, SatelliteError } from '../lib/errors.ts';
 import type { TrustPolicy } from '../protocol/desired-state.ts';
 import { parseDesiredState } from '../protocol/desired-state.ts';
 import { Store } from '../store/index.ts';
+import { splitReference } from '../oci/names.ts';
 import { UpstreamClient } from '../upstream/index.ts';
 
 import { BUNDLE_USAGE } from './usage.ts';
@@ -61,7 +62,7 @@ async function create(config: SatelliteConfig, args: BundleArgs, log: Logger): P
     console.error(`usage:\n${BUNDLE_USAGE}`);
     return 2;
   }
-  const images = args.image.map(parseImageRef);
+  const images = args.image.map(splitReference);
   const password = args['password-file'] ? (await readFile(args['password-file'], 'utf8')).trim() : undefined;
   const source = new UpstreamClient(
     { ...config.upstream, url: args.from, ...(args.username ? { username: args.username, password: password ?? '' } : {}) },

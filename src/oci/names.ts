@@ -26,3 +26,25 @@ export function assertTag(tag: string): string {
   if (!isTag(tag)) throw new SatelliteError('TAG_INVALID', `invalid tag: ${tag.slice(0, 200)}`, { statusCode: 400 });
   return tag;
 }
+
+/**
+ * `repo:tag`, `repo@sha256:…` or `repo` (meaning `latest`) split into repository and reference; the
+ * last `:` after the last `/` starts a tag, so `host:5000/repo` keeps its port. Nothing is validated.
+ */
+export function splitReference(ref: string): { repository: string; reference: string } {
+  const at = ref.indexOf('@');
+  if (at > 0) return { repository: ref.slice(0, at), reference: ref.slice(at + 1) };
+  const colon = ref.lastIndexOf(':');
+  if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), reference: ref.slice(colon + 1) };
+  return { repository: ref, reference: 'latest' };
+}
+
+/**
+ * The repository path without a leading registry host: the first of several components is a host
+ * when it has a `.` or `:` or is `localhost` (docker's rule), as a mirror sees only the path.
+ */
+export function withoutRegistryHost(name: string): string {
+  const parts = name.split('/');
+  const first = parts[0]!;
+  return parts.length > 1 && (/[.:]/.test(first) || first === 'localhost') ? parts.slice(1).join('/') : name;
+}

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { TrustPolicy } from '../protocol/desired-state.ts';
+import { withoutRegistryHost } from '../oci/names.ts';
 import { trustError, TrustErrorCode } from './errors.ts';
 
 export interface TrustKey {
@@ -114,11 +115,7 @@ export function sameRepository(dockerReference: string, repository: string): boo
   const slash = name.lastIndexOf('/');
   const colon = name.lastIndexOf(':');
   if (colon > slash) name = name.slice(0, colon);
-  const parts = name.split('/');
-  // A first part with a dot, a colon or "localhost" is a registry host (docker's rule).
-  const first = parts[0] ?? '';
-  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) parts.shift();
-  const path = parts.join('/');
+  const path = withoutRegistryHost(name);
   const strip = (r: string) => (r.startsWith('library/') ? r.slice('library/'.length) : r);
   return path === repository || strip(path) === strip(repository);
 }
