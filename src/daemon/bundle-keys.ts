@@ -1,12 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SignatureRequirement } from '../bundle/signature.ts';
 import type { SatelliteConfig } from '../config/index.ts';
 import { loadIdentity } from '../control/identity.ts';
-import { SatelliteError } from '../lib/errors.ts';
+import { readPublicKeyFile } from '../lib/public-key-file.ts';
 import type { DesiredState } from '../protocol/desired-state.ts';
-
-const PEM_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 
 /**
  * The Ground Control keys a bundle may be signed by: those of the desired state in force (Ground
@@ -24,16 +21,6 @@ export async function bundleSignatureRequirement(config: SatelliteConfig, desire
     if (identity?.bundleKey) keys.push(identity.bundleKey);
   }
   const file = config.sync.bundleKeyFile;
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new SatelliteError('CONFIG_INVALID', `sync.bundleKeyFile: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    const found = text.match(PEM_BLOCK) ?? [];
-    if (found.length === 0) throw new SatelliteError('CONFIG_INVALID', `sync.bundleKeyFile: ${file} holds no PEM public key`);
-    keys.push(...found.map((k) => `${k}\n`));
-  }
+  if (file) keys.push(...(await readPublicKeyFile(file, 'sync.bundleKeyFile')));
   return { keys, required: config.sync.requireSignedBundles };
 }
