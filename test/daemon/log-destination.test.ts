@@ -88,8 +88,9 @@ test('stdout a pipe nobody reads: memory stays bounded under 20 s of wrk, reques
   assert.equal(load.bad, 0, load.output);
   assert.ok(load.requests > 1000, `only ${load.requests} requests in 20 s`);
   const stats = await logStats(sat.url);
-  // The sink's own bound is bufferedBytes (asserted below); RSS only catches a gross leak elsewhere:
-  // the heap's own growth under 20 s of wrk was 1 to 26 MiB on this 2-core machine.
+  // The sink's own bound is bufferedBytes (asserted below); RSS only catches a gross leak elsewhere.
+  // Run as shipped (1 MiB young generation), RSS moved -5 to -3 MiB under 20 s of wrk here; with
+  // Node's defaults it grew 32-40 MiB (the young generation growing to 2 x 16 MiB), which failed CI.
   assert.ok(after - before < 40 * MiB, `RSS grew ${((after - before) / MiB).toFixed(1)} MiB; ${(stats.droppedBytes / MiB).toFixed(1)} MiB of lines were dropped`);
   assert.equal(stats.destination, 'pipe');
   assert.ok(stats.droppedLines > 0, `lines dropped: ${JSON.stringify(stats)}`);

@@ -11,6 +11,7 @@ import { freePort } from './ports.ts';
 import { deepMerge, REPO_ROOT } from './satellite.ts';
 import { GC_ENTRY, TEST_ADMIN_TOKEN, TEST_UPSTREAM } from './groundcontrol.ts';
 import { makeTempDir } from './tmp.ts';
+import { NODE_FLAGS, RUNTIME_ENV } from '../../scripts/release/runtime.ts';
 
 const run = promisify(execFile);
 
@@ -70,7 +71,9 @@ export async function startWithStdout(t: Teardown, opts: StartWithStdoutOptions)
   const dataDir = await makeTempDir(t, `hs-log-${opts.program}-data-`);
   const configDir = await makeTempDir(t, `hs-log-${opts.program}-config-`);
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  // As shipped (the release wrapper's node flags and malloc settings): the memory bounds asserted
+  // here are the product's, not those of Node's defaults (a young generation of up to 2 × 16 MiB).
+  const env: NodeJS.ProcessEnv = { ...RUNTIME_ENV[opts.program], ...process.env };
   delete env.NODE_TEST_CONTEXT;
   delete env.INVOCATION_ID;
   let defaults: Record<string, unknown>;
@@ -104,7 +107,7 @@ export async function startWithStdout(t: Teardown, opts: StartWithStdoutOptions)
   await mkdir(configDir, { recursive: true });
   await writeFile(configFile, JSON.stringify(deepMerge(defaults, opts.config ?? {}), null, 2));
   // setpriv --pdeathsig: the kernel kills it if the test process dies first.
-  const child = spawn(requireBinary('setpriv'), ['--pdeathsig', 'KILL', '--', process.execPath, entry, 'serve', '--config', configFile], {
+  const child = spawn(requireBinary('setpriv'), ['--pdeathsig', 'KILL', '--', process.execPath, ...NODE_FLAGS[opts.program], entry, 'serve', '--config', configFile], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', opts.stdout, 'pipe'],
